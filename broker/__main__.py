@@ -1,0 +1,5 @@
+"""``python -m broker`` is the ``nbx`` command."""
+
+from broker.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""The NBX error tree: one root, so callers can catch everything NBX raises.
+
+::
+
+    NbxError
+     +-- ConfigError            bad configuration or node file
+     +-- SchemaError            a notice or message that does not meet the schema
+     +-- PolicyError            a policy file that cannot be loaded or is inconsistent
+     +-- KeyDirectoryError      missing/unreadable keys, bad or rolled-back directory
+     +-- EnvelopeRejected       a package that failed a check on opening (carries a reason code)
+     +-- TransportError         the Kafka broker cannot be reached or refused a request (retriable)
+     +-- DevBrokerError         the embedded development broker failed to start
+
+Each class says whether retrying the same operation may succeed (``retriable``), so the consumer
+daemon can choose between retry and quarantine without knowing every subclass.
+"""
+
+from __future__ import annotations
+
+
+class NbxError(Exception):
+    """Root of every error NBX raises on purpose."""
+
+    retriable: bool = False
+
+
+class ConfigError(NbxError):
+    """A configuration file or setting is missing or invalid."""
+
+
+class SchemaError(NbxError):
+    """A notice or lifecycle message does not meet the schema or the publication criteria."""
+
+
+class PolicyError(NbxError):
+    """A policy file cannot be parsed or is inconsistent."""
+
+
+class KeyDirectoryError(NbxError):
+    """A key file or the bureau directory is missing, unreadable, forged or rolled back."""
+
+
+class EnvelopeRejected(NbxError):  # noqa: N818 - a rejection is the outcome, not a malfunction
+    """A package failed a check on opening.
+
+    Only ``reason`` (a short, fixed code such as ``decrypt`` or ``signature``) is carried; detail
+    that could help an attacker goes to the debug log, never into the exception message.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"package rejected: {reason}")
+        self.reason = reason
+
+
+class TransportError(NbxError):
+    """The Kafka broker could not be reached or refused a request."""
+
+    retriable = True
+
+
+class DevBrokerError(NbxError):
+    """The embedded Kafka-protocol broker failed to start or stop."""

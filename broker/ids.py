@@ -1,0 +1,19 @@
+"""Identifiers: UUIDv7 message ids (time-ordered, RFC 9562)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+
+def uuid7(now_ms: int | None = None) -> str:
+    """Return a new UUIDv7 string: 48-bit Unix milliseconds, version 7, 74 random bits."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))

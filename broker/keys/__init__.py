@@ -1,0 +1,30 @@
+"""Bureau keys, key files and the signed bureau directory (see the submodules).
+
+* :mod:`broker.keys.bureau` - a bureau's key pairs, key ids, the :class:`KeyLookup` interface.
+* :mod:`broker.keys.files` - private keys on disk (PKCS#8 PEM, 0600, optional passphrase).
+* :mod:`broker.keys.directory` - the anchor-signed directory and its key lookup (P6).
+* :mod:`broker.keys.directory_edit` - add a bureau, rotate keys, revoke a key.
+* :mod:`broker.keys.directory_topic` - publish to / fetch from the compacted ``nbx.directory`` topic.
+"""
+
+from broker.keys.bureau import (
+    BureauKeys,
+    BureauPublicKeys,
+    KeyLookup,
+    StaticDirectory,
+    key_id,
+    raw_public,
+)
+from broker.keys.directory import Directory, DirectoryBody, sign_directory
+
+__all__ = [
+    "BureauKeys",
+    "BureauPublicKeys",
+    "Directory",
+    "DirectoryBody",
+    "KeyLookup",
+    "StaticDirectory",
+    "key_id",
+    "raw_public",
+    "sign_directory",
+]

@@ -1,0 +1,185 @@
+"""Changing the directory: add a bureau, rotate its keys, revoke a key (each makes a new serial).
+
+These are pure functions from one :class:`DirectoryBody` to the next; the anchor signs the result
+with :func:`broker.keys.directory.sign_directory`. ``nbx directory add|rotate|revoke`` wrap them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from broker.errors import KeyDirectoryError
+from broker.keys.directory import (
+    BureauId,
+    BureauRecord,
+    DirectoryBody,
+    KeyRecord,
+    Revocation,
+    anchor_key_id,
+)
+
+DEFAULT_OVERLAP = timedelta(days=7)
+
+
+class PublicKeyEntry(BaseModel):
+    """One key of a ``<CC>.public.json`` document."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    use: str
+    alg: str
+    kid: str
+    public: str
+
+
+class PublicDocument(BaseModel):
+    """A ``<CC>.public.json`` document written by ``nbx keys new-bureau``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    bureau: BureauId
+    keys: tuple[PublicKeyEntry, ...]
+
+
+def read_public_document(path: Path) -> PublicDocument:
+    """Read a ``<CC>.public.json`` file."""
+    try:
+        return PublicDocument.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        msg = f"{path}: public key file not found"
+        raise KeyDirectoryError(msg) from None
+    except ValidationError:
+        msg = f"{path}: not a bureau public key document"
+        raise KeyDirectoryError(msg) from None
+
+
+def empty_directory(anchor: ed25519.Ed25519PublicKey, now: datetime) -> DirectoryBody:
+    """A directory with no bureau, serial 1 (what ``add`` starts from when there is no file)."""
+    return DirectoryBody(serial=1, issued_at=now, anchor_kid=anchor_key_id(anchor))
+
+
+def _records(
+    public: PublicDocument, not_before: datetime, not_after: datetime | None
+) -> tuple[KeyRecord, ...]:
+    try:
+        return tuple(
+            KeyRecord.model_validate(
+                {**k.model_dump(), "not_before": not_before, "not_after": not_after}
+            )
+            for k in public.keys
+        )
+    except ValidationError as exc:
+        msg = f"bureau {public.bureau}: invalid public key: {exc.errors()[0]['msg']}"
+        raise KeyDirectoryError(msg) from None
+
+
+def _next(body: DirectoryBody, bureaus: list[BureauRecord], now: datetime) -> DirectoryBody:
+    content: dict[str, Any] = body.to_json()
+    content["serial"] = body.serial + 1
+    content["issued_at"] = now
+    content["bureaus"] = [b.model_dump() for b in sorted(bureaus, key=lambda b: b.id)]
+    try:
+        return DirectoryBody.model_validate(content)
+    except ValidationError as exc:
+        msg = f"the change would make an invalid directory: {exc.errors()[0]['msg']}"
+        raise KeyDirectoryError(msg) from None
+
+
+def _find(body: DirectoryBody, bureau: str) -> BureauRecord:
+    for record in body.bureaus:
+        if record.id == bureau:
+            return record
+    msg = f"unknown bureau {bureau!r}: not in directory serial {body.serial}"
+    raise KeyDirectoryError(msg)
+
+
+def add_bureau(
+    body: DirectoryBody,
+    public: PublicDocument,
+    *,
+    name: str,
+    now: datetime,
+    roles: tuple[str, ...] = ("member",),
+    not_after: datetime | None = None,
+) -> DirectoryBody:
+    """Add a bureau with its keys valid from ``now`` (until ``not_after``, if given)."""
+    if any(b.id == public.bureau for b in body.bureaus):
+        msg = f"bureau {public.bureau} is already in the directory; use rotate"
+        raise KeyDirectoryError(msg)
+    uses = sorted(k.use for k in public.keys)
+    if uses.count("sign") != 1 or "encrypt" not in uses:
+        msg = f"bureau {public.bureau}: needs one signing key and at least one encryption key"
+        raise KeyDirectoryError(msg)
+    record = BureauRecord(
+        id=public.bureau, name=name, roles=roles, keys=_records(public, now, not_after)
+    )
+    return _next(body, [*body.bureaus, record], now)
+
+
+def rotate_keys(
+    body: DirectoryBody,
+    public: PublicDocument,
+    *,
+    now: datetime,
+    overlap: timedelta = DEFAULT_OVERLAP,
+) -> DirectoryBody:
+    """Add the bureau's new keys (valid from ``now``); its current keys stay valid for ``overlap``.
+
+    Every key of the bureau that is still open-ended or valid past ``now + overlap`` gets
+    ``not_after = now + overlap``: messages signed with the old signing key keep verifying, and
+    packages already encrypted to the old encryption key can still be opened, until then.
+    """
+    if overlap < timedelta(0):
+        msg = "the rotation overlap cannot be negative"
+        raise KeyDirectoryError(msg)
+    record = _find(body, public.bureau)
+    end = now + overlap
+    kept = []
+    for key in record.keys:
+        if key.not_after is None or key.not_after > end:
+            key = key.model_copy(
+                update={"not_after": max(end, key.not_before + timedelta(seconds=1))}
+            )
+        kept.append(key)
+    new = _records(public, now, None)
+    if {k.kid for k in new} & {k.kid for k in kept}:
+        msg = f"bureau {public.bureau}: the new keys are already in the directory"
+        raise KeyDirectoryError(msg)
+    rotated = record.model_copy(update={"keys": (*kept, *new)})
+    others = [b for b in body.bureaus if b.id != record.id]
+    return _next(body, [*others, rotated], now)
+
+
+def revoke_key(
+    body: DirectoryBody,
+    bureau: str,
+    kid: str,
+    *,
+    at: datetime,
+    reason: str,
+    now: datetime,
+) -> DirectoryBody:
+    """Revoke key ``kid`` of ``bureau`` from time ``at`` (which may be in the past or future)."""
+    record = _find(body, bureau)
+    key = record.key(kid)
+    if key is None:
+        msg = f"bureau {bureau} has no key {kid}"
+        raise KeyDirectoryError(msg)
+    if key.revocation is not None:
+        msg = f"key {kid} of {bureau} is already revoked"
+        raise KeyDirectoryError(msg)
+    revoked = key.model_copy(
+        update={"status": "revoked", "revocation": Revocation(at=at, reason=reason)}
+    )
+    keys = tuple(revoked if k.kid == kid else k for k in record.keys)
+    others = [b for b in body.bureaus if b.id != bureau]
+    return _next(body, [*others, record.model_copy(update={"keys": keys})], now)
+
+
+def public_document_json(public: PublicDocument) -> str:
+    """Serialise a public document (for tests and tools)."""
+    return json.dumps(public.model_dump(), indent=2) + "\n"

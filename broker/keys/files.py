@@ -1,0 +1,196 @@
+"""Key files: private keys as PKCS#8 PEM (mode 0600, optionally encrypted), public keys as PEM.
+
+* A private key file is created with mode 0600 and never overwritten.
+* A private key file readable or writable by group or others is refused on loading, with a message
+  saying which file and how to fix it (``chmod 600``).
+* The passphrase, if any, comes from the environment variable :data:`PASSPHRASE_ENV`; it is never
+  passed on a command line (where ``ps`` would show it) and never logged.
+
+Bureau key files written by :func:`write_bureau_keys` in a folder ``DIR``::
+
+    DIR/<CC>.signing.key      Ed25519 private key (0600)
+    DIR/<CC>.encryption.key   X25519 private key (0600)
+    DIR/<CC>.public.json      public keys with key ids, input to ``nbx directory add|rotate``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from broker.envelope.canonical import b64u
+from broker.errors import KeyDirectoryError
+from broker.keys.bureau import BureauKeys, raw_public
+
+PASSPHRASE_ENV = "NBX_KEY_PASSPHRASE"
+ANCHOR_PRIVATE = "trust-anchor.key"
+ANCHOR_PUBLIC = "trust-anchor.pub"
+PrivateKey = ed25519.Ed25519PrivateKey | x25519.X25519PrivateKey
+
+
+def passphrase_from_env() -> bytes | None:
+    """The key passphrase from ``NBX_KEY_PASSPHRASE``, or ``None`` when unset or empty."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode() if value else None
+
+
+def _create_0600(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file created with mode 0600 (refusing to overwrite)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        msg = f"{path}: already exists; refusing to overwrite a key file"
+        raise KeyDirectoryError(msg) from None
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None = None) -> None:
+    """Write ``key`` as PKCS#8 PEM to a new file with mode 0600, encrypted if ``passphrase``."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    _create_0600(path, pem)
+
+
+def write_public_key(path: Path, key: ed25519.Ed25519PublicKey | x25519.X25519PublicKey) -> None:
+    """Write a public key as SubjectPublicKeyInfo PEM (refusing to overwrite)."""
+    if path.exists():
+        msg = f"{path}: already exists; refusing to overwrite a key file"
+        raise KeyDirectoryError(msg)
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    path.write_bytes(pem)
+
+
+def _load_private(path: Path, passphrase: bytes | None) -> PrivateKeyTypes:
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        msg = f"{path}: private key file not found"
+        raise KeyDirectoryError(msg) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        msg = (
+            f"{path}: private key is accessible by group or others "
+            f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+        )
+        raise KeyDirectoryError(msg)
+    data = path.read_bytes()
+    try:
+        return serialization.load_pem_private_key(data, password=passphrase)
+    except TypeError:
+        if passphrase is None:
+            msg = f"{path}: private key is encrypted; set {PASSPHRASE_ENV}"
+        else:
+            msg = f"{path}: private key is not encrypted but {PASSPHRASE_ENV} is set"
+        raise KeyDirectoryError(msg) from None
+    except ValueError:
+        msg = f"{path}: not a PEM private key, or wrong passphrase in {PASSPHRASE_ENV}"
+        raise KeyDirectoryError(msg) from None
+
+
+def load_signing_key(path: Path, passphrase: bytes | None = None) -> ed25519.Ed25519PrivateKey:
+    """Load an Ed25519 private key, refusing a file readable by group or others."""
+    key = _load_private(path, passphrase)
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        msg = f"{path}: not an Ed25519 private key"
+        raise KeyDirectoryError(msg)
+    return key
+
+
+def load_encryption_key(path: Path, passphrase: bytes | None = None) -> x25519.X25519PrivateKey:
+    """Load an X25519 private key, refusing a file readable by group or others."""
+    key = _load_private(path, passphrase)
+    if not isinstance(key, x25519.X25519PrivateKey):
+        msg = f"{path}: not an X25519 private key"
+        raise KeyDirectoryError(msg)
+    return key
+
+
+def load_anchor_public_key(path: Path) -> ed25519.Ed25519PublicKey:
+    """Load the pinned trust-anchor public key (PEM SubjectPublicKeyInfo)."""
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except FileNotFoundError:
+        msg = f"{path}: trust-anchor public key not found"
+        raise KeyDirectoryError(msg) from None
+    except ValueError:
+        msg = f"{path}: not a PEM public key"
+        raise KeyDirectoryError(msg) from None
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        msg = f"{path}: the trust anchor must be an Ed25519 public key"
+        raise KeyDirectoryError(msg)
+    return key
+
+
+def init_anchor(folder: Path, passphrase: bytes | None = None) -> ed25519.Ed25519PrivateKey:
+    """Create ``folder/trust-anchor.key`` (0600) and ``folder/trust-anchor.pub``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ed25519.Ed25519PrivateKey.generate()
+    write_private_key(folder / ANCHOR_PRIVATE, key, passphrase)
+    write_public_key(folder / ANCHOR_PUBLIC, key.public_key())
+    return key
+
+
+def public_document(keys: BureauKeys) -> dict[str, Any]:
+    """The ``<CC>.public.json`` document: the bureau's public keys with their key ids."""
+    return {
+        "bureau": keys.bureau,
+        "keys": [
+            {
+                "use": "sign",
+                "alg": "Ed25519",
+                "kid": keys.signing_key_id,
+                "public": b64u(raw_public(keys.signing_key.public_key())),
+            },
+            {
+                "use": "encrypt",
+                "alg": "X25519",
+                "kid": keys.encryption_key_id,
+                "public": b64u(raw_public(keys.encryption_key.public_key())),
+            },
+        ],
+    }
+
+
+def bureau_paths(folder: Path, bureau: str) -> tuple[Path, Path, Path]:
+    """Paths of a bureau's signing key, encryption key and public document in ``folder``."""
+    return (
+        folder / f"{bureau}.signing.key",
+        folder / f"{bureau}.encryption.key",
+        folder / f"{bureau}.public.json",
+    )
+
+
+def write_bureau_keys(folder: Path, keys: BureauKeys, passphrase: bytes | None = None) -> None:
+    """Write a bureau's private keys (0600) and public document into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    signing, encryption, public = bureau_paths(folder, keys.bureau)
+    for path in (signing, encryption, public):
+        if path.exists():
+            msg = f"{path}: already exists; refusing to overwrite a key file"
+            raise KeyDirectoryError(msg)
+    write_private_key(signing, keys.signing_key, passphrase)
+    write_private_key(encryption, keys.encryption_key, passphrase)
+    public.write_text(json.dumps(public_document(keys), indent=2) + "\n")
+
+
+def load_bureau_keys(folder: Path, bureau: str, passphrase: bytes | None = None) -> BureauKeys:
+    """Load the private keys that :func:`write_bureau_keys` wrote for ``bureau``."""
+    signing, encryption, _ = bureau_paths(folder, bureau)
+    return BureauKeys(
+        bureau, load_signing_key(signing, passphrase), load_encryption_key(encryption, passphrase)
+    )

@@ -1,0 +1,125 @@
+"""Structured logging that keeps personal data out of the logs.
+
+Every log line is one JSON object on stdout with an ISO-8601 UTC timestamp, the level and the event
+name. The :func:`allow_list` processor runs before rendering and drops every key that is not on
+:data:`ALLOWED_KEYS`, so a field value of a notice passed to a log call by mistake never reaches the
+output. The event name itself must be a fixed string such as ``package.delivered``: an event that is
+not a dotted lower-case name is replaced by ``log.invalid-event`` for the same reason.
+
+Usage::
+
+    from broker.logging import configure, get_logger
+    configure()
+    log = get_logger()
+    log.info("package.delivered", msg_id=..., sender="FR", recipient="DE")
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+#: Operational keys that may appear in a log line. Anything else is dropped.
+ALLOWED_KEYS: frozenset[str] = frozenset(
+    {
+        # structlog's own
+        "event",
+        "level",
+        "timestamp",
+        "logger",
+        # identifiers (never personal data: random ids, ISO country codes, key ids)
+        "msg_id",
+        "notice_id",
+        "notice_type",
+        "kind",
+        "sender",
+        "recipient",
+        "recipients",
+        "bureau",
+        "key_id",
+        "serial",
+        "policy",
+        "policy_version",
+        "rule",
+        "group",
+        # transport
+        "topic",
+        "partition",
+        "offset",
+        "bootstrap",
+        "impl",
+        "port",
+        "pid",
+        "attempt",
+        "retry_in_s",
+        # outcomes and measurements
+        "reason",
+        "outcome",
+        "status",
+        "count",
+        "failed",
+        "disclosed",
+        "withheld",
+        "size",
+        "latency_ms",
+        "elapsed_ms",
+        "error_type",
+        "exit_code",
+    }
+)
+
+_EVENT_NAME = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$")
+
+
+def allow_list(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Drop every key not on :data:`ALLOWED_KEYS` and every event that is not a fixed name."""
+    for key in [k for k in event_dict if k not in ALLOWED_KEYS]:
+        del event_dict[key]
+    event = event_dict.get("event")
+    if not isinstance(event, str) or not _EVENT_NAME.match(event):
+        event_dict["event"] = "log.invalid-event"
+    return event_dict
+
+
+def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Set up structlog to write allow-listed JSON lines to ``stream`` (stdout by default)."""
+    numeric = logging.getLevelNamesMapping().get(level.upper())
+    if numeric is None:
+        msg = f"unknown log level {level!r}"
+        raise ValueError(msg)
+    out = stream if stream is not None else sys.stdout
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            allow_list,
+            structlog.processors.JSONRenderer(sort_keys=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+
+
+def quiet_client_libraries() -> None:
+    """Keep aiokafka's own free-text log lines off the terminal.
+
+    They are not allow-listed JSON and repeat what NBX reports itself (one clear error line, and
+    ``transport.*`` events), so they would only add unstructured noise to operators' logs.
+    """
+    lib = logging.getLogger("aiokafka")
+    lib.addHandler(logging.NullHandler())
+    lib.propagate = False
+
+
+def get_logger() -> Any:
+    """Return a structlog logger (configured by :func:`configure`)."""
+    return structlog.get_logger()

@@ -1,0 +1,82 @@
+"""Producer and consumer construction with the settings every NBX node uses.
+
+Producers use ``acks=all``; idempotence is on where the broker supports it (tansu does not, so it is
+a setting). Consumers never auto-commit: the daemon commits an offset only after the message was
+delivered or quarantined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from broker.errors import TransportError
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaSettings:
+    """Connection settings for one node (units in names)."""
+
+    bootstrap: str
+    client_id: str = "nbx"
+    enable_idempotence: bool = True
+    request_timeout_ms: int = 30_000
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 1_000
+    max_partition_fetch_bytes: int = 1 << 20
+
+
+def make_producer(settings: KafkaSettings) -> AIOKafkaProducer:
+    """A producer with ``acks=all`` (not started)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap,
+        client_id=settings.client_id,
+        acks="all",
+        enable_idempotence=settings.enable_idempotence,
+        request_timeout_ms=settings.request_timeout_ms,
+        linger_ms=5,
+    )
+
+
+def make_consumer(settings: KafkaSettings, *topics: str, group_id: str) -> AIOKafkaConsumer:
+    """A consumer in ``group_id`` with manual commits, reading from the earliest offset."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.bootstrap,
+        client_id=settings.client_id,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        request_timeout_ms=settings.request_timeout_ms,
+        max_partition_fetch_bytes=settings.max_partition_fetch_bytes,
+        isolation_level="read_committed",
+    )
+
+
+def connect_error(bootstrap: str, exc: BaseException) -> TransportError:
+    """A one-line, actionable error for a broker that cannot be reached."""
+    return TransportError(
+        f"cannot reach the Kafka broker at {bootstrap} ({type(exc).__name__}); "
+        "check bootstrap servers and that the broker is running"
+    )
+
+
+async def list_topics(settings: KafkaSettings) -> set[str]:
+    """Ask the broker for its topic names (a metadata round trip); TransportError if it is down."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap,
+        client_id=settings.client_id,
+        request_timeout_ms=settings.request_timeout_ms,
+    )
+    try:
+        await consumer.start()
+        topics: set[str] = await consumer.topics()
+    except (KafkaError, OSError) as exc:
+        raise connect_error(settings.bootstrap, exc) from None
+    finally:
+        await consumer.stop()
+    return topics

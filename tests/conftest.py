@@ -1,0 +1,53 @@
+"""Shared fixtures: the real Kafka-protocol broker for end-to-end tests.
+
+``NBX_TEST_BROKER=noida|tansu`` chooses the implementation (default noida). The broker is started
+once per session on a free port on 127.0.0.1; if it fails to start, its log is printed and the
+session fails loudly. It is stopped by pid at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from broker import devbroker
+from broker.errors import DevBrokerError
+
+
+def broker_impl() -> devbroker.Impl:
+    """The implementation chosen by ``NBX_TEST_BROKER``."""
+    impl = os.environ.get("NBX_TEST_BROKER", "noida")
+    if impl not in devbroker.IMPLS:
+        pytest.exit(f"NBX_TEST_BROKER={impl!r}: expected one of {devbroker.IMPLS}", returncode=2)
+    return impl  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def dev_broker() -> Iterator[devbroker.DevBroker]:
+    """A running embedded broker for the whole session."""
+    impl = broker_impl()
+    try:
+        broker = devbroker.start(impl, timeout_s=60)
+    except DevBrokerError as exc:
+        print(str(exc))
+        pytest.fail(f"the {impl} test broker did not start: {exc}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        if not broker.is_running():
+            print(f"{impl} broker died during the session; its log:\n{broker.log_text()}")
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(dev_broker: devbroker.DevBroker) -> str:
+    """``127.0.0.1:PORT`` of the session's broker."""
+    return dev_broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def idempotence_supported() -> bool:
+    """tansu has no idempotent producer; noida-db does."""
+    return broker_impl() != "tansu"
