@@ -1,14 +1,19 @@
-"""``nbx demo``: the walking skeleton on an embedded broker.
+"""``nbx demo``: six bureaus exchange notices over a real embedded Kafka-protocol broker.
 
-Bureau IT seals one notice (signed with Ed25519) and encrypts it with HPKE to bureau FR's
-X25519 key, publishes it to ``nbx.inbox.FR`` on a real Kafka-protocol broker; FR's consumer
-daemon decrypts, verifies and stores it in a SQLite file, logging ``package.delivered``. Keys are
-generated for the run; the broker and every temporary file are removed at the end.
+1. start the embedded broker; create a trust anchor, six bureaus with keys, a signed directory and
+   the example per-country policies;
+2. run every bureau's consumer daemon (in this process, one asyncio task each);
+3. IT publishes a red notice to all; ES publishes a yellow notice (a missing child) to some;
+4. print, per recipient, what it stored: the verified origin, disclosed and withheld fields;
+5. IT cancels the red notice; every recipient purges it and the ``purged`` receipts come back.
+
+Everything runs in a temporary folder that is removed at the end, and the broker is stopped by pid.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,106 +21,222 @@ from pathlib import Path
 from typing import Any
 
 from broker import devbroker
-from broker.envelope import Grant
-from broker.keys import BureauKeys, StaticDirectory
+from broker.examples import notices_dir
+from broker.examples import policies_dir as example_policies_dir
 from broker.node import ConsumerDaemon, Publisher
-from broker.sinks import SqliteSink
-from broker.transport import KafkaSettings
+from broker.node.config import NodeConfig
+from broker.node.provision import provision
+from broker.schemas import NoticeBase, header_fields, parse_notice
+from broker.sinks import Sink
 
-SAMPLE_HEADER: dict[str, Any] = {
-    "notice_id": "2026/DEMO-0001",
-    "notice_type": "red",
-    "issuing_bureau": "IT",  # the sample's origin
-    "handling": {"code": "H0"},
-}
-SAMPLE_UNITS: dict[str, Any] = {
-    "person.family_name": "ROSSI",
-    "person.forenames": ["MARIO"],
-    "person.date_of_birth": "1971-03-02",
-    "person.biometrics.fingerprints": {"ref": "afis:IT/1234", "sha256": "0" * 64},
-}
+BUREAUS = ("IT", "ES", "FR", "DE", "NL", "US")
+YELLOW_TO = ("FR", "IT", "DE", "NL")
+WAIT_S = 30.0
 
 
-async def run_skeleton(
-    bootstrap: str,
-    workdir: Path,
-    *,
-    enable_idempotence: bool = True,
-    echo: Callable[[str], None] = print,
-    sender: str = "IT",
-    recipient: str = "FR",
+def example_notice(name: str) -> NoticeBase:
+    """A bundled example notice (``red``, ``yellow``, ...)."""
+    path = notices_dir() / f"{name}.json"
+    return parse_notice(path.read_bytes())
+
+
+def _leaves(view: Any, prefix: str = "") -> list[str]:
+    if isinstance(view, dict):
+        out: list[str] = []
+        for key, value in view.items():
+            out += _leaves(value, f"{prefix}{key}.")
+        return out
+    return [prefix.rstrip(".")]
+
+
+class Network:
+    """Six bureaus' daemons and publishers on one broker."""
+
+    def __init__(self, folder: Path, bootstrap: str, *, enable_idempotence: bool) -> None:
+        """Provision the bureaus in ``folder``."""
+        self.configs = {
+            cc: NodeConfig.load(path)
+            for cc, path in provision(
+                folder,
+                BUREAUS,
+                bootstrap=bootstrap,
+                policies=example_policies_dir(),
+                enable_idempotence=enable_idempotence,
+                session_timeout_ms=6_000,
+            ).items()
+        }
+        self.daemons = {cc: ConsumerDaemon.from_config(cfg) for cc, cfg in self.configs.items()}
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def store(self, cc: str) -> Sink:
+        """The store of bureau ``cc`` (shared with its daemon)."""
+        return self.daemons[cc].sink
+
+    async def start(self) -> None:
+        """Start every daemon."""
+        self.tasks = [asyncio.create_task(d.run()) for d in self.daemons.values()]
+
+    async def stop(self) -> None:
+        """Stop every daemon and close the stores."""
+        for d in self.daemons.values():
+            d.stop()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for d in self.daemons.values():
+            d.sink.close()
+
+    async def publish(self, cc: str, notice: NoticeBase, to: Any) -> Any:
+        """Publish from bureau ``cc`` (its publisher records into the daemon's store)."""
+        daemon = self.daemons[cc]
+        async with Publisher(
+            daemon.keys,
+            daemon.directory,
+            self.configs[cc].kafka_settings(),
+            policies=daemon.policies,
+            store=daemon.sink,
+        ) as pub:
+            return await pub.publish(notice, to)
+
+    async def cancel(self, cc: str, notice_id: str, notice_type: str, reason: str) -> Any:
+        """Cancel ``notice_id`` at every bureau it was sent to."""
+        daemon = self.daemons[cc]
+        async with Publisher(
+            daemon.keys, daemon.directory, self.configs[cc].kafka_settings(), store=daemon.sink
+        ) as pub:
+            return await pub.lifecycle(
+                "cancel",
+                notice_id,
+                notice_type,
+                pub.recipients_of(notice_id),
+                details={"notice_id": notice_id, "reason": reason, "withdraw": False},
+            )
+
+    async def wait_receipts(self, cc: str, notice_id: str, status: str, count: int) -> bool:
+        """Wait until ``count`` receipts with ``status`` for ``notice_id`` reached ``cc``."""
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            got = sum(
+                1
+                for r in self.store(cc).status(notice_id)
+                for m in r["messages"]
+                for x in m["receipts"]
+                if x["status"] == status
+            )
+            if got >= count:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+
+def _received(net: Network, notice_id: str) -> list[dict[str, Any]]:
+    rows = []
+    for cc in BUREAUS:
+        stored = net.store(cc).notice(notice_id)
+        if stored is None:
+            continue
+        view = stored["view"] or {}
+        header = set(header_fields(stored["notice_type"]))
+        rows.append(
+            {
+                "recipient": cc,
+                "origin": stored["sender"],
+                "origin_verified": True,
+                "status": stored["status"],
+                "policy": stored["policy"],
+                "disclosed": sorted(p for p in _leaves(view) if p.split(".")[0] not in header),
+                "withheld": [{"path": p, "rule": r} for p, r in stored["withheld"] or []],
+            }
+        )
+    return rows
+
+
+def _print_table(echo: Callable[[str], None], title: str, rows: list[dict[str, Any]]) -> None:
+    echo(f"\n== {title}")
+    for row in rows:
+        echo(
+            f"-- {row['recipient']}: from {row['origin']} (signature verified), "
+            f"policy {row['policy']}, status {row['status']}"
+        )
+        fields = sorted({p.split(".")[0] + "." + p.split(".")[1] if "." in p else p
+                         for p in row["disclosed"]})  # fmt: skip
+        echo(f"   disclosed: {', '.join(fields) or '-'}")
+        for w in row["withheld"]:
+            echo(f"   withheld:  {w['path']}  <- {w['rule']}")
+
+
+async def run_demo(
+    bootstrap: str, folder: Path, *, enable_idempotence: bool, echo: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Publish one sample notice from ``sender`` to ``recipient``; return what it stored."""
-    it, fr = BureauKeys.generate(sender), BureauKeys.generate(recipient)
-    directory = StaticDirectory([it.public(), fr.public()])
-    settings = KafkaSettings(bootstrap=bootstrap, enable_idempotence=enable_idempotence)
-    echo(
-        f"keys: {sender} signing {it.signing_key_id}, {recipient} encryption {fr.encryption_key_id}"
-    )
-    grant = Grant(
-        disclosed=frozenset(SAMPLE_UNITS) - {"person.biometrics.fingerprints"},
-        withheld=(("person.biometrics.fingerprints", "default-deny-biometric"),),
-        policy="demo-skeleton",
-    )
-    async with Publisher(it, directory, settings) as pub:
-        result = await pub.send(
-            kind="publish",
-            notice_id=SAMPLE_HEADER["notice_id"],
-            notice_type="red",
-            header=SAMPLE_HEADER,
-            units=SAMPLE_UNITS,
-            grants={recipient: grant},
-            handling="H0",
-        )
-    for o in result.outcomes:
-        echo(
-            f"{sender} -> {o.recipient}: {o.status} to {o.topic} "
-            f"offset {o.offset} msg {result.msg_id}"
-        )
-    sink = SqliteSink(workdir / f"{recipient}.sqlite")
+    """The demo on a running broker; returns the JSON report."""
+    net = Network(folder, bootstrap, enable_idempotence=enable_idempotence)
+    echo(f"provisioned bureaus {', '.join(BUREAUS)}: anchor, keys, signed directory, policies")
+    await net.start()
+    report: dict[str, Any] = {"bureaus": list(BUREAUS)}
     try:
-        daemon = ConsumerDaemon(fr, directory, settings, sink)
-        stats = await daemon.run(until_idle_s=2.0)
-        stored = sink.deliveries()
-    finally:
-        sink.close()
-    echo(f"{recipient} daemon: delivered {stats.delivered}, quarantined {stats.quarantined}")
-    for row in stored:
-        disclosed = sorted(_paths(row["view"]) - set(SAMPLE_HEADER))
+        red = example_notice("red")
+        yellow = example_notice("yellow")
+        red_result = await net.publish("IT", red, "all")
         echo(
-            f"{recipient} stored {row['notice_id']} from {row['sender']} (signature verified): "
-            f"disclosed {', '.join(disclosed)}; withheld "
-            + ", ".join(f"{p} ({rule})" for p, rule in row["withheld"])
+            f"IT published red notice {red.notice_id} to all: sent to {', '.join(red_result.sent)}"
         )
-    return {"result": result, "stored": stored, "stats": stats}
+        yellow_result = await net.publish("ES", yellow, list(YELLOW_TO))
+        echo(
+            f"ES published yellow notice {yellow.notice_id} to {', '.join(YELLOW_TO)}: "
+            f"sent to {', '.join(yellow_result.sent)}"
+        )
+        ok_red = await net.wait_receipts("IT", red.notice_id, "delivered", len(red_result.sent))
+        ok_yellow = await net.wait_receipts(
+            "ES", yellow.notice_id, "delivered", len(yellow_result.sent)
+        )
+        report["red"] = {"publish": red_result.to_json(), "received": _received(net, red.notice_id)}
+        report["yellow"] = {
+            "publish": yellow_result.to_json(),
+            "received": _received(net, yellow.notice_id),
+        }
+        _print_table(echo, f"red notice {red.notice_id} from IT", report["red"]["received"])
+        _print_table(
+            echo, f"yellow notice {yellow.notice_id} from ES", report["yellow"]["received"]
+        )
+        cancel = await net.cancel("IT", red.notice_id, "red", "subject arrested")
+        echo(f"\nIT cancelled {red.notice_id}: sent to {', '.join(cancel.sent)}")
+        ok_purge = await net.wait_receipts("IT", red.notice_id, "purged", len(cancel.sent))
+        purged = [
+            {"recipient": r["recipient"], "receipts": [x["status"] for m in r["messages"]
+                                                      for x in m["receipts"]]}
+            for r in net.store("IT").status(red.notice_id)
+        ]  # fmt: skip
+        for p in purged:
+            echo(f"   receipt from {p['recipient']}: {', '.join(p['receipts'])}")
+        report["cancel"] = {"publish": cancel.to_json(), "receipts": purged}
+        report["ok"] = ok_red and ok_yellow and ok_purge
+    finally:
+        await net.stop()
+    return report
 
 
-def _paths(view: dict[str, Any], prefix: str = "") -> set[str]:
-    out: set[str] = set()
-    for key, value in view.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and path.startswith("person"):
-            out |= _paths(value, path + ".")
-        else:
-            out.add(path)
-    return out
-
-
-def main(impl: devbroker.Impl = "noida", echo: Callable[[str], None] = print) -> int:
-    """Run the skeleton on a fresh embedded broker; return the exit code."""
+def main(
+    impl: devbroker.Impl = "noida", *, as_json: bool = False, echo: Callable[[str], None] = print
+) -> int:
+    """Run the demo on a fresh embedded broker; return the exit code."""
     started = time.monotonic()
+    say = (lambda _line: None) if as_json else echo
     broker = devbroker.start(impl)
-    echo(f"embedded {impl} broker on {broker.bootstrap} (pid {broker.pid})")
+    say(f"embedded {impl} broker on {broker.bootstrap} (pid {broker.pid})")
     try:
         with tempfile.TemporaryDirectory(prefix="nbx-demo-") as tmp:
-            out = asyncio.run(
-                run_skeleton(
-                    broker.bootstrap, Path(tmp), enable_idempotence=impl != "tansu", echo=echo
+            report = asyncio.run(
+                run_demo(
+                    broker.bootstrap,
+                    Path(tmp),
+                    enable_idempotence=impl != "tansu",
+                    echo=say,
                 )
             )
     finally:
         broker.stop()
-        echo("broker stopped")
-    ok = len(out["stored"]) == 1
-    echo(f"demo {'succeeded' if ok else 'FAILED'} in {time.monotonic() - started:.1f} s")
-    return 0 if ok else 1
+        say("broker stopped")
+    report["elapsed_s"] = round(time.monotonic() - started, 1)
+    if as_json:
+        echo(json.dumps(report, indent=2))
+    else:
+        say(f"demo {'succeeded' if report['ok'] else 'FAILED'} in {report['elapsed_s']} s")
+    return 0 if report["ok"] else 1

@@ -51,3 +51,18 @@ def kafka_bootstrap(dev_broker: devbroker.DevBroker) -> str:
 def idempotence_supported() -> bool:
     """tansu has no idempotent producer; noida-db does."""
     return broker_impl() != "tansu"
+
+
+@pytest.fixture
+def fresh_broker() -> Iterator[devbroker.DevBroker]:
+    """A broker of the chosen implementation for one test only (for tests that need clean topics,
+    consumer groups, or that restart the broker)."""
+    impl = broker_impl()
+    try:
+        broker = devbroker.start(impl, timeout_s=60)
+    except DevBrokerError as exc:
+        pytest.fail(f"the {impl} test broker did not start: {exc}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.stop()

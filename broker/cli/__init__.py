@@ -44,3 +44,19 @@ def main() -> None:
 from broker.cli import brokers as _brokers  # noqa: E402
 
 _brokers.register(main)
+
+from broker.cli import schema_cmds as _schema_cmds  # noqa: E402
+
+_schema_cmds.register(main)
+
+from broker.cli import keys_cmds as _keys_cmds  # noqa: E402
+
+_keys_cmds.register(main)
+
+from broker.cli import node_cmds as _node_cmds  # noqa: E402
+
+_node_cmds.register(main)
+
+from broker.cli import policy_cmds as _policy_cmds  # noqa: E402
+
+_policy_cmds.register(main)

@@ -56,13 +56,14 @@ def dev_broker(impl: devbroker.Impl, port: int | None) -> None:
     show_default=True,
     help="Which embedded Kafka-protocol broker to run the demo on.",
 )
-def demo(impl: devbroker.Impl) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def demo(impl: devbroker.Impl, as_json: bool) -> None:
     """Run the exchange end to end on an embedded broker and print what each side did."""
     from broker import demo as demo_module
     from broker.logging import configure
 
     configure(stream=sys.stderr)
-    sys.exit(demo_module.main(impl))
+    sys.exit(demo_module.main(impl, as_json=as_json))
 
 
 @click.command("ping")

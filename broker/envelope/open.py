@@ -1,9 +1,24 @@
 """Opening: the only way to turn bytes from an inbox into a :class:`VerifiedPackage`.
 
-Checks run in this order and the first failure raises :class:`EnvelopeRejected` with its reason
-code: ``too-large`` -> ``frame`` -> ``decrypt`` -> ``malformed`` -> ``key-unknown`` / ``key-revoked``
--> ``signature`` -> ``not-addressed`` -> ``grant`` -> ``digest`` -> ``expired``. The detail of a
-failure goes to the debug log only.
+Checks run in this order; the first failure raises :class:`EnvelopeRejected` with its reason code
+(the detail goes to the debug log only, never into the exception):
+
+==================  ==============================================================================
+``too-large``       the frame is longer than ``max_size``
+``frame``           bad magic, version, suite or key id in the binary frame
+``decrypt``         no private key for the frame's key id, wrong suite for it, or HPKE open failed
+                    (wrong recipient, topic, key id, or any modified byte)
+``malformed``       the decrypted package or statement is not exactly what :func:`seal` writes
+``key-unknown``     the sender or its signing key id is not in the directory
+``key-revoked``     the signing key was revoked at the statement time or at the receive time
+``key-expired``     the signing key was outside its validity window at either time
+``signature``       the Ed25519 signature over the statement does not verify
+``not-addressed``   this recipient is not in the statement's audience
+``digest``          a disclosure's digest is not in the statement, or a path is disclosed twice
+``grant``           the disclosed digests, withheld manifest or policy differ from the signed grant
+``not-yet-valid``   the statement was created later than the receive time plus clock skew
+``expired``         the receive time is at or after the statement's ``expires_at``
+==================  ==============================================================================
 """
 
 from __future__ import annotations
@@ -12,24 +27,25 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hpke
-from cryptography.hazmat.primitives.asymmetric import x25519
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from cryptography.exceptions import InvalidSignature
+from pydantic import BaseModel, ConfigDict, Field
 
 from broker.envelope import frame
 from broker.envelope.canonical import b64u_decode, digest, jcs
 from broker.envelope.seal import SIGNATURE_DOMAIN, STATEMENT_VERSION, grant_hash, hpke_info
+from broker.envelope.suites import HPKE_SUITES, RecipientPrivateKey, suite_for_private
 from broker.errors import EnvelopeRejected
 from broker.keys.bureau import KeyLookup
 from broker.logging import get_logger
 
 MAX_FRAME_BYTES = 1 << 20
-_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+#: How far a statement's ``created_at`` may lie ahead of the receive time (sender clock skew).
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 _STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
+_ED25519_SIGNATURE_BYTES = 64
 
 
 class UnverifiedPackage(BaseModel):
@@ -98,13 +114,54 @@ def _reject(reason: str, detail: str) -> EnvelopeRejected:
 
 
 def _parse_time(text: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise _reject("malformed", "time") from None
+    at = datetime.fromisoformat(text)
     if at.tzinfo is None:
-        raise _reject("malformed", "naive-time")
+        msg = "naive time"
+        raise ValueError(msg)
     return at
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """The decrypted package after the strict parse (still unverified)."""
+
+    package: UnverifiedPackage
+    statement: UnverifiedStatement
+    statement_bytes: bytes
+    signature: bytes
+    created: datetime
+    expires: datetime
+    disclosure_digests: tuple[str, ...]
+
+
+def _parse(plaintext: bytes) -> _Parsed:
+    """Strictly parse the plaintext; any deviation from what :func:`seal` writes -> ``malformed``.
+
+    Everything here handles attacker-chosen bytes (anyone can encrypt to a recipient's public key),
+    so every exception, including recursion and number-range errors from the JSON and JCS code,
+    is folded into one rejection.
+    """
+    try:
+        package = UnverifiedPackage.model_validate_json(plaintext)
+        statement_bytes = b64u_decode(package.statement)
+        signature = b64u_decode(package.signature)
+        statement = UnverifiedStatement.model_validate_json(statement_bytes)
+        canonical = jcs(json.loads(statement_bytes)) == statement_bytes
+        created = _parse_time(statement.created_at)
+        expires = _parse_time(statement.expires_at)
+        digests = tuple(digest(list(d)) for d in package.disclosures)
+    except Exception:  # fold every parse failure of untrusted input into one reason
+        raise _reject("malformed", "parse") from None
+    if (
+        not canonical
+        or statement.v != STATEMENT_VERSION
+        or len(signature) != _ED25519_SIGNATURE_BYTES
+        or expires <= created
+        or statement.audience != sorted(set(statement.grants))
+        or statement.digests != sorted(set(statement.digests))
+    ):
+        raise _reject("malformed", "statement")
+    return _Parsed(package, statement, statement_bytes, signature, created, expires, digests)
 
 
 def open_package(
@@ -112,62 +169,68 @@ def open_package(
     *,
     topic: str,
     recipient: str,
-    decryption_keys: Mapping[str, x25519.X25519PrivateKey],
+    decryption_keys: Mapping[str, RecipientPrivateKey],
     directory: KeyLookup,
     now: datetime | None = None,
     max_size: int = MAX_FRAME_BYTES,
+    received_at: datetime | None = None,
 ) -> VerifiedPackage:
     """Decrypt and verify a frame received on ``topic`` by ``recipient``.
 
     ``decryption_keys`` maps the recipient's encryption key ids to private keys (several during a
-    rotation overlap). ``directory`` resolves the sender's signing key at the statement's time.
+    rotation overlap). ``directory`` resolves the sender's signing key. ``now`` is the current time
+    (expiry is checked against it); ``received_at`` is when the broker received the record (its
+    Kafka timestamp) and defaults to ``now``.
+
+    The sender's signing key must be usable both at the statement's ``created_at`` and at
+    ``received_at``: ``created_at`` is chosen by the sender, so whoever holds a revoked key could
+    back-date it to before the revocation; checking the broker's receive time as well closes that
+    hole, as long as the receive time is not under the sender's control (configure the inbox topics
+    with ``message.timestamp.type=LogAppendTime``, or pass the time the daemon read the record).
     """
     if len(data) > max_size:
         raise _reject("too-large", "size")
-    parsed = frame.decode(data)
-    private_key = decryption_keys.get(parsed.recipient_kid)
+    parsed_frame = frame.decode(data)
+    private_key = decryption_keys.get(parsed_frame.recipient_kid)
     if private_key is None:
         raise _reject("decrypt", "unknown-recipient-kid")
-    info = hpke_info(topic, recipient, parsed.recipient_kid, parsed.suite)
+    if suite_for_private(private_key) != parsed_frame.suite:
+        raise _reject("decrypt", "suite-mismatch")
+    info = hpke_info(topic, recipient, parsed_frame.recipient_kid, parsed_frame.suite)
     try:
-        plaintext = _SUITE.decrypt(parsed.ciphertext, private_key, info=info)
-    except (InvalidTag, ValueError):
+        plaintext = HPKE_SUITES[parsed_frame.suite].decrypt(
+            parsed_frame.ciphertext, private_key, info=info
+        )
+    except Exception:  # InvalidTag, ValueError: cryptography folds HPKE failures; so do we
         raise _reject("decrypt", "hpke") from None
+    p = _parse(plaintext)
+    statement = p.statement
+    current = now if now is not None else datetime.now(UTC)
+    received = received_at if received_at is not None else current
+    directory.signing_key(statement.sender, statement.kid, p.created)
+    public_key = directory.signing_key(statement.sender, statement.kid, received)
     try:
-        package = UnverifiedPackage.model_validate_json(plaintext)
-        statement_bytes = b64u_decode(package.statement)
-        signature = b64u_decode(package.signature)
-        statement = UnverifiedStatement.model_validate_json(statement_bytes)
-    except (ValueError, TypeError, ValidationError, UnicodeDecodeError):
-        raise _reject("malformed", "parse") from None
-    if statement.v != STATEMENT_VERSION or jcs(json.loads(statement_bytes)) != statement_bytes:
-        raise _reject("malformed", "not-canonical")
-    created = _parse_time(statement.created_at)
-    expires = _parse_time(statement.expires_at)
-    public_key = directory.signing_key(statement.sender, statement.kid, created)
-    try:
-        public_key.verify(signature, SIGNATURE_DOMAIN + statement_bytes)
+        public_key.verify(p.signature, SIGNATURE_DOMAIN + p.statement_bytes)
     except InvalidSignature:
         raise _reject("signature", "ed25519") from None
-    if recipient not in statement.audience or recipient not in statement.grants:
+    if recipient not in statement.grants:
         raise _reject("not-addressed", "audience")
     disclosed: dict[str, Any] = {}
-    granted: list[str] = []
     known = set(statement.digests)
-    for disclosure in package.disclosures:
-        d = digest(list(disclosure))
+    for disclosure, d in zip(p.package.disclosures, p.disclosure_digests, strict=True):
         if d not in known:
             raise _reject("digest", "unknown-digest")
         path = disclosure[1]
         if path in disclosed:
             raise _reject("digest", "duplicate-path")
         disclosed[path] = disclosure[2]
-        granted.append(d)
-    withheld = [list(w) for w in package.withheld]
-    if grant_hash(granted, withheld, package.policy) != statement.grants[recipient]:
+    withheld = [list(w) for w in p.package.withheld]
+    view = grant_hash(list(p.disclosure_digests), withheld, p.package.policy)
+    if view != statement.grants[recipient] or {w[0] for w in withheld} & disclosed.keys():
         raise _reject("grant", "grant-hash")
-    current = now if now is not None else datetime.now(UTC)
-    if current >= expires:
+    if p.created > received + MAX_CLOCK_SKEW:
+        raise _reject("not-yet-valid", "created_at")
+    if current >= p.expires:
         raise _reject("expired", "expires_at")
     return VerifiedPackage(
         msg_id=statement.msg_id,
@@ -177,13 +240,13 @@ def open_package(
         sender=statement.sender,
         sender_kid=statement.kid,
         recipient=recipient,
-        created_at=created,
-        expires_at=expires,
+        created_at=p.created,
+        expires_at=p.expires,
         handling=statement.handling,
         header=statement.header,
         disclosed=disclosed,
-        withheld=tuple((w[0], w[1]) for w in package.withheld),
-        policy=package.policy,
+        withheld=tuple((w[0], w[1]) for w in p.package.withheld),
+        policy=p.package.policy,
         _token=_OPENED,
     )
 

@@ -2,15 +2,20 @@
 
 Construction (after RFC 9901 SD-JWT and RFC 9180 HPKE):
 
-1. Every disclosure unit ``(path, value)`` becomes a disclosure ``[salt, path, value]`` with a fresh
-   16-byte salt; its digest is ``b64u(SHA-256(JCS(disclosure)))``. Salting hides withheld values (P5).
-2. The origin signs one *statement* (Ed25519 over ``DOMAIN || JCS(statement)``) holding the message
-   and notice ids, kind, sender and key id, creation and expiry time, the audience, the handling code,
-   the non-redactable header, every digest (sorted) and, per recipient, a *grant hash* over the digests
-   granted to it, the withheld manifest and the policy id (P1, P2). One signature per message.
-3. Per recipient, the package (statement, signature, granted disclosures, withheld manifest, policy)
-   is encrypted with HPKE to the recipient's X25519 key with ``info`` binding the format version, the
-   topic, the recipient id and its key id (P3, P4).
+1. Every disclosure unit ``(path, value)`` becomes a disclosure ``[salt, path, value]`` with a
+   fresh 16-byte salt; its digest is ``b64u(SHA-256(JCS(disclosure)))``. Salting hides withheld
+   values (P5).
+2. The origin signs one *statement* (Ed25519 over ``DOMAIN || JCS(statement)``) holding the
+   message and notice ids, kind, sender and key id, creation and expiry time, the audience, the
+   handling code, the non-redactable header, every digest (sorted) and, per recipient, a *grant
+   hash* over the digests granted to it, the withheld manifest and the policy id (P1, P2). One
+   signature per message, whatever the number of recipients.
+3. Per recipient, the package (statement, signature, granted disclosures, withheld manifest,
+   policy) is encrypted with HPKE to the recipient's key with ``info`` binding the format version,
+   the suite, the topic, the recipient id and its key id (P3, P4).
+
+Wire format constants (:data:`SIGNATURE_DOMAIN`, :data:`INFO_DOMAIN`, the statement fields) are
+pinned by the known-answer vectors in ``tests/vectors/``.
 """
 
 from __future__ import annotations
@@ -22,19 +27,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives import hpke
-from cryptography.hazmat.primitives.asymmetric import x25519
-
 from broker.envelope import frame
 from broker.envelope.canonical import b64u, digest, jcs
+from broker.envelope.suites import HPKE_SUITES, RecipientPublicKey, suite_for_public
 from broker.ids import uuid7
 from broker.keys.bureau import BureauKeys
 
 STATEMENT_VERSION = 1
 SIGNATURE_DOMAIN = b"nbx/statement/v1\x00"
+INFO_DOMAIN = b"nbx/package/v1\x00"
 DEFAULT_VALIDITY = timedelta(days=30)
 SALT_BYTES = 16
-_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def hpke_info(topic: str, recipient: str, recipient_kid: str, suite: int) -> byt
         "recipient": recipient,
         "kid": recipient_kid,
     }
-    return b"nbx/package/v1\x00" + jcs(context)
+    return INFO_DOMAIN + jcs(context)
 
 
 def grant_hash(granted_digests: list[str], withheld: list[list[str]], policy: str) -> str:
@@ -103,12 +106,18 @@ class Sealed:
         *,
         topic: str,
         recipient_kid: str,
-        recipient_key: x25519.X25519PublicKey,
+        recipient_key: RecipientPublicKey,
     ) -> bytes:
-        """Encrypt the package for ``recipient`` and return the frame to produce to ``topic``."""
-        info = hpke_info(topic, recipient, recipient_kid, frame.SUITE_X25519)
-        ciphertext = _SUITE.encrypt(self.plaintext_for(recipient), recipient_key, info=info)
-        return frame.encode(frame.SUITE_X25519, recipient_kid, ciphertext)
+        """Encrypt the package for ``recipient`` and return the frame to produce to ``topic``.
+
+        The suite follows from the key type: an X25519 key gives suite 1, an ML-KEM-768+X25519
+        hybrid key suite 2 (:mod:`broker.envelope.suites`).
+        """
+        suite = suite_for_public(recipient_key)
+        info = hpke_info(topic, recipient, recipient_kid, suite)
+        plaintext = self.plaintext_for(recipient)
+        ciphertext = HPKE_SUITES[suite].encrypt(plaintext, recipient_key, info=info)
+        return frame.encode(suite, recipient_kid, ciphertext)
 
 
 def seal(
@@ -133,6 +142,14 @@ def seal(
     if not grants:
         msg = "a message needs at least one recipient"
         raise ValueError(msg)
+    if validity <= timedelta(0):
+        msg = "validity must be positive"
+        raise ValueError(msg)
+    for recipient, grant in grants.items():
+        overlap = grant.disclosed & {w[0] for w in grant.withheld}
+        if overlap:
+            msg = f"grant for {recipient} both discloses and withholds {sorted(overlap)}"
+            raise ValueError(msg)
     created = now if now is not None else datetime.now(UTC)
     disclosures: dict[str, list[Any]] = {}
     digests: dict[str, str] = {}

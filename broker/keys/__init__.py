@@ -4,7 +4,7 @@
 * :mod:`broker.keys.files` - private keys on disk (PKCS#8 PEM, 0600, optional passphrase).
 * :mod:`broker.keys.directory` - the anchor-signed directory and its key lookup (P6).
 * :mod:`broker.keys.directory_edit` - add a bureau, rotate keys, revoke a key.
-* :mod:`broker.keys.directory_topic` - publish to / fetch from the compacted ``nbx.directory`` topic.
+* :mod:`broker.keys.directory_topic` - publish to / fetch from the ``nbx.directory`` topic.
 """
 
 from broker.keys.bureau import (

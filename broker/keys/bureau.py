@@ -88,7 +88,7 @@ class KeyLookup(Protocol):
         ...
 
     def encryption_key(self, bureau: str) -> tuple[str, x25519.X25519PublicKey]:
-        """The current encryption key id and key of ``bureau``; :class:`KeyDirectoryError` if none."""
+        """The current encryption key id and key of ``bureau``; raises KeyDirectoryError if none."""
         ...
 
 
@@ -99,7 +99,7 @@ class StaticDirectory:
         """Index ``bureaus`` by id."""
         self._by_id = {b.bureau: b for b in bureaus}
 
-    def signing_key(self, bureau: str, kid: str, at: datetime) -> ed25519.Ed25519PublicKey:  # noqa: ARG002
+    def signing_key(self, bureau: str, kid: str, at: datetime) -> ed25519.Ed25519PublicKey:
         """Return the bureau's signing key if ``kid`` matches, else reject as ``key-unknown``."""
         entry = self._by_id.get(bureau)
         if entry is None or entry.signing_key_id != kid:

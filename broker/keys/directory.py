@@ -17,8 +17,8 @@ Key validity rules (:meth:`Directory.signing_key`):
   ``not_after`` is the rotation time plus the overlap), otherwise ``key-expired``;
 * a revoked key is unusable at every ``t >= revocation time``: ``key-revoked``.
 
-:func:`broker.envelope.open_package` asks for the sender's key at the statement's ``created_at`` *and*
-at the time the package was received; see there for why.
+:func:`broker.envelope.open_package` asks for the sender's key at the statement's ``created_at``
+*and* at the time the package was received; see there for why.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
@@ -41,11 +41,12 @@ from pydantic import (
 )
 
 from broker.envelope.canonical import b64u, b64u_decode, jcs
+from broker.envelope.suites import RecipientPublicKey
 from broker.errors import EnvelopeRejected, KeyDirectoryError
 from broker.keys.bureau import BureauPublicKeys, key_id, raw_public
-from broker.logging import get_logger
+from broker.keys.hybrid import hybrid_public_key
 
-DIRECTORY_FORMAT = "nbx-directory/1"
+DIRECTORY_FORMAT: Final = "nbx-directory/1"
 DIRECTORY_DOMAIN = b"nbx/directory/v1\x00"
 #: Key algorithms a directory may list; the envelope suite follows from the encryption key's alg.
 ALGORITHMS = {"sign": ("Ed25519",), "encrypt": ("X25519", "MLKEM768-X25519")}
@@ -131,7 +132,7 @@ class DirectoryBody(BaseModel):
     """The signed content of a directory."""
 
     model_config = _MODEL
-    format: Literal["nbx-directory/1"] = DIRECTORY_FORMAT
+    format: Literal["nbx-directory/1"] = "nbx-directory/1"
     serial: int = Field(ge=1, le=2**53 - 1)
     issued_at: AwareDatetime
     anchor_kid: str
@@ -232,7 +233,6 @@ class Directory:
         if body.serial < min_serial:
             msg = f"{source}: directory serial {body.serial} is older than {min_serial} (rollback)"
             raise KeyDirectoryError(msg)
-        get_logger().info("directory.verified", serial=body.serial, count=len(body.bureaus))
         return cls(body, bytes(data))
 
     @classmethod
@@ -259,7 +259,6 @@ class Directory:
             raise KeyDirectoryError(msg)
         return record
 
-    @property
     def bureau_ids(self) -> list[str]:
         """Ids of every listed bureau, sorted."""
         return sorted(self._by_id)
@@ -292,6 +291,19 @@ class Directory:
             msg = f"bureau {bureau!r} has no valid encryption key in directory serial {self.serial}"
             raise KeyDirectoryError(msg)
         return max(usable, key=lambda k: (k.not_before, k.kid))
+
+    def recipient_key(
+        self, bureau: str, at: datetime | None = None
+    ) -> tuple[str, RecipientPublicKey]:
+        """The newest usable encryption key of ``bureau`` of any suite, ready for ``package_for``.
+
+        A bureau that published an ``MLKEM768-X25519`` key newer than its X25519 key gets the
+        post-quantum hybrid suite; otherwise X25519.
+        """
+        record = self.encryption_record(bureau, at)
+        if record.alg == "MLKEM768-X25519":
+            return record.kid, hybrid_public_key(record.raw_public)
+        return record.kid, x25519.X25519PublicKey.from_public_bytes(record.raw_public)
 
     def encryption_key(
         self, bureau: str, at: datetime | None = None

@@ -29,7 +29,7 @@ from broker.envelope.canonical import b64u
 from broker.errors import KeyDirectoryError
 from broker.keys.bureau import BureauKeys, raw_public
 
-PASSPHRASE_ENV = "NBX_KEY_PASSPHRASE"
+PASSPHRASE_ENV = "NBX_KEY_PASSPHRASE"  # noqa: S105 - the variable name, not a passphrase
 ANCHOR_PRIVATE = "trust-anchor.key"
 ANCHOR_PUBLIC = "trust-anchor.pub"
 PrivateKey = ed25519.Ed25519PrivateKey | x25519.X25519PrivateKey

@@ -1,28 +1,44 @@
-"""Consumer daemon: receive, open and verify, deliver or quarantine, then commit.
+"""Consumer daemon: receive, verify, deliver or quarantine, send receipts, then commit.
 
-For each record of ``nbx.inbox.<CC>``: :func:`broker.envelope.open_package` runs every check; a
-verified package is stored by the sink (delivery and replay guard in one transaction); anything that
-fails goes to ``nbx.quarantine.<CC>`` with the raw bytes and a reason code. The offset is committed
-only once the record is delivered or quarantined, so a crash at any point re-reads the record and
-the sink recognises the redelivery. Nothing is dropped and the daemon keeps running.
+The daemon of bureau CC reads ``nbx.inbox.CC`` (notices about to be delivered) and
+``nbx.receipts.CC`` (answers to what CC sent) as the consumer group ``nbx.CC``. For each record,
+in the order of DESIGN.md section 3:
+
+1. :func:`broker.envelope.open_package`: size, frame, HPKE, strict parse, signature (key valid and
+   not revoked), audience and grant, digests, expiry.
+2. the kind must fit the topic (a receipt on the receipts topic, anything else on the inbox);
+3. replay guard (msg id seen at another position), schema validation of the disclosed view,
+   the bureau's own inbound policy;
+4. the sink applies it in one transaction keyed by msg id;
+5. a signed receipt (delivered / rejected + reason / purged) is produced to the sender.
+
+Anything that fails goes to ``nbx.quarantine.CC`` with the raw bytes and a reason code. Offsets of
+a batch are committed only after every record of it was delivered or quarantined and every
+quarantine record and receipt was acknowledged by the broker; a crash at any point re-reads the
+records and the sink recognises each redelivery (same msg id, same position) and answers it again
+without storing a second copy. Nothing is lost, nothing is stored twice, the daemon keeps running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from cryptography.hazmat.primitives.asymmetric import x25519
 
-from broker.envelope import VerifiedPackage, open_package
-from broker.errors import EnvelopeRejected
+from broker.envelope import Grant, VerifiedPackage, open_package, seal
+from broker.envelope.open import MAX_FRAME_BYTES
+from broker.errors import EnvelopeRejected, KeyDirectoryError, NbxError, SchemaError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
-from broker.sinks.sqlite import Delivery, Position, SqliteSink
+from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
 from broker.transport import (
     KafkaSettings,
     connect_error,
@@ -30,9 +46,17 @@ from broker.transport import (
     make_consumer,
     make_producer,
     quarantine,
+    receipts,
 )
 
+if TYPE_CHECKING:
+    from broker.node.config import NodeConfig
+    from broker.policy import PolicySet
+
 REASON_HEADER = "nbx-reason"
+SOURCE_HEADER = "nbx-source"
+TRUNCATED_HEADER = "nbx-truncated-from"
+NOTICE_KINDS = frozenset({"publish", "update", "suspend", "cancel", "erasure"})
 
 
 @dataclass
@@ -40,67 +64,103 @@ class DaemonStats:
     """Counters of one daemon run."""
 
     delivered: int = 0
+    purged: int = 0
+    stale: int = 0
     redelivered: int = 0
     quarantined: int = 0
+    receipts_sent: int = 0
+    receipts_received: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def nest(header: dict[str, Any], disclosed: dict[str, Any]) -> dict[str, Any]:
-    """Rebuild a nested view from the header and disclosed dotted paths."""
-    view: dict[str, Any] = dict(header)
-    for path, value in disclosed.items():
-        node = view
-        *parents, leaf = path.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return view
-
-
 class ConsumerDaemon:
-    """Consumes one bureau's inbox as a consumer group until stopped or idle."""
+    """Consumes one bureau's inbox and receipts as a consumer group until stopped or idle."""
 
     def __init__(
         self,
         keys: BureauKeys,
         directory: KeyLookup,
         settings: KafkaSettings,
-        sink: SqliteSink,
+        sink: Sink,
         *,
-        on_delivered: Callable[[VerifiedPackage], None] | None = None,
+        policies: PolicySet | None = None,
+        decryption_keys: Mapping[str, x25519.X25519PrivateKey] | None = None,
+        validate: Callable[[dict[str, Any]], Any] | None = None,
+        on_delivered: Callable[[VerifiedPackage, Applied], None] | None = None,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+        max_batch: int = 200,
     ) -> None:
-        """Prepare the daemon for bureau ``keys.bureau``."""
+        """Prepare the daemon for bureau ``keys.bureau``.
+
+        ``validate`` checks a disclosed view (default: :func:`broker.schemas.validate_view`);
+        ``policies`` supplies this bureau's inbound policy (none: accept every type and sender).
+        """
         self.keys = keys
         self.bureau = keys.bureau
         self.directory = directory
         self.settings = settings
         self.sink = sink
+        self.policies = policies
+        self.decryption_keys = dict(
+            decryption_keys or {keys.encryption_key_id: keys.encryption_key}
+        )
+        if validate is None:
+            from broker.schemas import validate_view
+
+            validate = validate_view
+        self.validate = validate
         self.on_delivered = on_delivered
+        self.max_frame_bytes = max_frame_bytes
+        self.max_batch = max_batch
         self.stats = DaemonStats()
-        self.topic = inbox(self.bureau)
+        self.inbox_topic = inbox(self.bureau)
+        self.receipts_topic = receipts(self.bureau)
         self._stop = asyncio.Event()
         self._log = get_logger()
 
+    @classmethod
+    def from_config(cls, config: NodeConfig) -> ConsumerDaemon:
+        """Build a daemon from a node configuration (the store is opened here)."""
+        from broker.node.runtime import load_node
+
+        node = load_node(config)
+        return cls(
+            node.keys,
+            node.directory,
+            config.kafka_settings(),
+            node.open_store(),
+            policies=node.policies,
+            decryption_keys=node.decryption_keys,
+            max_frame_bytes=config.limits.max_frame_bytes,
+        )
+
     def stop(self) -> None:
-        """Ask the daemon to finish the record in hand, commit and return."""
+        """Finish the batch in hand, commit, and return from :meth:`run`."""
         self._stop.set()
 
     async def run(self, *, until_idle_s: float | None = None) -> DaemonStats:
         """Consume until :meth:`stop` is called or no record arrived for ``until_idle_s``."""
-        consumer = make_consumer(self.settings, self.topic, group_id=f"nbx.{self.bureau}")
+        from broker.node.runtime import TopicDirectory
+
+        consumer = make_consumer(
+            self.settings, self.inbox_topic, self.receipts_topic, group_id=f"nbx.{self.bureau}"
+        )
         producer = make_producer(self.settings)
         try:
-            await consumer.start()
             await producer.start()
+            if isinstance(self.directory, TopicDirectory):
+                await self.directory.fetch()
+            await consumer.start()
         except (KafkaError, OSError) as exc:
             await consumer.stop()
             await producer.stop()
             raise connect_error(self.settings.bootstrap, exc) from None
-        self._log.info("daemon.started", bureau=self.bureau, topic=self.topic)
+        self._log.info("daemon.started", bureau=self.bureau, topic=self.inbox_topic)
         try:
             await self._loop(consumer, producer, until_idle_s)
         finally:
-            await consumer.stop()
+            with contextlib.suppress(KafkaError):
+                await consumer.stop()
             await producer.stop()
             self._log.info(
                 "daemon.stopped",
@@ -114,70 +174,236 @@ class ConsumerDaemon:
         self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, until_idle_s: float | None
     ) -> None:
         last = time.monotonic()
+        backoff_s = 0.5
         while not self._stop.is_set():
-            batches = await consumer.getmany(timeout_ms=200, max_records=100)
+            batches = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
             if not batches:
                 if until_idle_s is not None and time.monotonic() - last >= until_idle_s:
                     return
                 continue
             last = time.monotonic()
-            for tp, records in batches.items():
-                for record in records:
-                    await self._handle(record, producer)
-                    await consumer.commit(
-                        {TopicPartition(tp.topic, tp.partition): record.offset + 1}
-                    )
+            try:
+                await self._batch(consumer, producer, batches)
+                backoff_s = 0.5
+            except KafkaError as exc:
+                # The broker went away mid-batch: nothing was committed, so rewind to the last
+                # committed offsets and read the batch again; the sink answers redeliveries.
+                self._log.warning(
+                    "transport.retry",
+                    bureau=self.bureau,
+                    error_type=type(exc).__name__,
+                    retry_in_s=backoff_s,
+                )
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 10.0)
+                await self._rewind(consumer, list(batches))
+
+    async def _batch(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        pending: list[Awaitable[Any]] = []
+        offsets: dict[TopicPartition, int] = {}
+        for tp, records in batches.items():
+            for record in records:
+                pending.extend(await self._handle(record, producer))
+                offsets[TopicPartition(tp.topic, tp.partition)] = record.offset + 1
+        # every quarantine record and receipt must be acknowledged before the commit
+        await asyncio.gather(*pending)
+        await consumer.commit(offsets)
+
+    async def _rewind(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            try:
+                committed = await consumer.committed(tp)
+                if tp in consumer.assignment():
+                    if committed is None:
+                        await consumer.seek_to_beginning(tp)
+                    else:
+                        consumer.seek(tp, committed)
+            except KafkaError as exc:  # still down: the next round tries again
+                self._log.warning(
+                    "transport.rewind-failed", bureau=self.bureau, error_type=type(exc).__name__
+                )
 
     async def _handle(
         self, record: ConsumerRecord[bytes, bytes], producer: AIOKafkaProducer
-    ) -> None:
+    ) -> list[Awaitable[Any]]:
         started = time.monotonic()
         value: bytes = record.value or b""
         position = Position(record.topic, record.partition, record.offset)
+        received_at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
         try:
             package = open_package(
                 value,
                 topic=record.topic,
                 recipient=self.bureau,
-                decryption_keys={self.keys.encryption_key_id: self.keys.encryption_key},
+                decryption_keys=self.decryption_keys,
                 directory=self.directory,
+                max_size=self.max_frame_bytes,
+                received_at=received_at,
             )
         except EnvelopeRejected as exc:
-            await self._quarantine(producer, record, exc.reason)
-            return
-        outcome = self.sink.deliver(
-            package, nest(dict(package.header), dict(package.disclosed)), position
-        )
-        if outcome is Delivery.REPLAY:
-            await self._quarantine(producer, record, "replay")
-            return
-        if outcome is Delivery.REDELIVERY:
+            return [await self._quarantine(producer, record, exc.reason)]
+        except KeyDirectoryError:
+            return [await self._quarantine(producer, record, "key-unknown")]
+        on_receipts = record.topic == self.receipts_topic
+        if on_receipts != (package.kind == "receipt") or (
+            not on_receipts and package.kind not in NOTICE_KINDS
+        ):
+            return [await self._quarantine(producer, record, "wrong-topic")]
+        if on_receipts:
+            return [await self._receipt_in(package, record, producer)]
+
+        seen = self.sink.seen(package.msg_id)
+        if seen is not None and seen.position != position:
+            return [await self._quarantine(producer, record, "replay")]
+        if seen is not None:  # redelivery after a crash: answer again, store nothing
             self.stats.redelivered += 1
-            return
-        self.stats.delivered += 1
+            status = RECEIPT_STATUS.get(seen.outcome, "delivered")
+            return [await self._send_receipt(producer, package, status, seen.reason)]
+
+        reason = self._check(package)
+        if reason is not None:
+            self.sink.reject(package, position, reason)
+            return [
+                await self._quarantine(producer, record, reason),
+                await self._send_receipt(producer, package, "rejected", reason),
+            ]
+        view = self._view(package)
+        outcome = self.sink.apply(package, view, position)
+        if outcome is Applied.REPLAY:  # raced with another position; treat as replay
+            return [await self._quarantine(producer, record, "replay")]
+        if outcome is Applied.PURGED:
+            self.stats.purged += 1
+        elif outcome is Applied.STALE:
+            self.stats.stale += 1
+        else:
+            self.stats.delivered += 1
         self._log.info(
             "package.delivered",
             msg_id=package.msg_id,
             notice_id=package.notice_id,
+            notice_type=package.notice_type,
             sender=package.sender,
             recipient=self.bureau,
             kind=package.kind,
+            outcome=outcome.value,
             disclosed=len(package.disclosed),
             withheld=len(package.withheld),
             latency_ms=round((time.monotonic() - started) * 1000, 2),
         )
         if self.on_delivered is not None:
-            self.on_delivered(package)
+            self.on_delivered(package, outcome)
+        return [await self._send_receipt(producer, package, RECEIPT_STATUS[outcome], None)]
+
+    def _view(self, package: VerifiedPackage) -> dict[str, Any]:
+        from broker.schemas import assemble_view
+
+        if package.kind in ("publish", "update"):
+            return assemble_view(dict(package.header), dict(package.disclosed))
+        return {}
+
+    def _check(self, package: VerifiedPackage) -> str | None:
+        """Schema validation of the disclosed view, then this bureau's inbound policy."""
+        if package.kind in ("publish", "update"):
+            try:
+                self.validate(self._view(package))
+            except SchemaError:
+                return "schema"
+        if self.policies is not None:
+            from broker.policy import inbound_check
+
+            rule = inbound_check(
+                self.policies,
+                notice_type=package.notice_type,
+                sender=package.sender,
+                recipient=self.bureau,
+            )
+            if rule is not None:
+                return "declined-by-policy"
+        return None
+
+    async def _receipt_in(
+        self,
+        package: VerifiedPackage,
+        record: ConsumerRecord[bytes, bytes],
+        producer: AIOKafkaProducer,
+    ) -> Awaitable[Any]:
+        from broker.schemas import Receipt
+
+        try:
+            receipt = Receipt.model_validate(package.header.get("receipt"))
+        except ValueError:
+            return await self._quarantine(producer, record, "schema")
+        if receipt.recipient != package.sender:  # a receipt speaks only for its signer
+            return await self._quarantine(producer, record, "not-addressed")
+        new = self.sink.record_receipt(
+            ReceiptRecord(
+                receipt.msg_id,
+                receipt.notice_id,
+                receipt.recipient,
+                receipt.status,
+                receipt.reason,
+                receipt.at.isoformat(),
+            )
+        )
+        if new:
+            self.stats.receipts_received += 1
+            self._log.info(
+                "receipt.received",
+                msg_id=receipt.msg_id,
+                notice_id=receipt.notice_id,
+                sender=package.sender,
+                recipient=self.bureau,
+                status=receipt.status,
+                reason=receipt.reason,
+            )
+        return _done()
+
+    async def _send_receipt(
+        self, producer: AIOKafkaProducer, package: VerifiedPackage, status: str, reason: str | None
+    ) -> Awaitable[Any]:
+        receipt = {
+            "msg_id": package.msg_id,
+            "notice_id": package.notice_id,
+            "recipient": self.bureau,
+            "status": status,
+            "reason": reason,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            kid, public_key = self.directory.encryption_key(package.sender)
+        except NbxError:
+            self._log.warning(
+                "receipt.unsendable", msg_id=package.msg_id, sender=package.sender, reason="key"
+            )
+            return _done()
+        sealed = seal(
+            signer=self.keys,
+            kind="receipt",
+            notice_id=package.notice_id,
+            notice_type=package.notice_type,
+            header={"receipt": receipt},
+            units={},
+            grants={package.sender: Grant(frozenset(), (), "receipt")},
+            handling="H0",
+        )
+        topic = receipts(package.sender)
+        frame = sealed.package_for(
+            package.sender, topic=topic, recipient_kid=kid, recipient_key=public_key
+        )
+        self.stats.receipts_sent += 1
+        sent: Awaitable[Any] = await producer.send(
+            topic, frame, key=package.msg_id.encode(), headers=[("nbx-kid", kid.encode())]
+        )
+        return sent
 
     async def _quarantine(
         self, producer: AIOKafkaProducer, record: ConsumerRecord[bytes, bytes], reason: str
-    ) -> None:
-        await producer.send_and_wait(
-            quarantine(self.bureau),
-            record.value or b"",
-            key=f"{record.topic}:{record.partition}:{record.offset}".encode(),
-            headers=[(REASON_HEADER, reason.encode())],
-        )
+    ) -> Awaitable[Any]:
         self.stats.quarantined += 1
         self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
         self._log.warning(
@@ -186,5 +412,20 @@ class ConsumerDaemon:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
+            size=len(record.value or b""),
             reason=reason,
         )
+        source = f"{record.topic}:{record.partition}:{record.offset}".encode()
+        raw = record.value or b""
+        headers = [(REASON_HEADER, reason.encode()), (SOURCE_HEADER, source)]
+        if len(raw) > self.max_frame_bytes:  # keep the evidence within the broker's record limit
+            headers.append((TRUNCATED_HEADER, str(len(raw)).encode()))
+            raw = raw[: self.max_frame_bytes]
+        sent: Awaitable[Any] = await producer.send(
+            quarantine(self.bureau), raw, key=source, headers=headers
+        )
+        return sent
+
+
+async def _done() -> None:
+    """An already finished awaitable, for paths that produce nothing."""

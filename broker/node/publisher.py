@@ -1,13 +1,21 @@
-"""Publisher: seal a message once and produce one encrypted package per recipient to its inbox."""
+"""Publisher: validate, decide per recipient, seal once, encrypt per recipient, produce.
+
+``async with Publisher.from_config(cfg) as pub: result = await pub.publish(notice, to=ALL)``.
+Each recipient's outcome is reported on its own: an unknown bureau, a bureau without a valid key or
+one excluded by the sender's restrictions does not stop the others. Packages are encrypted and
+produced concurrently, at most ``max_in_flight`` at a time, so memory stays bounded whatever the
+number of recipients.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -18,19 +26,28 @@ from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
 from broker.transport import KafkaSettings, connect_error, inbox, make_producer
 
+if TYPE_CHECKING:
+    from broker.node.config import NodeConfig
+    from broker.policy import PolicySet, SenderRestrictions
+    from broker.schemas import NoticeBase
+    from broker.sinks import Sink
+
 FORMAT_HEADER = "nbx-format"
 KID_HEADER = "nbx-kid"
+ALL: Final = "all"
 
 
 @dataclass(frozen=True)
 class RecipientOutcome:
-    """What happened for one recipient: ``sent`` or ``failed`` with a reason."""
+    """What happened for one recipient: ``sent``, ``excluded`` or ``failed`` with a reason."""
 
     recipient: str
     status: str
     reason: str | None = None
     topic: str | None = None
     offset: int | None = None
+    disclosed: int = 0
+    withheld: int = 0
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,7 @@ class PublishResult:
 
     msg_id: str
     notice_id: str
+    kind: str
     outcomes: list[RecipientOutcome] = field(default_factory=list)
 
     @property
@@ -49,24 +67,71 @@ class PublishResult:
     @property
     def failed(self) -> list[RecipientOutcome]:
         """Recipients that could not be sent to, with the reason."""
-        return [o for o in self.outcomes if o.status != "sent"]
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "msg_id": self.msg_id,
+            "notice_id": self.notice_id,
+            "kind": self.kind,
+            "recipients": [o.__dict__ for o in self.outcomes],
+        }
 
 
 class Publisher:
     """Seals once and fans out to ``nbx.inbox.<CC>``; use as ``async with Publisher(...)``."""
 
-    def __init__(self, keys: BureauKeys, directory: KeyLookup, settings: KafkaSettings) -> None:
+    def __init__(
+        self,
+        keys: BureauKeys,
+        directory: KeyLookup,
+        settings: KafkaSettings,
+        *,
+        policies: PolicySet | None = None,
+        store: Sink | None = None,
+        max_in_flight: int = 64,
+        validity: timedelta = timedelta(days=30),
+    ) -> None:
         """Prepare a publisher for bureau ``keys.bureau`` (the producer starts on enter)."""
         self.keys = keys
+        self.bureau = keys.bureau
         self.directory = directory
         self.settings = settings
+        self.policies = policies
+        self.store = store
+        self.validity = validity
+        self._slots = asyncio.Semaphore(max_in_flight)
         self._producer: AIOKafkaProducer | None = None
+        self._owns_store = False
         self._log = get_logger()
 
+    @classmethod
+    def from_config(cls, config: NodeConfig) -> Publisher:
+        """Build a publisher from a node configuration (keys, directory, policies, store)."""
+        from broker.node.runtime import load_node
+
+        node = load_node(config)
+        pub = cls(
+            node.keys,
+            node.directory,
+            config.kafka_settings(),
+            policies=node.policies,
+            store=node.open_store(),
+            max_in_flight=config.limits.max_in_flight,
+            validity=timedelta(days=config.limits.message_validity_days),
+        )
+        pub._owns_store = True
+        return pub
+
     async def __aenter__(self) -> Publisher:
+        from broker.node.runtime import TopicDirectory
+
         producer = make_producer(self.settings)
         try:
             await producer.start()
+            if isinstance(self.directory, TopicDirectory):
+                await self.directory.fetch()
         except (KafkaError, OSError) as exc:
             await producer.stop()
             raise connect_error(self.settings.bootstrap, exc) from None
@@ -82,6 +147,117 @@ class Publisher:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        if self._owns_store and self.store is not None:
+            self.store.close()
+
+    # --- recipients -----------------------------------------------------------------------
+
+    def resolve_recipients(self, to: Sequence[str] | Literal["all"]) -> list[str]:
+        """``to`` as a sorted list of bureau ids; ``"all"`` means every other bureau listed."""
+        if to == ALL:
+            ids = getattr(self.directory, "bureau_ids", None)
+            if ids is None:
+                msg = "this directory cannot list bureaus; name the recipients"
+                raise KeyDirectoryError(msg)
+            return sorted(b for b in ids() if b != self.bureau)
+        recipients = sorted(set(to))
+        if not recipients:
+            msg = "no recipients given"
+            raise NbxError(msg)
+        return recipients
+
+    # --- notices --------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        notice: NoticeBase,
+        to: Sequence[str] | Literal["all"] = ALL,
+        *,
+        restrictions: SenderRestrictions | None = None,
+        kind: str | None = None,
+    ) -> PublishResult:
+        """Publish (version 1) or update (version > 1) ``notice`` to ``to``."""
+        from broker.policy import decide
+        from broker.schemas import disclosure_units, non_redactable
+
+        if notice.issuing_bureau != self.bureau:
+            msg = (
+                f"notice {notice.notice_id} is issued by {notice.issuing_bureau}, not {self.bureau}"
+            )
+            raise NbxError(msg)
+        if self.policies is None:
+            msg = "no policies loaded: the publisher needs the policy directory"
+            raise NbxError(msg)
+        kind = kind or ("publish" if notice.version == 1 else "update")
+        units = {u.path: u.value for u in disclosure_units(notice)}
+        header = non_redactable(notice)
+        handling = str(notice.handling.code)
+        if restrictions is not None and restrictions.handling is not None:
+            # the sender's handling code is what every rule matched and what is sealed
+            handling = str(restrictions.handling)
+            if handling == "H3" and notice.handling.conditions is None:
+                msg = "handling H3 needs its conditions text: set handling in the notice instead"
+                raise NbxError(msg)
+            header["handling"] = (
+                {"code": handling, "conditions": notice.handling.conditions}
+                if handling == "H3"
+                else {"code": handling}
+            )
+        grants: dict[str, Grant] = {}
+        outcomes: list[RecipientOutcome] = []
+        for recipient in self.resolve_recipients(to):
+            if recipient == self.bureau:
+                continue
+            decision = decide(notice, recipient, self.policies, restrictions=restrictions)
+            if not decision.allowed:
+                outcomes.append(RecipientOutcome(recipient, "excluded", decision.reason))
+                continue
+            grants[recipient] = decision.grant()
+        return await self.send(
+            kind=kind,
+            notice_id=notice.notice_id,
+            notice_type=str(notice.notice_type),
+            header=header,
+            units=units,
+            grants=grants,
+            handling=handling,
+            extra_outcomes=outcomes,
+        )
+
+    async def lifecycle(
+        self,
+        kind: Literal["suspend", "cancel", "erasure"],
+        notice_id: str,
+        notice_type: str,
+        to: Iterable[str],
+        *,
+        details: Mapping[str, Any],
+        handling: str = "H0",
+    ) -> PublishResult:
+        """Send a suspend / cancel / erasure message about ``notice_id`` (no personal data)."""
+        header = {"notice_id": notice_id, "notice_type": notice_type, kind: dict(details)}
+        grants = {r: Grant(frozenset(), (), f"lifecycle:{kind}") for r in sorted(set(to))}
+        return await self.send(
+            kind=kind,
+            notice_id=notice_id,
+            notice_type=notice_type,
+            header=header,
+            units={},
+            grants=grants,
+            handling=handling,
+        )
+
+    def recipients_of(self, notice_id: str) -> list[str]:
+        """Every bureau a message about ``notice_id`` was sent to, from the store."""
+        if self.store is None:
+            return []
+        return [
+            r["recipient"]
+            for r in self.store.status(notice_id)
+            if any(m["sent"] == "sent" for m in r["messages"])
+        ]
+
+    # --- low level ------------------------------------------------------------------------
 
     async def send(
         self,
@@ -93,12 +269,17 @@ class Publisher:
         units: Mapping[str, Any],
         grants: Mapping[str, Grant],
         handling: str,
+        extra_outcomes: Sequence[RecipientOutcome] = (),
     ) -> PublishResult:
         """Seal one message for every recipient in ``grants`` and produce each package."""
         if self._producer is None:
             msg = "Publisher is not started: use 'async with Publisher(...)'"
             raise RuntimeError(msg)
         started = time.monotonic()
+        if not grants:
+            result = PublishResult("", notice_id, kind, list(extra_outcomes))
+            self._record(result)
+            return result
         sealed = seal(
             signer=self.keys,
             kind=kind,
@@ -108,37 +289,63 @@ class Publisher:
             units=units,
             grants=grants,
             handling=handling,
+            validity=self.validity,
+            now=datetime.now(UTC),
         )
-        outcomes = await asyncio.gather(*(self._send_one(sealed, r) for r in sealed.audience))
-        result = PublishResult(sealed.msg_id, notice_id, list(outcomes))
+        sent = await asyncio.gather(*(self._send_one(sealed, r) for r in sealed.audience))
+        outcomes = sorted([*sent, *extra_outcomes], key=lambda o: o.recipient)
+        result = PublishResult(sealed.msg_id, notice_id, kind, outcomes)
+        self._record(result)
         self._log.info(
             "notice.published",
             msg_id=sealed.msg_id,
             notice_id=notice_id,
+            notice_type=notice_type,
             kind=kind,
-            sender=self.keys.bureau,
-            recipients=result.sent,
+            sender=self.bureau,
+            count=len(result.sent),
             failed=len(result.failed),
             elapsed_ms=round((time.monotonic() - started) * 1000, 1),
         )
         return result
 
+    def _record(self, result: PublishResult) -> None:
+        if self.store is None:
+            return
+        for o in result.outcomes:
+            self.store.record_sent(
+                result.msg_id, result.notice_id, o.recipient, result.kind, o.status, o.reason
+            )
+
     async def _send_one(self, sealed: Sealed, recipient: str) -> RecipientOutcome:
-        assert self._producer is not None
+        producer = self._producer
+        if producer is None:  # pragma: no cover - checked by send()
+            msg = "Publisher is not started"
+            raise RuntimeError(msg)
         topic = inbox(recipient)
-        try:
-            kid, public_key = self.directory.encryption_key(recipient)
-            value = sealed.package_for(
-                recipient, topic=topic, recipient_kid=kid, recipient_key=public_key
-            )
-            meta = await self._producer.send_and_wait(
-                topic,
-                value,
-                key=sealed.notice_id.encode(),
-                headers=[(FORMAT_HEADER, b"1"), (KID_HEADER, kid.encode())],
-            )
-        except KeyDirectoryError as exc:
-            return RecipientOutcome(recipient, "failed", str(exc))
-        except (KafkaError, NbxError) as exc:
-            return RecipientOutcome(recipient, "failed", f"broker: {type(exc).__name__}")
-        return RecipientOutcome(recipient, "sent", None, topic, meta.offset)
+        grant = sealed.grants[recipient]
+        async with self._slots:
+            try:
+                kid, public_key = self.directory.encryption_key(recipient)
+                value = sealed.package_for(
+                    recipient, topic=topic, recipient_kid=kid, recipient_key=public_key
+                )
+                meta = await producer.send_and_wait(
+                    topic,
+                    value,
+                    key=sealed.notice_id.encode(),
+                    headers=[(FORMAT_HEADER, b"1"), (KID_HEADER, kid.encode())],
+                )
+            except KeyDirectoryError as exc:
+                return RecipientOutcome(recipient, "failed", str(exc))
+            except (KafkaError, NbxError) as exc:
+                return RecipientOutcome(recipient, "failed", f"broker: {type(exc).__name__}")
+        return RecipientOutcome(
+            recipient,
+            "sent",
+            None,
+            topic,
+            meta.offset,
+            len(grant.disclosed),
+            len(grant.withheld),
+        )

@@ -1,5 +1,34 @@
-"""Where delivered notices go: SQLite (default)."""
+"""Where delivered notices go: SQLite (default) or a JSON-lines file."""
 
-from broker.sinks.sqlite import Delivery, SqliteSink
+from pathlib import Path
 
-__all__ = ["Delivery", "SqliteSink"]
+from broker.errors import ConfigError
+from broker.sinks.base import Applied, Position, ReceiptRecord, Seen, Sink
+from broker.sinks.jsonl import JsonlSink
+from broker.sinks.sqlite import SqliteSink
+
+
+def open_sink(url: str) -> Sink:
+    """Open the sink named by ``url``: ``sqlite:///rel/path``, ``sqlite:////abs/path``, ``jsonl:///...``."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or not rest:
+        msg = f"sink url {url!r}: expected sqlite:///PATH or jsonl:///PATH"
+        raise ConfigError(msg)
+    if scheme == "sqlite":
+        return SqliteSink(Path(rest))
+    if scheme == "jsonl":
+        return JsonlSink(Path(rest))
+    msg = f"sink url {url!r}: unknown scheme {scheme!r} (sqlite or jsonl)"
+    raise ConfigError(msg)
+
+
+__all__ = [
+    "Applied",
+    "JsonlSink",
+    "Position",
+    "ReceiptRecord",
+    "Seen",
+    "Sink",
+    "SqliteSink",
+    "open_sink",
+]

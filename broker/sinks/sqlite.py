@@ -1,126 +1,334 @@
-"""SQLite sink: one file per bureau; delivery and replay guard in one transaction keyed by msg id.
+"""SQLite sink (default): one file per bureau.
 
-A message id seen before at the *same* topic, partition and offset is a redelivery after a crash
-(the offset commit did not happen) and is acknowledged without a second copy; seen at another
-position it is a replay and the caller quarantines it.
+Tables: ``notices`` (current version of each notice: disclosed view, withheld manifest, status),
+``deliveries`` (every message handled: the replay guard and delivery log, ids only), ``sent`` and
+``receipts`` (the publisher side: what went to whom, and what came back).
+
+Purging (cancel, withdraw, erasure order) removes the view and the withheld manifest of a notice.
+``secure_delete`` overwrites freed content and the WAL is checkpointed and truncated right after,
+so the personal data is gone from the files on disk, not only from query results.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from broker.envelope import VerifiedPackage
+from broker.sinks.base import Applied, Position, ReceiptRecord, Seen
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS notices (
+    notice_id    TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    notice_type  TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    view         TEXT,
+    withheld     TEXT,
+    policy       TEXT NOT NULL,
+    msg_id       TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    PRIMARY KEY (sender, notice_id)
+);
 CREATE TABLE IF NOT EXISTS deliveries (
     msg_id       TEXT PRIMARY KEY,
     notice_id    TEXT NOT NULL,
     sender       TEXT NOT NULL,
     kind         TEXT NOT NULL,
-    notice_type  TEXT NOT NULL,
     topic        TEXT NOT NULL,
     partition    INTEGER NOT NULL,
     "offset"     INTEGER NOT NULL,
-    view         TEXT NOT NULL,
-    withheld     TEXT NOT NULL,
-    policy       TEXT NOT NULL,
-    delivered_at TEXT NOT NULL
+    outcome      TEXT NOT NULL,
+    reason       TEXT,
+    at           TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sent (
+    msg_id       TEXT NOT NULL,
+    notice_id    TEXT NOT NULL,
+    recipient    TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    reason       TEXT,
+    at           TEXT NOT NULL,
+    PRIMARY KEY (msg_id, recipient)
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    msg_id       TEXT NOT NULL,
+    recipient    TEXT NOT NULL,
+    notice_id    TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    reason       TEXT,
+    at           TEXT NOT NULL,
+    PRIMARY KEY (msg_id, recipient, status)
+);
+CREATE INDEX IF NOT EXISTS sent_notice ON sent (notice_id);
+CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 """
 
 
-class Delivery(StrEnum):
-    """Outcome of :meth:`SqliteSink.deliver`."""
-
-    DELIVERED = "delivered"
-    REDELIVERY = "redelivery"
-    REPLAY = "replay"
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-@dataclass(frozen=True)
-class Position:
-    """Where a record was read from."""
-
-    topic: str
-    partition: int
-    offset: int
+def _version(package: VerifiedPackage) -> int:
+    value = package.header.get("version", 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
 class SqliteSink:
-    """A bureau's local store in one SQLite file."""
+    """A bureau's local store in one SQLite file (safe to share between the daemon and the CLI)."""
 
     def __init__(self, path: Path) -> None:
         """Open (and create if needed) the store at ``path``."""
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
         """Close the database."""
         self._db.close()
 
-    def deliver(self, package: VerifiedPackage, view: dict[str, Any], at: Position) -> Delivery:
-        """Store ``package``'s view unless its msg id was seen; one transaction."""
+    # --- receiving side -------------------------------------------------------------------
+
+    def seen(self, msg_id: str) -> Seen | None:
+        """Where and how ``msg_id`` was handled, if it was."""
+        row = self._db.execute(
+            'SELECT topic, partition, "offset", outcome, reason FROM deliveries WHERE msg_id = ?',
+            (msg_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Seen(Position(row[0], row[1], row[2]), Applied(row[3]), row[4])
+
+    def _guard(self, package: VerifiedPackage, at: Position) -> Applied | None:
+        seen = self.seen(package.msg_id)
+        if seen is None:
+            return None
+        return Applied.REDELIVERY if seen.position == at else Applied.REPLAY
+
+    def _log(
+        self, package: VerifiedPackage, at: Position, outcome: Applied, reason: str | None
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO deliveries VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                package.msg_id,
+                package.notice_id,
+                package.sender,
+                package.kind,
+                at.topic,
+                at.partition,
+                at.offset,
+                outcome.value,
+                reason,
+                _now(),
+            ),
+        )
+
+    def apply(self, package: VerifiedPackage, view: dict[str, Any], at: Position) -> Applied:
+        """Apply a verified message in one transaction that is also the replay guard."""
         db = self._db
+        purge = False
         db.execute("BEGIN IMMEDIATE")
         try:
-            row = db.execute(
-                'SELECT topic, partition, "offset" FROM deliveries WHERE msg_id = ?',
-                (package.msg_id,),
-            ).fetchone()
-            if row is not None:
+            guard = self._guard(package, at)
+            if guard is not None:
                 db.execute("ROLLBACK")
-                same = tuple(row) == (at.topic, at.partition, at.offset)
-                return Delivery.REDELIVERY if same else Delivery.REPLAY
-            db.execute(
-                "INSERT INTO deliveries VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    package.msg_id,
-                    package.notice_id,
-                    package.sender,
-                    package.kind,
-                    package.notice_type,
-                    at.topic,
-                    at.partition,
-                    at.offset,
-                    json.dumps(view, sort_keys=True, ensure_ascii=False),
-                    json.dumps([list(w) for w in package.withheld]),
-                    package.policy,
-                    datetime.now(UTC).isoformat(),
-                ),
-            )
+                return guard
+            outcome = self._apply_kind(package, view)
+            purge = outcome is Applied.PURGED
+            self._log(package, at, outcome, None)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        return Delivery.DELIVERED
+        if purge:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return outcome
 
-    def deliveries(self) -> list[dict[str, Any]]:
-        """Every stored delivery, oldest first."""
-        cur = self._db.execute(
-            "SELECT msg_id, notice_id, sender, kind, notice_type, view, withheld, policy "
-            "FROM deliveries ORDER BY rowid"
+    def _apply_kind(self, package: VerifiedPackage, view: dict[str, Any]) -> Applied:
+        db = self._db
+        row = db.execute(
+            "SELECT version, status FROM notices WHERE notice_id = ? AND sender = ?",
+            (package.notice_id, package.sender),
+        ).fetchone()
+        kind = package.kind
+        if kind in ("cancel", "erasure"):
+            db.execute(
+                "INSERT INTO notices VALUES (?,?,?,?,?,NULL,NULL,?,?,?) "
+                "ON CONFLICT(sender, notice_id) DO UPDATE SET status=excluded.status, view=NULL, "
+                "withheld=NULL, msg_id=excluded.msg_id, updated_at=excluded.updated_at",
+                (
+                    package.notice_id,
+                    package.sender,
+                    package.notice_type,
+                    row[0] if row else 0,
+                    "cancelled" if kind == "cancel" else "erased",
+                    package.policy,
+                    package.msg_id,
+                    _now(),
+                ),
+            )
+            return Applied.PURGED
+        if kind == "suspend":
+            db.execute(
+                "UPDATE notices SET status='suspended', msg_id=?, updated_at=? "
+                "WHERE notice_id=? AND sender=? AND status='active'",
+                (package.msg_id, _now(), package.notice_id, package.sender),
+            )
+            return Applied.SUSPENDED
+        if kind not in ("publish", "update"):
+            msg = f"unsupported message kind {kind!r}"
+            raise ValueError(msg)
+        version = _version(package)
+        if row is not None and (row[1] in ("cancelled", "erased") or row[0] >= version):
+            return Applied.STALE
+        db.execute(
+            "INSERT INTO notices VALUES (?,?,?,?,'active',?,?,?,?,?) "
+            "ON CONFLICT(sender, notice_id) DO UPDATE SET version=excluded.version, "
+            "status='active', view=excluded.view, withheld=excluded.withheld, "
+            "policy=excluded.policy, msg_id=excluded.msg_id, updated_at=excluded.updated_at, "
+            "notice_type=excluded.notice_type",
+            (
+                package.notice_id,
+                package.sender,
+                package.notice_type,
+                version,
+                json.dumps(view, sort_keys=True, ensure_ascii=False),
+                json.dumps([list(w) for w in package.withheld]),
+                package.policy,
+                package.msg_id,
+                _now(),
+            ),
         )
-        return [
-            {
-                "msg_id": r[0],
-                "notice_id": r[1],
-                "sender": r[2],
-                "kind": r[3],
-                "notice_type": r[4],
-                "view": json.loads(r[5]),
-                "withheld": json.loads(r[6]),
-                "policy": r[7],
-            }
-            for r in cur.fetchall()
-        ]
+        return Applied.DELIVERED
+
+    def reject(self, package: VerifiedPackage, at: Position, reason: str) -> Applied:
+        """Record a rejection of a verified message (ids and reason only)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            guard = self._guard(package, at)
+            if guard is not None:
+                db.execute("ROLLBACK")
+                return guard
+            self._log(package, at, Applied.REJECTED, reason)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return Applied.REJECTED
+
+    # --- sending side ---------------------------------------------------------------------
+
+    def record_sent(
+        self,
+        msg_id: str,
+        notice_id: str,
+        recipient: str,
+        kind: str,
+        status: str,
+        reason: str | None,
+    ) -> None:
+        """Remember what this bureau sent to ``recipient`` (idempotent)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO sent VALUES (?,?,?,?,?,?,?)",
+            (msg_id, notice_id, recipient, kind, status, reason, _now()),
+        )
+
+    def record_receipt(self, receipt: ReceiptRecord) -> bool:
+        """Store a receipt; False if it was already stored."""
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO receipts VALUES (?,?,?,?,?,?)",
+            (
+                receipt.msg_id,
+                receipt.recipient,
+                receipt.notice_id,
+                receipt.status,
+                receipt.reason,
+                receipt.at,
+            ),
+        )
+        return cur.rowcount == 1
+
+    def status(self, notice_id: str) -> list[dict[str, Any]]:
+        """Per recipient: every message sent for ``notice_id`` and the receipts that came back."""
+        sent = self._db.execute(
+            "SELECT msg_id, recipient, kind, status, reason, at FROM sent "
+            "WHERE notice_id = ? ORDER BY at, recipient",
+            (notice_id,),
+        ).fetchall()
+        receipts = self._db.execute(
+            "SELECT msg_id, recipient, status, reason, at FROM receipts WHERE notice_id = ?",
+            (notice_id,),
+        ).fetchall()
+        by_msg: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in receipts:
+            by_msg.setdefault((r[0], r[1]), []).append({"status": r[2], "reason": r[3], "at": r[4]})
+        out: dict[str, dict[str, Any]] = {}
+        for msg_id, recipient, kind, status, reason, at in sent:
+            entry = out.setdefault(recipient, {"recipient": recipient, "messages": []})
+            entry["messages"].append(
+                {
+                    "msg_id": msg_id,
+                    "kind": kind,
+                    "sent": status,
+                    "reason": reason,
+                    "at": at,
+                    "receipts": by_msg.get((msg_id, recipient), []),
+                }
+            )
+        return [out[k] for k in sorted(out)]
+
+    # --- reading --------------------------------------------------------------------------
+
+    def notices(self) -> list[dict[str, Any]]:
+        """Current notices (ids, type, sender, version, status), newest first."""
+        rows = self._db.execute(
+            "SELECT notice_id, sender, notice_type, version, status, updated_at FROM notices "
+            "ORDER BY updated_at DESC, notice_id"
+        ).fetchall()
+        keys = ("notice_id", "sender", "notice_type", "version", "status", "updated_at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def notice(self, notice_id: str) -> dict[str, Any] | None:
+        """One notice with its disclosed view and withheld manifest (None if unknown)."""
+        row = self._db.execute(
+            "SELECT notice_id, sender, notice_type, version, status, view, withheld, policy, "
+            "msg_id, updated_at FROM notices WHERE notice_id = ? ORDER BY updated_at DESC",
+            (notice_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return {
+            "notice_id": row[0],
+            "sender": row[1],
+            "notice_type": row[2],
+            "version": row[3],
+            "status": row[4],
+            "view": json.loads(row[5]) if row[5] is not None else None,
+            "withheld": json.loads(row[6]) if row[6] is not None else None,
+            "policy": row[7],
+            "msg_id": row[8],
+            "updated_at": row[9],
+        }
+
+    def delivery_log(self) -> list[dict[str, Any]]:
+        """Every message handled (ids, outcome), oldest first."""
+        rows = self._db.execute(
+            'SELECT msg_id, notice_id, sender, kind, topic, partition, "offset", outcome, reason '
+            "FROM deliveries ORDER BY rowid"
+        ).fetchall()
+        keys = ("msg_id", "notice_id", "sender", "kind", "topic", "partition", "offset",
+                "outcome", "reason")  # fmt: skip
+        return [dict(zip(keys, r, strict=True)) for r in rows]

@@ -7,10 +7,12 @@ delivered or quarantined.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.helpers import create_ssl_context
 
 from broker.errors import TransportError
 
@@ -26,11 +28,41 @@ class KafkaSettings:
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
     max_partition_fetch_bytes: int = 1 << 20
+    group_instance_id: str | None = None
+    security_protocol: str = "PLAINTEXT"
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+
+
+def security_kwargs(settings: KafkaSettings) -> dict[str, Any]:
+    """aiokafka keyword arguments for TLS and SASL/SCRAM."""
+    if settings.security_protocol == "PLAINTEXT":
+        return {"security_protocol": "PLAINTEXT"}
+    kwargs: dict[str, Any] = {
+        "security_protocol": settings.security_protocol,
+        "ssl_context": create_ssl_context(
+            cafile=settings.ssl_cafile,
+            certfile=settings.ssl_certfile,
+            keyfile=settings.ssl_keyfile,
+        ),
+    }
+    if settings.security_protocol == "SASL_SSL":
+        kwargs |= {
+            "sasl_mechanism": settings.sasl_mechanism,
+            "sasl_plain_username": settings.sasl_username,
+            "sasl_plain_password": settings.sasl_password,
+        }
+    return kwargs
 
 
 def make_producer(settings: KafkaSettings) -> AIOKafkaProducer:
     """A producer with ``acks=all`` (not started)."""
     return AIOKafkaProducer(
+        **security_kwargs(settings),
         bootstrap_servers=settings.bootstrap,
         client_id=settings.client_id,
         acks="all",
@@ -44,9 +76,11 @@ def make_consumer(settings: KafkaSettings, *topics: str, group_id: str) -> AIOKa
     """A consumer in ``group_id`` with manual commits, reading from the earliest offset."""
     return AIOKafkaConsumer(
         *topics,
+        **security_kwargs(settings),
         bootstrap_servers=settings.bootstrap,
         client_id=settings.client_id,
         group_id=group_id,
+        group_instance_id=settings.group_instance_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         session_timeout_ms=settings.session_timeout_ms,
@@ -68,6 +102,7 @@ def connect_error(bootstrap: str, exc: BaseException) -> TransportError:
 async def list_topics(settings: KafkaSettings) -> set[str]:
     """Ask the broker for its topic names (a metadata round trip); TransportError if it is down."""
     consumer = AIOKafkaConsumer(
+        **security_kwargs(settings),
         bootstrap_servers=settings.bootstrap,
         client_id=settings.client_id,
         request_timeout_ms=settings.request_timeout_ms,

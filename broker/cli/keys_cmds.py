@@ -1,0 +1,325 @@
+"""``nbx keys ...``, ``nbx directory ...`` and ``nbx bench envelope``.
+
+Private keys are read with :mod:`broker.keys.files` (mode 0600 enforced, passphrase from
+``NBX_KEY_PASSPHRASE``). Every directory change verifies the current file against the anchor, makes
+the next serial and writes the file atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from broker.errors import KeyDirectoryError
+from broker.keys import BureauKeys, Directory, DirectoryBody, files, sign_directory
+from broker.keys import directory_edit as edit
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_BUREAU = re.compile(r"^[A-Z]{2}$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30s``, ``15m``, ``12h``, ``7d`` or ``0``."""
+    if text == "0":
+        return timedelta(0)
+    m = _DURATION.match(text)
+    if m is None:
+        msg = f"bad duration {text!r}: use e.g. 7d, 12h, 30m or 0"
+        raise click.BadParameter(msg)
+    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def parse_time(text: str) -> datetime:
+    """``now`` or an ISO 8601 time with a UTC offset (``2025-03-01T12:00:00Z``)."""
+    if text == "now":
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"bad time {text!r}: use ISO 8601 with an offset, e.g. 2025-03-01T12:00:00Z, or now"
+        raise click.BadParameter(msg) from None
+    if at.tzinfo is None:
+        msg = f"time {text!r} has no UTC offset (add Z or +01:00)"
+        raise click.BadParameter(msg)
+    return at
+
+
+def _bureau(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not _BUREAU.match(value):
+        msg = f"{value!r} is not a bureau id (two upper-case letters, e.g. FR or XI)"
+        raise click.BadParameter(msg)
+    return value
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent or Path(), prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        Path(tmp).chmod(0o644)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+FILE = click.option(
+    "--file",
+    "directory_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The signed directory file to update.",
+)
+ANCHOR_KEY = click.option(
+    "--anchor-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The trust anchor's private key (passphrase from NBX_KEY_PASSPHRASE).",
+)
+ANCHOR_PUB = click.option(
+    "--anchor",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("keys/trust-anchor.pub"),
+    show_default=True,
+    help="The pinned trust anchor public key.",
+)
+
+
+@click.group("keys")
+def keys() -> None:
+    """Create key files (private keys are written with mode 0600)."""
+
+
+@keys.command("init-anchor")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def init_anchor(folder: Path) -> None:
+    """Create the trust anchor key pair: FOLDER/trust-anchor.key (0600) and .pub."""
+    files.init_anchor(folder, files.passphrase_from_env())
+    click.echo(f"wrote {folder / files.ANCHOR_PRIVATE} (private, mode 0600)")
+    click.echo(f"wrote {folder / files.ANCHOR_PUBLIC} (pin this in every node)")
+
+
+@keys.command("new-bureau")
+@click.argument("bureau", callback=_bureau)
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), required=True)
+def new_bureau(bureau: str, folder: Path) -> None:
+    """Create BUREAU's signing and encryption keys and its public key document in --dir."""
+    generated = BureauKeys.generate(bureau)
+    files.write_bureau_keys(folder, generated, files.passphrase_from_env())
+    _, _, public = files.bureau_paths(folder, bureau)
+    click.echo(f"signing key    {generated.signing_key_id}")
+    click.echo(f"encryption key {generated.encryption_key_id}")
+    click.echo(f"wrote private keys (mode 0600) and {public}")
+
+
+@click.group("directory")
+def directory() -> None:
+    """Build, sign, inspect and verify the bureau directory."""
+
+
+def _current(
+    path: Path, anchor_key_path: Path, *, create: bool = False
+) -> tuple[DirectoryBody, ed25519.Ed25519PrivateKey]:
+    """Load the anchor key and the verified current directory (or a new one if ``create``)."""
+    anchor = files.load_signing_key(anchor_key_path, files.passphrase_from_env())
+    if not path.exists():
+        if create:
+            return edit.empty_directory(anchor.public_key(), datetime.now(UTC)), anchor
+        msg = f"{path}: directory file not found"
+        raise KeyDirectoryError(msg)
+    return Directory.load(path, anchor.public_key()).body, anchor
+
+
+def _save(path: Path, body: DirectoryBody, anchor: ed25519.Ed25519PrivateKey) -> None:
+    _write_atomic(path, sign_directory(body, anchor))
+    click.echo(f"wrote {path} serial {body.serial}")
+
+
+PUBLIC = click.option(
+    "--keys",
+    "public",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The bureau's <CC>.public.json from `nbx keys new-bureau`.",
+)
+
+
+def _public_document(path: Path, bureau: str) -> edit.PublicDocument:
+    doc = edit.read_public_document(path)
+    if doc.bureau != bureau:
+        msg = f"{path}: holds keys of {doc.bureau}, not {bureau}"
+        raise KeyDirectoryError(msg)
+    return doc
+
+
+@directory.command("add")
+@click.argument("bureau", callback=_bureau)
+@PUBLIC
+@click.option("--name", required=True, help="Display name of the bureau.")
+@click.option("--role", "roles", multiple=True, default=("member",), show_default=True)
+@click.option("--not-after", default=None, help="End of the keys' validity (ISO 8601).")
+@FILE
+@ANCHOR_KEY
+def add(
+    bureau: str,
+    public: Path,
+    name: str,
+    roles: tuple[str, ...],
+    not_after: str | None,
+    directory_file: Path,
+    anchor_key: Path,
+) -> None:
+    """Add BUREAU with its keys (creates the directory file if it does not exist)."""
+    body, anchor = _current(directory_file, anchor_key, create=True)
+    doc = _public_document(public, bureau)
+    until = parse_time(not_after) if not_after else None
+    now = datetime.now(UTC)
+    new = edit.add_bureau(body, doc, name=name, now=now, roles=roles, not_after=until)
+    _save(directory_file, new, anchor)
+
+
+@directory.command("rotate")
+@click.argument("bureau", callback=_bureau)
+@PUBLIC
+@click.option(
+    "--overlap",
+    default="7d",
+    show_default=True,
+    help="How long the current keys stay valid next to the new ones (e.g. 7d, 12h, 0).",
+)
+@FILE
+@ANCHOR_KEY
+def rotate(bureau: str, public: Path, overlap: str, directory_file: Path, anchor_key: Path) -> None:
+    """Give BUREAU new keys; its current keys stay valid during --overlap."""
+    body, anchor = _current(directory_file, anchor_key)
+    doc = _public_document(public, bureau)
+    now = datetime.now(UTC)
+    new = edit.rotate_keys(body, doc, now=now, overlap=parse_duration(overlap))
+    _save(directory_file, new, anchor)
+
+
+@directory.command("revoke")
+@click.argument("bureau", callback=_bureau)
+@click.option(
+    "--kid", required=True, help="Key id to revoke (an option: key ids may start with -)."
+)
+@click.option("--at", "at", default="now", show_default=True, help="Revocation time (ISO 8601).")
+@click.option("--reason", required=True, help="Why, e.g. key-compromise or superseded.")
+@FILE
+@ANCHOR_KEY
+def revoke(
+    bureau: str, kid: str, at: str, reason: str, directory_file: Path, anchor_key: Path
+) -> None:
+    """Revoke key --kid of BUREAU from --at on (messages signed or received later are rejected)."""
+    body, anchor = _current(directory_file, anchor_key)
+    now = datetime.now(UTC)
+    new = edit.revoke_key(body, bureau, kid, at=parse_time(at), reason=reason, now=now)
+    _save(directory_file, new, anchor)
+
+
+def _when(at: datetime | None) -> str:
+    return "-" if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@directory.command("show")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@ANCHOR_PUB
+def show(path: Path, anchor: Path) -> None:
+    """Verify and print the directory in PATH: bureaus, keys, windows and status."""
+    loaded = Directory.load(path, files.load_anchor_public_key(anchor))
+    body = loaded.body
+    click.echo(f"directory serial {body.serial} issued {_when(body.issued_at)}")
+    click.echo(f"anchor {body.anchor_kid} (signature verified with {anchor})")
+    for bureau in body.bureaus:
+        click.echo(f"{bureau.id}  {bureau.name}  roles={','.join(bureau.roles)}")
+        for k in bureau.keys:
+            status: str = k.status
+            if k.revocation is not None:
+                status += f" at {_when(k.revocation.at)} ({k.revocation.reason})"
+            click.echo(
+                f"  {k.use:<7} {k.alg:<15} {k.kid}  "
+                f"{_when(k.not_before)} .. {_when(k.not_after)}  {status}"
+            )
+
+
+@directory.command("verify")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@ANCHOR_PUB
+@click.option("--min-serial", type=click.IntRange(0), default=0, help="Reject older serials.")
+def verify(path: Path, anchor: Path, min_serial: int) -> None:
+    """Check PATH's anchor signature and serial; exit 1 with the reason if it fails."""
+    loaded = Directory.load(path, files.load_anchor_public_key(anchor), min_serial=min_serial)
+    click.echo(f"ok: {path} serial {loaded.serial}, {len(loaded.bureau_ids())} bureaus")
+
+
+@directory.command("publish")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@ANCHOR_PUB
+@click.option("--bootstrap", required=True, help="Kafka bootstrap servers (host:port).")
+def publish(path: Path, anchor: Path, bootstrap: str) -> None:
+    """Verify PATH and publish it to the compacted topic nbx.directory."""
+    from broker.keys.directory_topic import publish_directory
+
+    loaded = Directory.load(path, files.load_anchor_public_key(anchor))
+    asyncio.run(publish_directory(bootstrap, loaded.signed))
+    click.echo(f"published serial {loaded.serial} to nbx.directory")
+
+
+@directory.command("fetch")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@ANCHOR_PUB
+@click.option("--bootstrap", required=True, help="Kafka bootstrap servers (host:port).")
+@click.option("--min-serial", type=click.IntRange(0), default=0, help="Reject older serials.")
+def fetch(path: Path, anchor: Path, bootstrap: str, min_serial: int) -> None:
+    """Read the newest verified directory from nbx.directory and write it to PATH."""
+    from broker.keys.directory_topic import fetch_directory
+
+    pinned = files.load_anchor_public_key(anchor)
+    loaded = asyncio.run(fetch_directory(bootstrap, pinned, min_serial))
+    _write_atomic(path, loaded.signed)
+    click.echo(f"wrote {path} serial {loaded.serial}")
+
+
+@click.group("bench")
+def bench() -> None:
+    """Micro-benchmarks."""
+
+
+@bench.command("envelope")
+@click.option("--rounds", type=click.IntRange(1), default=5, show_default=True)
+@click.option(
+    "--recipients",
+    "counts",
+    type=click.IntRange(1, 250),
+    multiple=True,
+    default=(1, 10, 195),
+    show_default=True,
+)
+def bench_envelope(rounds: int, counts: tuple[int, ...]) -> None:
+    """Time sealing (sign once + encrypt per recipient) and opening one package."""
+    from broker.envelope.bench import run
+
+    click.echo(
+        f"{'recipients':>10}  {'seal+encrypt ms':>15}  {'per recipient ms':>16}  {'open ms':>8}"
+    )
+    for row in run(counts, rounds=rounds, clock=time.perf_counter):
+        click.echo(
+            f"{row.recipients:>10}  {row.seal_ms:>15.2f}  "
+            f"{row.seal_ms / row.recipients:>16.3f}  {row.open_ms:>8.3f}"
+        )
+
+
+def register(group: click.Group) -> None:
+    """Add this module's command groups to ``group``."""
+    group.add_command(keys)
+    group.add_command(directory)
+    group.add_command(bench)

@@ -1,0 +1,315 @@
+"""The commands a bureau runs: ``node init``, ``publish``, ``update``, ``suspend``, ``cancel``,
+``consume``, ``inbox list|show`` and ``status``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from broker.errors import NbxError
+
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The node's TOML configuration file.",
+)
+JSON_OUT = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def _config(path: Path) -> Any:
+    from broker.node.config import NodeConfig
+
+    return NodeConfig.load(path)
+
+
+def _recipients(value: str) -> list[str] | str:
+    if value.strip().lower() == "all":
+        return "all"
+    out = [p.strip().upper() for p in value.split(",") if p.strip()]
+    bad = [p for p in out if len(p) != 2 or not p.isalpha()]
+    if bad or not out:
+        msg = f"--to: expected 'all' or country codes like FR,DE; got {value!r}"
+        raise click.BadParameter(msg)
+    return out
+
+
+def _print_result(result: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    click.echo(f"{result.kind} {result.notice_id} msg {result.msg_id or '-'}")
+    for o in result.outcomes:
+        detail = f"{o.disclosed} disclosed, {o.withheld} withheld" if o.status == "sent" else ""
+        click.echo(f"  {o.recipient:3} {o.status:9} {o.reason or detail}")
+
+
+def _exit_for(result: Any) -> None:
+    if result.failed:
+        sys.exit(2)
+
+
+@click.group("node")
+def node() -> None:
+    """Set up a bureau node."""
+
+
+@node.command("init")
+@click.argument("bureau")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path),
+    default=Path("nbx-node"),
+    show_default=True,
+    help="Folder to create (must not exist).",
+)
+@click.option("--bootstrap", default="127.0.0.1:9092", show_default=True, help="Kafka host:port.")
+@click.option(
+    "--policies",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Policy folder to copy (default: the bundled example policies).",
+)
+def node_init(bureau: str, folder: Path, bootstrap: str, policies: Path | None) -> None:
+    """Write a working example node for BUREAU: anchor, keys, signed directory, node.toml."""
+    from broker.examples import policies_dir as example_policies_dir
+    from broker.node.provision import provision
+
+    bureau = bureau.upper()
+    if folder.exists() and any(folder.iterdir()):
+        msg = f"{folder}: already exists and is not empty"
+        raise NbxError(msg)
+    configs = provision(
+        folder, [bureau], bootstrap=bootstrap, policies=policies or example_policies_dir()
+    )
+    click.echo(f"wrote {configs[bureau]}")
+    click.echo(f"start the daemon: nbx consume --config {configs[bureau]}")
+
+
+@click.command("publish")
+@CONFIG
+@click.argument("notice_file", type=click.Path(path_type=Path))
+@click.option("--to", "to", default="all", show_default=True, help="'all' or FR,DE,...")
+@click.option("--only", default=None, help="Sender restriction: only these countries (FR,DE).")
+@click.option("--exclude", default=None, help="Sender restriction: never these countries.")
+@JSON_OUT
+def publish(
+    config_path: Path,
+    notice_file: Path,
+    to: str,
+    only: str | None,
+    exclude: str | None,
+    as_json: bool,
+) -> None:
+    """Publish (or, for version > 1, update) the notice in NOTICE_FILE.
+
+    Exit code 0 when every recipient got it, 2 when some failed (listed), 1 on an error.
+    """
+    from broker.node import Publisher
+    from broker.policy import SenderRestrictions
+    from broker.schemas import parse_notice
+
+    config = _config(config_path)
+    try:
+        raw = notice_file.read_bytes()
+    except FileNotFoundError:
+        msg = f"{notice_file}: notice file not found"
+        raise NbxError(msg) from None
+    notice = parse_notice(raw)
+    recipients = _recipients(to)
+    restrictions = None
+    if only or exclude:
+        restrictions = SenderRestrictions(
+            only=frozenset(_recipients(only)) if only else None,
+            exclude=frozenset(_recipients(exclude)) if exclude else frozenset(),
+        )
+
+    async def run() -> Any:
+        async with Publisher.from_config(config) as pub:
+            return await pub.publish(notice, recipients, restrictions=restrictions)
+
+    result = asyncio.run(run())
+    _print_result(result, as_json)
+    _exit_for(result)
+
+
+def _lifecycle_command(kind: str, help_text: str) -> click.Command:
+    @click.command(kind, help=help_text)
+    @CONFIG
+    @click.argument("notice_id")
+    @click.option("--reason", required=True, help="Why (sent to recipients; no personal data).")
+    @click.option("--notice-type", default="red", show_default=True, help="The notice's type.")
+    @click.option("--to", "to", default=None, help="Recipients (default: every bureau it went to).")
+    @click.option("--withdraw", is_flag=True, help="(cancel) the issuing bureau withdraws it.")
+    @JSON_OUT
+    def command(
+        config_path: Path,
+        notice_id: str,
+        reason: str,
+        notice_type: str,
+        to: str | None,
+        withdraw: bool,
+        as_json: bool,
+    ) -> None:
+        from broker.node import Publisher
+
+        config = _config(config_path)
+
+        async def run() -> Any:
+            async with Publisher.from_config(config) as pub:
+                recipients = _recipients(to) if to else pub.recipients_of(notice_id)
+                if recipients == "all":
+                    recipients = pub.resolve_recipients("all")
+                if not recipients:
+                    msg = f"{notice_id}: no recipients known; give --to"
+                    raise NbxError(msg)
+                details: dict[str, Any] = {"notice_id": notice_id, "reason": reason}
+                if kind == "cancel":
+                    details["withdraw"] = withdraw
+                return await pub.lifecycle(
+                    kind,  # type: ignore[arg-type]
+                    notice_id,
+                    notice_type,
+                    recipients,
+                    details=details,
+                )
+
+        result = asyncio.run(run())
+        _print_result(result, as_json)
+        _exit_for(result)
+
+    return command
+
+
+cancel = _lifecycle_command("cancel", "Cancel or withdraw NOTICE_ID: recipients purge its data.")
+suspend = _lifecycle_command("suspend", "Suspend NOTICE_ID: recipients keep it but must not act.")
+erasure = _lifecycle_command("erasure", "Order recipients to erase NOTICE_ID and all copies.")
+
+
+@click.command("consume")
+@CONFIG
+@click.option(
+    "--until-idle",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Exit once no message arrived for this many seconds.",
+)
+def consume(config_path: Path, until_idle: float | None) -> None:
+    """Run the consumer daemon: receive, verify, deliver or quarantine, send receipts.
+
+    SIGTERM or SIGINT finishes the batch in hand, commits and exits 0.
+    """
+    from broker.logging import configure
+    from broker.node import ConsumerDaemon
+
+    configure()
+    config = _config(config_path)
+    daemon = ConsumerDaemon.from_config(config)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.stop)
+        try:
+            await daemon.run(until_idle_s=until_idle)
+        finally:
+            daemon.sink.close()
+
+    asyncio.run(run())
+
+
+@click.group("inbox")
+def inbox() -> None:
+    """Read the notices this bureau received."""
+
+
+@inbox.command("list")
+@CONFIG
+@JSON_OUT
+def inbox_list(config_path: Path, as_json: bool) -> None:
+    """List the stored notices (ids, type, sender, version, status)."""
+    from broker.sinks import open_sink
+
+    sink = open_sink(_config(config_path).sink.url)
+    try:
+        rows = sink.notices()
+    finally:
+        sink.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(
+            f"{r['notice_id']:24} {r['notice_type']:9} from {r['sender']} "
+            f"v{r['version']} {r['status']}"
+        )
+
+
+@inbox.command("show")
+@CONFIG
+@click.argument("notice_id")
+@JSON_OUT
+def inbox_show(config_path: Path, notice_id: str, as_json: bool) -> None:
+    """Show one notice: its disclosed view and what was withheld (and by which rule)."""
+    from broker.sinks import open_sink
+
+    sink = open_sink(_config(config_path).sink.url)
+    try:
+        row = sink.notice(notice_id)
+    finally:
+        sink.close()
+    if row is None:
+        msg = f"{notice_id}: no such notice in the inbox"
+        raise NbxError(msg)
+    if as_json:
+        click.echo(json.dumps(row, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{row['notice_id']} ({row['notice_type']}) from {row['sender']} v{row['version']}")
+    click.echo(f"status: {row['status']}  policy: {row['policy']}")
+    click.echo(json.dumps(row["view"], indent=2, ensure_ascii=False))
+    for path, rule in row["withheld"] or []:
+        click.echo(f"withheld: {path} ({rule})")
+
+
+@click.command("status")
+@CONFIG
+@click.argument("notice_id")
+@JSON_OUT
+def status(config_path: Path, notice_id: str, as_json: bool) -> None:
+    """Per recipient of NOTICE_ID: sent, delivered, rejected (reason), purged."""
+    from broker.sinks import open_sink
+
+    sink = open_sink(_config(config_path).sink.url)
+    try:
+        rows = sink.status(notice_id)
+    finally:
+        sink.close()
+    if not rows:
+        msg = f"{notice_id}: nothing was sent for this notice from this node"
+        raise NbxError(msg)
+    if as_json:
+        click.echo(json.dumps({"notice_id": notice_id, "recipients": rows}, indent=2))
+        return
+    for r in rows:
+        for m in r["messages"]:
+            answers = ", ".join(
+                f"{x['status']}" + (f" ({x['reason']})" if x["reason"] else "")
+                for x in m["receipts"]
+            )
+            click.echo(
+                f"{r['recipient']:3} {m['kind']:8} {m['sent']:8} {answers or 'no receipt yet'}"
+            )
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to ``group``."""
+    for command in (node, publish, cancel, suspend, erasure, consume, inbox, status):
+        group.add_command(command)

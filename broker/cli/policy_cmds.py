@@ -1,0 +1,178 @@
+"""``nbx policy check`` and ``nbx policy explain``: validate policies, explain decisions."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from broker.errors import SchemaError
+from broker.policy import Decision, SenderRestrictions, check_policies, decide_all, load_policies
+from broker.schemas import HandlingCode, NoticeBase, disclosure_units, is_minor, parse_notice
+
+_BUREAU = re.compile(r"^[A-Z]{2}$")
+
+
+@click.group("policy")
+def policy() -> None:
+    """Check privacy policy files and explain what each recipient would receive."""
+
+
+@policy.command("check")
+@click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def check(directory: Path) -> None:
+    """Validate every policy file in DIRECTORY; print each problem with file, line and rule."""
+    policies, problems = check_policies(directory)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"nbx: error: {len(problems)} problem(s) in the policy files", err=True)
+        sys.exit(1)
+    for loaded in policies:
+        click.echo(
+            f"ok  {loaded.source}  {loaded.id}  "
+            f"{len(loaded.rules)} rules, {len(loaded.declines)} inbound decline rules"
+        )
+    if policies.default is None:
+        click.echo("note: no default.toml: countries without their own file cannot receive notices")
+
+
+def _countries(values: tuple[str, ...], option: str) -> list[str]:
+    """Country codes given as repeated options and/or comma-separated lists, upper-cased."""
+    out: list[str] = []
+    for value in values:
+        for code in value.split(","):
+            code = code.strip().upper()
+            if not _BUREAU.match(code):
+                msg = f"{code!r} is not a two-letter bureau code"
+                raise click.BadParameter(msg, param_hint=option)
+            if code not in out:
+                out.append(code)
+    return out
+
+
+def _read_notice(path: Path) -> NoticeBase:
+    try:
+        return parse_notice(path.read_bytes())
+    except SchemaError as exc:
+        lines = str(exc).splitlines() or ["invalid"]
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        msg = f"{path}: invalid notice: {lines[0]}{more}"
+        raise SchemaError(msg) from None
+
+
+@policy.command("explain")
+@click.option(
+    "--policies",
+    "policies_dir",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Directory of policy files (CC.toml, default.toml).",
+)
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    multiple=True,
+    help="Recipient country; repeat or comma-separate for several (shown side by side).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Date used to decide whether the subject is a minor (default: today).",
+)
+@click.option("--only", "only", multiple=True, help="Sender restriction: only these countries.")
+@click.option("--exclude", "exclude", multiple=True, help="Sender restriction: not these.")
+@click.option(
+    "--handling",
+    type=click.Choice([c.value for c in HandlingCode]),
+    default=None,
+    help="Sender restriction: handling code replacing the notice's own.",
+)
+@click.argument("notice_file", type=click.Path(path_type=Path, dir_okay=False))
+def explain(
+    policies_dir: Path,
+    to: tuple[str, ...],
+    as_json: bool,
+    today: datetime | None,
+    only: tuple[str, ...],
+    exclude: tuple[str, ...],
+    handling: str | None,
+    notice_file: Path,
+) -> None:
+    """Show, field by field, what each --to country would receive of NOTICE_FILE and which rule
+    decided it.
+
+    With --json, one recipient gives one object
+    ``{"recipient", "policy", "allowed", "reason", "handling", "disclosed", "withheld"}``;
+    several give a list of them, in the order given.
+    """
+    recipients = _countries(to, "--to")
+    restrictions = None
+    if only or exclude or handling:
+        restrictions = SenderRestrictions(
+            only=frozenset(_countries(only, "--only")) if only else None,
+            exclude=frozenset(_countries(exclude, "--exclude")),
+            handling=HandlingCode(handling) if handling else None,
+        )
+    policies = load_policies(policies_dir)
+    notice = _read_notice(notice_file)
+    day = today.date() if today else None
+    decisions = decide_all(notice, recipients, policies, restrictions=restrictions, today=day)
+    ordered = [decisions[r] for r in recipients]
+    if as_json:
+        payload = ordered[0].to_json() if len(ordered) == 1 else [d.to_json() for d in ordered]
+        click.echo(json.dumps(payload, indent=2))
+        return
+    minor = is_minor(notice, day) if day else None
+    click.echo(_table(notice, ordered, minor))
+
+
+def _cell(decision: Decision, path: str) -> str:
+    if not decision.allowed:
+        return "-"
+    rule = decision.rule_for(path) or "?"
+    return f"{'disclose' if path in decision.disclosed else 'WITHHOLD'}  {rule}"
+
+
+def _table(notice: NoticeBase, decisions: list[Decision], minor: bool | None) -> str:
+    """The per-field decision table, one column per recipient."""
+    minor_text = "" if minor is None else f"  minor: {'yes' if minor else 'no'}"
+    handling = decisions[0].handling or notice.handling.code
+    lines = [
+        f"notice {notice.notice_id}: {notice.notice_type} from {notice.issuing_bureau}, "
+        f"handling {handling}, subject {notice.subject_category}{minor_text}",
+        "",
+    ]
+    units = disclosure_units(notice)
+    rows: list[list[str]] = [
+        ["field", "category", *[d.recipient for d in decisions]],
+        [
+            "(policy)",
+            "",
+            *[d.policy if d.allowed else f"not sent: {d.reason}" for d in decisions],
+        ],
+    ]
+    rows += [[u.path, str(u.category), *[_cell(d, u.path) for d in decisions]] for u in units]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    totals = [
+        f"{d.recipient}: {len(d.disclosed)} disclosed, {len(d.withheld)} withheld"
+        if d.allowed
+        else f"{d.recipient}: nothing sent ({d.reason})"
+        for d in decisions
+    ]
+    lines += ["", "; ".join(totals)]
+    return "\n".join(lines)
+
+
+def register(group: click.Group) -> None:
+    """Add the ``policy`` command group to ``group``."""
+    group.add_command(policy)

@@ -1,0 +1,89 @@
+"""``nbx schema export``, ``nbx import interpol`` and ``nbx validate``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from broker.schemas import NoticeInvalid, NoticeType, parse_notice
+from broker.schemas.export import export_schemas
+from broker.schemas.interpol import import_interpol, problem_lines
+
+
+@click.group("schema")
+def schema() -> None:
+    """JSON Schemas of the notice and lifecycle models."""
+
+
+@schema.command("export")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+    help="Folder to write the schema files into.",
+)
+def export(out_dir: Path) -> None:
+    """Write one JSON Schema file per model into the output folder."""
+    for path in export_schemas(out_dir):
+        click.echo(str(path))
+
+
+@click.group("import")
+def import_() -> None:
+    """Import notices from other formats."""
+
+
+@import_.command("interpol")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--type",
+    "notice_type",
+    type=click.Choice(["red", "yellow", "un"]),
+    default=None,
+    help="Notice type of every record (default: read from each record's self link).",
+)
+@click.option("--bureau", default="XI", show_default=True, help="Issuing bureau of the notices.")
+def interpol(file: Path, notice_type: str | None, bureau: str) -> None:
+    """Read INTERPOL public-API JSON and print NBX notices as a JSON array.
+
+    Every value that could not be mapped is reported on stderr, one line per problem. Exits 1
+    when a record could not be imported at all.
+    """
+    result = import_interpol(
+        file.read_bytes(),
+        now=datetime.now(UTC).replace(microsecond=0),
+        bureau=bureau,
+        notice_type=NoticeType(notice_type) if notice_type else None,
+    )
+    notices = [n.model_dump(mode="json", exclude_none=True) for n in result.notices]
+    click.echo(json.dumps(notices, indent=2, ensure_ascii=False))
+    for line in problem_lines(result.problems):
+        click.echo(f"nbx: warning: {line}", err=True)
+    if any(p.kind == "invalid" for p in result.problems):
+        sys.exit(1)
+
+
+@click.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def validate(file: Path) -> None:
+    """Check a notice file against the schema and the publication criteria."""
+    try:
+        notice = parse_notice(file.read_bytes())
+    except NoticeInvalid as exc:
+        for path, message in exc.errors:
+            click.echo(f"{path}: {message}", err=True)
+        sys.exit(1)
+    click.echo(f"{file}: valid {notice.notice_type} notice {notice.notice_id}")
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to ``group``."""
+    group.add_command(schema)
+    group.add_command(import_)
+    group.add_command(validate)

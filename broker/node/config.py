@@ -1,0 +1,242 @@
+"""Node configuration: one TOML file per bureau, overridable by ``NBX_*`` environment variables.
+
+Example (``nbx node init FR`` writes a working one)::
+
+    bureau = "FR"
+
+    [keys]
+    dir = "keys"                        # FR.signing.key, FR.encryption.key (0600)
+
+    [trust]
+    anchor = "keys/trust-anchor.pub"    # pinned trust-anchor public key
+    directory = "directory.json"        # or "topic" to read the nbx.directory topic
+
+    [kafka]
+    bootstrap = "127.0.0.1:9092"
+    security_protocol = "PLAINTEXT"     # or SSL, SASL_SSL
+    # ssl_cafile / ssl_certfile / ssl_keyfile, sasl_mechanism = "SCRAM-SHA-512", sasl_username
+    # the SASL password is read from the environment variable named by sasl_password_env
+
+    [policy]
+    dir = "policies"
+
+    [sink]
+    url = "sqlite:///FR.sqlite"         # or jsonl:///path/to/FR.jsonl
+
+    [limits]
+    max_in_flight = 64
+
+Environment variables override the file: ``NBX_BUREAU=DE``, ``NBX_KAFKA__BOOTSTRAP=host:9092``
+(nested keys joined by ``__``). Relative paths are relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from broker.errors import ConfigError
+from broker.transport import KafkaSettings
+
+_STRICT = ConfigDict(frozen=True, extra="forbid")
+
+
+class KeysConfig(BaseModel):
+    """Where the bureau's private keys are."""
+
+    model_config = _STRICT
+    dir: Path
+    passphrase_env: str = "NBX_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
+
+
+class TrustConfig(BaseModel):
+    """The pinned trust anchor and where the signed directory comes from."""
+
+    model_config = _STRICT
+    anchor: Path
+    directory: str = Field(description='a signed directory file, or "topic" for nbx.directory')
+
+
+class KafkaConfig(BaseModel):
+    """Broker connection and security settings."""
+
+    model_config = _STRICT
+    bootstrap: str
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str = "NBX_SASL_PASSWORD"  # noqa: S105 - the name of a variable
+    enable_idempotence: bool = True
+    #: Static group membership (KIP-345): a restarted daemon takes its partitions back at once
+    #: instead of waiting for a rebalance. Give each daemon of a bureau its own id when running
+    #: several; the default is ``nbx.<CC>.<hostname>``.
+    group_instance_id: str | None = None
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    request_timeout_ms: int = Field(default=30_000, ge=1_000)
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _hostport(cls, value: str) -> str:
+        for part in value.split(","):
+            host, _, port = part.strip().rpartition(":")
+            if not host or not port.isdigit():
+                msg = f"expected host:port[,host:port...], got {value!r}"
+                raise ValueError(msg)
+        return value
+
+
+class PolicyConfig(BaseModel):
+    """Where the per-country policy files are."""
+
+    model_config = _STRICT
+    dir: Path
+
+
+class SinkConfig(BaseModel):
+    """Where delivered notices go."""
+
+    model_config = _STRICT
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "jsonl:///")):
+            msg = f"sink url must start with sqlite:/// or jsonl:///, got {value!r}"
+            raise ValueError(msg)
+        return value
+
+
+class LimitsConfig(BaseModel):
+    """Concurrency and size limits."""
+
+    model_config = _STRICT
+    max_in_flight: int = Field(default=64, ge=1, le=10_000)
+    max_frame_bytes: int = Field(default=1 << 20, ge=1024)
+    message_validity_days: int = Field(default=30, ge=1, le=3650)
+
+
+class NodeConfig(BaseSettings):
+    """A bureau node's configuration (see the module docstring for the file format)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NBX_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    bureau: str = Field(pattern=r"^[A-Z]{2}$")
+    keys: KeysConfig
+    trust: TrustConfig
+    kafka: KafkaConfig
+    policy: PolicyConfig
+    sink: SinkConfig
+    limits: LimitsConfig = LimitsConfig()
+    source: Path | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables override the TOML file (passed as init values)."""
+        return (env_settings, init_settings)
+
+    @classmethod
+    def load(cls, path: Path) -> NodeConfig:
+        """Read ``path`` (TOML), apply ``NBX_*`` overrides, resolve relative paths."""
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            msg = f"{path}: config file not found"
+            raise ConfigError(msg) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            msg = f"{path}: not valid TOML: {exc}"
+            raise ConfigError(msg) from None
+        try:
+            config = cls(**data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            msg = f"{path}: {where}: {first['msg']}"
+            raise ConfigError(msg) from None
+        return config.resolved(path.parent).model_copy(update={"source": path})
+
+    def resolved(self, base: Path) -> NodeConfig:
+        """A copy with every relative path made relative to ``base``."""
+
+        def fix(p: Path | None) -> Path | None:
+            return None if p is None or p.is_absolute() else base / p
+
+        def fix_url(url: str) -> str:
+            scheme, _, rest = url.partition(":///")
+            p = Path(rest)
+            return url if p.is_absolute() else f"{scheme}:///{base / p}"
+
+        directory = self.trust.directory
+        if directory != "topic" and not Path(directory).is_absolute():
+            directory = str(base / directory)
+        kafka_paths: dict[str, Any] = {
+            k: fix(getattr(self.kafka, k)) or getattr(self.kafka, k)
+            for k in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+        }
+        return self.model_copy(
+            update={
+                "keys": self.keys.model_copy(update={"dir": fix(self.keys.dir) or self.keys.dir}),
+                "trust": self.trust.model_copy(
+                    update={
+                        "anchor": fix(self.trust.anchor) or self.trust.anchor,
+                        "directory": directory,
+                    }
+                ),
+                "kafka": self.kafka.model_copy(update=kafka_paths),
+                "policy": self.policy.model_copy(
+                    update={"dir": fix(self.policy.dir) or self.policy.dir}
+                ),
+                "sink": self.sink.model_copy(update={"url": fix_url(self.sink.url)}),
+            }
+        )
+
+    def kafka_settings(self) -> KafkaSettings:
+        """The transport settings for this node."""
+        k = self.kafka
+        password = None
+        if k.security_protocol == "SASL_SSL":
+            password = os.environ.get(k.sasl_password_env)
+            if not password or not k.sasl_username or not k.sasl_mechanism:
+                msg = (
+                    "kafka.security_protocol = SASL_SSL needs sasl_mechanism, sasl_username and "
+                    f"the password in ${k.sasl_password_env}"
+                )
+                raise ConfigError(msg)
+        return KafkaSettings(
+            bootstrap=k.bootstrap,
+            client_id=f"nbx-{self.bureau}",
+            enable_idempotence=k.enable_idempotence,
+            session_timeout_ms=k.session_timeout_ms,
+            request_timeout_ms=k.request_timeout_ms,
+            security_protocol=k.security_protocol,
+            ssl_cafile=str(k.ssl_cafile) if k.ssl_cafile else None,
+            ssl_certfile=str(k.ssl_certfile) if k.ssl_certfile else None,
+            ssl_keyfile=str(k.ssl_keyfile) if k.ssl_keyfile else None,
+            sasl_mechanism=k.sasl_mechanism,
+            sasl_username=k.sasl_username,
+            sasl_password=password,
+            max_partition_fetch_bytes=self.limits.max_frame_bytes + 4096,
+            group_instance_id=k.group_instance_id or f"nbx.{self.bureau}.{socket.gethostname()}",
+        )
+
+    def sink_path(self) -> Path:
+        """The filesystem path of the sink."""
+        return Path(self.sink.url.partition(":///")[2])

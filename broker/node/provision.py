@@ -1,0 +1,105 @@
+"""Provision a network of bureaus in one folder: trust anchor, keys, signed directory, configs.
+
+Used by ``nbx node init``, ``nbx demo`` and the end-to-end tests. Layout::
+
+    DIR/anchor/trust-anchor.key (0600), trust-anchor.pub
+    DIR/directory.json                 signed by the anchor
+    DIR/policies/*.toml                per-country policies (copied from a source folder)
+    DIR/<CC>/keys/<CC>.signing.key, <CC>.encryption.key (0600), <CC>.public.json
+    DIR/<CC>/node.toml                 the node configuration
+    DIR/<CC>/<CC>.sqlite               the store (created by the node)
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pycountry
+
+from broker.keys import BureauKeys, sign_directory
+from broker.keys.directory_edit import PublicDocument, add_bureau, empty_directory
+from broker.keys.files import init_anchor, public_document, write_bureau_keys
+
+NODE_TOML = """\
+# NBX node configuration for bureau {cc} (see broker/node/config.py for every setting).
+# Environment variables override it: NBX_KAFKA__BOOTSTRAP=host:9092, NBX_SINK__URL=...
+bureau = "{cc}"
+
+[keys]
+dir = "keys"
+
+[trust]
+anchor = "{anchor}"
+directory = "{directory}"
+
+[kafka]
+bootstrap = "{bootstrap}"
+security_protocol = "PLAINTEXT"
+enable_idempotence = {idempotence}
+session_timeout_ms = {session_timeout_ms}
+
+[policy]
+dir = "{policies}"
+
+[sink]
+url = "{sink}"
+"""
+
+
+def bureau_name(cc: str) -> str:
+    """A readable name for a bureau id (the country's name, or the organisation code)."""
+    country = pycountry.countries.get(alpha_2=cc)
+    return f"NCB {country.name}" if country is not None else f"Organisation {cc}"
+
+
+def provision(
+    folder: Path,
+    bureaus: Sequence[str],
+    *,
+    bootstrap: str,
+    policies: Path | None = None,
+    sink: str = "sqlite",
+    enable_idempotence: bool = True,
+    session_timeout_ms: int = 10_000,
+    now: datetime | None = None,
+) -> dict[str, Path]:
+    """Create anchor, keys, a signed directory and one ``node.toml`` per bureau in ``folder``.
+
+    Returns the config path of each bureau. ``policies`` is copied to ``folder/policies``.
+    """
+    now = now or datetime.now(UTC) - timedelta(minutes=5)
+    folder.mkdir(parents=True, exist_ok=True)
+    anchor = init_anchor(folder / "anchor")
+    body = empty_directory(anchor.public_key(), now)
+    policy_dir = folder / "policies"
+    policy_dir.mkdir(exist_ok=True)
+    if policies is not None:
+        for src in sorted(policies.glob("*.toml")):
+            shutil.copy(src, policy_dir / src.name)
+    configs: dict[str, Path] = {}
+    for cc in bureaus:
+        home = folder / cc
+        keys = BureauKeys.generate(cc)
+        write_bureau_keys(home / "keys", keys)
+        public = PublicDocument.model_validate(public_document(keys))
+        body = add_bureau(body, public, name=bureau_name(cc), now=now)
+        ext = "sqlite" if sink == "sqlite" else "jsonl"
+        config = home / "node.toml"
+        config.write_text(
+            NODE_TOML.format(
+                cc=cc,
+                anchor="../anchor/trust-anchor.pub",
+                directory="../directory.json",
+                bootstrap=bootstrap,
+                idempotence=str(enable_idempotence).lower(),
+                session_timeout_ms=session_timeout_ms,
+                policies="../policies",
+                sink=f"{sink}:///{cc}.{ext}",
+            )
+        )
+        configs[cc] = config
+    (folder / "directory.json").write_bytes(sign_directory(body, anchor))
+    return configs

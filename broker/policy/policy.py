@@ -1,0 +1,217 @@
+"""Compiled policies: a checked policy file turned into rules ready to evaluate, and sets of them.
+
+Compiling sorts each file's rules once into precedence order (most specific first, ``withhold``
+before ``disclose`` at equal specificity, then file order) and compiles every path pattern, so that
+deciding for one recipient is a walk down a short list with set look-ups and one regex per rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from broker.errors import PolicyError
+from broker.policy.patterns import PathPattern, compile_pattern
+from broker.policy.rules import (
+    DEFAULT_COUNTRY,
+    MATCHERS,
+    MINOR,
+    SPECIAL_WILDCARD,
+    Action,
+    DeclineRule,
+    PolicyFile,
+    Rule,
+)
+from broker.schemas import DataCategory
+
+SPECIAL_CATEGORIES = frozenset(c.value for c in DataCategory if c.value.startswith("special."))
+
+
+@dataclass(frozen=True)
+class NoticeFacts:
+    """What the notice-level matchers look at, computed once per notice."""
+
+    notice_type: str
+    sender: str
+    handling: str
+    subject: str
+    minor: bool
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """An outbound rule ready to evaluate. ``None`` for a matcher means "any"."""
+
+    id: str
+    action: Action
+    reason: str
+    index: int
+    specificity: int
+    notice_types: frozenset[str] | None
+    categories: frozenset[str] | None
+    paths: tuple[PathPattern, ...] | None
+    subjects: frozenset[str] | None
+    names_minor: bool
+    handling: frozenset[str] | None
+    senders: frozenset[str] | None
+
+    @classmethod
+    def from_rule(cls, rule: Rule, index: int) -> CompiledRule:
+        """Compile ``rule`` (the ``index``-th of its file)."""
+        categories = None
+        if rule.category is not None:
+            expanded = set(rule.category) - {SPECIAL_WILDCARD}
+            if SPECIAL_WILDCARD in rule.category:
+                expanded |= SPECIAL_CATEGORIES
+            categories = frozenset(expanded)
+        paths = tuple(compile_pattern(p) for p in rule.path) if rule.path is not None else None
+        specificity = sum(getattr(rule, name) is not None for name in MATCHERS)
+        if paths is not None and all(p.is_exact for p in paths):
+            specificity += 1
+        return cls(
+            id=rule.id,
+            action=rule.action,
+            reason=rule.reason,
+            index=index,
+            specificity=specificity,
+            notice_types=_set(rule.notice_type),
+            categories=categories,
+            paths=paths,
+            subjects=_set(rule.subject),
+            names_minor=rule.subject is not None and MINOR in rule.subject,
+            handling=_set(rule.handling),
+            senders=_set(rule.sender),
+        )
+
+    @property
+    def precedence(self) -> tuple[int, int, int]:
+        """Sort key: higher specificity first, then ``withhold`` first, then file order."""
+        return (-self.specificity, 0 if self.action is Action.WITHHOLD else 1, self.index)
+
+    def matches_notice(self, facts: NoticeFacts) -> bool:
+        """Whether the notice-level matchers (type, subject, handling, sender) all match."""
+        return (
+            (self.notice_types is None or facts.notice_type in self.notice_types)
+            and (self.handling is None or facts.handling in self.handling)
+            and (self.senders is None or facts.sender in self.senders)
+            and (
+                self.subjects is None
+                or facts.subject in self.subjects
+                or (self.names_minor and facts.minor)
+            )
+        )
+
+    def matches_unit(self, path: str, category: str) -> bool:
+        """Whether the unit-level matchers (category, path) match."""
+        return (self.categories is None or category in self.categories) and (
+            self.paths is None or any(p.matches(path) for p in self.paths)
+        )
+
+    def names(self, path: str, category: str) -> bool:
+        """Whether this rule names the unit explicitly: by its category, or by a path pattern
+        without ``**`` (needed to disclose special categories and biometrics)."""
+        if self.categories is not None and category in self.categories:
+            return True
+        return self.paths is not None and any(
+            not p.has_deep_wildcard and p.matches(path) for p in self.paths
+        )
+
+
+def _set(values: Sequence[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(str(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Decline:
+    """A compiled inbound decline rule."""
+
+    id: str
+    reason: str
+    notice_types: frozenset[str] | None
+    senders: frozenset[str] | None
+
+    def matches(self, notice_type: str, sender: str) -> bool:
+        """Whether a notice of ``notice_type`` from ``sender`` is declined by this rule."""
+        return (self.notice_types is None or notice_type in self.notice_types) and (
+            self.senders is None or sender in self.senders
+        )
+
+    @classmethod
+    def from_rule(cls, rule: DeclineRule) -> Decline:
+        """Compile ``rule``."""
+        return cls(rule.id, rule.reason, _set(rule.notice_type), _set(rule.sender))
+
+
+def policy_id(country: str, content: bytes) -> str:
+    """``CC@`` + the first 12 hex digits of SHA-256 of the file's bytes."""
+    return f"{country}@{hashlib.sha256(content).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One country's compiled policy (or the default one).
+
+    ``id`` changes with every byte of the file, so a decision names the exact version it used.
+    ``rules`` are in precedence order; ``declines`` in file order.
+    """
+
+    country: str
+    id: str
+    source: str
+    description: str | None
+    rules: tuple[CompiledRule, ...]
+    declines: tuple[Decline, ...]
+
+    @classmethod
+    def compile(cls, parsed: PolicyFile, content: bytes, source: str) -> Policy:
+        """Compile a checked file; ``content`` is its exact bytes (for the id)."""
+        rules = sorted(
+            (CompiledRule.from_rule(r, i) for i, r in enumerate(parsed.rule)),
+            key=lambda r: r.precedence,
+        )
+        return cls(
+            country=parsed.country,
+            id=policy_id(parsed.country, content),
+            source=source,
+            description=parsed.description,
+            rules=tuple(rules),
+            declines=tuple(Decline.from_rule(d) for d in parsed.inbound.decline),
+        )
+
+    def rule(self, rule_id: str) -> CompiledRule | None:
+        """The outbound rule with id ``rule_id``, if any."""
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+class PolicySet:
+    """Every loaded policy by country, with ``default`` as the fallback."""
+
+    def __init__(self, policies: Mapping[str, Policy] | list[Policy]) -> None:
+        """Index ``policies`` by country (``default`` is the fallback)."""
+        items = policies.values() if isinstance(policies, Mapping) else policies
+        self._by_country = {p.country: p for p in items}
+
+    @property
+    def default(self) -> Policy | None:
+        """The fallback policy, if a ``default.toml`` was loaded."""
+        return self._by_country.get(DEFAULT_COUNTRY)
+
+    @property
+    def countries(self) -> list[str]:
+        """Countries with their own policy file, sorted (``default`` not included)."""
+        return sorted(c for c in self._by_country if c != DEFAULT_COUNTRY)
+
+    def __iter__(self) -> Iterator[Policy]:
+        return iter(self._by_country[c] for c in sorted(self._by_country))
+
+    def __len__(self) -> int:
+        return len(self._by_country)
+
+    def for_recipient(self, country: str) -> Policy:
+        """The policy of ``country``, else the default one; :class:`PolicyError` if neither."""
+        policy = self._by_country.get(country) or self.default
+        if policy is None:
+            msg = f"no policy for {country} and no default policy (default.toml)"
+            raise PolicyError(msg)
+        return policy

@@ -1,0 +1,78 @@
+"""Lifecycle messages: what happens to a published notice after publication.
+
+A ``publish`` message carries a notice (version 1); an ``update`` carries the new version of the
+notice with :class:`UpdateInfo`; ``suspend``, ``cancel`` and ``erasure`` name the notice by id;
+recipients answer every delivered, rejected or purged message with a :class:`Receipt`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from broker.schemas.common import BureauId, LongText, NoticeId, StrictModel
+
+#: A message id (UUIDv7 text form, as minted by the envelope layer).
+MsgId = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")]
+
+
+class MessageKind(StrEnum):
+    """Kinds of message exchanged about a notice."""
+
+    PUBLISH = "publish"
+    UPDATE = "update"
+    SUSPEND = "suspend"
+    CANCEL = "cancel"
+    ERASURE = "erasure"
+    RECEIPT = "receipt"
+
+
+class UpdateInfo(StrictModel):
+    """Sent with an updated notice: the version it supersedes (the notice's version is one more)."""
+
+    supersedes_version: Annotated[int, Field(ge=1)]
+    reason: LongText | None = None
+
+
+class Suspend(StrictModel):
+    """Suspend a notice: recipients keep it but must not act on it until further notice."""
+
+    notice_id: NoticeId
+    reason: LongText
+    until: AwareDatetime | None = None
+
+
+class Cancel(StrictModel):
+    """Cancel a notice; ``withdraw=True`` when the issuing bureau withdraws it (e.g. arrested)."""
+
+    notice_id: NoticeId
+    reason: LongText
+    withdraw: bool = False
+
+
+class ErasureOrder(StrictModel):
+    """Order every recipient to erase the notice and all copies by ``erase_by``."""
+
+    notice_id: NoticeId
+    reason: LongText
+    legal_basis: LongText | None = None
+    erase_by: AwareDatetime | None = None
+
+
+class Receipt(StrictModel):
+    """A recipient's answer to one message: delivered, rejected (with the reason) or purged."""
+
+    msg_id: MsgId
+    notice_id: NoticeId
+    recipient: BureauId
+    status: Literal["delivered", "rejected", "purged"]
+    reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _reason_when_rejected(self) -> Receipt:
+        if self.status == "rejected" and self.reason is None:
+            raise ValueError("reason: required when the status is rejected")
+        return self

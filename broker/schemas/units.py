@@ -1,0 +1,259 @@
+"""Disclosure units: the notice split into the header every recipient gets and tagged fields.
+
+The split is read from the models' field tags (``x-nbx-category`` / ``x-nbx-header``):
+
+* a root field marked header is non-redactable;
+* a tagged field is one disclosure unit (a list is one unit, paths carry no list index);
+* an untagged field holding a model (``person``, ``person.physical``, ``judicial``...) is a block:
+  its own fields are walked in turn.
+
+The receiving side rebuilds a partial view with :func:`assemble_view` and checks it with
+:func:`validate_view`.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from typing import Annotated, Any, TypeAlias, Union
+
+from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+
+from broker.schemas.categories import DataCategory, category_of, is_header
+from broker.schemas.common import NoticeType, partial_date_bounds
+from broker.schemas.notices import NOTICE_MODELS, BlackNotice, NoticeBase, check_header_dates
+from broker.schemas.validation import ROOT, NoticeInvalid, model_for, pydantic_errors
+
+#: A JSON-compatible value.
+JSON: TypeAlias = str | int | float | bool | list[Any] | dict[str, Any] | None
+
+ADULT_AGE = 18
+_CREATED: TypeAdapter[AwareDatetime] = TypeAdapter(AwareDatetime)
+_DATE: TypeAdapter[date] = TypeAdapter(date)
+
+
+@dataclass(frozen=True)
+class DisclosureUnit:
+    """One field that can be disclosed or withheld: its dotted path, category and JSON value."""
+
+    path: str
+    category: DataCategory
+    value: JSON
+
+
+def _block_model(field: FieldInfo) -> type[BaseModel] | None:
+    """The model class of a block field (``Model`` or ``Model | None``), else ``None``."""
+    ann = field.annotation
+    candidates = (
+        typing.get_args(ann) if typing.get_origin(ann) in (Union, types.UnionType) else (ann,)
+    )
+    models = [a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)]
+    others = [a for a in candidates if a is not type(None) and a not in models]
+    return models[0] if len(models) == 1 and not others else None
+
+
+@dataclass(frozen=True)
+class _Slot:
+    kind: str  # "header" | "unit" | "block"
+    category: DataCategory | None
+    block: type[BaseModel] | None
+
+
+@cache
+def _slots(model: type[BaseModel], root: bool) -> dict[str, _Slot]:
+    slots: dict[str, _Slot] = {}
+    for name, field in model.model_fields.items():
+        category = category_of(field)
+        if category is not None:
+            slots[name] = _Slot("unit", category, None)
+        elif root and is_header(field):
+            slots[name] = _Slot("header", None, None)
+        elif (block := _block_model(field)) is not None:
+            slots[name] = _Slot("block", None, block)
+        else:
+            where = "header or tagged" if root else "tagged"
+            raise TypeError(f"{model.__name__}.{name} is neither {where} nor a block")
+    return slots
+
+
+def _walk(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, _Slot]]:
+    for name, slot in _slots(model, not prefix).items():
+        path = f"{prefix}{name}"
+        if slot.block is not None:
+            yield from _walk(slot.block, f"{path}.")
+        else:
+            yield path, slot
+
+
+def field_categories(notice_type: NoticeType | str) -> dict[str, DataCategory]:
+    """Every redactable dotted path of ``notice_type`` with its category, sorted by path."""
+    model = NOTICE_MODELS[NoticeType(notice_type)]
+    found = {path: slot.category for path, slot in _walk(model) if slot.category is not None}
+    return dict(sorted(found.items()))
+
+
+def header_fields(notice_type: NoticeType | str) -> list[str]:
+    """The names of the always-disclosed root fields of ``notice_type``."""
+    return _header_names(NOTICE_MODELS[NoticeType(notice_type)])
+
+
+def _header_names(model: type[BaseModel]) -> list[str]:
+    return [name for name, slot in _slots(model, True).items() if slot.kind == "header"]
+
+
+def _present(value: object) -> bool:
+    return value is not None and value != [] and value != {} and value != ""
+
+
+def disclosure_units(notice: NoticeBase) -> list[DisclosureUnit]:
+    """Every present redactable field of ``notice`` as one unit, sorted by path."""
+    data = notice.model_dump(mode="json")
+    units: list[DisclosureUnit] = []
+    for path, slot in _walk(type(notice)):
+        if slot.category is None:
+            continue
+        value: Any = data
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if _present(value):
+            units.append(DisclosureUnit(path, slot.category, value))
+    return sorted(units, key=lambda u: u.path)
+
+
+def non_redactable(notice: NoticeBase) -> dict[str, JSON]:
+    """The header every recipient always gets (no personal data), in JSON mode."""
+    data = notice.model_dump(mode="json", exclude_none=True)
+    return {name: data[name] for name in header_fields(notice.notice_type) if name in data}
+
+
+def assemble_view(
+    non_redactable: Mapping[str, JSON], disclosed: Mapping[str, JSON]
+) -> dict[str, JSON]:
+    """Rebuild a nested notice dict from the header and the disclosed ``{path: value}`` units.
+
+    Required blocks of the notice type are always present (possibly empty); an optional block
+    appears only when one of its units is disclosed.
+    """
+    view: dict[str, Any] = {key: _copy(value) for key, value in non_redactable.items()}
+    kind = non_redactable.get("notice_type")
+    if isinstance(kind, str) and kind in NOTICE_MODELS:
+        # A required block whose units are all absent or withheld is still there, empty.
+        model = NOTICE_MODELS[NoticeType(kind)]
+        for name, slot in _slots(model, True).items():
+            if slot.block is not None and model.model_fields[name].is_required():
+                view[name] = {}
+    for path in sorted(disclosed):
+        parts = path.split(".")
+        if not all(parts) or parts[0] in non_redactable:
+            raise NoticeInvalid([(path or ROOT, "not a disclosure unit path")])
+        node = view
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise NoticeInvalid([(path, "not a disclosure unit path")])
+            node = child
+        if parts[-1] in node:
+            raise NoticeInvalid([(path, "disclosed twice")])
+        node[parts[-1]] = _copy(disclosed[path])
+    return view
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+@cache
+def _adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    field = model.model_fields[name]
+    # Rebuild the field's type with its constraints (max_length, ge...) so it validates alone.
+    annotation: Any = field.annotation
+    if not field.metadata:
+        return TypeAdapter(annotation)
+    return TypeAdapter(Annotated[annotation, *field.metadata])
+
+
+def _check(
+    model: type[BaseModel],
+    data: Mapping[str, Any],
+    prefix: str,
+    errors: list[tuple[str, str]],
+) -> dict[str, Any]:
+    slots = _slots(model, not prefix)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        slot = slots.get(key)
+        if slot is None:
+            errors.append((path, "Extra inputs are not permitted"))
+        elif slot.block is not None:
+            if isinstance(value, Mapping):
+                out[key] = _check(slot.block, value, f"{path}.", errors)
+            elif value is None and not model.model_fields[key].is_required():
+                out[key] = None
+            else:
+                errors.append((path, "Input should be an object"))
+        else:
+            adapter = _adapter(model, key)
+            try:
+                adapter.validate_python(value)
+                out[key] = _copy(value)
+            except ValidationError as exc:
+                errors.extend(pydantic_errors(exc, path))
+    return out
+
+
+def validate_view(view: Mapping[str, Any]) -> dict[str, JSON]:
+    """Check a possibly partial notice view: withheld fields may be missing, every present field
+    must be valid and known, and the header must be complete.
+
+    Returns a copy of the view; raises :class:`NoticeInvalid` listing every error.
+    """
+    if not isinstance(view, Mapping):
+        raise NoticeInvalid([(ROOT, "a notice must be a JSON object")])
+    model = model_for(view)
+    errors: list[tuple[str, str]] = []
+    out = _check(model, view, "", errors)
+    for name in _header_names(model):
+        if model.model_fields[name].is_required() and name not in view:
+            errors.append((name, "Field required"))
+    if not errors:
+        for line in check_header_dates(
+            _CREATED.validate_python(out["created_at"]).date(),
+            _DATE.validate_python(out["retention_until"]),
+            _DATE.validate_python(out["review_due"]),
+        ):
+            path, _, msg = line.partition(": ")
+            errors.append((path, msg))
+    if errors:
+        raise NoticeInvalid(sorted(errors))
+    return out
+
+
+def is_minor(notice: NoticeBase, at: date) -> bool:
+    """Whether the subject may be under 18 on ``at``.
+
+    Uses the latest day a partial date of birth allows (a year-only date counts as 31 December),
+    so an uncertain age reads as a minor. Without a date of birth, a black notice's estimated
+    minimum age decides; otherwise the subject is not known to be a minor.
+    """
+    person = getattr(notice, "person", None)
+    dob = person.date_of_birth if person is not None else None
+    if dob is not None:
+        latest = partial_date_bounds(dob)[1]
+        try:
+            adult_on = latest.replace(year=latest.year + ADULT_AGE)
+        except ValueError:  # born 29 February: adult on 1 March
+            adult_on = date(latest.year + ADULT_AGE, 3, 1)
+        return at < adult_on
+    if isinstance(notice, BlackNotice) and notice.body.estimated_age_min is not None:
+        return notice.body.estimated_age_min < ADULT_AGE
+    return False

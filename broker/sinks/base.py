@@ -1,0 +1,117 @@
+"""What every sink offers the daemon and the CLI.
+
+A sink applies one verified message in one transaction that also serves as the replay guard
+(keyed by msg id), and remembers what the bureau sent and which receipts came back.
+
+A msg id seen before at the *same* topic, partition and offset is a redelivery after a crash (the
+offset commit did not happen): it is acknowledged again with the original outcome and not stored a
+second time. Seen at another position it is a replay, which the daemon quarantines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from broker.envelope import VerifiedPackage
+
+
+class Applied(StrEnum):
+    """Outcome of applying a message to the store."""
+
+    DELIVERED = "delivered"  # new notice or newer version stored
+    STALE = "stale"  # an older version than the stored one: logged, not stored
+    SUSPENDED = "suspended"
+    PURGED = "purged"  # cancel / withdraw / erasure: personal data removed
+    REJECTED = "rejected"  # recorded rejection (schema, declined-by-policy)
+    REDELIVERY = "redelivery"
+    REPLAY = "replay"
+
+
+#: The receipt status a recipient sends back for each outcome.
+RECEIPT_STATUS: dict[Applied, str] = {
+    Applied.DELIVERED: "delivered",
+    Applied.STALE: "delivered",
+    Applied.SUSPENDED: "delivered",
+    Applied.PURGED: "purged",
+    Applied.REJECTED: "rejected",
+}
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a record was read from."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A msg id already recorded: where, and with which outcome (and rejection reason)."""
+
+    position: Position
+    outcome: Applied
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ReceiptRecord:
+    """A receipt received by the sender of the original message."""
+
+    msg_id: str
+    notice_id: str
+    recipient: str
+    status: str
+    reason: str | None
+    at: str
+
+
+class Sink(Protocol):
+    """The local store of one bureau."""
+
+    def seen(self, msg_id: str) -> Seen | None:
+        """Where and how ``msg_id`` was handled, if it was."""
+        ...
+
+    def apply(self, package: VerifiedPackage, view: dict[str, Any], at: Position) -> Applied:
+        """Apply a verified message (publish/update/suspend/cancel/erasure) in one transaction."""
+        ...
+
+    def reject(self, package: VerifiedPackage, at: Position, reason: str) -> Applied:
+        """Record that a verified message was rejected (so a redelivery gets the same answer)."""
+        ...
+
+    def record_sent(
+        self,
+        msg_id: str,
+        notice_id: str,
+        recipient: str,
+        kind: str,
+        status: str,
+        reason: str | None,
+    ) -> None:
+        """Remember what this bureau sent to ``recipient``."""
+        ...
+
+    def record_receipt(self, receipt: ReceiptRecord) -> bool:
+        """Store a receipt; False if it was already stored."""
+        ...
+
+    def status(self, notice_id: str) -> list[dict[str, Any]]:
+        """Per recipient of ``notice_id``: what was sent and which receipts came back."""
+        ...
+
+    def notices(self) -> list[dict[str, Any]]:
+        """Current notices (without their views), newest first."""
+        ...
+
+    def notice(self, notice_id: str) -> dict[str, Any] | None:
+        """One notice with its disclosed view and withheld manifest."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...

@@ -1,0 +1,229 @@
+"""JSON-lines sink: one append-only file of records, for bureaus that feed another system.
+
+Every change appends one JSON object (``type`` = ``delivery``, ``notice``, ``sent`` or ``receipt``)
+and is fsynced before the daemon commits its offset. The state is rebuilt by reading the file at
+start. A purge (cancel, erasure) rewrites the file without the notice's personal data, atomically
+(temporary file, fsync, rename), so the values are gone from disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from broker.envelope import VerifiedPackage
+from broker.sinks.base import Applied, Position, ReceiptRecord, Seen
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class JsonlSink:
+    """A bureau's store as a JSON-lines file (single writer)."""
+
+    def __init__(self, path: Path) -> None:
+        """Open ``path``, creating it if needed, and rebuild the state from it."""
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._deliveries: dict[str, dict[str, Any]] = {}
+        self._notices: dict[tuple[str, str], dict[str, Any]] = {}
+        self._sent: dict[tuple[str, str], dict[str, Any]] = {}
+        self._receipts: dict[tuple[str, str, str], dict[str, Any]] = {}
+        if path.exists():
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        self._load(json.loads(line))
+        self._fh = path.open("a", encoding="utf-8")
+
+    def _load(self, rec: dict[str, Any]) -> None:
+        kind = rec["type"]
+        if kind == "delivery":
+            self._deliveries[rec["msg_id"]] = rec
+        elif kind == "notice":
+            self._notices[(rec["sender"], rec["notice_id"])] = rec
+        elif kind == "sent":
+            self._sent[(rec["msg_id"], rec["recipient"])] = rec
+        elif kind == "receipt":
+            self._receipts[(rec["msg_id"], rec["recipient"], rec["status"])] = rec
+
+    def _append(self, *records: dict[str, Any]) -> None:
+        for rec in records:
+            self._fh.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
+            self._load(rec)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def _rewrite(self) -> None:
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        with tmp.open("w", encoding="utf-8") as out:
+            for group in (self._deliveries, self._notices, self._sent, self._receipts):
+                for rec in group.values():
+                    out.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        self._fh.close()
+        tmp.replace(self.path)
+        self._fh = self.path.open("a", encoding="utf-8")
+
+    def close(self) -> None:
+        """Close the file."""
+        self._fh.close()
+
+    def seen(self, msg_id: str) -> Seen | None:
+        """Where and how ``msg_id`` was handled, if it was."""
+        rec = self._deliveries.get(msg_id)
+        if rec is None:
+            return None
+        position = Position(rec["topic"], rec["partition"], rec["offset"])
+        return Seen(position, Applied(rec["outcome"]), rec.get("reason"))
+
+    def _delivery(
+        self, package: VerifiedPackage, at: Position, outcome: Applied, reason: str | None
+    ) -> dict[str, Any]:
+        return {
+            "type": "delivery",
+            "msg_id": package.msg_id,
+            "notice_id": package.notice_id,
+            "sender": package.sender,
+            "kind": package.kind,
+            "topic": at.topic,
+            "partition": at.partition,
+            "offset": at.offset,
+            "outcome": outcome.value,
+            "reason": reason,
+            "at": _now(),
+        }
+
+    def _guard(self, package: VerifiedPackage, at: Position) -> Applied | None:
+        seen = self.seen(package.msg_id)
+        if seen is None:
+            return None
+        return Applied.REDELIVERY if seen.position == at else Applied.REPLAY
+
+    def apply(self, package: VerifiedPackage, view: dict[str, Any], at: Position) -> Applied:
+        """Apply a verified message; the delivery record and the notice are written together."""
+        guard = self._guard(package, at)
+        if guard is not None:
+            return guard
+        key = (package.sender, package.notice_id)
+        current = self._notices.get(key)
+        base = {
+            "type": "notice",
+            "notice_id": package.notice_id,
+            "sender": package.sender,
+            "notice_type": package.notice_type,
+            "policy": package.policy,
+            "msg_id": package.msg_id,
+            "updated_at": _now(),
+        }
+        if package.kind in ("cancel", "erasure"):
+            status = "cancelled" if package.kind == "cancel" else "erased"
+            version = current["version"] if current else 0
+            notice = base | {"version": version, "status": status, "view": None, "withheld": None}
+            self._append(self._delivery(package, at, Applied.PURGED, None), notice)
+            self._rewrite()
+            return Applied.PURGED
+        if package.kind == "suspend":
+            if current is not None and current["status"] == "active":
+                notice = current | {"status": "suspended", "updated_at": _now()}
+                self._append(self._delivery(package, at, Applied.SUSPENDED, None), notice)
+            else:
+                self._append(self._delivery(package, at, Applied.SUSPENDED, None))
+            return Applied.SUSPENDED
+        raw = package.header.get("version", 1)
+        version = raw if isinstance(raw, int) and not isinstance(raw, bool) else 1
+        if current is not None and (
+            current["status"] in ("cancelled", "erased") or current["version"] >= version
+        ):
+            self._append(self._delivery(package, at, Applied.STALE, None))
+            return Applied.STALE
+        notice = base | {
+            "version": version,
+            "status": "active",
+            "view": view,
+            "withheld": [list(w) for w in package.withheld],
+        }
+        self._append(self._delivery(package, at, Applied.DELIVERED, None), notice)
+        return Applied.DELIVERED
+
+    def reject(self, package: VerifiedPackage, at: Position, reason: str) -> Applied:
+        """Record a rejection of a verified message."""
+        guard = self._guard(package, at)
+        if guard is not None:
+            return guard
+        self._append(self._delivery(package, at, Applied.REJECTED, reason))
+        return Applied.REJECTED
+
+    def record_sent(
+        self,
+        msg_id: str,
+        notice_id: str,
+        recipient: str,
+        kind: str,
+        status: str,
+        reason: str | None,
+    ) -> None:
+        """Remember what this bureau sent to ``recipient``."""
+        self._append(
+            {
+                "type": "sent",
+                "msg_id": msg_id,
+                "notice_id": notice_id,
+                "recipient": recipient,
+                "kind": kind,
+                "status": status,
+                "reason": reason,
+                "at": _now(),
+            }
+        )
+
+    def record_receipt(self, receipt: ReceiptRecord) -> bool:
+        """Store a receipt; False if it was already stored."""
+        key = (receipt.msg_id, receipt.recipient, receipt.status)
+        if key in self._receipts:
+            return False
+        self._append({"type": "receipt", **receipt.__dict__})
+        return True
+
+    def status(self, notice_id: str) -> list[dict[str, Any]]:
+        """Per recipient: messages sent for ``notice_id`` and their receipts."""
+        out: dict[str, dict[str, Any]] = {}
+        for (msg_id, recipient), rec in sorted(self._sent.items(), key=lambda kv: kv[1]["at"]):
+            if rec["notice_id"] != notice_id:
+                continue
+            receipts = [
+                {"status": r["status"], "reason": r["reason"], "at": r["at"]}
+                for (m, rc, _), r in self._receipts.items()
+                if m == msg_id and rc == recipient
+            ]
+            entry = out.setdefault(recipient, {"recipient": recipient, "messages": []})
+            entry["messages"].append(
+                {
+                    "msg_id": msg_id,
+                    "kind": rec["kind"],
+                    "sent": rec["status"],
+                    "reason": rec["reason"],
+                    "at": rec["at"],
+                    "receipts": receipts,
+                }
+            )
+        return [out[k] for k in sorted(out)]
+
+    def notices(self) -> list[dict[str, Any]]:
+        """Current notices without their views, newest first."""
+        keys = ("notice_id", "sender", "notice_type", "version", "status", "updated_at")
+        rows = [{k: n[k] for k in keys} for n in self._notices.values()]
+        return sorted(rows, key=lambda r: r["updated_at"], reverse=True)
+
+    def notice(self, notice_id: str) -> dict[str, Any] | None:
+        """One notice with its view and withheld manifest."""
+        matches = [n for n in self._notices.values() if n["notice_id"] == notice_id]
+        if not matches:
+            return None
+        latest = max(matches, key=lambda n: n["updated_at"])
+        return {k: v for k, v in latest.items() if k != "type"}

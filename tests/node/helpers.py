@@ -1,0 +1,132 @@
+"""Helpers for the node end-to-end tests: a provisioned network of bureaus on a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from broker.examples import notices_dir
+from broker.examples import policies_dir as example_policies_dir
+from broker.node import ConsumerDaemon, Publisher
+from broker.node.config import NodeConfig
+from broker.node.provision import provision
+from broker.schemas import NoticeBase, parse_notice
+
+EXAMPLES = notices_dir()
+
+
+def example(name: str, **changes: Any) -> NoticeBase:
+    """An example notice with top-level fields changed (e.g. issuing_bureau, notice_id)."""
+    import json
+
+    data = json.loads((EXAMPLES / f"{name}.json").read_text())
+    data.update(changes)
+    return parse_notice(data)
+
+
+async def wait_for(check: Callable[[], bool], timeout_s: float = 60.0) -> bool:
+    """Poll ``check`` until it is true or ``timeout_s`` passed."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.05)
+    return check()
+
+
+class Net:
+    """Provisioned bureaus with their configs; daemons run as asyncio tasks on demand."""
+
+    def __init__(
+        self,
+        folder: Path,
+        bureaus: Sequence[str],
+        bootstrap: str,
+        *,
+        idempotence: bool,
+        policies: Path | None = None,
+        sink: str = "sqlite",
+    ) -> None:
+        paths = provision(
+            folder,
+            bureaus,
+            bootstrap=bootstrap,
+            policies=policies or example_policies_dir(),
+            enable_idempotence=idempotence,
+            session_timeout_ms=6_000,
+            sink=sink,
+        )
+        self.paths = paths
+        self.configs = {cc: NodeConfig.load(p) for cc, p in paths.items()}
+        self.daemons: dict[str, ConsumerDaemon] = {}
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+
+    def daemon(self, cc: str) -> ConsumerDaemon:
+        if cc not in self.daemons:
+            self.daemons[cc] = ConsumerDaemon.from_config(self.configs[cc])
+        return self.daemons[cc]
+
+    async def start(self, *bureaus: str) -> None:
+        for cc in bureaus:
+            self.tasks[cc] = asyncio.create_task(self.daemon(cc).run())
+
+    async def stop(self) -> None:
+        for cc in list(self.tasks):
+            self.daemons[cc].stop()
+        results = await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self.tasks.clear()
+        for d in self.daemons.values():
+            d.sink.close()
+        self.daemons.clear()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    def publisher(self, cc: str) -> Publisher:
+        return Publisher.from_config(self.configs[cc])
+
+    async def publish(self, cc: str, notice: NoticeBase, to: Any = "all", **kw: Any) -> Any:
+        async with self.publisher(cc) as pub:
+            return await pub.publish(notice, to, **kw)
+
+    async def with_publisher(self, cc: str, fn: Callable[[Publisher], Awaitable[Any]]) -> Any:
+        async with self.publisher(cc) as pub:
+            return await fn(pub)
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, expect: int, timeout_s: float = 30.0
+) -> list[tuple[bytes, bytes, dict[str, bytes]]]:
+    """Read ``topic`` from the beginning with a plain aiokafka consumer in a fresh group until
+    ``expect`` records arrived (or ``timeout_s``); returns (key, value, headers) per record.
+
+    A group subscription rather than assign/end_offsets: tansu answers ListOffsets with 0.
+    """
+    import uuid
+
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-reader-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=6_000,
+    )
+    await consumer.start()
+    out: list[tuple[bytes, bytes, dict[str, bytes]]] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while len(out) < expect and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                out += [(r.key or b"", r.value or b"", dict(r.headers)) for r in records]
+        # one more short poll: anything beyond ``expect`` is reported too
+        for records in (await consumer.getmany(timeout_ms=300)).values():
+            out += [(r.key or b"", r.value or b"", dict(r.headers)) for r in records]
+    finally:
+        await consumer.stop()
+    return out

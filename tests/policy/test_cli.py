@@ -1,0 +1,98 @@
+"""`nbx policy check` and `nbx policy explain`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from broker.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = str(ROOT / "deploy" / "policies")
+RED = str(ROOT / "examples" / "notices" / "red.json")
+CASES = ROOT / "tests" / "policy_cases"
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_check_accepts_the_example_policies() -> None:
+    """Every example file is reported ok with its policy id."""
+    code, out, _ = _run("policy", "check", DEPLOY)
+    assert code == 0, out
+    assert "FR@" in out
+    assert "default@" in out
+
+
+def test_check_names_file_line_and_rule() -> None:
+    """Bad policies fail with each problem naming the file, the line and the rule."""
+    for case, expected in [
+        ("bad-unknown-key", "FR.toml:14: rule 'fr-typo': unknown key 'paths'"),
+        ("bad-pattern", "FR.toml:8: rule 'fr-bad': path: bad pattern 'person..family_name'"),
+        ("bad-duplicate-id", "FR.toml:10: rule 'fr-x': duplicate rule id"),
+    ]:
+        code, _, err = _run("policy", "check", str(CASES / case / "policies"))
+        assert code == 1
+        assert expected in err, err
+        assert "Traceback" not in err
+
+
+def test_explain_json_single_recipient() -> None:
+    """--json with one --to prints the documented object."""
+    code, out, _ = _run("policy", "explain", "--policies", DEPLOY, "--to", "de", RED, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["recipient"] == "DE"
+    assert data["policy"].startswith("DE@")
+    assert {"path": "person.biometrics.photos", "rule": "de-no-biometrics"} in data["withheld"]
+    assert "person.family_name" in data["disclosed"]
+
+
+def test_explain_several_recipients_side_by_side() -> None:
+    """--to accepts several countries (repeated or comma-separated): one column each."""
+    code, out, _ = _run(
+        "policy", "explain", "--policies", DEPLOY, "--to", "FR,DE", "--to", "PT", RED
+    )
+    assert code == 0, out
+    header = next(line for line in out.splitlines() if line.startswith("field"))
+    assert header.split()[-3:] == ["FR", "DE", "PT"]
+    photos = next(line for line in out.splitlines() if line.startswith("person.biometrics.photos"))
+    assert "fr-biometrics" in photos
+    assert "de-no-biometrics" in photos
+    assert "default-deny-biometric" in photos  # PT falls back to default.toml
+    code, out, _ = _run("policy", "explain", "--policies", DEPLOY, "--to", "FR,DE", RED, "--json")
+    assert [d["recipient"] for d in json.loads(out)] == ["FR", "DE"]
+
+
+def test_explain_with_sender_restrictions() -> None:
+    """--exclude and --handling apply before the recipient's policy."""
+    code, out, _ = _run(
+        "policy",
+        "explain",
+        "--policies",
+        DEPLOY,
+        "--to",
+        "FR,US",
+        "--exclude",
+        "FR",
+        "--handling",
+        "H2",
+        RED,
+    )
+    assert code == 0, out
+    assert "not sent: excluded-by-sender" in out
+    assert "us-h2-personal" in out
+
+
+def test_explain_bad_notice_is_one_line(tmp_path: Path) -> None:
+    """An invalid notice file gives one line naming the file, no traceback."""
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"notice_type": "red"}')
+    code, _, err = _run("policy", "explain", "--policies", DEPLOY, "--to", "FR", str(bad))
+    assert code == 1
+    assert err.startswith(f"nbx: error: {bad}: invalid notice")
+    assert len(err.strip().splitlines()) == 1

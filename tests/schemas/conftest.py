@@ -1,0 +1,20 @@
+"""Shared fixtures: the example notices shipped under ``examples/notices/``."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "notices"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def example(kind: str) -> dict:
+    """A fresh copy of the example notice of ``kind`` as a dict."""
+    return json.loads((EXAMPLES / f"{kind}.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def red() -> dict:
+    return example("red")

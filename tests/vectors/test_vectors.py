@@ -1,0 +1,62 @@
+"""Known-answer tests: a change to the wire format (statement, digests, signature, package, HPKE
+info, frame header, directory encoding or signature) breaks one of these."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from broker.envelope import open_package
+from broker.envelope.canonical import digest
+from broker.keys import Directory, StaticDirectory
+
+from .vectors import DIRECTORY, ENVELOPE, T0, build, fixed_anchor, fixed_keys
+
+STORED = json.loads(ENVELOPE.read_text())
+FRESH, FRESH_DIRECTORY = build()
+
+
+def test_statement_and_signature_are_pinned():
+    """The signed statement bytes and the (deterministic) Ed25519 signature are unchanged."""
+    assert FRESH["statement"] == STORED["statement"]
+    assert FRESH["signature"] == STORED["signature"]
+
+
+def test_disclosures_and_digests_are_pinned():
+    """Disclosures ``[salt, path, value]`` and their digests in the statement are unchanged."""
+    assert FRESH["disclosures"] == STORED["disclosures"]
+    statement = json.loads(STORED["statement"])
+    assert sorted(digest(d) for d in STORED["disclosures"].values()) == statement["digests"]
+
+
+def test_package_plaintext_info_and_frame_header_are_pinned():
+    """The package JSON, the HPKE info string and the clear frame header are unchanged."""
+    assert FRESH["plaintext_FR"] == STORED["plaintext_FR"]
+    assert FRESH["info_FR"] == STORED["info_FR"]
+    assert FRESH["frame_header_FR"] == STORED["frame_header_FR"]
+    assert STORED["frame_FR"].startswith(STORED["frame_header_FR"])
+
+
+def test_stored_frame_still_opens():
+    """The stored frame (random HPKE ephemeral) opens with the fixed recipient key."""
+    keys = fixed_keys()
+    fr = keys["FR"]
+    got = open_package(
+        bytes.fromhex(STORED["frame_FR"]),
+        topic=STORED["topic"],
+        recipient="FR",
+        decryption_keys={fr.encryption_key_id: fr.encryption_key},
+        directory=StaticDirectory([k.public() for k in keys.values()]),
+        now=T0 + timedelta(minutes=1),
+    )
+    assert dict(got.disclosed) == {"person.family_name": "BIANCHI", "charges": ["fraud"]}
+    assert got.withheld == (("person.date_of_birth", "fr-minimise-dob"),)
+    assert got.msg_id == "0194696a-5b40-7000-8000-000000000001"
+
+
+def test_directory_encoding_and_signature_are_pinned():
+    """The signed directory is byte-identical and verifies against the fixed anchor."""
+    assert DIRECTORY.read_bytes() == FRESH_DIRECTORY
+    directory = Directory.from_signed(DIRECTORY.read_bytes(), fixed_anchor().public_key())
+    assert directory.serial == 3
+    assert directory.bureau_ids() == ["FR", "IT"]

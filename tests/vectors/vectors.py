@@ -1,0 +1,139 @@
+"""Known-answer vectors for the wire format: build them from fixed keys, salts, ids and times.
+
+``python -m tests.vectors.vectors`` rewrites ``envelope-v1.json`` and ``directory-v1.json``. Only do
+that on purpose, for a wire-format change that is recorded in the changelog: the vector test exists
+so that an accidental change breaks it.
+
+HPKE in ``cryptography`` draws a fresh ephemeral key on every encryption, so the frame is not
+reproducible; the vectors pin every deterministic part (digests, statement, signature, grant hashes,
+plaintext package, HPKE ``info``, frame header) and store one frame that must keep opening.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from broker.envelope import Grant, seal
+from broker.envelope.seal import Sealed, hpke_info
+from broker.envelope.suites import SUITE_X25519
+from broker.keys import BureauKeys, DirectoryBody, sign_directory
+from broker.keys.directory_edit import PublicDocument, add_bureau, empty_directory
+from broker.keys.files import public_document
+
+HERE = Path(__file__).parent
+ENVELOPE = HERE / "envelope-v1.json"
+DIRECTORY = HERE / "directory-v1.json"
+T0 = datetime(2025, 1, 15, 9, 30, tzinfo=UTC)
+MSG_ID = "0194696a-5b40-7000-8000-000000000001"
+TOPIC = "nbx.inbox.FR"
+
+
+def _seed(label: int) -> bytes:
+    return bytes([label]) * 32
+
+
+def fixed_keys() -> dict[str, BureauKeys]:
+    """Deterministic keys for IT (sender) and FR (recipient)."""
+    return {
+        cc: BureauKeys(
+            cc,
+            ed25519.Ed25519PrivateKey.from_private_bytes(_seed(n)),
+            x25519.X25519PrivateKey.from_private_bytes(_seed(n + 1)),
+        )
+        for cc, n in (("IT", 1), ("FR", 3))
+    }
+
+
+def fixed_anchor() -> ed25519.Ed25519PrivateKey:
+    """Deterministic trust anchor key."""
+    return ed25519.Ed25519PrivateKey.from_private_bytes(_seed(9))
+
+
+def fixed_salts() -> Any:
+    """A salt source giving 0x10.., 0x11.., ... (16 bytes each)."""
+    counter = iter(range(0x10, 0x100))
+    return lambda n: bytes([next(counter)]) * n
+
+
+def sealed_vector() -> Sealed:
+    """The vector message: IT to FR, two disclosed units, one withheld."""
+    keys = fixed_keys()
+    return seal(
+        signer=keys["IT"],
+        kind="notice",
+        notice_id="2025/RED/0001",
+        notice_type="red",
+        header={"category": "red"},
+        units={
+            "person.family_name": "BIANCHI",
+            "person.date_of_birth": "1980-02-29",
+            "charges": ["fraud"],
+        },
+        grants={
+            "FR": Grant(
+                frozenset({"person.family_name", "charges"}),
+                (("person.date_of_birth", "fr-minimise-dob"),),
+                "FR@1",
+            )
+        },
+        handling="restricted",
+        now=T0,
+        validity=timedelta(days=30),
+        msg_id=MSG_ID,
+        salt=fixed_salts(),
+    )
+
+
+def directory_vector() -> DirectoryBody:
+    """The vector directory: IT and FR with the fixed keys."""
+    anchor = fixed_anchor()
+    body = empty_directory(anchor.public_key(), T0)
+    for keys in fixed_keys().values():
+        doc = PublicDocument.model_validate(public_document(keys))
+        body = add_bureau(body, doc, name=f"NCB {keys.bureau}", now=T0)
+    return body
+
+
+def build() -> tuple[dict[str, Any], bytes]:
+    """The envelope vector document and the signed directory bytes."""
+    keys = fixed_keys()
+    sealed = sealed_vector()
+    fr = keys["FR"]
+    frame = sealed.package_for(
+        "FR",
+        topic=TOPIC,
+        recipient_kid=fr.encryption_key_id,
+        recipient_key=fr.encryption_key.public_key(),
+    )
+    envelope = {
+        "comment": "NBX envelope v1 known-answer vector; see tests/vectors/vectors.py",
+        "keys": {
+            cc: {"signing_seed": _seed(n).hex(), "encryption_seed": _seed(n + 1).hex()}
+            for cc, n in (("IT", 1), ("FR", 3))
+        },
+        "topic": TOPIC,
+        "statement": sealed.statement.decode(),
+        "signature": sealed.signature.hex(),
+        "disclosures": dict(sealed.disclosures.items()),
+        "plaintext_FR": sealed.plaintext_for("FR").decode(),
+        "info_FR": hpke_info(TOPIC, "FR", fr.encryption_key_id, SUITE_X25519).hex(),
+        "frame_header_FR": frame[: 7 + frame[6]].hex(),
+        "frame_FR": frame.hex(),
+    }
+    return envelope, sign_directory(directory_vector(), fixed_anchor())
+
+
+def main() -> None:
+    """Rewrite the vector files."""
+    envelope, directory = build()
+    ENVELOPE.write_text(json.dumps(envelope, indent=2, ensure_ascii=False) + "\n")
+    DIRECTORY.write_bytes(directory)
+
+
+if __name__ == "__main__":
+    main()
