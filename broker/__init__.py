@@ -14,6 +14,7 @@ from broker.errors import (
     NbxError,
     PolicyError,
     SchemaError,
+    SinkError,
     TransportError,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "NbxError",
     "PolicyError",
     "SchemaError",
+    "SinkError",
     "TransportError",
     "__version__",
 ]

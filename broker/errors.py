@@ -9,6 +9,7 @@
      +-- KeyDirectoryError      missing/unreadable keys, bad or rolled-back directory
      +-- EnvelopeRejected       a package that failed a check on opening (carries a reason code)
      +-- TransportError         the Kafka broker cannot be reached or refused a request (retriable)
+     +-- SinkError              the local store cannot be written (read-only, disk full)
      +-- DevBrokerError         the embedded development broker failed to start
 
 Each class says whether retrying the same operation may succeed (``retriable``), so the consumer
@@ -22,6 +23,8 @@ class NbxError(Exception):
     """Root of every error NBX raises on purpose."""
 
     retriable: bool = False
+    #: the ``nbx`` command's exit code for this error
+    exit_code: int = 1
 
 
 class ConfigError(NbxError):
@@ -56,6 +59,12 @@ class TransportError(NbxError):
     """The Kafka broker could not be reached or refused a request."""
 
     retriable = True
+
+
+class SinkError(NbxError):
+    """The local store cannot be written; the daemon stops without committing the offset."""
+
+    exit_code = 3
 
 
 class DevBrokerError(NbxError):

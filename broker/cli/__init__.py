@@ -6,13 +6,14 @@ reached) is printed as one line on stderr with a non-zero exit code, never as a 
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import click
 
 from broker.errors import NbxError
-from broker.logging import quiet_client_libraries
+from broker.logging import configure, quiet_client_libraries
 
 
 class NbxGroup(click.Group):
@@ -25,7 +26,7 @@ class NbxGroup(click.Group):
         except NbxError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             click.echo(f"nbx: error: {first}", err=True)
-            sys.exit(1)
+            sys.exit(exc.exit_code)
         except OSError as exc:
             click.echo(
                 f"nbx: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True
@@ -36,8 +37,13 @@ class NbxGroup(click.Group):
 @click.group(cls=NbxGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nbx", prog_name="nbx")
 def main() -> None:
-    """NBX: signed, end-to-end encrypted notice exchange between national bureaus over Kafka."""
+    """NBX: signed, end-to-end encrypted notice exchange between national bureaus over Kafka.
+
+    One-shot commands log warnings as JSON lines on stderr (NBX_LOG_LEVEL changes the level);
+    `nbx consume` logs every event as JSON lines on stdout.
+    """
     quiet_client_libraries()
+    configure(level=os.environ.get("NBX_LOG_LEVEL", "WARNING"), stream=sys.stderr)
 
 
 # Command registration: one line per command module, each module owns its commands.

@@ -60,9 +60,7 @@ def dev_broker(impl: devbroker.Impl, port: int | None) -> None:
 def demo(impl: devbroker.Impl, as_json: bool) -> None:
     """Run the exchange end to end on an embedded broker and print what each side did."""
     from broker import demo as demo_module
-    from broker.logging import configure
 
-    configure(stream=sys.stderr)
     sys.exit(demo_module.main(impl, as_json=as_json))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import click
 
-from broker.errors import NbxError
+from broker.errors import NbxError, SchemaError
 
 CONFIG = click.option(
     "--config",
@@ -123,7 +124,15 @@ def publish(
     except FileNotFoundError:
         msg = f"{notice_file}: notice file not found"
         raise NbxError(msg) from None
-    notice = parse_notice(raw)
+    try:
+        notice = parse_notice(raw)
+    except SchemaError as exc:
+        problems = str(exc).splitlines()
+        msg = (
+            f"{notice_file}: invalid notice ({len(problems)} problem(s); "
+            f"`nbx validate` lists them all): {problems[0] if problems else exc}"
+        )
+        raise NbxError(msg) from None
     recipients = _recipients(to)
     restrictions = None
     if only or exclude:
@@ -202,15 +211,23 @@ erasure = _lifecycle_command("erasure", "Order recipients to erase NOTICE_ID and
     default=None,
     help="Exit once no message arrived for this many seconds.",
 )
-def consume(config_path: Path, until_idle: float | None) -> None:
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Give up if the broker cannot be reached for this many seconds (default: retry forever).",
+)
+def consume(config_path: Path, until_idle: float | None, connect_timeout: float | None) -> None:
     """Run the consumer daemon: receive, verify, deliver or quarantine, send receipts.
 
-    SIGTERM or SIGINT finishes the batch in hand, commits and exits 0.
+    SIGTERM or SIGINT finishes the batch in hand, commits and exits 0. An unreachable broker is
+    retried with backoff (logged as transport.retry). A store that cannot be written stops the
+    daemon with exit code 3 before anything is committed.
     """
     from broker.logging import configure
     from broker.node import ConsumerDaemon
 
-    configure()
+    configure(level=os.environ.get("NBX_LOG_LEVEL", "INFO"))
     config = _config(config_path)
     daemon = ConsumerDaemon.from_config(config)
 
@@ -219,7 +236,7 @@ def consume(config_path: Path, until_idle: float | None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stop)
         try:
-            await daemon.run(until_idle_s=until_idle)
+            await daemon.run(until_idle_s=until_idle, connect_timeout_s=connect_timeout)
         finally:
             daemon.sink.close()
 

@@ -81,6 +81,8 @@ class KafkaConfig(BaseModel):
     #: several; the default is ``nbx.<CC>.<hostname>``.
     group_instance_id: str | None = None
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    topic_partitions: int = Field(default=1, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
     request_timeout_ms: int = Field(default=30_000, ge=1_000)
 
     @field_validator("bootstrap")
@@ -234,6 +236,8 @@ class NodeConfig(BaseSettings):
             sasl_username=k.sasl_username,
             sasl_password=password,
             max_partition_fetch_bytes=self.limits.max_frame_bytes + 4096,
+            topic_partitions=k.topic_partitions,
+            topic_replication=k.topic_replication,
             group_instance_id=k.group_instance_id or f"nbx.{self.bureau}.{socket.gethostname()}",
         )
 

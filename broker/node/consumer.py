@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -35,7 +37,14 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from broker.envelope import Grant, VerifiedPackage, open_package, seal
 from broker.envelope.open import MAX_FRAME_BYTES
-from broker.errors import EnvelopeRejected, KeyDirectoryError, NbxError, SchemaError
+from broker.errors import (
+    EnvelopeRejected,
+    KeyDirectoryError,
+    NbxError,
+    SchemaError,
+    SinkError,
+    TransportError,
+)
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
 from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
@@ -48,11 +57,13 @@ from broker.transport import (
     quarantine,
     receipts,
 )
+from broker.transport.admin import TopicManager
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
     from broker.policy import PolicySet
 
+T = TypeVar("T")
 REASON_HEADER = "nbx-reason"
 SOURCE_HEADER = "nbx-source"
 TRUNCATED_HEADER = "nbx-truncated-from"
@@ -116,6 +127,7 @@ class ConsumerDaemon:
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
         self._stop = asyncio.Event()
+        self._topics = TopicManager(settings)
         self._log = get_logger()
 
     @classmethod
@@ -138,37 +150,90 @@ class ConsumerDaemon:
         """Finish the batch in hand, commit, and return from :meth:`run`."""
         self._stop.set()
 
-    async def run(self, *, until_idle_s: float | None = None) -> DaemonStats:
-        """Consume until :meth:`stop` is called or no record arrived for ``until_idle_s``."""
-        from broker.node.runtime import TopicDirectory
+    async def run(
+        self, *, until_idle_s: float | None = None, connect_timeout_s: float | None = None
+    ) -> DaemonStats:
+        """Consume until :meth:`stop` is called or no record arrived for ``until_idle_s``.
 
-        consumer = make_consumer(
-            self.settings, self.inbox_topic, self.receipts_topic, group_id=f"nbx.{self.bureau}"
-        )
-        producer = make_producer(self.settings)
-        try:
-            await producer.start()
-            if isinstance(self.directory, TopicDirectory):
-                await self.directory.fetch()
-            await consumer.start()
-        except (KafkaError, OSError) as exc:
-            await consumer.stop()
-            await producer.stop()
-            raise connect_error(self.settings.bootstrap, exc) from None
+        A broker that cannot be reached at start-up is retried with exponential backoff (each
+        attempt logs ``transport.retry``) until ``connect_timeout_s`` passes (``None``: forever);
+        then :class:`~broker.errors.TransportError`. A sink that fails (read-only, disk full)
+        stops the daemon with :class:`~broker.errors.SinkError` before the failed record's offset
+        is committed, so nothing is lost: the record is delivered after a restart.
+        """
+        consumer, producer = await self._connect(connect_timeout_s)
+        if consumer is None or producer is None:  # stopped while waiting for the broker
+            return self.stats
         self._log.info("daemon.started", bureau=self.bureau, topic=self.inbox_topic)
+        status = "stopped"
         try:
             await self._loop(consumer, producer, until_idle_s)
+        except SinkError:
+            status = "sink-failed"
+            raise
         finally:
             with contextlib.suppress(KafkaError):
                 await consumer.stop()
-            await producer.stop()
+            with contextlib.suppress(KafkaError):
+                await producer.stop()
+            with contextlib.suppress(KafkaError, TransportError):
+                await self._topics.close()
             self._log.info(
                 "daemon.stopped",
                 bureau=self.bureau,
                 count=self.stats.delivered,
-                status="stopped",
+                status=status,
             )
         return self.stats
+
+    async def _connect(
+        self, connect_timeout_s: float | None
+    ) -> tuple[AIOKafkaConsumer | None, AIOKafkaProducer | None]:
+        from broker.node.runtime import TopicDirectory
+
+        started = time.monotonic()
+        backoff_s = 0.5
+        attempt = 0
+        while not self._stop.is_set():
+            attempt += 1
+            consumer = make_consumer(
+                self.settings,
+                self.inbox_topic,
+                self.receipts_topic,
+                group_id=f"nbx.{self.bureau}",
+            )
+            producer = make_producer(self.settings)
+            try:
+                await self._topics.ensure(
+                    [self.inbox_topic, self.receipts_topic, quarantine(self.bureau)]
+                )
+                await producer.start()
+                if isinstance(self.directory, TopicDirectory):
+                    await self.directory.fetch()
+                await consumer.start()
+            except (KafkaError, OSError, TransportError) as exc:
+                await self._topics.close()
+                with contextlib.suppress(KafkaError):
+                    await consumer.stop()
+                with contextlib.suppress(KafkaError):
+                    await producer.stop()
+                waited = time.monotonic() - started
+                if connect_timeout_s is not None and waited + backoff_s > connect_timeout_s:
+                    raise connect_error(self.settings.bootstrap, exc) from None
+                self._log.warning(
+                    "transport.retry",
+                    bureau=self.bureau,
+                    bootstrap=self.settings.bootstrap,
+                    attempt=attempt,
+                    error_type=type(exc).__name__,
+                    retry_in_s=backoff_s,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), backoff_s)
+                backoff_s = min(backoff_s * 2, 30.0)
+                continue
+            return consumer, producer
+        return None, None
 
     async def _loop(
         self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, until_idle_s: float | None
@@ -185,7 +250,7 @@ class ConsumerDaemon:
             try:
                 await self._batch(consumer, producer, batches)
                 backoff_s = 0.5
-            except KafkaError as exc:
+            except (KafkaError, TransportError) as exc:
                 # The broker went away mid-batch: nothing was committed, so rewind to the last
                 # committed offsets and read the batch again; the sink answers redeliveries.
                 self._log.warning(
@@ -257,7 +322,7 @@ class ConsumerDaemon:
         if on_receipts:
             return [await self._receipt_in(package, record, producer)]
 
-        seen = self.sink.seen(package.msg_id)
+        seen = self._sink_call(lambda: self.sink.seen(package.msg_id))
         if seen is not None and seen.position != position:
             return [await self._quarantine(producer, record, "replay")]
         if seen is not None:  # redelivery after a crash: answer again, store nothing
@@ -267,13 +332,13 @@ class ConsumerDaemon:
 
         reason = self._check(package)
         if reason is not None:
-            self.sink.reject(package, position, reason)
+            self._sink_call(lambda: self.sink.reject(package, position, reason))
             return [
                 await self._quarantine(producer, record, reason),
                 await self._send_receipt(producer, package, "rejected", reason),
             ]
         view = self._view(package)
-        outcome = self.sink.apply(package, view, position)
+        outcome = self._sink_call(lambda: self.sink.apply(package, view, position))
         if outcome is Applied.REPLAY:  # raced with another position; treat as replay
             return [await self._quarantine(producer, record, "replay")]
         if outcome is Applied.PURGED:
@@ -298,6 +363,19 @@ class ConsumerDaemon:
         if self.on_delivered is not None:
             self.on_delivered(package, outcome)
         return [await self._send_receipt(producer, package, RECEIPT_STATUS[outcome], None)]
+
+    def _sink_call(self, call: Callable[[], T]) -> T:
+        """Run a sink operation; a storage failure stops the daemon before any commit."""
+        try:
+            return call()
+        except (sqlite3.Error, OSError) as exc:
+            reason = _storage_reason(exc)
+            self._log.error("sink.failed", bureau=self.bureau, reason=reason)
+            msg = (
+                f"the store cannot be written ({reason}): stopped consuming without committing; "
+                "fix the store and restart, nothing is lost"
+            )
+            raise SinkError(msg) from exc
 
     def _view(self, package: VerifiedPackage) -> dict[str, Any]:
         from broker.schemas import assemble_view
@@ -340,16 +418,15 @@ class ConsumerDaemon:
             return await self._quarantine(producer, record, "schema")
         if receipt.recipient != package.sender:  # a receipt speaks only for its signer
             return await self._quarantine(producer, record, "not-addressed")
-        new = self.sink.record_receipt(
-            ReceiptRecord(
-                receipt.msg_id,
-                receipt.notice_id,
-                receipt.recipient,
-                receipt.status,
-                receipt.reason,
-                receipt.at.isoformat(),
-            )
+        record_ = ReceiptRecord(
+            receipt.msg_id,
+            receipt.notice_id,
+            receipt.recipient,
+            receipt.status,
+            receipt.reason,
+            receipt.at.isoformat(),
         )
+        new = self._sink_call(lambda: self.sink.record_receipt(record_))
         if new:
             self.stats.receipts_received += 1
             self._log.info(
@@ -392,6 +469,7 @@ class ConsumerDaemon:
             handling="H0",
         )
         topic = receipts(package.sender)
+        await self._topics.ensure([topic])
         frame = sealed.package_for(
             package.sender, topic=topic, recipient_kid=kid, recipient_key=public_key
         )
@@ -425,6 +503,17 @@ class ConsumerDaemon:
             quarantine(self.bureau), raw, key=source, headers=headers
         )
         return sent
+
+
+def _storage_reason(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text or "permission" in text:
+        return "read-only"
+    if "full" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+        return "disk-full"
+    if "locked" in text or "busy" in text:
+        return "locked"
+    return "storage-error"
 
 
 async def _done() -> None:

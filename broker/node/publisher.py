@@ -25,6 +25,7 @@ from broker.errors import KeyDirectoryError, NbxError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
 from broker.transport import KafkaSettings, connect_error, inbox, make_producer
+from broker.transport.admin import TopicManager
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
@@ -103,6 +104,7 @@ class Publisher:
         self.validity = validity
         self._slots = asyncio.Semaphore(max_in_flight)
         self._producer: AIOKafkaProducer | None = None
+        self._topics = TopicManager(settings)
         self._owns_store = False
         self._log = get_logger()
 
@@ -147,6 +149,7 @@ class Publisher:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        await self._topics.close()
         if self._owns_store and self.store is not None:
             self.store.close()
 
@@ -292,6 +295,7 @@ class Publisher:
             validity=self.validity,
             now=datetime.now(UTC),
         )
+        await self._topics.ensure(inbox(r) for r in sealed.audience)
         sent = await asyncio.gather(*(self._send_one(sealed, r) for r in sealed.audience))
         outcomes = sorted([*sent, *extra_outcomes], key=lambda o: o.recipient)
         result = PublishResult(sealed.msg_id, notice_id, kind, outcomes)

@@ -29,6 +29,8 @@ class KafkaSettings:
     heartbeat_interval_ms: int = 1_000
     max_partition_fetch_bytes: int = 1 << 20
     group_instance_id: str | None = None
+    topic_partitions: int = 1
+    topic_replication: int = 1
     security_protocol: str = "PLAINTEXT"
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
@@ -87,6 +89,8 @@ def make_consumer(settings: KafkaSettings, *topics: str, group_id: str) -> AIOKa
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
         request_timeout_ms=settings.request_timeout_ms,
         max_partition_fetch_bytes=settings.max_partition_fetch_bytes,
+        # bound what is prefetched while a slow sink works through a batch
+        fetch_max_bytes=max(2 * settings.max_partition_fetch_bytes, 4 << 20),
         isolation_level="read_committed",
     )
 

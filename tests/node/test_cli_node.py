@@ -1,0 +1,167 @@
+"""The bureau commands end to end: node init, publish, consume, inbox, status, cancel; and one
+clear error line for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from broker import devbroker
+from broker.examples import notices_dir
+from broker.node.provision import provision
+
+
+def nbx(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "broker", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.e2e
+def test_publish_consume_inbox_status_cancel(
+    fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
+) -> None:
+    """IT publishes the example red notice to FR and DE with `nbx publish`; their daemons
+    (`nbx consume --until-idle`) store it; `nbx inbox list/show` read it; IT's daemon records
+    the receipts and `nbx status --json` shows delivered; `nbx cancel` purges it at both."""
+    configs = provision(
+        tmp_path,
+        ["IT", "FR", "DE"],
+        bootstrap=fresh_broker.bootstrap,
+        policies=Path("deploy/policies"),
+        enable_idempotence=idempotence_supported,
+        session_timeout_ms=6000,
+    )
+    red = notices_dir() / "red.json"
+    out = nbx("publish", "--config", str(configs["IT"]), str(red), "--to", "FR,DE", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert sorted(r["recipient"] for r in result["recipients"] if r["status"] == "sent") == [
+        "DE",
+        "FR",
+    ]
+    for cc in ("FR", "DE"):
+        run = nbx("consume", "--config", str(configs[cc]), "--until-idle", "2")
+        assert run.returncode == 0, run.stderr
+        assert '"event": "package.delivered"' in run.stdout
+    listed = nbx("inbox", "list", "--config", str(configs["FR"]), "--json")
+    assert [r["notice_id"] for r in json.loads(listed.stdout)] == ["IT-2025-0001"]
+    shown = json.loads(nbx("inbox", "show", "--config", str(configs["DE"]), "IT-2025-0001",
+                           "--json").stdout)  # fmt: skip
+    assert shown["sender"] == "IT"
+    assert shown["view"]["person"]["family_name"] == "ROSSETTI"
+    assert {p for p, _ in shown["withheld"]} == {
+        "person.biometrics.fingerprints",
+        "person.biometrics.photos",
+    }
+    assert nbx("consume", "--config", str(configs["IT"]), "--until-idle", "2").returncode == 0
+    status = json.loads(nbx("status", "--config", str(configs["IT"]), "IT-2025-0001",
+                            "--json").stdout)  # fmt: skip
+    got = {
+        r["recipient"]: [x["status"] for m in r["messages"] for x in m["receipts"]]
+        for r in status["recipients"]
+    }
+    assert got == {"DE": ["delivered"], "FR": ["delivered"]}
+
+    cancel = nbx("cancel", "--config", str(configs["IT"]), "IT-2025-0001", "--reason", "arrested")
+    assert cancel.returncode == 0, cancel.stderr
+    for cc in ("FR", "DE"):
+        assert nbx("consume", "--config", str(configs[cc]), "--until-idle", "2").returncode == 0
+        after = json.loads(nbx("inbox", "show", "--config", str(configs[cc]), "IT-2025-0001",
+                               "--json").stdout)  # fmt: skip
+        assert after["status"] == "cancelled"
+        assert after["view"] is None
+
+
+def test_node_init_writes_a_loadable_node(tmp_path: Path) -> None:
+    """`nbx node init FR` writes keys (0600), a signed directory and a node.toml that loads."""
+    from broker.node.config import NodeConfig
+    from broker.node.runtime import load_node
+
+    folder = tmp_path / "fr"
+    out = nbx("node", "init", "FR", "--dir", str(folder), "--bootstrap", "127.0.0.1:19092")
+    assert out.returncode == 0, out.stderr
+    config = NodeConfig.load(folder / "FR" / "node.toml")
+    assert config.bureau == "FR"
+    assert config.kafka.bootstrap == "127.0.0.1:19092"
+    node = load_node(config)
+    assert node.keys.bureau == "FR"
+    assert (folder / "FR" / "keys" / "FR.signing.key").stat().st_mode & 0o077 == 0
+    again = nbx("node", "init", "FR", "--dir", str(folder))
+    assert again.returncode == 1
+    assert again.stderr.strip() == f"nbx: error: {folder}: already exists and is not empty"
+
+
+@pytest.fixture
+def node_config(tmp_path: Path) -> Path:
+    configs = provision(
+        tmp_path, ["IT", "FR"], bootstrap=f"127.0.0.1:{devbroker.free_port()}",
+        policies=Path("deploy/policies"),
+    )  # fmt: skip
+    return configs["IT"]
+
+
+def _one_line(out: subprocess.CompletedProcess[str]) -> str:
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    return lines[0]
+
+
+def test_invalid_notice_is_one_line(node_config: Path, tmp_path: Path) -> None:
+    """A notice that fails validation is refused before anything is sent."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"notice_type": "red", "notice_id": "X"}))
+    line = _one_line(nbx("publish", "--config", str(node_config), str(bad)))
+    assert line.startswith(f"nbx: error: {bad}: invalid notice (")
+    assert "`nbx validate` lists them all" in line
+
+
+def test_missing_notice_file_is_one_line(node_config: Path, tmp_path: Path) -> None:
+    """A notice file that does not exist is named."""
+    line = _one_line(nbx("publish", "--config", str(node_config), str(tmp_path / "no.json")))
+    assert line == f"nbx: error: {tmp_path / 'no.json'}: notice file not found"
+
+
+def test_unknown_country_is_one_line(node_config: Path) -> None:
+    """--to with something that is not a country code is refused by the argument parser."""
+    red = notices_dir() / "red.json"
+    out = nbx("publish", "--config", str(node_config), str(red), "--to", "FRA")
+    assert out.returncode == 2
+    assert "expected 'all' or country codes" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_unreadable_key_is_one_line(node_config: Path) -> None:
+    """A private key readable by others is refused with the file named."""
+    key = node_config.parent / "keys" / "IT.signing.key"
+    key.chmod(0o644)
+    line = _one_line(nbx("publish", "--config", str(node_config), str(notices_dir() / "red.json")))
+    assert str(key) in line
+
+
+def test_unreachable_broker_is_one_line(node_config: Path) -> None:
+    """No broker at the configured address: one line naming it, exit 1."""
+    line = _one_line(
+        nbx("publish", "--config", str(node_config), str(notices_dir() / "red.json"), "--to", "FR")
+    )
+    assert "cannot reach the Kafka broker at 127.0.0.1:" in line
+
+
+def test_consume_gives_up_after_connect_timeout(node_config: Path) -> None:
+    """The daemon retries an unreachable broker with backoff (transport.retry in its log) and,
+    with --connect-timeout, gives up with one clear line."""
+    out = nbx("consume", "--config", str(node_config), "--connect-timeout", "2")
+    assert "cannot reach the Kafka broker" in _one_line(out)
+    assert '"event": "transport.retry"' in out.stdout
+
+
+def test_missing_config_is_one_line(tmp_path: Path) -> None:
+    """A config path that does not exist is named."""
+    line = _one_line(nbx("inbox", "list", "--config", str(tmp_path / "node.toml")))
+    assert line == f"nbx: error: {tmp_path / 'node.toml'}: config file not found"
