@@ -211,6 +211,11 @@ class Publisher:
         for recipient in self.resolve_recipients(to):
             if recipient == self.bureau:
                 continue
+            try:  # no valid key: report it, and keep it out of the sealed audience
+                self.directory.encryption_key(recipient)
+            except KeyDirectoryError as exc:
+                outcomes.append(RecipientOutcome(recipient, "failed", str(exc)))
+                continue
             decision = decide(notice, recipient, self.policies, restrictions=restrictions)
             if not decision.allowed:
                 outcomes.append(RecipientOutcome(recipient, "excluded", decision.reason))

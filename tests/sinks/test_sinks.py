@@ -1,0 +1,149 @@
+"""Both sinks honour the same contract: replay guard, redelivery, lifecycle, purge on disk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker.envelope import Grant, VerifiedPackage, open_package, seal
+from broker.keys import BureauKeys, StaticDirectory
+from broker.sinks import Applied, JsonlSink, Position, ReceiptRecord, Sink, SqliteSink
+
+IT, FR = BureauKeys.generate("IT"), BureauKeys.generate("FR")
+DIRECTORY = StaticDirectory([IT.public(), FR.public()])
+TOPIC = "nbx.inbox.FR"
+CANARY = "CANARY-SURNAME-5512"
+
+
+def package(kind: str = "publish", version: int = 1, notice_id: str = "IT-1") -> VerifiedPackage:
+    """A real package sealed by IT for FR and opened by FR."""
+    units = {"person.family_name": CANARY} if kind in ("publish", "update") else {}
+    sealed = seal(
+        signer=IT,
+        kind=kind,
+        notice_id=notice_id,
+        notice_type="red",
+        header={"notice_id": notice_id, "version": version},
+        units=units,
+        grants={"FR": Grant(frozenset(units), (), "FR@test")},
+        handling="H0",
+    )
+    frame = sealed.package_for(
+        "FR", topic=TOPIC, recipient_kid=FR.encryption_key_id,
+        recipient_key=FR.encryption_key.public_key(),
+    )  # fmt: skip
+    return open_package(
+        frame,
+        topic=TOPIC,
+        recipient="FR",
+        decryption_keys={FR.encryption_key_id: FR.encryption_key},
+        directory=DIRECTORY,
+    )
+
+
+def view(p: VerifiedPackage) -> dict[str, Any]:
+    return {"notice_id": p.notice_id, "version": p.header["version"], **(
+        {"person": {"family_name": CANARY}} if p.disclosed else {})}  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", "jsonl"])
+def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sink]:
+    path = tmp_path / f"FR.{request.param}"
+    s: Sink = SqliteSink(path) if request.param == "sqlite" else JsonlSink(path)
+    yield s
+    s.close()
+
+
+def on_disk(path: Path) -> bytes:
+    files = [path, Path(f"{path}-wal"), Path(f"{path}-journal")]
+    return b"".join(f.read_bytes() for f in files if f.exists())
+
+
+def test_redelivery_and_replay(sink: Sink) -> None:
+    """The same msg id at the same position is a redelivery; at another position a replay; the
+    notice is stored once."""
+    p = package()
+    assert sink.apply(p, view(p), Position(TOPIC, 0, 5)) is Applied.DELIVERED
+    assert sink.apply(p, view(p), Position(TOPIC, 0, 5)) is Applied.REDELIVERY
+    assert sink.apply(p, view(p), Position(TOPIC, 0, 9)) is Applied.REPLAY
+    assert len(sink.notices()) == 1
+    seen = sink.seen(p.msg_id)
+    assert seen is not None
+    assert seen.position == Position(TOPIC, 0, 5)
+    assert seen.outcome is Applied.DELIVERED
+
+
+def test_older_version_is_stale(sink: Sink) -> None:
+    """Version 2 then version 1: version 1 is logged as stale and version 2 stays."""
+    v2, v1 = package("update", 2), package("publish", 1)
+    assert sink.apply(v2, view(v2), Position(TOPIC, 0, 1)) is Applied.DELIVERED
+    assert sink.apply(v1, view(v1), Position(TOPIC, 0, 2)) is Applied.STALE
+    stored = sink.notice("IT-1")
+    assert stored is not None
+    assert stored["version"] == 2
+
+
+def test_cancel_purges_the_values_from_the_file(sink: Sink) -> None:
+    """After a cancel the notice is 'cancelled', its view and manifest are gone, and the
+    surname no longer occurs anywhere in the store's files."""
+    p = package()
+    sink.apply(p, view(p), Position(TOPIC, 0, 1))
+    path: Path = sink.path  # type: ignore[attr-defined]
+    assert CANARY.encode() in on_disk(path)
+    c = package("cancel")
+    assert sink.apply(c, {}, Position(TOPIC, 0, 2)) is Applied.PURGED
+    stored = sink.notice("IT-1")
+    assert stored is not None
+    assert stored["status"] == "cancelled"
+    assert stored["view"] is None
+    assert CANARY.encode() not in on_disk(path)
+    later = package("update", 3)
+    assert sink.apply(later, view(later), Position(TOPIC, 0, 3)) is Applied.STALE
+
+
+def test_suspend_and_reject(sink: Sink) -> None:
+    """Suspend marks an active notice; a rejection is recorded so a redelivery gets it again."""
+    p = package()
+    sink.apply(p, view(p), Position(TOPIC, 0, 1))
+    s = package("suspend")
+    assert sink.apply(s, {}, Position(TOPIC, 0, 2)) is Applied.SUSPENDED
+    assert (sink.notice("IT-1") or {})["status"] == "suspended"
+    r = package(notice_id="IT-2")
+    assert sink.reject(r, Position(TOPIC, 0, 3), "schema") is Applied.REJECTED
+    seen = sink.seen(r.msg_id)
+    assert seen is not None
+    assert (seen.outcome, seen.reason) == (Applied.REJECTED, "schema")
+    assert sink.reject(r, Position(TOPIC, 0, 3), "schema") is Applied.REDELIVERY
+
+
+def test_sent_and_receipts_make_the_status(sink: Sink) -> None:
+    """What was sent and the receipts that came back show per recipient; a duplicate receipt is
+    stored once."""
+    sink.record_sent("m1", "IT-1", "FR", "publish", "sent", None)
+    sink.record_sent("m1", "IT-1", "DE", "publish", "failed", "unknown bureau")
+    receipt = ReceiptRecord("m1", "IT-1", "FR", "delivered", None, "2026-01-01T00:00:00+00:00")
+    assert sink.record_receipt(receipt) is True
+    assert sink.record_receipt(receipt) is False
+    status = {r["recipient"]: r["messages"][0] for r in sink.status("IT-1")}
+    assert status["FR"]["sent"] == "sent"
+    assert [x["status"] for x in status["FR"]["receipts"]] == ["delivered"]
+    assert status["DE"]["sent"] == "failed"
+    assert status["DE"]["receipts"] == []
+
+
+def test_jsonl_state_survives_a_reopen(tmp_path: Path) -> None:
+    """The JSON-lines sink rebuilds its replay guard from the file after a restart."""
+    path = tmp_path / "FR.jsonl"
+    p = package()
+    first = JsonlSink(path)
+    first.apply(p, view(p), Position(TOPIC, 0, 1))
+    first.close()
+    again = JsonlSink(path)
+    try:
+        assert again.apply(p, view(p), Position(TOPIC, 0, 1)) is Applied.REDELIVERY
+        assert again.apply(p, view(p), Position(TOPIC, 0, 7)) is Applied.REPLAY
+    finally:
+        again.close()
