@@ -26,7 +26,7 @@ import contextlib
 import errno
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -64,6 +64,8 @@ if TYPE_CHECKING:
     from broker.policy import PolicySet
 
 T = TypeVar("T")
+#: something to produce once the batch is stored; returns the broker's acknowledgement
+Action = Callable[[AIOKafkaProducer], Awaitable[Awaitable[Any]]]
 REASON_HEADER = "nbx-reason"
 SOURCE_HEADER = "nbx-source"
 TRUNCATED_HEADER = "nbx-truncated-from"
@@ -269,15 +271,26 @@ class ConsumerDaemon:
         producer: AIOKafkaProducer,
         batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> None:
-        pending: list[Awaitable[Any]] = []
+        """Store the whole batch in one sink transaction, then send quarantine records and
+        receipts, wait until the broker acknowledged every one, and only then commit offsets."""
+        actions: list[Action] = []
         offsets: dict[TopicPartition, int] = {}
-        for tp, records in batches.items():
-            for record in records:
-                pending.extend(await self._handle(record, producer))
-                offsets[TopicPartition(tp.topic, tp.partition)] = record.offset + 1
-        # every quarantine record and receipt must be acknowledged before the commit
-        await asyncio.gather(*pending)
+        with self._sink_batch():
+            for tp, records in batches.items():
+                for record in records:
+                    actions.extend(self._handle(record))
+                    offsets[TopicPartition(tp.topic, tp.partition)] = record.offset + 1
+        acks = [await action(producer) for action in actions]
+        await asyncio.gather(*acks)
         await consumer.commit(offsets)
+
+    @contextlib.contextmanager
+    def _sink_batch(self) -> Iterator[None]:
+        try:
+            with self.sink.batch():
+                yield
+        except (sqlite3.Error, OSError) as exc:
+            raise self._sink_failure(exc) from exc
 
     async def _rewind(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -293,9 +306,8 @@ class ConsumerDaemon:
                     "transport.rewind-failed", bureau=self.bureau, error_type=type(exc).__name__
                 )
 
-    async def _handle(
-        self, record: ConsumerRecord[bytes, bytes], producer: AIOKafkaProducer
-    ) -> list[Awaitable[Any]]:
+    def _handle(self, record: ConsumerRecord[bytes, bytes]) -> list[Action]:
+        """Verify and apply one record; return what must be produced once the batch is stored."""
         started = time.monotonic()
         value: bytes = record.value or b""
         position = Position(record.topic, record.partition, record.offset)
@@ -311,36 +323,36 @@ class ConsumerDaemon:
                 received_at=received_at,
             )
         except EnvelopeRejected as exc:
-            return [await self._quarantine(producer, record, exc.reason)]
+            return [self._quarantine(record, exc.reason)]
         except KeyDirectoryError:
-            return [await self._quarantine(producer, record, "key-unknown")]
+            return [self._quarantine(record, "key-unknown")]
         on_receipts = record.topic == self.receipts_topic
         if on_receipts != (package.kind == "receipt") or (
             not on_receipts and package.kind not in NOTICE_KINDS
         ):
-            return [await self._quarantine(producer, record, "wrong-topic")]
+            return [self._quarantine(record, "wrong-topic")]
         if on_receipts:
-            return [await self._receipt_in(package, record, producer)]
+            return self._receipt_in(package, record)
 
         seen = self._sink_call(lambda: self.sink.seen(package.msg_id))
         if seen is not None and seen.position != position:
-            return [await self._quarantine(producer, record, "replay")]
+            return [self._quarantine(record, "replay")]
         if seen is not None:  # redelivery after a crash: answer again, store nothing
             self.stats.redelivered += 1
             status = RECEIPT_STATUS.get(seen.outcome, "delivered")
-            return [await self._send_receipt(producer, package, status, seen.reason)]
+            return [self._receipt(package, status, seen.reason)]
 
         reason = self._check(package)
         if reason is not None:
             self._sink_call(lambda: self.sink.reject(package, position, reason))
             return [
-                await self._quarantine(producer, record, reason),
-                await self._send_receipt(producer, package, "rejected", reason),
+                self._quarantine(record, reason),
+                self._receipt(package, "rejected", reason),
             ]
         view = self._view(package)
         outcome = self._sink_call(lambda: self.sink.apply(package, view, position))
         if outcome is Applied.REPLAY:  # raced with another position; treat as replay
-            return [await self._quarantine(producer, record, "replay")]
+            return [self._quarantine(record, "replay")]
         if outcome is Applied.PURGED:
             self.stats.purged += 1
         elif outcome is Applied.STALE:
@@ -362,20 +374,22 @@ class ConsumerDaemon:
         )
         if self.on_delivered is not None:
             self.on_delivered(package, outcome)
-        return [await self._send_receipt(producer, package, RECEIPT_STATUS[outcome], None)]
+        return [self._receipt(package, RECEIPT_STATUS[outcome], None)]
 
     def _sink_call(self, call: Callable[[], T]) -> T:
         """Run a sink operation; a storage failure stops the daemon before any commit."""
         try:
             return call()
         except (sqlite3.Error, OSError) as exc:
-            reason = _storage_reason(exc)
-            self._log.error("sink.failed", bureau=self.bureau, reason=reason)
-            msg = (
-                f"the store cannot be written ({reason}): stopped consuming without committing; "
-                "fix the store and restart, nothing is lost"
-            )
-            raise SinkError(msg) from exc
+            raise self._sink_failure(exc) from exc
+
+    def _sink_failure(self, exc: BaseException) -> SinkError:
+        reason = _storage_reason(exc)
+        self._log.error("sink.failed", bureau=self.bureau, reason=reason)
+        return SinkError(
+            f"the store cannot be written ({reason}): stopped consuming without committing; "
+            "fix the store and restart, nothing is lost"
+        )
 
     def _view(self, package: VerifiedPackage) -> dict[str, Any]:
         from broker.schemas import assemble_view
@@ -404,21 +418,18 @@ class ConsumerDaemon:
                 return "declined-by-policy"
         return None
 
-    async def _receipt_in(
-        self,
-        package: VerifiedPackage,
-        record: ConsumerRecord[bytes, bytes],
-        producer: AIOKafkaProducer,
-    ) -> Awaitable[Any]:
+    def _receipt_in(
+        self, package: VerifiedPackage, record: ConsumerRecord[bytes, bytes]
+    ) -> list[Action]:
         from broker.schemas import Receipt
 
         try:
             receipt = Receipt.model_validate(package.header.get("receipt"))
         except ValueError:
-            return await self._quarantine(producer, record, "schema")
+            return [self._quarantine(record, "schema")]
         if receipt.recipient != package.sender:  # a receipt speaks only for its signer
-            return await self._quarantine(producer, record, "not-addressed")
-        record_ = ReceiptRecord(
+            return [self._quarantine(record, "not-addressed")]
+        stored = ReceiptRecord(
             receipt.msg_id,
             receipt.notice_id,
             receipt.recipient,
@@ -426,8 +437,7 @@ class ConsumerDaemon:
             receipt.reason,
             receipt.at.isoformat(),
         )
-        new = self._sink_call(lambda: self.sink.record_receipt(record_))
-        if new:
+        if self._sink_call(lambda: self.sink.record_receipt(stored)):
             self.stats.receipts_received += 1
             self._log.info(
                 "receipt.received",
@@ -438,11 +448,10 @@ class ConsumerDaemon:
                 status=receipt.status,
                 reason=receipt.reason,
             )
-        return _done()
+        return []
 
-    async def _send_receipt(
-        self, producer: AIOKafkaProducer, package: VerifiedPackage, status: str, reason: str | None
-    ) -> Awaitable[Any]:
+    def _receipt(self, package: VerifiedPackage, status: str, reason: str | None) -> Action:
+        """The signed receipt for ``package``, produced to its sender after the batch is stored."""
         receipt = {
             "msg_id": package.msg_id,
             "notice_id": package.notice_id,
@@ -451,37 +460,40 @@ class ConsumerDaemon:
             "reason": reason,
             "at": datetime.now(UTC).isoformat(),
         }
-        try:
-            kid, public_key = self.directory.encryption_key(package.sender)
-        except NbxError:
-            self._log.warning(
-                "receipt.unsendable", msg_id=package.msg_id, sender=package.sender, reason="key"
-            )
-            return _done()
-        sealed = seal(
-            signer=self.keys,
-            kind="receipt",
-            notice_id=package.notice_id,
-            notice_type=package.notice_type,
-            header={"receipt": receipt},
-            units={},
-            grants={package.sender: Grant(frozenset(), (), "receipt")},
-            handling="H0",
-        )
-        topic = receipts(package.sender)
-        await self._topics.ensure([topic])
-        frame = sealed.package_for(
-            package.sender, topic=topic, recipient_kid=kid, recipient_key=public_key
-        )
-        self.stats.receipts_sent += 1
-        sent: Awaitable[Any] = await producer.send(
-            topic, frame, key=package.msg_id.encode(), headers=[("nbx-kid", kid.encode())]
-        )
-        return sent
 
-    async def _quarantine(
-        self, producer: AIOKafkaProducer, record: ConsumerRecord[bytes, bytes], reason: str
-    ) -> Awaitable[Any]:
+        async def send(producer: AIOKafkaProducer) -> Awaitable[Any]:
+            try:
+                kid, public_key = self.directory.encryption_key(package.sender)
+            except NbxError:
+                self._log.warning(
+                    "receipt.unsendable", msg_id=package.msg_id, sender=package.sender, reason="key"
+                )
+                return _done()
+            sealed = seal(
+                signer=self.keys,
+                kind="receipt",
+                notice_id=package.notice_id,
+                notice_type=package.notice_type,
+                header={"receipt": receipt},
+                units={},
+                grants={package.sender: Grant(frozenset(), (), "receipt")},
+                handling="H0",
+            )
+            topic = receipts(package.sender)
+            await self._topics.ensure([topic])
+            frame = sealed.package_for(
+                package.sender, topic=topic, recipient_kid=kid, recipient_key=public_key
+            )
+            self.stats.receipts_sent += 1
+            ack: Awaitable[Any] = await producer.send(
+                topic, frame, key=package.msg_id.encode(), headers=[("nbx-kid", kid.encode())]
+            )
+            return ack
+
+        return send
+
+    def _quarantine(self, record: ConsumerRecord[bytes, bytes], reason: str) -> Action:
+        """Count and log a rejection; the raw record goes to quarantine after the batch."""
         self.stats.quarantined += 1
         self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
         self._log.warning(
@@ -499,10 +511,14 @@ class ConsumerDaemon:
         if len(raw) > self.max_frame_bytes:  # keep the evidence within the broker's record limit
             headers.append((TRUNCATED_HEADER, str(len(raw)).encode()))
             raw = raw[: self.max_frame_bytes]
-        sent: Awaitable[Any] = await producer.send(
-            quarantine(self.bureau), raw, key=source, headers=headers
-        )
-        return sent
+
+        async def send(producer: AIOKafkaProducer) -> Awaitable[Any]:
+            ack: Awaitable[Any] = await producer.send(
+                quarantine(self.bureau), raw, key=source, headers=headers
+            )
+            return ack
+
+        return send
 
 
 def _storage_reason(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ second time. Seen at another position it is a replay, which the daemon quarantin
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -71,6 +72,10 @@ class ReceiptRecord:
 
 class Sink(Protocol):
     """The local store of one bureau."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Apply everything inside the block as one unit (one transaction, one fsync)."""
+        ...
 
     def seen(self, msg_id: str) -> Seen | None:
         """Where and how ``msg_id`` was handled, if it was."""

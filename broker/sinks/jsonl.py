@@ -8,8 +8,10 @@ start. A purge (cancel, erasure) rewrites the file without the notice's personal
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,21 @@ class JsonlSink:
                     if line.strip():
                         self._load(json.loads(line))
         self._fh = path.open("a", encoding="utf-8")
+        self._in_batch = False
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One fsync for every record appended inside the block."""
+        if self._in_batch:
+            yield
+            return
+        self._in_batch = True
+        try:
+            yield
+        finally:
+            self._in_batch = False
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
 
     def _load(self, rec: dict[str, Any]) -> None:
         kind = rec["type"]
@@ -55,8 +72,9 @@ class JsonlSink:
         for rec in records:
             self._fh.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
             self._load(rec)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if not self._in_batch:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
 
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")

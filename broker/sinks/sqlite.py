@@ -11,8 +11,10 @@ so the personal data is gone from the files on disk, not only from query results
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,10 +93,65 @@ class SqliteSink:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
+        self._in_batch = False
+        self._purged = False
 
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction (and one fsync) for every message applied inside the block."""
+        if self._in_batch:
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._in_batch = True
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._purged = False
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._in_batch = False
+        if self._purged:
+            self._purged = False
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        # after a purge: move the zeroed pages into the file and empty the WAL
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        """A transaction of its own, or a savepoint inside :meth:`batch`."""
+        db = self._db
+        if self._in_batch:
+            db.execute("SAVEPOINT one")
+            try:
+                yield
+            except BaseException:
+                db.execute("ROLLBACK TO one")
+                db.execute("RELEASE one")
+                raise
+            db.execute("RELEASE one")
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        if self._purged:
+            self._purged = False
+            self._checkpoint()
 
     # --- receiving side -------------------------------------------------------------------
 
@@ -135,24 +192,14 @@ class SqliteSink:
 
     def apply(self, package: VerifiedPackage, view: dict[str, Any], at: Position) -> Applied:
         """Apply a verified message in one transaction that is also the replay guard."""
-        db = self._db
-        purge = False
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx():
             guard = self._guard(package, at)
             if guard is not None:
-                db.execute("ROLLBACK")
                 return guard
             outcome = self._apply_kind(package, view)
-            purge = outcome is Applied.PURGED
             self._log(package, at, outcome, None)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        if purge:
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if outcome is Applied.PURGED:
+                self._purged = True
         return outcome
 
     def _apply_kind(self, package: VerifiedPackage, view: dict[str, Any]) -> Applied:
@@ -214,19 +261,11 @@ class SqliteSink:
 
     def reject(self, package: VerifiedPackage, at: Position, reason: str) -> Applied:
         """Record a rejection of a verified message (ids and reason only)."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx():
             guard = self._guard(package, at)
             if guard is not None:
-                db.execute("ROLLBACK")
                 return guard
             self._log(package, at, Applied.REJECTED, reason)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
         return Applied.REJECTED
 
     # --- sending side ---------------------------------------------------------------------
