@@ -4,13 +4,52 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from typing import Any
 
 import rfc8785
 
+_MAX_SAFE_INT = 2**53
+
+
+def _simple(value: Any, depth: int = 0) -> bool:
+    """True if ``json.dumps`` writes ``value`` exactly as RFC 8785 does.
+
+    That holds for strings without lone surrogates, booleans, null, integers strictly within
+    +-2**53 (JCS writes numbers as IEEE doubles), lists, and objects whose keys are ASCII (for
+    ASCII, sorting by code point equals JCS's sorting by UTF-16 code units). Floats, huge
+    integers, non-ASCII keys and deep nesting take the reference implementation.
+    """
+    if depth > 64:
+        return False
+    if value is None or value is True or value is False:
+        return True
+    if isinstance(value, str):
+        return type(value) is str
+    if isinstance(value, int):
+        return type(value) is int and -_MAX_SAFE_INT < value < _MAX_SAFE_INT
+    if isinstance(value, list):
+        return all(_simple(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(
+            type(k) is str and k.isascii() and _simple(v, depth + 1) for k, v in value.items()
+        )
+    return False
+
 
 def jcs(value: Any) -> bytes:
-    """RFC 8785 canonical JSON bytes of ``value``."""
+    """RFC 8785 canonical JSON bytes of ``value``.
+
+    The common case (see :func:`_simple`) uses the C ``json`` encoder, about 20 times faster than
+    the pure-Python ``rfc8785`` package; everything else goes to ``rfc8785``. A test compares the
+    two on generated values.
+    """
+    if _simple(value):
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: let the reference implementation refuse it
+            pass
     out: bytes = rfc8785.dumps(value)
     return out
 
