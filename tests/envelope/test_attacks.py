@@ -262,13 +262,11 @@ def test_p3_broker_sees_only_minimal_header(world):
     parsed = frame.decode(data)
     kid = world.keys["FR"].encryption_key_id.encode()
     assert data[: 7 + len(kid)] == frame.MAGIC + bytes([1, 1, len(kid)]) + kid
-    clear = data[: 7 + len(kid)]
     for secret in ("ROSSI", "1975-04-12", "fraud", "2025/RED/0042", "FR@3"):
         assert secret.encode() not in data
-    # two- and three-byte strings occur by chance in kilobytes of random ciphertext (about 8%
-    # for "IT"), so those are checked in the clear header, which is all a broker can read
-    for short in ("red", "IT"):
-        assert short.encode() not in clear
+    # Short strings such as the type "red" or the sender "IT" occur by chance in kilobytes of
+    # random ciphertext (about 8% for "IT"); the equality above already proves the clear part
+    # is exactly magic, version, suite and key id.
     assert len(parsed.ciphertext) > 32
 
 
