@@ -342,14 +342,19 @@ class ConsumerDaemon:
             status = RECEIPT_STATUS.get(seen.outcome, "delivered")
             return [self._receipt(package, status, seen.reason)]
 
-        reason = self._check(package)
+        reason: str | None
+        try:  # a signed package whose paths do not fit the schema is rejected, not fatal
+            view = self._view(package)
+        except SchemaError:
+            view, reason = {}, "schema"
+        else:
+            reason = self._check(package, view)
         if reason is not None:
             self._sink_call(lambda: self.sink.reject(package, position, reason))
             return [
                 self._quarantine(record, reason),
                 self._receipt(package, "rejected", reason),
             ]
-        view = self._view(package)
         outcome = self._sink_call(lambda: self.sink.apply(package, view, position))
         if outcome is Applied.REPLAY:  # raced with another position; treat as replay
             return [self._quarantine(record, "replay")]
@@ -398,11 +403,11 @@ class ConsumerDaemon:
             return assemble_view(dict(package.header), dict(package.disclosed))
         return {}
 
-    def _check(self, package: VerifiedPackage) -> str | None:
+    def _check(self, package: VerifiedPackage, view: dict[str, Any]) -> str | None:
         """Schema validation of the disclosed view, then this bureau's inbound policy."""
         if package.kind in ("publish", "update"):
             try:
-                self.validate(self._view(package))
+                self.validate(view)
             except SchemaError:
                 return "schema"
         if self.policies is not None:

@@ -180,7 +180,7 @@ class Publisher:
         kind: str | None = None,
     ) -> PublishResult:
         """Publish (version 1) or update (version > 1) ``notice`` to ``to``."""
-        from broker.policy import decide
+        from broker.policy import decide_all
         from broker.schemas import disclosure_units, non_redactable
 
         if notice.issuing_bureau != self.bureau:
@@ -206,8 +206,8 @@ class Publisher:
                 if handling == "H3"
                 else {"code": handling}
             )
-        grants: dict[str, Grant] = {}
         outcomes: list[RecipientOutcome] = []
+        addressable: list[str] = []
         for recipient in self.resolve_recipients(to):
             if recipient == self.bureau:
                 continue
@@ -216,7 +216,10 @@ class Publisher:
             except KeyDirectoryError as exc:
                 outcomes.append(RecipientOutcome(recipient, "failed", str(exc)))
                 continue
-            decision = decide(notice, recipient, self.policies, restrictions=restrictions)
+            addressable.append(recipient)
+        grants: dict[str, Grant] = {}
+        decisions = decide_all(notice, addressable, self.policies, restrictions=restrictions)
+        for recipient, decision in decisions.items():
             if not decision.allowed:
                 outcomes.append(RecipientOutcome(recipient, "excluded", decision.reason))
                 continue
@@ -321,10 +324,11 @@ class Publisher:
     def _record(self, result: PublishResult) -> None:
         if self.store is None:
             return
-        for o in result.outcomes:
-            self.store.record_sent(
-                result.msg_id, result.notice_id, o.recipient, result.kind, o.status, o.reason
-            )
+        with self.store.batch():  # one transaction for every recipient
+            for o in result.outcomes:
+                self.store.record_sent(
+                    result.msg_id, result.notice_id, o.recipient, result.kind, o.status, o.reason
+                )
 
     async def _send_one(self, sealed: Sealed, recipient: str) -> RecipientOutcome:
         producer = self._producer
