@@ -183,6 +183,10 @@ class Directory:
         self.body = body
         self.signed = signed
         self._by_id = {b.id: b for b in body.bureaus}
+        # parsed public keys by key id (a verified directory never changes; a new serial is a
+        # new Directory object)
+        self._signing: dict[str, ed25519.Ed25519PublicKey] = {}
+        self._encryption: dict[str, x25519.X25519PublicKey] = {}
 
     @property
     def serial(self) -> int:
@@ -277,7 +281,11 @@ class Directory:
             raise EnvelopeRejected("key-revoked")
         if not key.valid_at(at):
             raise EnvelopeRejected("key-expired")
-        return ed25519.Ed25519PublicKey.from_public_bytes(key.raw_public)
+        cached = self._signing.get(kid)
+        if cached is None:
+            cached = ed25519.Ed25519PublicKey.from_public_bytes(key.raw_public)
+            self._signing[kid] = cached
+        return cached
 
     def encryption_record(self, bureau: str, at: datetime | None = None) -> KeyRecord:
         """The newest encryption key of ``bureau`` usable at ``at`` (now), any algorithm."""
@@ -319,7 +327,11 @@ class Directory:
             msg = f"bureau {bureau!r} has no valid X25519 key in directory serial {self.serial}"
             raise KeyDirectoryError(msg)
         newest = max(usable, key=lambda k: (k.not_before, k.kid))
-        return newest.kid, x25519.X25519PublicKey.from_public_bytes(newest.raw_public)
+        cached = self._encryption.get(newest.kid)
+        if cached is None:
+            cached = x25519.X25519PublicKey.from_public_bytes(newest.raw_public)
+            self._encryption[newest.kid] = cached
+        return newest.kid, cached
 
     def public_keys(self, bureau: str, at: datetime | None = None) -> BureauPublicKeys:
         """The bureau's newest usable signing and X25519 keys, as :class:`BureauPublicKeys`."""
