@@ -76,7 +76,7 @@ class UnverifiedStatement(BaseModel):
     handling: str
     header: dict[str, Any]
     digests: list[str]
-    grants: dict[str, str]
+    grants: dict[str, list[str]]
 
 
 _OPENED = object()
@@ -157,11 +157,21 @@ def _parse(plaintext: bytes) -> _Parsed:
         or statement.v != STATEMENT_VERSION
         or len(signature) != _ED25519_SIGNATURE_BYTES
         or expires <= created
-        or statement.audience != sorted(set(statement.grants))
+        or not _grants_cover_audience(statement)
         or statement.digests != sorted(set(statement.digests))
     ):
         raise _reject("malformed", "statement")
     return _Parsed(package, statement, statement_bytes, signature, created, expires, digests)
+
+
+def _grants_cover_audience(statement: UnverifiedStatement) -> bool:
+    """Each audience member in exactly one grant group; groups sorted, non-empty."""
+    members: list[str] = []
+    for group in statement.grants.values():
+        if not group or group != sorted(set(group)):
+            return False
+        members += group
+    return len(members) == len(set(members)) and statement.audience == sorted(members)
 
 
 def open_package(
@@ -213,7 +223,8 @@ def open_package(
         public_key.verify(p.signature, SIGNATURE_DOMAIN + p.statement_bytes)
     except InvalidSignature:
         raise _reject("signature", "ed25519") from None
-    if recipient not in statement.grants:
+    granted_hash = next((h for h, rs in statement.grants.items() if recipient in rs), None)
+    if granted_hash is None:
         raise _reject("not-addressed", "audience")
     disclosed: dict[str, Any] = {}
     known = set(statement.digests)
@@ -226,7 +237,7 @@ def open_package(
         disclosed[path] = disclosure[2]
     withheld = [list(w) for w in p.package.withheld]
     view = grant_hash(list(p.disclosure_digests), withheld, p.package.policy)
-    if view != statement.grants[recipient] or {w[0] for w in withheld} & disclosed.keys():
+    if view != granted_hash or {w[0] for w in withheld} & disclosed.keys():
         raise _reject("grant", "grant-hash")
     if p.created > received + MAX_CLOCK_SKEW:
         raise _reject("not-yet-valid", "created_at")

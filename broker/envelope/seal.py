@@ -33,7 +33,7 @@ from broker.envelope.suites import HPKE_SUITES, RecipientPublicKey, suite_for_pu
 from broker.ids import uuid7
 from broker.keys.bureau import BureauKeys
 
-STATEMENT_VERSION = 1
+STATEMENT_VERSION = 2  # 2: grants grouped as {grant hash: [recipients]}
 SIGNATURE_DOMAIN = b"nbx/statement/v1\x00"
 INFO_DOMAIN = b"nbx/package/v1\x00"
 DEFAULT_VALIDITY = timedelta(days=30)
@@ -157,15 +157,25 @@ def seal(
         disclosure = [b64u(salt(SALT_BYTES)), path, units[path]]
         disclosures[path] = disclosure
         digests[path] = digest(disclosure)
-    grant_hashes: dict[str, str] = {}
-    for recipient, grant in grants.items():
-        unknown = grant.disclosed - digests.keys()
-        if unknown:
-            msg = f"grant for {recipient} discloses unknown units: {sorted(unknown)}"
-            raise ValueError(msg)
-        grant_hashes[recipient] = grant_hash(
-            [digests[p] for p in grant.disclosed], [list(w) for w in grant.withheld], grant.policy
-        )
+    # Recipients that get the same view share one grant hash: the statement lists each distinct
+    # hash once with its recipients, which keeps a 195-recipient statement small.
+    by_grant: dict[Grant, str] = {}
+    grant_groups: dict[str, list[str]] = {}
+    for recipient in sorted(grants):
+        grant = grants[recipient]
+        view_hash = by_grant.get(grant)
+        if view_hash is None:
+            unknown = grant.disclosed - digests.keys()
+            if unknown:
+                msg = f"grant for {recipient} discloses unknown units: {sorted(unknown)}"
+                raise ValueError(msg)
+            view_hash = grant_hash(
+                [digests[p] for p in grant.disclosed],
+                [list(w) for w in grant.withheld],
+                grant.policy,
+            )
+            by_grant[grant] = view_hash
+        grant_groups.setdefault(view_hash, []).append(recipient)
     mid = msg_id if msg_id is not None else uuid7()
     statement = {
         "v": STATEMENT_VERSION,
@@ -181,7 +191,7 @@ def seal(
         "handling": handling,
         "header": dict(header),
         "digests": sorted(digests.values()),
-        "grants": grant_hashes,
+        "grants": grant_groups,
     }
     statement_bytes = jcs(statement)
     signature = signer.signing_key.sign(SIGNATURE_DOMAIN + statement_bytes)

@@ -211,7 +211,11 @@ def test_p2_grant_widened_in_statement(world):
     fr = decrypt(world, package(world, sealed, "FR"))
     de = decrypt(world, package(world, sealed, "DE"), "DE")
     st = statement_of(fr)
-    st["grants"]["FR"] = st["grants"]["DE"]
+    # move FR from its own grant group into DE's (wider) one
+    groups = {h: [r for r in rs if r != "FR"] for h, rs in st["grants"].items()}
+    de_hash = next(h for h, rs in st["grants"].items() if "DE" in rs)
+    groups[de_hash] = sorted([*groups[de_hash], "FR"])
+    st["grants"] = {h: rs for h, rs in groups.items() if rs}
     widened = with_statement(fr, st, ed25519.Ed25519PrivateKey.generate())
     widened["disclosures"] = de["disclosures"]
     widened["withheld"], widened["policy"] = [], de["policy"]

@@ -1,6 +1,6 @@
 """Known-answer vectors for the wire format: build them from fixed keys, salts, ids and times.
 
-``python -m tests.vectors.vectors`` rewrites ``envelope-v1.json`` and ``directory-v1.json``. Only do
+``python -m tests.vectors.vectors`` rewrites ``envelope-v2.json`` and ``directory-v1.json``. Only do
 that on purpose, for a wire-format change that is recorded in the changelog: the vector test exists
 so that an accidental change breaks it.
 
@@ -26,7 +26,7 @@ from broker.keys.directory_edit import PublicDocument, add_bureau, empty_directo
 from broker.keys.files import public_document
 
 HERE = Path(__file__).parent
-ENVELOPE = HERE / "envelope-v1.json"
+ENVELOPE = HERE / "envelope-v2.json"
 DIRECTORY = HERE / "directory-v1.json"
 T0 = datetime(2025, 1, 15, 9, 30, tzinfo=UTC)
 MSG_ID = "0194696a-5b40-7000-8000-000000000001"
@@ -111,7 +111,7 @@ def build() -> tuple[dict[str, Any], bytes]:
         recipient_key=fr.encryption_key.public_key(),
     )
     envelope = {
-        "comment": "NBX envelope v1 known-answer vector; see tests/vectors/vectors.py",
+        "comment": "NBX envelope (statement v2) known-answer vector; see tests/vectors/vectors.py",
         "keys": {
             cc: {"signing_seed": _seed(n).hex(), "encryption_seed": _seed(n + 1).hex()}
             for cc, n in (("IT", 1), ("FR", 3))
