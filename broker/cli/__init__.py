@@ -66,3 +66,7 @@ _node_cmds.register(main)
 from broker.cli import policy_cmds as _policy_cmds  # noqa: E402
 
 _policy_cmds.register(main)
+
+from broker.cli import bench_cmds as _bench_cmds  # noqa: E402
+
+_bench_cmds.register(main)

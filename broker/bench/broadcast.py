@@ -1,0 +1,183 @@
+"""One red notice to 195 bureaus: latency from the publish call to stored at every recipient.
+
+``recipients`` bureaus (ISO 3166 countries in alphabetical order, the sender ``IT`` left out) are
+provisioned with the example policies. Their receive path runs in ``hosts`` processes of
+:mod:`broker.bench.host` (one shared consumer per process; see there why), split evenly. The
+publisher runs here and publishes one notice at a time to ``all``; a notice's latency runs from the
+``publish`` call to the last recipient's store commit (each host prints a line per delivery with a
+``time.monotonic`` stamp, the same clock as ours). The next notice is published once the previous
+one is stored everywhere, so each latency is one broadcast on its own. The first ``warmup``
+notices (consumer group joins, connection set-up, caches) are not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pycountry
+
+from broker.bench.common import (
+    SENDER,
+    Target,
+    median,
+    percentile,
+    proc_cpu_s,
+    proc_peak_rss_mb,
+    python_argv,
+    running,
+    self_cpu_s,
+    wait_until,
+)
+from broker.bench.report import BroadcastResult
+from broker.bench.secure import notices
+from broker.examples import policies_dir
+from broker.node import Publisher
+from broker.node.config import NodeConfig
+from broker.node.provision import provision
+
+
+def bureau_ids(count: int) -> list[str]:
+    """``count`` country codes in alphabetical order, without the sender."""
+    codes = sorted(c.alpha_2 for c in pycountry.countries if c.alpha_2 != SENDER)
+    if count > len(codes):
+        msg = f"at most {len(codes)} recipients"
+        raise ValueError(msg)
+    return codes[:count]
+
+
+class Deliveries:
+    """Delivery times reported by the hosts: notice id -> bureau -> monotonic time."""
+
+    def __init__(self) -> None:
+        """Nothing delivered yet."""
+        self.at: dict[str, dict[str, float]] = {}
+
+    async def follow(self, stream: asyncio.StreamReader) -> None:
+        """Read ``D <notice_id> <CC> <t>`` lines until the stream ends."""
+        while line := await stream.readline():
+            parts = line.decode().split()
+            if len(parts) == 4 and parts[0] == "D":
+                self.at.setdefault(parts[1], {})[parts[2]] = float(parts[3])
+
+    def complete(self, notice_id: str, recipients: list[str]) -> bool:
+        """Whether every one of ``recipients`` stored ``notice_id``."""
+        got = self.at.get(notice_id, {})
+        return all(r in got for r in recipients)
+
+
+async def run(
+    target: Target,
+    *,
+    recipients: int,
+    notices_count: int,
+    hosts: int,
+    warmup: int,
+    profile: Path | None = None,
+) -> BroadcastResult:
+    """Measure broadcasts on ``target``."""
+    started = time.monotonic()
+    run_id = uuid.uuid4().hex[:8]
+    batch = notices(run_id, warmup + notices_count)
+    bureaus = bureau_ids(recipients)
+    hosts = max(1, min(hosts, len(bureaus)))
+    deliveries = Deliveries()
+    latencies: list[float] = []
+    calls: list[float] = []
+    cpus: list[float] = []
+    excluded = 0
+    with tempfile.TemporaryDirectory(prefix="nbx-bench-broadcast-") as tmp:
+        folder = Path(tmp)
+        paths = provision(
+            folder,
+            [SENDER, *bureaus],
+            bootstrap=target.bootstrap,
+            policies=policies_dir(),
+            enable_idempotence=target.idempotence,
+            session_timeout_ms=6_000,
+        )
+        async with Publisher.from_config(NodeConfig.load(paths[SENDER])) as pub:
+            first = await pub.publish(batch[0], "all")  # creates every inbox topic
+            procs = []
+            readers = []
+            try:
+                for h in range(hosts):
+                    share = bureaus[h::hosts]
+                    argv = python_argv(
+                        "-m",
+                        "broker.bench.host",
+                        str(folder),
+                        f"bench-bcast-{run_id}-{h}",
+                        ",".join(share),
+                        profile=None if profile is None else profile / f"host{h}.prof",
+                    )
+                    ctx = running(argv, log=folder / f"host{h}.log", stdout_pipe=True)
+                    proc = await ctx.__aenter__()
+                    procs.append((ctx, proc))
+                    if proc.stdout is None:  # pragma: no cover - piped above
+                        raise RuntimeError("no stdout pipe")
+                    readers.append(asyncio.create_task(deliveries.follow(proc.stdout)))
+
+                async def settle(notice_id: str, sent: list[str]) -> float:
+                    return await wait_until(
+                        lambda: deliveries.complete(notice_id, sent),
+                        timeout_s=180,
+                        what=f"broadcast {notice_id}",
+                        interval_s=0.002,
+                        alive=procs[0][1],
+                        log=folder / "host0.log",
+                    )
+
+                await settle(batch[0].notice_id, first.sent)
+                setup_s = time.monotonic() - started
+                pids = [p.pid for _, p in procs]
+                host_cpu0 = [proc_cpu_s(pid) for pid in pids]
+                broker_cpu0 = proc_cpu_s(target.broker_pid)
+                for i, notice in enumerate(batch[1:], start=1):
+                    cpu0 = self_cpu_s()
+                    t0 = time.monotonic()
+                    result = await pub.publish(notice, "all")
+                    t1 = time.monotonic()
+                    cpu1 = self_cpu_s()
+                    await settle(notice.notice_id, result.sent)
+                    done = max(deliveries.at[notice.notice_id][r] for r in result.sent)
+                    if i >= warmup:
+                        latencies.append((done - t0) * 1000)
+                        calls.append((t1 - t0) * 1000)
+                        cpus.append((cpu1 - cpu0) * 1000)
+                        excluded += len(result.outcomes) - len(result.sent)
+                host_cpu = [proc_cpu_s(pid) for pid in pids]
+                broker_cpu = proc_cpu_s(target.broker_pid)
+                rss = [proc_peak_rss_mb(pid) for pid in pids]
+            finally:
+                for ctx, _ in reversed(procs):
+                    await ctx.__aexit__(None, None, None)
+                for task in readers:
+                    task.cancel()
+    measured = len(batch) - warmup
+    deliveries_total = sum(len(deliveries.at.get(n.notice_id, {})) for n in batch[warmup:])
+    receiver_cpu = None
+    if all(v is not None for v in (*host_cpu, *host_cpu0)) and deliveries_total:
+        spent = sum(a - b for a, b in zip(host_cpu, host_cpu0, strict=True) if a and b)
+        receiver_cpu = spent * 1000 / deliveries_total
+    broker_ms = None
+    if broker_cpu is not None and broker_cpu0 is not None:
+        broker_ms = (broker_cpu - broker_cpu0) * 1000 / measured
+    return BroadcastResult(
+        recipients=len(bureaus),
+        notices=len(latencies),
+        hosts=hosts,
+        latency_p50_ms=round(median(latencies), 1),
+        latency_p99_ms=round(percentile(latencies, 99), 1),
+        latency_max_ms=round(max(latencies, default=0.0), 1),
+        publish_call_p50_ms=round(median(calls), 1),
+        publisher_cpu_ms_per_broadcast=round(median(cpus), 1),
+        receiver_cpu_ms_per_delivery=None if receiver_cpu is None else round(receiver_cpu, 3),
+        broker_cpu_ms_per_broadcast=None if broker_ms is None else round(broker_ms, 1),
+        host_peak_rss_mb=[None if v is None else round(v, 1) for v in rss],
+        excluded_or_failed=excluded,
+        setup_s=round(setup_s, 1),
+    )

@@ -1,0 +1,80 @@
+"""A broadcast receiver process hosting many bureaus' daemons behind one consumer.
+
+``python -m broker.bench.host FOLDER GROUP CC[,CC...]``: one :class:`ConsumerDaemon` per bureau
+(its own keys, directory, policies and SQLite store, from ``FOLDER/<CC>/node.toml``), but a single
+aiokafka consumer (group ``GROUP``) subscribed to every hosted inbox and a single producer for the
+receipts. 195 consumer groups with a heartbeat and a fetch loop each would cost a 2-core machine
+more than the notices do; a bureau runs one daemon on its own machine, so sharing the client here
+measures the per-bureau work (open, validate, policy, store, receipt) and not 195 idle clients.
+
+Each poll's records are split by topic and handed to that bureau's daemon (its own batch handling:
+every receipt acknowledged, then its offsets committed). After each delivery is committed to the
+store the host prints ``D <notice_id> <CC> <monotonic time>`` on stdout. Logs go to stderr.
+SIGTERM stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from broker.envelope import VerifiedPackage
+from broker.logging import configure
+from broker.node import ConsumerDaemon
+from broker.node.config import NodeConfig
+from broker.sinks import Applied
+from broker.transport import make_consumer, make_producer
+
+
+def _reporter(cc: str) -> Any:
+    def delivered(package: VerifiedPackage, outcome: Applied) -> None:
+        if outcome is Applied.DELIVERED:
+            sys.stdout.write(f"D {package.notice_id} {cc} {time.monotonic()}\n")
+
+    return delivered
+
+
+async def serve(folder: Path, group: str, bureaus: list[str]) -> None:
+    """Run the hosted bureaus' receive path until SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    daemons: dict[str, ConsumerDaemon] = {}
+    for cc in bureaus:
+        daemon = ConsumerDaemon.from_config(NodeConfig.load(folder / cc / "node.toml"))
+        daemon.on_delivered = _reporter(cc)
+        daemons[daemon.inbox_topic] = daemon
+    settings = next(iter(daemons.values())).settings
+    consumer = make_consumer(settings, *daemons, group_id=group)
+    producer = make_producer(settings)
+    await producer.start()
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            polled = await consumer.getmany(timeout_ms=200, max_records=500)
+            by_topic: dict[str, dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]] = {}
+            for tp, records in polled.items():
+                by_topic.setdefault(tp.topic, {})[tp] = records
+            await asyncio.gather(
+                *(
+                    daemons[t]._batch(consumer, producer, b) for t, b in by_topic.items()
+                )  # the daemon's own batch step
+            )
+            sys.stdout.flush()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        for daemon in daemons.values():
+            daemon.sink.close()
+
+
+if __name__ == "__main__":  # pragma: no cover - run as a helper process
+    configure(stream=sys.stderr)
+    asyncio.run(serve(Path(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")))

@@ -1,0 +1,156 @@
+"""The cost of each operation of the secure path on its own (``nbx bench ops``), no broker needed.
+
+Each operation runs on the red notice with the example policies, ``rounds`` times, and its median
+is reported in microseconds. Audience size matters because the signed statement lists every
+recipient and its grant hash, and every recipient's package carries the whole statement: the
+``open`` and receipt rows are given for an audience of 1 and of 195.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from broker.bench.broadcast import bureau_ids
+from broker.bench.common import RECIPIENT, SENDER, red_notice_data
+from broker.bench.report import OpCost
+from broker.envelope import Grant, open_package, seal
+from broker.examples import policies_dir
+from broker.keys import BureauKeys
+from broker.keys.bureau import StaticDirectory
+from broker.policy import decide, decide_all, inbound_check, load_policies
+from broker.schemas import (
+    assemble_view,
+    disclosure_units,
+    non_redactable,
+    parse_notice,
+    validate_view,
+)
+from broker.sinks import Position
+from broker.sinks.sqlite import SqliteSink
+
+
+def _time(fn: Callable[[], Any], rounds: int) -> float:
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1e6
+
+
+def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
+    """Time every step of publishing to ``audience`` recipients and of receiving one package."""
+    notice = parse_notice(red_notice_data())
+    policies = load_policies(policies_dir())
+    sender = BureauKeys.generate(SENDER)
+    ids = bureau_ids(audience) if audience > 1 else [RECIPIENT]
+    keys = {cc: BureauKeys.generate(cc) for cc in ids}
+    directory = StaticDirectory([k.public() for k in (sender, *keys.values())])
+    units = {u.path: u.value for u in disclosure_units(notice)}
+    header = non_redactable(notice)
+    out: list[OpCost] = []
+
+    def add(op: str, us: float, note: str = "") -> None:
+        out.append(OpCost(op, round(us, 1), note))
+
+    add("decide (1 recipient)", _time(lambda: decide(notice, ids[0], policies), rounds))
+    all_us = _time(lambda: decide_all(notice, ids, policies), max(3, rounds // 10))
+    add(f"decide_all ({len(ids)}) per recipient", all_us / len(ids))
+    grants = {cc: d.grant() for cc, d in decide_all(notice, ids, policies).items()}
+    add("disclosure_units + non_redactable", _time(lambda: (disclosure_units(notice),
+        non_redactable(notice)), rounds))  # fmt: skip
+
+    def sealed_for(audience_ids: list[str]) -> Any:
+        return seal(
+            signer=sender,
+            kind="publish",
+            notice_id=notice.notice_id,
+            notice_type="red",
+            header=header,
+            units=units,
+            grants={cc: grants[cc] for cc in audience_ids},
+            handling="H1",
+        )
+
+    one = [ids[0]]
+    add("seal (audience 1)", _time(lambda: sealed_for(one), rounds))
+    add(f"seal (audience {len(ids)})", _time(lambda: sealed_for(ids), max(3, rounds // 5)))
+    add("directory.encryption_key", _time(lambda: directory.encryption_key(ids[0]), rounds))
+    results: dict[int, bytes] = {}
+    for label, aud in (("1", one), (str(len(ids)), ids)):
+        sealed = sealed_for(aud)
+        cc = aud[0]
+        kid, pub = directory.encryption_key(cc)
+        topic = f"nbx.inbox.{cc}"
+
+        def package(
+            s: Any = sealed, c: str = cc, k: str = kid, p: Any = pub, t: str = topic
+        ) -> bytes:
+            frame: bytes = s.package_for(c, topic=t, recipient_kid=k, recipient_key=p)
+            return frame
+
+        add(f"package_for per recipient (audience {label})", _time(package, rounds))
+        frame = package()
+        results[len(aud)] = frame
+        add(f"  frame bytes (audience {label})", float(len(frame)), "size, not time")
+        rk = keys[cc]
+        keys_map = {rk.encryption_key_id: rk.encryption_key}
+
+        def opened(f: bytes = frame, t: str = topic, c: str = cc, km: Any = keys_map) -> Any:
+            return open_package(f, topic=t, recipient=c, decryption_keys=km, directory=directory)
+
+        add(f"open_package (audience {label})", _time(opened, rounds))
+    pkg = open_package(
+        results[1], topic=f"nbx.inbox.{ids[0]}", recipient=ids[0],
+        decryption_keys={keys[ids[0]].encryption_key_id: keys[ids[0]].encryption_key},
+        directory=directory,
+    )  # fmt: skip
+    view = assemble_view(dict(pkg.header), dict(pkg.disclosed))
+    add(
+        "assemble_view", _time(lambda: assemble_view(dict(pkg.header), dict(pkg.disclosed)), rounds)
+    )
+    add("validate_view", _time(lambda: validate_view(view), rounds))
+    add("inbound_check", _time(lambda: inbound_check(policies, notice_type="red", sender=SENDER,
+        recipient=ids[0]), rounds))  # fmt: skip
+
+    def receipt() -> bytes:
+        s = seal(
+            signer=keys[ids[0]],
+            kind="receipt",
+            notice_id=pkg.notice_id,
+            notice_type="red",
+            header={"receipt": {"msg_id": pkg.msg_id, "notice_id": pkg.notice_id,
+                    "recipient": ids[0], "status": "delivered", "reason": None,
+                    "at": datetime.now(UTC).isoformat()}},
+            units={},
+            grants={SENDER: Grant(frozenset(), (), "receipt")},
+            handling="H0",
+        )  # fmt: skip
+        kid, key = directory.encryption_key(SENDER)
+        frame: bytes = s.package_for(
+            SENDER, topic=f"nbx.receipts.{SENDER}", recipient_kid=kid, recipient_key=key
+        )
+        return frame
+
+    add("receipt seal + package_for", _time(receipt, rounds))
+    with tempfile.TemporaryDirectory(prefix="nbx-bench-ops-") as tmp:
+        sink = SqliteSink(Path(tmp) / "ops.sqlite")
+        counter = iter(range(10**9))
+
+        def apply() -> None:
+            n = next(counter)
+            p = pkg.__class__.__new__(pkg.__class__)
+            object.__setattr__(p, "__dict__", {**pkg.__dict__, "msg_id": f"m{n}",
+                                               "notice_id": f"n{n}"})  # fmt: skip
+            sink.seen(p.msg_id)
+            sink.apply(p, view, Position("t", 0, n))
+
+        add("sink.seen + sink.apply (1 txn, synchronous=FULL)", _time(apply, rounds))
+        sink.close()
+    return out

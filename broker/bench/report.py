@@ -1,0 +1,126 @@
+"""Benchmark results: one dataclass per mode, rendered as a readable table or as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class ThroughputResult:
+    """Deliveries per second of one mode (``raw`` or ``secure``), medians over the repeats.
+
+    CPU figures are per delivery and cover every NBX process (producer side + consumer side);
+    the broker's own CPU is reported apart.
+    """
+
+    mode: str
+    messages: int
+    repeats: int
+    concurrency: int
+    payload_bytes: int
+    deliveries_per_s: float
+    deliveries_per_s_runs: list[float]
+    cpu_ms_per_delivery: float | None
+    producer_cpu_ms_per_delivery: float
+    consumer_cpu_ms_per_delivery: float | None
+    broker_cpu_ms_per_delivery: float | None
+    consumer_peak_rss_mb: float | None
+    frame_bytes: int | None = None
+
+
+@dataclass
+class BroadcastResult:
+    """Latency from the publish call to stored at every recipient, one broadcast at a time."""
+
+    recipients: int
+    notices: int
+    hosts: int
+    latency_p50_ms: float
+    latency_p99_ms: float
+    latency_max_ms: float
+    publish_call_p50_ms: float
+    publisher_cpu_ms_per_broadcast: float
+    receiver_cpu_ms_per_delivery: float | None
+    broker_cpu_ms_per_broadcast: float | None
+    host_peak_rss_mb: list[float | None]
+    excluded_or_failed: int
+    setup_s: float
+
+
+@dataclass
+class OpCost:
+    """The cost of one operation, median of its rounds, in microseconds."""
+
+    op: str
+    us: float
+    note: str = ""
+
+
+@dataclass
+class Report:
+    """Everything one ``nbx bench`` run measured."""
+
+    broker: str
+    cores: int
+    raw: ThroughputResult | None = None
+    secure: ThroughputResult | None = None
+    broadcast: BroadcastResult | None = None
+    ops: list[OpCost] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float | None:
+        """Secure / raw deliveries per second (target: >= 0.5)."""
+        if self.raw is None or self.secure is None or not self.raw.deliveries_per_s:
+            return None
+        return self.secure.deliveries_per_s / self.raw.deliveries_per_s
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every figure."""
+        out = asdict(self)
+        out["secure_over_raw"] = None if self.ratio is None else round(self.ratio, 3)
+        return out
+
+    def table(self) -> str:
+        """A readable multi-line summary."""
+        lines = [f"broker: {self.broker}   cores: {self.cores}   (medians over the repeats)"]
+        rows = [r for r in (self.raw, self.secure) if r is not None]
+        if rows:
+            lines.append(
+                f"{'mode':8} {'msgs':>6} {'deliv/s':>9} {'cpu ms/dlv':>11} {'prod ms':>8} "
+                f"{'cons ms':>8} {'broker ms':>9} {'cons RSS MB':>11}"
+            )
+            for r in rows:
+                lines.append(
+                    f"{r.mode:8} {r.messages:>6} {r.deliveries_per_s:>9.0f} "
+                    f"{_f(r.cpu_ms_per_delivery, 11, 3)} {r.producer_cpu_ms_per_delivery:>8.3f} "
+                    f"{_f(r.consumer_cpu_ms_per_delivery, 8, 3)} "
+                    f"{_f(r.broker_cpu_ms_per_delivery, 9, 3)} {_f(r.consumer_peak_rss_mb, 11, 1)}"
+                )
+            if self.ratio is not None:
+                lines.append(
+                    f"secure / raw deliveries per second: {self.ratio:.3f} (target >= 0.5)"
+                )
+        b = self.broadcast
+        if b is not None:
+            rss = ", ".join(_f(v, 0, 1).strip() for v in b.host_peak_rss_mb)
+            lines += [
+                f"broadcast to {b.recipients} bureaus, {b.notices} notices, {b.hosts} host "
+                f"processes (setup {b.setup_s:.1f} s)",
+                f"  publish -> stored at all: p50 {b.latency_p50_ms:.0f} ms, "
+                f"p99 {b.latency_p99_ms:.0f} ms, max {b.latency_max_ms:.0f} ms "
+                "(target p99 <= 1000)",
+                f"  publish call p50 {b.publish_call_p50_ms:.0f} ms; publisher CPU "
+                f"{b.publisher_cpu_ms_per_broadcast:.1f} ms per broadcast; receivers "
+                f"{_f(b.receiver_cpu_ms_per_delivery, 0, 3).strip()} ms CPU per delivery; "
+                f"broker {_f(b.broker_cpu_ms_per_broadcast, 0, 1).strip()} ms CPU per broadcast",
+                f"  host peak RSS MB: {rss}; excluded or failed recipients: {b.excluded_or_failed}",
+            ]
+        if self.ops:
+            lines.append(f"{'operation':44} {'us':>10}  note")
+            lines += [f"{o.op:44} {o.us:>10.1f}  {o.note}" for o in self.ops]
+        return "\n".join(lines)
+
+
+def _f(value: float | None, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"

@@ -1,0 +1,122 @@
+"""``nbx bench raw|secure|broadcast|ops|all``: the end-to-end benchmarks of GitHub issue 8.
+
+They attach to the ``bench`` group of :mod:`broker.cli.keys_cmds` (next to ``bench envelope``).
+Every mode starts the embedded broker unless ``--bootstrap`` names one, and prints a table, or
+JSON with ``--json``. See ``docs/performance.md`` for the method and the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from broker.cli.keys_cmds import bench
+
+_MODES = ("raw", "secure", "broadcast", "ops")
+
+
+def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    decorators = [
+        click.option("--bootstrap", default=None, help="Use this Kafka broker (host:port)."),
+        click.option(
+            "--impl",
+            type=click.Choice(["noida", "tansu"]),
+            default="noida",
+            show_default=True,
+            help="Embedded broker to start when no --bootstrap is given.",
+        ),
+        click.option("--messages", type=click.IntRange(1), default=1000, show_default=True,
+                     help="raw/secure: messages per measured window."),
+        click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
+                     help="raw/secure: measured windows (the median is reported)."),
+        click.option("--warmup", type=click.IntRange(1), default=100, show_default=True,
+                     help="raw/secure: messages sent before measuring."),
+        click.option("--concurrency", type=click.IntRange(1), default=32, show_default=True,
+                     help="raw/secure: sends (publish calls) in flight."),
+        click.option("--recipients", type=click.IntRange(1, 248), default=195,
+                     show_default=True, help="broadcast: bureaus addressed."),
+        click.option("--notices", type=click.IntRange(1), default=50, show_default=True,
+                     help="broadcast: measured notices (p50/p99 over these)."),
+        click.option("--hosts", type=click.IntRange(1), default=2, show_default=True,
+                     help="broadcast: receiver processes hosting the bureaus."),
+        click.option("--profile", "profile", type=click.Path(file_okay=False, path_type=Path),
+                     default=None, help="Write cProfile files of every NBX process here."),
+        click.option("--idempotence/--no-idempotence", default=None,
+                     help="Producer idempotence (default: on, off on tansu)."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
+    ]  # fmt: skip
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def _run(modes: tuple[str, ...], **kw: Any) -> None:
+    from broker.bench import broadcast, ops, raw, secure
+    from broker.bench.common import broker_target
+    from broker.bench.report import Report
+    from broker.logging import configure
+
+    with Path(os.devnull).open("w") as sink:
+        configure(stream=sink)  # the publisher's JSON log lines are rendered, then discarded
+        profile: Path | None = kw["profile"]
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+        flow = {k: kw[k] for k in ("messages", "repeats", "concurrency", "warmup")}
+        with broker_target(kw["bootstrap"], kw["impl"], kw["idempotence"]) as target:
+            report = Report(broker=target.impl, cores=os.cpu_count() or 1)
+
+            async def main() -> None:
+                if "raw" in modes:
+                    report.raw = await raw.run(target, **flow)
+                if "secure" in modes:
+                    report.secure = await secure.run(target, profile=profile, **flow)
+                if "broadcast" in modes:
+                    report.broadcast = await broadcast.run(
+                        target,
+                        recipients=kw["recipients"],
+                        notices_count=kw["notices"],
+                        hosts=kw["hosts"],
+                        warmup=3,
+                        profile=profile,
+                    )
+
+            asyncio.run(main())
+        if "ops" in modes:
+            report.ops = ops.run(audience=kw["recipients"])
+    if kw["as_json"]:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(report.table())
+
+
+def _command(name: str, modes: tuple[str, ...], help_text: str) -> click.Command:
+    @bench.command(name, help=help_text)
+    @_options
+    def command(**kw: Any) -> None:
+        _run(modes, **kw)
+
+    return command
+
+
+raw_cmd = _command("raw", ("raw",), "Plain aiokafka producer -> consumer of the notice JSON.")
+secure_cmd = _command(
+    "secure", ("secure",), "Publisher -> consumer daemon (a process) -> SQLite, with receipts."
+)
+broadcast_cmd = _command(
+    "broadcast", ("broadcast",), "One red notice to 195 bureaus: publish -> stored at all."
+)
+ops_cmd = _command("ops", ("ops",), "The cost of each step of the secure path on its own.")
+all_cmd = _command(
+    "all", _MODES, "raw, secure (and their ratio), broadcast and ops in one run, same broker."
+)
+
+
+def register(group: click.Group) -> None:
+    """Nothing to add: the commands attach to the ``bench`` group already registered."""
+    del group
