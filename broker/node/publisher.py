@@ -119,7 +119,8 @@ class Publisher:
             node.directory,
             config.kafka_settings(),
             policies=node.policies,
-            store=node.open_store(),
+            # the publisher's own bookkeeping (what it sent) needs no fsync per publish
+            store=node.open_store(durable=False),
             max_in_flight=config.limits.max_in_flight,
             validity=timedelta(days=config.limits.message_validity_days),
         )

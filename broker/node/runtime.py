@@ -73,11 +73,11 @@ class Node:
     policies: PolicySet
     decryption_keys: dict[str, x25519.X25519PrivateKey] = field(default_factory=dict)
 
-    def open_store(self) -> Sink:
-        """Open the configured sink."""
+    def open_store(self, *, durable: bool = True) -> Sink:
+        """Open the configured sink (``durable``: fsync every commit)."""
         from broker.sinks import open_sink
 
-        return open_sink(self.config.sink.url)
+        return open_sink(self.config.sink.url, durable=durable)
 
     async def ready(self) -> None:
         """Finish loading what needs the broker (the directory topic)."""

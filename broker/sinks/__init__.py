@@ -8,16 +8,16 @@ from broker.sinks.jsonl import JsonlSink
 from broker.sinks.sqlite import SqliteSink
 
 
-def open_sink(url: str) -> Sink:
+def open_sink(url: str, *, durable: bool = True) -> Sink:
     """Open the sink named by ``url``: ``sqlite:///rel/path``, ``sqlite:////abs/path``, ``jsonl:///...``."""
     scheme, sep, rest = url.partition(":///")
     if not sep or not rest:
         msg = f"sink url {url!r}: expected sqlite:///PATH or jsonl:///PATH"
         raise ConfigError(msg)
     if scheme == "sqlite":
-        return SqliteSink(Path(rest))
+        return SqliteSink(Path(rest), durable=durable)
     if scheme == "jsonl":
-        return JsonlSink(Path(rest))
+        return JsonlSink(Path(rest), durable=durable)
     msg = f"sink url {url!r}: unknown scheme {scheme!r} (sqlite or jsonl)"
     raise ConfigError(msg)
 

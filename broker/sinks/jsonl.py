@@ -27,9 +27,13 @@ def _now() -> str:
 class JsonlSink:
     """A bureau's store as a JSON-lines file (single writer)."""
 
-    def __init__(self, path: Path) -> None:
-        """Open ``path``, creating it if needed, and rebuild the state from it."""
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
+        """Open ``path``, creating it if needed, and rebuild the state from it.
+
+        ``durable`` fsyncs every append (or every batch); see :class:`SqliteSink`.
+        """
         self.path = path
+        self.durable = durable
         path.parent.mkdir(parents=True, exist_ok=True)
         self._deliveries: dict[str, dict[str, Any]] = {}
         self._notices: dict[tuple[str, str], dict[str, Any]] = {}
@@ -55,7 +59,8 @@ class JsonlSink:
         finally:
             self._in_batch = False
             self._fh.flush()
-            os.fsync(self._fh.fileno())
+            if self.durable:
+                os.fsync(self._fh.fileno())
 
     def _load(self, rec: dict[str, Any]) -> None:
         kind = rec["type"]
@@ -74,7 +79,8 @@ class JsonlSink:
             self._load(rec)
         if not self._in_batch:
             self._fh.flush()
-            os.fsync(self._fh.fileno())
+            if self.durable:
+                os.fsync(self._fh.fileno())
 
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")

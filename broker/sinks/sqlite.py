@@ -84,13 +84,18 @@ def _version(package: VerifiedPackage) -> int:
 class SqliteSink:
     """A bureau's local store in one SQLite file (safe to share between the daemon and the CLI)."""
 
-    def __init__(self, path: Path) -> None:
-        """Open (and create if needed) the store at ``path``."""
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
+        """Open (and create if needed) the store at ``path``.
+
+        ``durable`` (the daemon's setting) fsyncs every commit: a delivery whose offset was
+        committed survives a power loss. The publisher opens its connection with
+        ``durable=False``: it writes only its own bookkeeping of what it sent.
+        """
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
         self._in_batch = False
