@@ -20,21 +20,31 @@ def _simple(value: Any, depth: int = 0) -> bool:
     ASCII, sorting by code point equals JCS's sorting by UTF-16 code units). Floats, huge
     integers, non-ASCII keys and deep nesting take the reference implementation.
     """
-    if depth > 64:
-        return False
-    if value is None or value is True or value is False:
-        return True
-    if isinstance(value, str):
-        return type(value) is str
-    if isinstance(value, int):
-        return type(value) is int and -_MAX_SAFE_INT < value < _MAX_SAFE_INT
-    if isinstance(value, list):
-        return all(_simple(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return all(
-            type(k) is str and k.isascii() and _simple(v, depth + 1) for k, v in value.items()
-        )
-    return False
+    # iterative, with exact type checks: this runs for every digest, so it must stay cheap
+    stack: list[tuple[Any, int]] = [(value, depth)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, level = pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if not -_MAX_SAFE_INT < item < _MAX_SAFE_INT:
+                return False
+            continue
+        if level >= 64:
+            return False
+        if kind is list:
+            for child in item:
+                push((child, level + 1))
+        elif kind is dict:
+            for key, child in item.items():
+                if type(key) is not str or not key.isascii():
+                    return False
+                push((child, level + 1))
+        else:
+            return False
+    return True
 
 
 def jcs(value: Any) -> bytes:

@@ -110,19 +110,30 @@ def _present(value: object) -> bool:
     return value is not None and value != [] and value != {} and value != ""
 
 
+@cache
+def _unit_slots(
+    model: type[BaseModel],
+) -> tuple[tuple[str, tuple[str, ...], DataCategory], ...]:
+    """Every unit path of ``model`` (split, with its category), sorted by path; computed once."""
+    found = [
+        (path, tuple(path.split(".")), slot.category)
+        for path, slot in _walk(model)
+        if slot.category is not None
+    ]
+    return tuple(sorted(found))
+
+
 def disclosure_units(notice: NoticeBase) -> list[DisclosureUnit]:
     """Every present redactable field of ``notice`` as one unit, sorted by path."""
     data = notice.model_dump(mode="json")
     units: list[DisclosureUnit] = []
-    for path, slot in _walk(type(notice)):
-        if slot.category is None:
-            continue
+    for path, parts, category in _unit_slots(type(notice)):
         value: Any = data
-        for part in path.split("."):
+        for part in parts:
             value = value.get(part) if isinstance(value, dict) else None
         if _present(value):
-            units.append(DisclosureUnit(path, slot.category, value))
-    return sorted(units, key=lambda u: u.path)
+            units.append(DisclosureUnit(path, category, value))
+    return units
 
 
 def non_redactable(notice: NoticeBase) -> dict[str, JSON]:
