@@ -67,7 +67,12 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     sent = await publishing
     assert len(sent) == COUNT, f"seed {seed}: publisher could not send every notice"
     drain = _daemon(config, "--until-idle", "5")
-    _, err = drain.communicate(timeout=300)
+    try:
+        _, err = drain.communicate(timeout=300)
+    finally:  # never leave a daemon behind, even when the drain hangs
+        if drain.poll() is None:
+            drain.kill()
+            drain.wait()
     assert drain.returncode == 0, err.decode()[-2000:]
 
     db = sqlite3.connect(net.configs["FR"].sink_path())
