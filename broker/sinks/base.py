@@ -10,6 +10,7 @@ second time. Seen at another position it is a replay, which the daemon quarantin
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -68,6 +69,33 @@ class ReceiptRecord:
     status: str
     reason: str | None
     at: str
+
+
+def status_rows(
+    sent: Iterable[tuple[str, str, str, str, str | None, str]],
+    receipts: Iterable[tuple[str, str, str, str | None, str]],
+) -> list[dict[str, Any]]:
+    """Group sent rows ``(msg_id, recipient, kind, status, reason, at)`` and receipt rows
+    ``(msg_id, recipient, status, reason, at)`` per recipient, as ``nbx status`` shows them."""
+    by_msg: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for msg_id, recipient, status, reason, at in receipts:
+        by_msg.setdefault((msg_id, recipient), []).append(
+            {"status": status, "reason": reason, "at": at}
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for msg_id, recipient, kind, status, reason, at in sent:
+        entry = out.setdefault(recipient, {"recipient": recipient, "messages": []})
+        entry["messages"].append(
+            {
+                "msg_id": msg_id,
+                "kind": kind,
+                "sent": status,
+                "reason": reason,
+                "at": at,
+                "receipts": by_msg.get((msg_id, recipient), []),
+            }
+        )
+    return [out[k] for k in sorted(out)]
 
 
 class Sink(Protocol):

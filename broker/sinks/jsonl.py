@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.envelope import VerifiedPackage
-from broker.sinks.base import Applied, Position, ReceiptRecord, Seen
+from broker.sinks.base import Applied, Position, ReceiptRecord, Seen, status_rows
 
 
 def _now() -> str:
@@ -216,27 +216,17 @@ class JsonlSink:
 
     def status(self, notice_id: str) -> list[dict[str, Any]]:
         """Per recipient: messages sent for ``notice_id`` and their receipts."""
-        out: dict[str, dict[str, Any]] = {}
-        for (msg_id, recipient), rec in sorted(self._sent.items(), key=lambda kv: kv[1]["at"]):
-            if rec["notice_id"] != notice_id:
-                continue
-            receipts = [
-                {"status": r["status"], "reason": r["reason"], "at": r["at"]}
-                for (m, rc, _), r in self._receipts.items()
-                if m == msg_id and rc == recipient
-            ]
-            entry = out.setdefault(recipient, {"recipient": recipient, "messages": []})
-            entry["messages"].append(
-                {
-                    "msg_id": msg_id,
-                    "kind": rec["kind"],
-                    "sent": rec["status"],
-                    "reason": rec["reason"],
-                    "at": rec["at"],
-                    "receipts": receipts,
-                }
-            )
-        return [out[k] for k in sorted(out)]
+        sent = sorted(
+            (r["msg_id"], r["recipient"], r["kind"], r["status"], r["reason"], r["at"])
+            for r in self._sent.values()
+            if r["notice_id"] == notice_id
+        )
+        receipts = [
+            (r["msg_id"], r["recipient"], r["status"], r["reason"], r["at"])
+            for r in self._receipts.values()
+            if r["notice_id"] == notice_id
+        ]
+        return status_rows(sorted(sent, key=lambda row: row[5]), receipts)
 
     def notices(self) -> list[dict[str, Any]]:
         """Current notices without their views, newest first."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.envelope import VerifiedPackage
-from broker.sinks.base import Applied, Position, ReceiptRecord, Seen
+from broker.sinks.base import Applied, Position, ReceiptRecord, Seen, status_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notices (
@@ -316,23 +316,7 @@ class SqliteSink:
             "SELECT msg_id, recipient, status, reason, at FROM receipts WHERE notice_id = ?",
             (notice_id,),
         ).fetchall()
-        by_msg: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for r in receipts:
-            by_msg.setdefault((r[0], r[1]), []).append({"status": r[2], "reason": r[3], "at": r[4]})
-        out: dict[str, dict[str, Any]] = {}
-        for msg_id, recipient, kind, status, reason, at in sent:
-            entry = out.setdefault(recipient, {"recipient": recipient, "messages": []})
-            entry["messages"].append(
-                {
-                    "msg_id": msg_id,
-                    "kind": kind,
-                    "sent": status,
-                    "reason": reason,
-                    "at": at,
-                    "receipts": by_msg.get((msg_id, recipient), []),
-                }
-            )
-        return [out[k] for k in sorted(out)]
+        return status_rows(sent, receipts)
 
     # --- reading --------------------------------------------------------------------------
 
