@@ -35,5 +35,10 @@ unit: $(STAMP)
 e2e-tansu: $(STAMP)
 	NBX_TEST_BROKER=tansu $(BIN)/pytest -m e2e
 
+## verify: the verification suite in its slow profile (10,000 hostile inbox records, several
+## SIGKILL seeds, every fault scenario), ending with the summary table (docs/verification.md)
+verify: $(STAMP)
+	NBX_TEST_BROKER=noida NBX_VERIFY_PROFILE=slow $(BIN)/pytest tests/verify -p no:randomly -p no:logging -q
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -404,7 +404,10 @@ class ConsumerDaemon:
         return {}
 
     def _check(self, package: VerifiedPackage, view: dict[str, Any]) -> str | None:
-        """Schema validation of the disclosed view, then this bureau's inbound policy."""
+        """Origin, schema validation of the disclosed view, then this bureau's inbound policy."""
+        if package.kind in ("publish", "update") and view.get("issuing_bureau") != package.sender:
+            # a bureau may only publish notices it issued: the signer is the issuing bureau
+            return "origin-mismatch"
         if package.kind in ("publish", "update"):
             try:
                 self.validate(view)

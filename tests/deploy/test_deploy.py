@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -9,7 +10,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "acls.sh"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, check=False)
+    bash = shutil.which("bash") or "/bin/bash"
+    return subprocess.run([bash, str(SCRIPT), *args], capture_output=True, text=True, check=False)
 
 
 def test_acls_read_only_own_topics_and_group() -> None:

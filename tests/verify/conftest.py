@@ -1,0 +1,57 @@
+"""Verification suite plumbing: log capture for the whole session, the canary check on every
+captured log line, and the summary table printed at the end (also saved in the pytest cache as
+``nbx/verify-summary``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.verify.support import LOGS, PROFILE, TALLY, canary_hits, install_log_capture
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _capture_logs() -> Iterator[None]:
+    """Every structlog and stdlib log line of the session goes to one capture; at the end, none of
+    them may contain a canary (a planted personal-data value)."""
+    install_log_capture()
+    yield
+    hits = canary_hits(LOGS.text())
+    TALLY.count("canary hits", len(hits))
+    assert not hits, f"canaries in the captured logs: {hits[:5]}"
+
+
+@pytest.fixture(autouse=True)
+def _log_capture_stays_installed() -> None:
+    """Another test module may reconfigure structlog; put the capture back before each test."""
+    install_log_capture()
+
+
+def _row(name: str, value: Any) -> str:
+    return f"  {name:<40} {value:>10}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Print what the verification suite tried and what happened."""
+    if not TALLY.used:
+        return
+    data = TALLY.to_json()
+    data["exit_status"] = int(exitstatus)
+    if config.cache is not None:
+        config.cache.set("nbx/verify-summary", data)
+    tr = terminalreporter
+    tr.section(f"NBX verification summary (profile {PROFILE})")
+    tr.write_line("inputs tried per boundary")
+    for name, n in sorted(data["inputs"].items()):
+        tr.write_line(_row(name, n))
+    tr.write_line("faults injected")
+    for name, n in sorted(data["faults"].items()):
+        tr.write_line(_row(name, n))
+    tr.write_line("messages")
+    for name, n in data["messages"].items():
+        must = "  (must be 0)" if name in ("lost", "duplicated", "crashes", "canary hits") else ""
+        tr.write_line(_row(name, n) + must)
+    tr.write_line(json.dumps(data, sort_keys=True))

@@ -1,0 +1,377 @@
+"""Shared pieces of the verification suite: profile counts, the session tally, canary notices,
+the log capture, an independent Kafka reader (confluent-kafka) and a raw producer.
+
+``NBX_VERIFY_PROFILE=default|slow`` chooses how hard every test tries (``make test`` runs the
+default profile, ``make verify`` the slow one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from broker.schemas import NoticeBase
+from tests.node.helpers import EXAMPLES
+
+PROFILE = os.environ.get("NBX_VERIFY_PROFILE", "default")
+if PROFILE not in ("default", "slow"):
+    raise RuntimeError(f"NBX_VERIFY_PROFILE={PROFILE!r}: expected default or slow")
+SLOW = PROFILE == "slow"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many inputs, faults and messages each test uses in a profile."""
+
+    inbox_records: int
+    file_examples: int
+    cli_examples: int
+    kill_seeds: int
+    kills_per_seed: int
+    kill_notices: int
+    restart_notices: int
+    slow_sink_notices: int
+
+
+COUNTS = (
+    Counts(10_000, 600, 300, 4, 5, 200, 200, 1500)
+    if SLOW
+    else Counts(600, 60, 40, 1, 3, 60, 40, 300)
+)
+
+_BASE = settings(
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=False,
+)
+settings.register_profile("nbx-verify-default", _BASE, max_examples=COUNTS.file_examples)
+settings.register_profile("nbx-verify-slow", _BASE, max_examples=COUNTS.file_examples)
+FILES = settings.get_profile(f"nbx-verify-{PROFILE}")
+CLI = settings(FILES, max_examples=COUNTS.cli_examples)
+
+
+def generate(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:
+    """Draw up to ``n`` examples of ``strategy`` with hypothesis (generation phase only)."""
+    out: list[Any] = []
+
+    @settings(_BASE, max_examples=n, phases=[Phase.generate])
+    @given(strategy)
+    def collect(value: Any) -> None:
+        out.append(value)
+
+    collect()
+    return out
+
+
+# --- the session tally ----------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What the suite tried and what happened; printed as a table at the end of the session."""
+
+    inputs: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    messages: Counter[str] = field(default_factory=Counter)
+    used: bool = False
+
+    def input(self, boundary: str, n: int = 1) -> None:
+        self.used = True
+        self.inputs[boundary] += n
+
+    def fault(self, kind: str, n: int = 1) -> None:
+        self.used = True
+        self.faults[kind] += n
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.used = True
+        self.messages[what] += n
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "profile": PROFILE,
+            "inputs": dict(self.inputs),
+            "faults": dict(self.faults),
+            "messages": {
+                k: self.messages.get(k, 0)
+                for k in (
+                    "sent",
+                    "delivered",
+                    "quarantined",
+                    "lost",
+                    "duplicated",
+                    "crashes",
+                    "canary hits",
+                )
+            },
+        }
+
+
+TALLY = Tally()
+
+
+def settle(sent: int, delivered: int, quarantined: int, lost: int, duplicated: int) -> None:
+    """Add one scenario's message counts to the tally."""
+    TALLY.count("sent", sent)
+    TALLY.count("delivered", delivered)
+    TALLY.count("quarantined", quarantined)
+    TALLY.count("lost", lost)
+    TALLY.count("duplicated", duplicated)
+
+
+# --- canaries -------------------------------------------------------------------------------
+
+CANARIES: set[str] = set()
+
+
+def canary(tag: str) -> str:
+    """A unique string planted in a notice; it must never appear on the wire or in a log."""
+    value = f"CANARY{tag.upper()}{uuid.uuid4().hex[:16].upper()}"
+    CANARIES.add(value)
+    return value
+
+
+def canary_notice(notice_id: str, sender: str = "IT", name: str = "red") -> NoticeBase:
+    """An example notice from ``sender`` whose names, places, marks and charges are canaries."""
+    data = json.loads((EXAMPLES / f"{name}.json").read_text())
+    data.update(notice_id=notice_id, issuing_bureau=sender)
+    person = data.get("person")
+    if isinstance(person, dict):
+        person["family_name"] = canary("FN")
+        person["forenames"] = canary("GN")
+        person["place_of_birth"] = canary("PB")
+        if isinstance(person.get("physical"), dict):
+            person["physical"]["distinguishing_marks"] = canary("MK")
+        for doc in person.get("identity_documents", []):
+            doc["number"] = canary("ID")
+    judicial = data.get("judicial")
+    if isinstance(judicial, dict):
+        judicial["summary_of_facts"] = canary("SF")
+        for charge in judicial.get("charges", []):
+            charge["description"] = canary("CH")
+    from broker.schemas import parse_notice
+
+    return parse_notice(data)
+
+
+def canary_hits(text: str | bytes) -> list[str]:
+    """The canaries found in ``text`` (as UTF-8, and case-insensitively)."""
+    data = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    upper = data.upper()
+    return sorted(c for c in CANARIES if c in upper)
+
+
+# --- log capture ----------------------------------------------------------------------------
+
+
+class LogCapture(io.TextIOBase):
+    """Collects every log line of the suite: structlog output, stdlib logging, subprocess output."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._lock = threading.Lock()
+
+    def write(self, s: str) -> int:
+        with self._lock:
+            self._parts.append(s)
+        return len(s)
+
+    def add(self, text: str | bytes, source: str = "") -> None:
+        self.write(text.decode("utf-8", "replace") if isinstance(text, bytes) else text)
+        self.write("\n")
+
+    def text(self) -> str:
+        with self._lock:
+            return "".join(self._parts)
+
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.text().splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return out
+
+
+LOGS = LogCapture()
+
+
+class _Handler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):  # a log handler must never raise
+            LOGS.add(self.format(record))
+
+
+LOG_HANDLER = _Handler(logging.DEBUG)
+
+
+def install_log_capture() -> None:
+    """Route structlog (at DEBUG) and stdlib logging (aiokafka included) into :data:`LOGS`."""
+    from broker.logging import configure
+
+    configure("DEBUG", stream=LOGS)  # type: ignore[arg-type]
+    for name in ("", "aiokafka", "broker"):
+        logger = logging.getLogger(name)
+        if LOG_HANDLER not in logger.handlers:
+            logger.addHandler(LOG_HANDLER)
+    logging.getLogger("aiokafka").setLevel(logging.INFO)
+
+
+# --- independent Kafka client ---------------------------------------------------------------
+
+
+def topics(bootstrap: str) -> list[str]:
+    """Every topic name, asked with confluent-kafka (librdkafka), not aiokafka."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    return sorted(admin.list_topics(timeout=15).topics)
+
+
+def read_all(
+    bootstrap: str, topic: str, *, expect: int = 0, idle_s: float = 3.0, timeout_s: float = 60.0
+) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+    """Every record of ``topic`` from the beginning, read with confluent-kafka in a fresh group.
+
+    Reads until ``expect`` records arrived and nothing more came for ``idle_s`` seconds.
+    """
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"verify-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+            "log_level": 3,
+        }
+    )
+    consumer.subscribe([topic])
+    out: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
+    deadline = time.monotonic() + timeout_s
+    last = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            msgs = consumer.consume(num_messages=1000, timeout=0.5)
+            got = [m for m in msgs if m.error() is None]
+            for m in got:
+                out.append((m.key() or b"", m.value() or b"", list(m.headers() or [])))
+            if got:
+                last = time.monotonic()
+            elif len(out) >= expect and time.monotonic() - last >= idle_s:
+                break
+    finally:
+        consumer.close()
+    return out
+
+
+async def produce_raw(
+    bootstrap: str, records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]]
+) -> None:
+    """Write (topic, key, value, headers) records as a stranger would: a plain producer."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, max_request_size=4 << 20, linger_ms=20, acks="all"
+    )
+    await producer.start()
+    try:
+        for i in range(0, len(records), 500):
+            futures = [
+                await producer.send(topic, value, key=key, headers=headers)
+                for topic, key, value, headers in records[i : i + 500]
+            ]
+            await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+# --- an attacker's envelope toolkit ---------------------------------------------------------
+
+KNOWN_REASONS = frozenset(
+    {
+        "too-large",
+        "frame",
+        "decrypt",
+        "malformed",
+        "key-unknown",
+        "key-revoked",
+        "key-expired",
+        "signature",
+        "not-addressed",
+        "digest",
+        "grant",
+        "not-yet-valid",
+        "expired",
+        "wrong-topic",
+        "replay",
+        "schema",
+        "declined-by-policy",
+    }
+)
+
+
+def encrypt_to(keys: Any, plaintext: bytes, topic: str | None = None) -> bytes:
+    """Encrypt any plaintext to ``keys.bureau`` (its public key is public: anyone can)."""
+    from broker.envelope import frame
+    from broker.envelope.seal import hpke_info
+    from broker.envelope.suites import HPKE_SUITES, SUITE_X25519
+
+    kid = keys.encryption_key_id
+    topic = topic or f"nbx.inbox.{keys.bureau}"
+    info = hpke_info(topic, keys.bureau, kid, SUITE_X25519)
+    ct = HPKE_SUITES[SUITE_X25519].encrypt(plaintext, keys.encryption_key.public_key(), info=info)
+    return frame.encode(SUITE_X25519, kid, ct)
+
+
+def decrypt_as(keys: Any, data: bytes, topic: str | None = None) -> dict[str, Any]:
+    """The package JSON in a frame addressed to ``keys.bureau`` (what an insider starts from)."""
+    from broker.envelope import frame
+    from broker.envelope.seal import hpke_info
+    from broker.envelope.suites import HPKE_SUITES
+
+    parsed = frame.decode(data)
+    topic = topic or f"nbx.inbox.{keys.bureau}"
+    info = hpke_info(topic, keys.bureau, parsed.recipient_kid, parsed.suite)
+    out: dict[str, Any] = json.loads(
+        HPKE_SUITES[parsed.suite].decrypt(parsed.ciphertext, keys.encryption_key, info=info)
+    )
+    return out
+
+
+def statement_of(package: dict[str, Any]) -> dict[str, Any]:
+    from broker.envelope.canonical import b64u_decode
+
+    out: dict[str, Any] = json.loads(b64u_decode(package["statement"]))
+    return out
+
+
+def resigned(package: dict[str, Any], statement: dict[str, Any], signer: Any) -> dict[str, Any]:
+    """``package`` with ``statement`` signed by the Ed25519 private key ``signer``."""
+    from broker.envelope.canonical import b64u, jcs
+    from broker.envelope.seal import SIGNATURE_DOMAIN
+
+    body = jcs(statement)
+    return {
+        **package,
+        "statement": b64u(body),
+        "signature": b64u(signer.sign(SIGNATURE_DOMAIN + body)),
+    }
