@@ -88,13 +88,51 @@ def allow_list(
     return event_dict
 
 
-def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Set up structlog to write allow-listed JSON lines to ``stream`` (stdout by default)."""
+class _SysStream:
+    """``sys.stdout`` or ``sys.stderr`` looked up at each write, not when logging is configured.
+
+    Test runners and click's CliRunner swap (and close) those objects; binding the object at
+    configuration time would make later log calls write to a closed file.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        stream: TextIO = getattr(sys, self.name)
+        return stream.write(text)
+
+    def flush(self) -> None:
+        stream: TextIO = getattr(sys, self.name)
+        stream.flush()
+
+
+class Discard:
+    """A stream that drops what is written (log lines are still rendered: for benchmarks)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+def configure(level: str = "INFO", stream: TextIO | _SysStream | Discard | str = "stdout") -> None:
+    """Set up structlog to write allow-listed JSON lines to ``stream``.
+
+    ``stream`` is a file object, or ``"stdout"`` / ``"stderr"`` (looked up at each write).
+    """
     numeric = logging.getLevelNamesMapping().get(level.upper())
     if numeric is None:
         msg = f"unknown log level {level!r}"
         raise ValueError(msg)
-    out = stream if stream is not None else sys.stdout
+    if isinstance(stream, str):
+        if stream not in ("stdout", "stderr"):
+            msg = f"unknown log stream {stream!r} (stdout or stderr)"
+            raise ValueError(msg)
+        out: Any = _SysStream(stream)
+    else:
+        out = stream
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

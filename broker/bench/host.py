@@ -76,5 +76,5 @@ async def serve(folder: Path, group: str, bureaus: list[str]) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - run as a helper process
-    configure(stream=sys.stderr)
+    configure(stream="stderr")
     asyncio.run(serve(Path(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")))

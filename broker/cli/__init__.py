@@ -43,7 +43,7 @@ def main() -> None:
     `nbx consume` logs every event as JSON lines on stdout.
     """
     quiet_client_libraries()
-    configure(level=os.environ.get("NBX_LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    configure(level=os.environ.get("NBX_LOG_LEVEL", "WARNING"), stream="stderr")
 
 
 # Command registration: one line per command module, each module owns its commands.

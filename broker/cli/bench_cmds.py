@@ -60,35 +60,34 @@ def _run(modes: tuple[str, ...], **kw: Any) -> None:
     from broker.bench import broadcast, ops, raw, secure
     from broker.bench.common import broker_target
     from broker.bench.report import Report
-    from broker.logging import configure
+    from broker.logging import Discard, configure
 
-    with Path(os.devnull).open("w") as sink:
-        configure(stream=sink)  # the publisher's JSON log lines are rendered, then discarded
-        profile: Path | None = kw["profile"]
-        if profile is not None:
-            profile.mkdir(parents=True, exist_ok=True)
-        flow = {k: kw[k] for k in ("messages", "repeats", "concurrency", "warmup")}
-        with broker_target(kw["bootstrap"], kw["impl"], kw["idempotence"]) as target:
-            report = Report(broker=target.impl, cores=os.cpu_count() or 1)
+    configure(stream=Discard())  # the publisher's JSON log lines are rendered, then discarded
+    profile: Path | None = kw["profile"]
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+    flow = {k: kw[k] for k in ("messages", "repeats", "concurrency", "warmup")}
+    with broker_target(kw["bootstrap"], kw["impl"], kw["idempotence"]) as target:
+        report = Report(broker=target.impl, cores=os.cpu_count() or 1)
 
-            async def main() -> None:
-                if "raw" in modes:
-                    report.raw = await raw.run(target, **flow)
-                if "secure" in modes:
-                    report.secure = await secure.run(target, profile=profile, **flow)
-                if "broadcast" in modes:
-                    report.broadcast = await broadcast.run(
-                        target,
-                        recipients=kw["recipients"],
-                        notices_count=kw["notices"],
-                        hosts=kw["hosts"],
-                        warmup=3,
-                        profile=profile,
-                    )
+        async def main() -> None:
+            if "raw" in modes:
+                report.raw = await raw.run(target, **flow)
+            if "secure" in modes:
+                report.secure = await secure.run(target, profile=profile, **flow)
+            if "broadcast" in modes:
+                report.broadcast = await broadcast.run(
+                    target,
+                    recipients=kw["recipients"],
+                    notices_count=kw["notices"],
+                    hosts=kw["hosts"],
+                    warmup=3,
+                    profile=profile,
+                )
 
-            asyncio.run(main())
-        if "ops" in modes:
-            report.ops = ops.run(audience=kw["recipients"])
+        asyncio.run(main())
+    if "ops" in modes:
+        report.ops = ops.run(audience=kw["recipients"])
     if kw["as_json"]:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
