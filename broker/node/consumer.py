@@ -163,6 +163,7 @@ class ConsumerDaemon:
         stops the daemon with :class:`~broker.errors.SinkError` before the failed record's offset
         is committed, so nothing is lost: the record is delivered after a restart.
         """
+        self._log.info("daemon.starting", bureau=self.bureau, bootstrap=self.settings.bootstrap)
         consumer, producer = await self._connect(connect_timeout_s)
         if consumer is None or producer is None:  # stopped while waiting for the broker
             return self.stats
@@ -212,7 +213,13 @@ class ConsumerDaemon:
                 await producer.start()
                 if isinstance(self.directory, TopicDirectory):
                     await self.directory.fetch()
-                await consumer.start()
+                if not await self._until_stopped(consumer.start()):
+                    # SIGTERM while joining the group (which can take a while): stop cleanly
+                    with contextlib.suppress(KafkaError):
+                        await consumer.stop()
+                    with contextlib.suppress(KafkaError):
+                        await producer.stop()
+                    return None, None
             except (KafkaError, OSError, TransportError) as exc:
                 await self._topics.close()
                 with contextlib.suppress(KafkaError):
@@ -236,6 +243,20 @@ class ConsumerDaemon:
                 continue
             return consumer, producer
         return None, None
+
+    async def _until_stopped(self, work: Awaitable[None]) -> bool:
+        """Run ``work`` unless :meth:`stop` is called first; True if ``work`` finished."""
+        task = asyncio.ensure_future(work)
+        stopper = asyncio.ensure_future(self._stop.wait())
+        done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if task in done:
+            task.result()
+            return True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, KafkaError):
+            await task
+        return False
 
     async def _loop(
         self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, until_idle_s: float | None
