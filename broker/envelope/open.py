@@ -23,7 +23,6 @@ Checks run in this order; the first failure raises :class:`EnvelopeRejected` wit
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -260,8 +259,3 @@ def open_package(
         policy=p.package.policy,
         _token=_OPENED,
     )
-
-
-def frame_fingerprint(data: bytes) -> str:
-    """SHA-256 hex of raw bytes, for logs about a frame that could not be opened."""
-    return hashlib.sha256(data).hexdigest()[:16]

@@ -106,24 +106,6 @@ async def test_a_recipient_cannot_make_a_notice_appear_to_come_from_another_bure
         ).encode(),
     ]
     values = [encrypt_to(de, f) for f in forgeries]
-    # FR seals a notice of its own that claims IT as its issuing bureau and IT's notice id
-    units = {u.path: u.value for u in disclosure_units(notice)}
-    sealed = seal(
-        signer=fr,
-        kind="publish",
-        notice_id=notice.notice_id,
-        notice_type="red",
-        header=non_redactable(notice),
-        units=units,
-        grants={"DE": Grant(frozenset(units), (), "DE@1")},
-        handling="H1",
-    )
-    impostor = sealed.package_for(
-        "DE",
-        topic="nbx.inbox.DE",
-        recipient_kid=de.encryption_key_id,
-        recipient_key=de.encryption_key.public_key(),
-    )
     await produce_raw(bootstrap, [("nbx.inbox.DE", b"f", v, []) for v in values])
     TALLY.input("forged origin records", len(values))
     await net.start("DE")
@@ -137,7 +119,6 @@ async def test_a_recipient_cannot_make_a_notice_appear_to_come_from_another_bure
     assert d.stats.delivered == 1, d.stats.reasons
     assert d.stats.quarantined == len(values), d.stats.reasons
     assert [(r["sender"], r["notice_id"]) for r in rows] == [("IT", notice.notice_id)]
-    assert impostor  # used by the test below
 
 
 async def test_a_notice_claiming_another_issuing_bureau_is_not_delivered(
