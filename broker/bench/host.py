@@ -7,9 +7,11 @@ receipts. 195 consumer groups with a heartbeat and a fetch loop each would cost 
 more than the notices do; a bureau runs one daemon on its own machine, so sharing the client here
 measures the per-bureau work (open, validate, policy, store, receipt) and not 195 idle clients.
 
-Each poll's records are split by topic and handed to that bureau's daemon (its own batch handling:
-every receipt acknowledged, then its offsets committed). After each delivery is committed to the
-store the host prints ``D <notice_id> <CC> <monotonic time>`` on stdout. Logs go to stderr.
+Each poll's records are split by topic and handed to that bureau's daemon
+(:meth:`ConsumerDaemon.process`: verify, store, every receipt acknowledged); once all are done the
+poll's offsets are committed in one request, as any single consumer commits its poll. After each
+delivery is committed to the store the host prints ``D <notice_id> <CC> <monotonic time>`` on
+stdout. Logs go to stderr.
 SIGTERM stops it.
 """
 
@@ -62,11 +64,13 @@ async def serve(folder: Path, group: str, bureaus: list[str]) -> None:
             by_topic: dict[str, dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]] = {}
             for tp, records in polled.items():
                 by_topic.setdefault(tp.topic, {})[tp] = records
-            await asyncio.gather(
-                *(
-                    daemons[t]._batch(consumer, producer, b) for t, b in by_topic.items()
-                )  # the daemon's own batch step
+            # each daemon's own batch step (store, receipts, acknowledgements), concurrently:
+            # one bureau's fsync overlaps another's work; then one commit for the whole poll
+            done = await asyncio.gather(
+                *(daemons[t].process(producer, b) for t, b in by_topic.items())
             )
+            if done:
+                await consumer.commit({tp: o for offsets in done for tp, o in offsets.items()})
             sys.stdout.flush()
     finally:
         await consumer.stop()

@@ -119,26 +119,41 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
     add("inbound_check", _time(lambda: inbound_check(policies, notice_type="red", sender=SENDER,
         recipient=ids[0]), rounds))  # fmt: skip
 
-    def receipt() -> bytes:
-        s = seal(
-            signer=keys[ids[0]],
-            kind="receipt",
-            notice_id=pkg.notice_id,
-            notice_type="red",
-            header={"receipt": {"msg_id": pkg.msg_id, "notice_id": pkg.notice_id,
-                    "recipient": ids[0], "status": "delivered", "reason": None,
-                    "at": datetime.now(UTC).isoformat()}},
-            units={},
-            grants={SENDER: Grant(frozenset(), (), "receipt")},
-            handling="H0",
-        )  # fmt: skip
-        kid, key = directory.encryption_key(SENDER)
-        frame: bytes = s.package_for(
-            SENDER, topic=f"nbx.receipts.{SENDER}", recipient_kid=kid, recipient_key=key
-        )
-        return frame
+    def receipt(count: int) -> Callable[[], bytes]:
+        answer = {
+            "msg_id": pkg.msg_id,
+            "notice_id": pkg.notice_id,
+            "recipient": ids[0],
+            "status": "delivered",
+            "reason": None,
+            "at": datetime.now(UTC).isoformat(),
+        }
 
-    add("receipt seal + package_for", _time(receipt, rounds))
+        def run() -> bytes:
+            s = seal(
+                signer=keys[ids[0]],
+                kind="receipt",
+                notice_id="receipts",
+                notice_type="receipt",
+                header={"receipts": [answer] * count},
+                units={},
+                grants={SENDER: Grant(frozenset(), (), "receipt")},
+                handling="H0",
+            )
+            kid, key = directory.encryption_key(SENDER)
+            frame: bytes = s.package_for(
+                SENDER, topic=f"nbx.receipts.{SENDER}", recipient_kid=kid, recipient_key=key
+            )
+            return frame
+
+        return run  # fmt: skip
+
+    add("receipt seal + package_for, 1 answer", _time(receipt(1), rounds))
+    add(
+        "  per answer, 200 answers in one receipt",
+        _time(receipt(200), max(3, rounds // 10)) / 200,
+        "a daemon batch answers each sender once",
+    )
     with tempfile.TemporaryDirectory(prefix="nbx-bench-ops-") as tmp:
         sink = SqliteSink(Path(tmp) / "ops.sqlite")
         counter = iter(range(10**9))

@@ -5,11 +5,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import rfc8785
 
 _MAX_SAFE_INT = 2**53
+# One encoder for every call: ``json.dumps`` with arguments builds a new encoder each time.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_encode = _ENCODER.encode
+_sha256 = hashlib.sha256
+_b64encode = base64.urlsafe_b64encode
 
 
 def _simple(value: Any, depth: int = 0) -> bool:
@@ -55,9 +61,8 @@ def jcs(value: Any) -> bytes:
     two on generated values.
     """
     if _simple(value):
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         try:
-            return text.encode("utf-8")
+            return _encode(value).encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: let the reference implementation refuse it
             pass
     out: bytes = rfc8785.dumps(value)
@@ -66,7 +71,7 @@ def jcs(value: Any) -> bytes:
 
 def b64u(data: bytes) -> str:
     """Base64url without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return _b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def b64u_decode(text: str) -> bytes:
@@ -80,4 +85,23 @@ def b64u_decode(text: str) -> bytes:
 
 def digest(value: Any) -> str:
     """``b64u(SHA-256(JCS(value)))``."""
-    return b64u(hashlib.sha256(jcs(value)).digest())
+    return _b64encode(_sha256(jcs(value)).digest()).rstrip(b"=").decode("ascii")
+
+
+def digests(values: Sequence[Any]) -> list[str]:
+    """``[digest(v) for v in values]``, checking the fast path's domain once for all of them.
+
+    Sealing and opening digest every disclosure of a message (about 25 for a red notice); one
+    walk over the whole list and a direct call of the shared encoder per value costs about half
+    of 25 separate :func:`digest` calls.
+    """
+    if not _simple(values, -1):  # -1: the list itself does not count as a nesting level
+        return [digest(v) for v in values]
+    out: list[str] = []
+    for value in values:
+        try:
+            data = _encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            data = rfc8785.dumps(value)  # a lone surrogate: the reference implementation refuses
+        out.append(_b64encode(_sha256(data).digest()).rstrip(b"=").decode("ascii"))
+    return out

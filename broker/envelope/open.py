@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker.envelope import frame
-from broker.envelope.canonical import b64u_decode, digest, jcs
+from broker.envelope.canonical import b64u_decode, digests, jcs
 from broker.envelope.seal import SIGNATURE_DOMAIN, STATEMENT_VERSION, grant_hash, hpke_info
 from broker.envelope.suites import HPKE_SUITES, RecipientPrivateKey, suite_for_private
 from broker.errors import EnvelopeRejected
@@ -148,7 +148,7 @@ def _parse(plaintext: bytes) -> _Parsed:
         canonical = jcs(json.loads(statement_bytes)) == statement_bytes
         created = _parse_time(statement.created_at)
         expires = _parse_time(statement.expires_at)
-        digests = tuple(digest(list(d)) for d in package.disclosures)
+        disclosure_digests = tuple(digests([list(d) for d in package.disclosures]))
     except Exception:  # fold every parse failure of untrusted input into one reason
         raise _reject("malformed", "parse") from None
     if (
@@ -160,7 +160,9 @@ def _parse(plaintext: bytes) -> _Parsed:
         or statement.digests != sorted(set(statement.digests))
     ):
         raise _reject("malformed", "statement")
-    return _Parsed(package, statement, statement_bytes, signature, created, expires, digests)
+    return _Parsed(
+        package, statement, statement_bytes, signature, created, expires, disclosure_digests
+    )
 
 
 def _grants_cover_audience(statement: UnverifiedStatement) -> bool:

@@ -29,6 +29,7 @@ from typing import Any
 
 from broker.envelope import frame
 from broker.envelope.canonical import b64u, digest, jcs
+from broker.envelope.canonical import digests as digest_all
 from broker.envelope.suites import HPKE_SUITES, RecipientPublicKey, suite_for_public
 from broker.ids import uuid7
 from broker.keys.bureau import BureauKeys
@@ -152,11 +153,10 @@ def seal(
             raise ValueError(msg)
     created = now if now is not None else datetime.now(UTC)
     disclosures: dict[str, list[Any]] = {}
-    digests: dict[str, str] = {}
-    for path in sorted(units):
-        disclosure = [b64u(salt(SALT_BYTES)), path, units[path]]
-        disclosures[path] = disclosure
-        digests[path] = digest(disclosure)
+    paths = sorted(units)
+    for path in paths:
+        disclosures[path] = [b64u(salt(SALT_BYTES)), path, units[path]]
+    digests = dict(zip(paths, digest_all([disclosures[p] for p in paths]), strict=True))
     # Recipients that get the same view share one grant hash: the statement lists each distinct
     # hash once with its recipients, which keeps a 195-recipient statement small.
     by_grant: dict[Grant, str] = {}

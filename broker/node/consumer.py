@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -56,6 +57,7 @@ from broker.transport import (
     make_producer,
     quarantine,
     receipts,
+    track_topics,
 )
 from broker.transport.admin import TopicManager
 
@@ -70,6 +72,26 @@ REASON_HEADER = "nbx-reason"
 SOURCE_HEADER = "nbx-source"
 TRUNCATED_HEADER = "nbx-truncated-from"
 NOTICE_KINDS = frozenset({"publish", "update", "suspend", "cancel", "erasure"})
+#: the statement's notice id of a receipt message (it answers several notices)
+RECEIPTS_NOTICE_ID = "receipts"
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A receipt owed to ``sender``; the batch's answers to one sender are signed together."""
+
+    sender: str
+    receipt: dict[str, Any]
+
+
+@dataclass
+class _Stored:
+    """What storing one poll left to do: produce, acknowledge, report, commit."""
+
+    actions: list[Action] = field(default_factory=list)
+    answers: list[_Answer] = field(default_factory=list)
+    delivered: list[tuple[VerifiedPackage, Applied]] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -211,6 +233,7 @@ class ConsumerDaemon:
                     [self.inbox_topic, self.receipts_topic, quarantine(self.bureau)]
                 )
                 await producer.start()
+                await track_topics(producer, [quarantine(self.bureau)])
                 if isinstance(self.directory, TopicDirectory):
                     await self.directory.fetch()
                 if not await self._until_stopped(consumer.start()):
@@ -292,18 +315,49 @@ class ConsumerDaemon:
         producer: AIOKafkaProducer,
         batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> None:
-        """Store the whole batch in one sink transaction, then send quarantine records and
-        receipts, wait until the broker acknowledged every one, and only then commit offsets."""
-        actions: list[Action] = []
-        offsets: dict[TopicPartition, int] = {}
+        """Handle one poll (:meth:`process`), then commit its offsets."""
+        await consumer.commit(await self.process(producer, batches))
+
+    async def process(
+        self,
+        producer: AIOKafkaProducer,
+        batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> dict[TopicPartition, int]:
+        """Store a poll's records in one sink transaction, send the quarantine records and the
+        receipts (one signed receipt message per sender), wait until the broker acknowledged
+        every one, and return the offsets that may now be committed.
+
+        Verifying and storing run in a worker thread: the store's fsync and the cryptography
+        release the GIL, so the event loop keeps fetching and heartbeating meanwhile.
+        """
+        stored = await asyncio.to_thread(self._store, batches)
+        if self.on_delivered is not None:
+            for package, outcome in stored.delivered:
+                self.on_delivered(package, outcome)
+        # create missing receipt topics before producing anything: a topic created while
+        # records are in flight can make the broker refuse them (seen with noida-db)
+        answered = {receipts(a.sender) for a in stored.answers}
+        await self._topics.ensure(answered)
+        await track_topics(producer, answered)
+        actions = stored.actions + self._receipt_actions(stored.answers)
+        acks = [await action(producer) for action in actions]
+        await asyncio.gather(*acks)
+        return stored.offsets
+
+    def _store(
+        self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> _Stored:
+        stored = _Stored()
         with self._sink_batch():
             for tp, records in batches.items():
                 for record in records:
-                    actions.extend(self._handle(record))
-                    offsets[TopicPartition(tp.topic, tp.partition)] = record.offset + 1
-        acks = [await action(producer) for action in actions]
-        await asyncio.gather(*acks)
-        await consumer.commit(offsets)
+                    for out in self._handle(record, stored.delivered):
+                        if isinstance(out, _Answer):
+                            stored.answers.append(out)
+                        else:
+                            stored.actions.append(out)
+                    stored.offsets[TopicPartition(tp.topic, tp.partition)] = record.offset + 1
+        return stored
 
     @contextlib.contextmanager
     def _sink_batch(self) -> Iterator[None]:
@@ -327,8 +381,13 @@ class ConsumerDaemon:
                     "transport.rewind-failed", bureau=self.bureau, error_type=type(exc).__name__
                 )
 
-    def _handle(self, record: ConsumerRecord[bytes, bytes]) -> list[Action]:
-        """Verify and apply one record; return what must be produced once the batch is stored."""
+    def _handle(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        delivered: list[tuple[VerifiedPackage, Applied]],
+    ) -> list[Action | _Answer]:
+        """Verify and apply one record; return what must be produced once the batch is stored
+        (``delivered`` collects what :attr:`on_delivered` hears of after the commit)."""
         started = time.monotonic()
         value: bytes = record.value or b""
         position = Position(record.topic, record.partition, record.offset)
@@ -398,8 +457,7 @@ class ConsumerDaemon:
             withheld=len(package.withheld),
             latency_ms=round((time.monotonic() - started) * 1000, 2),
         )
-        if self.on_delivered is not None:
-            self.on_delivered(package, outcome)
+        delivered.append((package, outcome))
         return [self._receipt(package, RECEIPT_STATUS[outcome], None)]
 
     def _sink_call(self, call: Callable[[], T]) -> T:
@@ -449,73 +507,92 @@ class ConsumerDaemon:
 
     def _receipt_in(
         self, package: VerifiedPackage, record: ConsumerRecord[bytes, bytes]
-    ) -> list[Action]:
-        from broker.schemas import Receipt
+    ) -> list[Action | _Answer]:
+        from broker.schemas import ReceiptBatch
 
         try:
-            receipt = Receipt.model_validate(package.header.get("receipt"))
+            batch = ReceiptBatch.model_validate(dict(package.header))
         except ValueError:
             return [self._quarantine(record, "schema")]
-        if receipt.recipient != package.sender:  # a receipt speaks only for its signer
-            return [self._quarantine(record, "not-addressed")]
-        stored = ReceiptRecord(
-            receipt.msg_id,
-            receipt.notice_id,
-            receipt.recipient,
-            receipt.status,
-            receipt.reason,
-            receipt.at.isoformat(),
-        )
-        if self._sink_call(lambda: self.sink.record_receipt(stored)):
-            self.stats.receipts_received += 1
-            self._log.info(
-                "receipt.received",
-                msg_id=receipt.msg_id,
-                notice_id=receipt.notice_id,
-                sender=package.sender,
-                recipient=self.bureau,
-                status=receipt.status,
-                reason=receipt.reason,
+        if any(r.recipient != package.sender for r in batch.receipts):
+            return [self._quarantine(record, "not-addressed")]  # a receipt speaks for its signer
+        for receipt in batch.receipts:
+            stored = ReceiptRecord(
+                receipt.msg_id,
+                receipt.notice_id,
+                receipt.recipient,
+                receipt.status,
+                receipt.reason,
+                receipt.at.isoformat(),
             )
+            if self._sink_call(functools.partial(self.sink.record_receipt, stored)):
+                self.stats.receipts_received += 1
+                self._log.info(
+                    "receipt.received",
+                    msg_id=receipt.msg_id,
+                    notice_id=receipt.notice_id,
+                    sender=package.sender,
+                    recipient=self.bureau,
+                    status=receipt.status,
+                    reason=receipt.reason,
+                )
         return []
 
-    def _receipt(self, package: VerifiedPackage, status: str, reason: str | None) -> Action:
-        """The signed receipt for ``package``, produced to its sender after the batch is stored."""
-        receipt = {
-            "msg_id": package.msg_id,
-            "notice_id": package.notice_id,
-            "recipient": self.bureau,
-            "status": status,
-            "reason": reason,
-            "at": datetime.now(UTC).isoformat(),
-        }
+    def _receipt(self, package: VerifiedPackage, status: str, reason: str | None) -> _Answer:
+        """The receipt owed to the sender of ``package``; sent after the batch is stored."""
+        return _Answer(
+            package.sender,
+            {
+                "msg_id": package.msg_id,
+                "notice_id": package.notice_id,
+                "recipient": self.bureau,
+                "status": status,
+                "reason": reason,
+                "at": datetime.now(UTC).isoformat(),
+            },
+        )
 
+    def _receipt_actions(self, answers: list[_Answer]) -> list[Action]:
+        """One signed, encrypted receipt message per sender (split past
+        :data:`~broker.schemas.MAX_RECEIPTS_PER_MESSAGE`) for every answer of the batch."""
+        from broker.schemas import MAX_RECEIPTS_PER_MESSAGE
+
+        by_sender: dict[str, list[dict[str, Any]]] = {}
+        for answer in answers:
+            by_sender.setdefault(answer.sender, []).append(answer.receipt)
+        return [
+            self._receipt_message(sender, bodies[i : i + MAX_RECEIPTS_PER_MESSAGE])
+            for sender, bodies in by_sender.items()
+            for i in range(0, len(bodies), MAX_RECEIPTS_PER_MESSAGE)
+        ]
+
+    def _receipt_message(self, sender: str, bodies: list[dict[str, Any]]) -> Action:
         async def send(producer: AIOKafkaProducer) -> Awaitable[Any]:
             try:
-                kid, public_key = self.directory.encryption_key(package.sender)
+                kid, public_key = self.directory.encryption_key(sender)
             except NbxError:
-                self._log.warning(
-                    "receipt.unsendable", msg_id=package.msg_id, sender=package.sender, reason="key"
-                )
+                for body in bodies:
+                    self._log.warning(
+                        "receipt.unsendable", msg_id=body["msg_id"], sender=sender, reason="key"
+                    )
                 return _done()
             sealed = seal(
                 signer=self.keys,
                 kind="receipt",
-                notice_id=package.notice_id,
-                notice_type=package.notice_type,
-                header={"receipt": receipt},
+                notice_id=RECEIPTS_NOTICE_ID,
+                notice_type="receipt",
+                header={"receipts": bodies},
                 units={},
-                grants={package.sender: Grant(frozenset(), (), "receipt")},
+                grants={sender: Grant(frozenset(), (), "receipt")},
                 handling="H0",
             )
-            topic = receipts(package.sender)
-            await self._topics.ensure([topic])
+            topic = receipts(sender)
             frame = sealed.package_for(
-                package.sender, topic=topic, recipient_kid=kid, recipient_key=public_key
+                sender, topic=topic, recipient_kid=kid, recipient_key=public_key
             )
-            self.stats.receipts_sent += 1
+            self.stats.receipts_sent += len(bodies)
             ack: Awaitable[Any] = await producer.send(
-                topic, frame, key=package.msg_id.encode(), headers=[("nbx-kid", kid.encode())]
+                topic, frame, key=sealed.msg_id.encode(), headers=[("nbx-kid", kid.encode())]
             )
             return ack
 

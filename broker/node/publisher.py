@@ -24,7 +24,7 @@ from broker.envelope import Grant, Sealed, seal
 from broker.errors import KeyDirectoryError, NbxError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
-from broker.transport import KafkaSettings, connect_error, inbox, make_producer
+from broker.transport import KafkaSettings, connect_error, inbox, make_producer, track_topics
 from broker.transport.admin import TopicManager
 
 if TYPE_CHECKING:
@@ -193,7 +193,8 @@ class Publisher:
             msg = "no policies loaded: the publisher needs the policy directory"
             raise NbxError(msg)
         kind = kind or ("publish" if notice.version == 1 else "update")
-        units = {u.path: u.value for u in disclosure_units(notice)}
+        split = disclosure_units(notice)
+        units = {u.path: u.value for u in split}
         header = non_redactable(notice)
         handling = str(notice.handling.code)
         if restrictions is not None and restrictions.handling is not None:
@@ -219,7 +220,9 @@ class Publisher:
                 continue
             addressable.append(recipient)
         grants: dict[str, Grant] = {}
-        decisions = decide_all(notice, addressable, self.policies, restrictions=restrictions)
+        decisions = decide_all(
+            notice, addressable, self.policies, restrictions=restrictions, units=split
+        )
         for recipient, decision in decisions.items():
             if not decision.allowed:
                 outcomes.append(RecipientOutcome(recipient, "excluded", decision.reason))
@@ -304,7 +307,9 @@ class Publisher:
             validity=self.validity,
             now=datetime.now(UTC),
         )
-        await self._topics.ensure(inbox(r) for r in sealed.audience)
+        topics = [inbox(r) for r in sealed.audience]
+        await self._topics.ensure(topics)
+        await track_topics(self._producer, topics)
         sent = await asyncio.gather(*(self._send_one(sealed, r) for r in sealed.audience))
         outcomes = sorted([*sent, *extra_outcomes], key=lambda o: o.recipient)
         result = PublishResult(sealed.msg_id, notice_id, kind, outcomes)

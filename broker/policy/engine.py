@@ -87,10 +87,15 @@ def decide_all(
     *,
     restrictions: SenderRestrictions | None = None,
     today: date | None = None,
+    units: Sequence[DisclosureUnit] | None = None,
 ) -> dict[str, Decision]:
-    """:func:`decide` for many recipients, splitting the notice into units only once."""
+    """:func:`decide` for many recipients, splitting the notice into units only once.
+
+    ``units`` is ``disclosure_units(notice)`` when the caller already has it (the publisher).
+    """
     facts = notice_facts(notice, restrictions=restrictions, today=today)
-    units = disclosure_units(notice)
+    if units is None:
+        units = disclosure_units(notice)
     out: dict[str, Decision] = {}
     for recipient in recipients:
         refusal = restrictions.refusal(recipient) if restrictions else None

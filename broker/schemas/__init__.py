@@ -19,10 +19,12 @@ from broker.schemas.common import (
 )
 from broker.schemas.criteria import publication_errors
 from broker.schemas.lifecycle import (
+    MAX_RECEIPTS_PER_MESSAGE,
     Cancel,
     ErasureOrder,
     MessageKind,
     Receipt,
+    ReceiptBatch,
     Suspend,
     UpdateInfo,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "CATEGORY_KEY",
     "HEADER_KEY",
     "JSON",
+    "MAX_RECEIPTS_PER_MESSAGE",
     "NOTICE_MODELS",
     "BlackNotice",
     "BlueNotice",
@@ -78,6 +81,7 @@ __all__ = [
     "PurpleNotice",
     "Purpose",
     "Receipt",
+    "ReceiptBatch",
     "RedNotice",
     "SilverNotice",
     "SourceReliability",

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from broker.schemas.lifecycle import Cancel, ErasureOrder, Receipt, Suspend, UpdateInfo
+from broker.schemas.lifecycle import Cancel, ErasureOrder, ReceiptBatch, Suspend, UpdateInfo
 from broker.schemas.notices import NOTICE_MODELS, Notice
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -24,7 +24,7 @@ _LIFECYCLE: dict[str, type[BaseModel]] = {
     "suspend": Suspend,
     "cancel": Cancel,
     "erasure": ErasureOrder,
-    "receipt": Receipt,
+    "receipt": ReceiptBatch,
 }
 
 

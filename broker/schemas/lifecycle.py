@@ -2,7 +2,9 @@
 
 A ``publish`` message carries a notice (version 1); an ``update`` carries the new version of the
 notice with :class:`UpdateInfo`; ``suspend``, ``cancel`` and ``erasure`` name the notice by id;
-recipients answer every delivered, rejected or purged message with a :class:`Receipt`.
+recipients answer every delivered, rejected or purged message with a :class:`Receipt`; the
+receipts one recipient owes one sender for a consumer batch travel together, signed once, as a
+:class:`ReceiptBatch`.
 """
 
 from __future__ import annotations
@@ -76,3 +78,15 @@ class Receipt(StrictModel):
         if self.status == "rejected" and self.reason is None:
             raise ValueError("reason: required when the status is rejected")
         return self
+
+
+#: Most receipts one signed receipt message may carry (a daemon batch holds up to a few hundred).
+MAX_RECEIPTS_PER_MESSAGE = 1000
+
+
+class ReceiptBatch(StrictModel):
+    """The header of a ``receipt`` message: every answer one recipient sends one sender for one
+    consumer batch, under one signature (one Ed25519 signature and one HPKE package per sender
+    per batch instead of one per message received)."""
+
+    receipts: Annotated[list[Receipt], Field(min_length=1, max_length=MAX_RECEIPTS_PER_MESSAGE)]

@@ -6,6 +6,7 @@ from broker.transport.kafka import (
     list_topics,
     make_consumer,
     make_producer,
+    track_topics,
 )
 from broker.transport.topics import DIRECTORY_TOPIC, inbox, quarantine, receipts
 
@@ -19,4 +20,5 @@ __all__ = [
     "make_producer",
     "quarantine",
     "receipts",
+    "track_topics",
 ]

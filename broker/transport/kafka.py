@@ -7,6 +7,8 @@ delivered or quarantined.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +74,20 @@ def make_producer(settings: KafkaSettings) -> AIOKafkaProducer:
         request_timeout_ms=settings.request_timeout_ms,
         linger_ms=5,
     )
+
+
+async def track_topics(producer: AIOKafkaProducer, topics: Iterable[str]) -> None:
+    """Make ``producer`` keep metadata for every topic of ``topics`` before producing to them.
+
+    aiokafka (0.14) tracks a topic only when it first meets it missing from its metadata. A topic
+    it learnt from the start-up metadata (every topic) is not tracked, so the next metadata
+    request for a new topic drops it, and records waiting for it stall until the request timeout
+    and fail with ``NotLeaderForPartitionError``. Seen with a quarantine record followed by a
+    receipt to a new sender; the same would hit a publisher fanning out to many inboxes.
+    """
+    pending = [producer.client.add_topic(t) for t in set(topics)]
+    if pending:
+        await asyncio.gather(*pending)
 
 
 def make_consumer(settings: KafkaSettings, *topics: str, group_id: str) -> AIOKafkaConsumer:

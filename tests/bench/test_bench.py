@@ -59,8 +59,14 @@ def test_ops_lists_every_step():
     """The per-operation table covers each step of the secure path with a positive cost."""
     rows = {o.op: o.us for o in ops.run(rounds=3, audience=3)}
     for op in ("decide (1 recipient)", "seal (audience 1)", "open_package (audience 1)",
-               "validate_view", "receipt seal + package_for"):  # fmt: skip
+               "validate_view", "receipt seal + package_for, 1 answer"):  # fmt: skip
         assert rows[op] > 0
+    # one receipt message answers a whole batch: per answer it costs a fraction of a single one
+    assert (
+        0
+        < rows["  per answer, 200 answers in one receipt"]
+        < rows["receipt seal + package_for, 1 answer"]
+    )
 
 
 def test_percentile_is_nearest_rank():

@@ -205,4 +205,4 @@ async def test_the_broker_operator_sees_only_the_minimal_header(
                 assert len(key) == 36
                 assert key.count(b"-") == 4
     TALLY.input("wire records checked for minimal header", seen)
-    assert seen >= 12
+    assert seen >= 8  # 6 inbox records + at least one receipt message each from FR and DE
