@@ -334,11 +334,13 @@ class ConsumerDaemon:
         if self.on_delivered is not None:
             for package, outcome in stored.delivered:
                 self.on_delivered(package, outcome)
-        # create missing receipt topics before producing anything: a topic created while
-        # records are in flight can make the broker refuse them (seen with noida-db)
-        answered = {receipts(a.sender) for a in stored.answers}
-        await self._topics.ensure(answered)
-        await track_topics(producer, answered)
+        # every topic written to exists and is tracked by the producer before anything is sent
+        # (see track_topics; also when process() is driven with a shared producer)
+        targets = {receipts(a.sender) for a in stored.answers}
+        if stored.actions:
+            targets.add(quarantine(self.bureau))
+        await self._topics.ensure(targets)
+        await track_topics(producer, targets)
         actions = stored.actions + self._receipt_actions(stored.answers)
         acks = [await action(producer) for action in actions]
         await asyncio.gather(*acks)

@@ -47,29 +47,37 @@ async def _poll(net: Net, cc: str, count: int) -> Batch:
 async def test_a_batch_is_answered_with_one_signed_receipt_message_per_sender(
     fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
 ) -> None:
-    """Eight notices from IT handled by FR's daemon in one batch produce one record on
-    nbx.receipts.IT carrying eight answers under one signature; IT's daemon records all eight
-    as delivered."""
+    """Eight notices from IT and one garbage record handled by FR's daemon in one batch produce
+    one quarantine record and one record on nbx.receipts.IT carrying eight answers under one
+    signature; IT's daemon records all eight as delivered."""
     bootstrap = fresh_broker.bootstrap
     net = Net(tmp_path, ("IT", "FR"), bootstrap, idempotence=idempotence_supported)
     notices = [example("red", notice_id=f"IT-2025-{i:04d}") for i in range(1, 9)]
     async with net.publisher("IT") as pub:
         for n in notices:
             await pub.publish(n, ["FR"])
-    batch = await _poll(net, "FR", len(notices))
-    assert sum(len(r) for r in batch.values()) == len(notices)
-
     fr = net.daemon("FR")
     producer = make_producer(fr.settings)
     await producer.start()
     try:
-        offsets = await fr.process(producer, batch)
+        await producer.send_and_wait("nbx.inbox.FR", b"not a frame", key=b"x")
+        batch = await _poll(net, "FR", len(notices) + 1)
+        # the quarantine topic exists before the producer starts (as in a restarted daemon): the
+        # quarantine record and the receipt to a new topic must both go out, none may stall
+        await fr._topics.ensure(["nbx.quarantine.FR"])
+        await producer.stop()
+        producer = make_producer(fr.settings)
+        await producer.start()
+        offsets = await asyncio.wait_for(fr.process(producer, batch), timeout=20)
     finally:
         await producer.stop()
         await fr._topics.close()
-    assert sum(offsets.values()) == len(notices)  # one partition: next offset 8
+    assert sum(offsets.values()) == len(notices) + 1  # one partition: the next offset
     assert fr.stats.delivered == len(notices)
     assert fr.stats.receipts_sent == len(notices)
+    assert fr.stats.reasons == {"frame": 1}
+    quarantined = await read_topic(bootstrap, "nbx.quarantine.FR", expect=1, timeout_s=10)
+    assert [value for _, value, _ in quarantined] == [b"not a frame"]
 
     records = await read_topic(bootstrap, "nbx.receipts.IT", expect=1, timeout_s=10)
     assert len(records) == 1
