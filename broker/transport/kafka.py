@@ -63,8 +63,18 @@ def security_kwargs(settings: KafkaSettings) -> dict[str, Any]:
     return kwargs
 
 
+#: bytes per producer batch and partition (below Kafka's default 1 MB ``message.max.bytes``)
+PRODUCER_BATCH_BYTES = 256 * 1024
+
+
 def make_producer(settings: KafkaSettings) -> AIOKafkaProducer:
-    """A producer with ``acks=all`` (not started)."""
+    """A producer with ``acks=all`` (not started).
+
+    Batches hold up to :data:`PRODUCER_BATCH_BYTES` per partition: with aiokafka's default of
+    16 KB only three 5 KB packages fit, and every further concurrent send waits for the batch to
+    drain and is woken again with all the others (about 15 wake-ups per record at 32 publishes
+    in flight, measured in ``nbx bench``).
+    """
     return AIOKafkaProducer(
         **security_kwargs(settings),
         bootstrap_servers=settings.bootstrap,
@@ -73,6 +83,7 @@ def make_producer(settings: KafkaSettings) -> AIOKafkaProducer:
         enable_idempotence=settings.enable_idempotence,
         request_timeout_ms=settings.request_timeout_ms,
         linger_ms=5,
+        max_batch_size=PRODUCER_BATCH_BYTES,
     )
 
 
