@@ -144,8 +144,9 @@ def _parse(plaintext: bytes) -> _Parsed:
         package = UnverifiedPackage.model_validate_json(plaintext)
         statement_bytes = b64u_decode(package.statement)
         signature = b64u_decode(package.signature)
-        statement = UnverifiedStatement.model_validate_json(statement_bytes)
-        canonical = jcs(json.loads(statement_bytes)) == statement_bytes
+        parsed = json.loads(statement_bytes)  # parsed once: for the model and the JCS check
+        statement = UnverifiedStatement.model_validate(parsed)
+        canonical = jcs(parsed) == statement_bytes
         created = _parse_time(statement.created_at)
         expires = _parse_time(statement.expires_at)
         disclosure_digests = tuple(digests([list(d) for d in package.disclosures]))

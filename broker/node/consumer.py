@@ -142,7 +142,7 @@ class ConsumerDaemon:
         if validate is None:
             from broker.schemas import validate_view
 
-            validate = validate_view
+            validate = functools.partial(validate_view, copy=False)
         self.validate = validate
         self.on_delivered = on_delivered
         self.max_frame_bytes = max_frame_bytes

@@ -175,3 +175,18 @@ def test_is_minor_without_date_of_birth():
     data = example("black")
     data["body"]["estimated_age_min"] = 15
     assert is_minor(parse_notice(data), date(2025, 1, 1)) is True
+
+
+def test_validate_view_copies_unless_told_not_to():
+    """``copy=False`` returns the same values (no deep copy) and checks exactly as much."""
+    notice = parse_notice(example("red"))
+    units = {u.path: u.value for u in disclosure_units(notice)}
+    view = assemble_view(non_redactable(notice), units)
+    copied = validate_view(view)
+    shared = validate_view(view, copy=False)
+    assert copied == shared == view
+    assert copied["judicial"]["charges"] is not view["judicial"]["charges"]
+    assert shared["judicial"]["charges"] is view["judicial"]["charges"]
+    bad = assemble_view(non_redactable(notice), {"judicial.charges": [{"legal_provision": "x"}]})
+    with pytest.raises(NoticeInvalid):
+        validate_view(bad, copy=False)
