@@ -64,8 +64,8 @@ async def serve(folder: Path, group: str, bureaus: list[str]) -> None:
             by_topic: dict[str, dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]] = {}
             for tp, records in polled.items():
                 by_topic.setdefault(tp.topic, {})[tp] = records
-            # each daemon's own batch step (store, receipts, acknowledgements), concurrently:
-            # one bureau's fsync overlaps another's work; then one commit for the whole poll
+            # each daemon's own batch step (store, receipts, acknowledgements; their
+            # acknowledgements are awaited together), then one commit for the whole poll
             done = await asyncio.gather(
                 *(daemons[t].process(producer, b) for t, b in by_topic.items())
             )

@@ -60,7 +60,12 @@ def jcs(value: Any) -> bytes:
     the pure-Python ``rfc8785`` package; everything else goes to ``rfc8785``. A test compares the
     two on generated values.
     """
-    if _simple(value):
+    return _dump(value, _simple(value))
+
+
+def _dump(value: Any, simple: bool) -> bytes:
+    """JCS bytes of ``value``; ``simple`` is :func:`_simple` of it (or of a list holding it)."""
+    if simple:
         try:
             return _encode(value).encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: let the reference implementation refuse it
@@ -85,7 +90,7 @@ def b64u_decode(text: str) -> bytes:
 
 def digest(value: Any) -> str:
     """``b64u(SHA-256(JCS(value)))``."""
-    return _b64encode(_sha256(jcs(value)).digest()).rstrip(b"=").decode("ascii")
+    return b64u(_sha256(jcs(value)).digest())
 
 
 def digests(values: Sequence[Any]) -> list[str]:
@@ -97,11 +102,4 @@ def digests(values: Sequence[Any]) -> list[str]:
     """
     if not _simple(values, -1):  # -1: the list itself does not count as a nesting level
         return [digest(v) for v in values]
-    out: list[str] = []
-    for value in values:
-        try:
-            data = _encode(value).encode("utf-8")
-        except UnicodeEncodeError:
-            data = rfc8785.dumps(value)  # a lone surrogate: the reference implementation refuses
-        out.append(_b64encode(_sha256(data).digest()).rstrip(b"=").decode("ascii"))
-    return out
+    return [b64u(_sha256(_dump(v, True)).digest()) for v in values]

@@ -12,14 +12,12 @@ so the personal data is gone from the files on disk, not only from query results
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from broker.envelope import VerifiedPackage
 from broker.sinks.base import Applied, Position, ReceiptRecord, Seen, status_rows
@@ -74,21 +72,6 @@ CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 """
 
 
-_R = TypeVar("_R")
-_P = ParamSpec("_P")
-
-
-def _locked(method: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Run a :class:`SqliteSink` method under the sink's lock."""
-
-    @functools.wraps(method)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with args[0]._lock:  # type: ignore[attr-defined]
-            return method(*args, **kwargs)
-
-    return wrapper
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -99,11 +82,7 @@ def _version(package: VerifiedPackage) -> int:
 
 
 class SqliteSink:
-    """A bureau's local store in one SQLite file (safe to share between the daemon and the CLI).
-
-    One object may be used from several threads (the daemon stores each batch in a worker
-    thread): a lock serialises every call, and a :meth:`batch` holds it until its commit.
-    """
+    """A bureau's local store in one SQLite file (safe to share between the daemon and the CLI)."""
 
     def __init__(self, path: Path, *, durable: bool = True) -> None:
         """Open (and create if needed) the store at ``path``.
@@ -114,8 +93,7 @@ class SqliteSink:
         """
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.execute("PRAGMA secure_delete=ON")
@@ -130,26 +108,25 @@ class SqliteSink:
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """One transaction (and one fsync) for every message applied inside the block."""
-        with self._lock:
-            if self._in_batch:
-                yield
-                return
-            self._db.execute("BEGIN IMMEDIATE")
-            self._in_batch = True
-            try:
-                yield
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                self._purged = False
-                raise
-            else:
-                self._db.execute("COMMIT")
-            finally:
-                self._in_batch = False
-            if self._purged:
-                self._purged = False
-                self._checkpoint()
+        if self._in_batch:
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._in_batch = True
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._purged = False
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._in_batch = False
+        if self._purged:
+            self._purged = False
+            self._checkpoint()
 
     def _checkpoint(self) -> None:
         # after a purge: move the zeroed pages into the file and empty the WAL
@@ -158,33 +135,31 @@ class SqliteSink:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:
         """A transaction of its own, or a savepoint inside :meth:`batch`."""
-        with self._lock:
-            db = self._db
-            if self._in_batch:
-                db.execute("SAVEPOINT one")
-                try:
-                    yield
-                except BaseException:
-                    db.execute("ROLLBACK TO one")
-                    db.execute("RELEASE one")
-                    raise
-                db.execute("RELEASE one")
-                return
-            db.execute("BEGIN IMMEDIATE")
+        db = self._db
+        if self._in_batch:
+            db.execute("SAVEPOINT one")
             try:
                 yield
             except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+                db.execute("ROLLBACK TO one")
+                db.execute("RELEASE one")
                 raise
-            db.execute("COMMIT")
-            if self._purged:
-                self._purged = False
-                self._checkpoint()
+            db.execute("RELEASE one")
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        if self._purged:
+            self._purged = False
+            self._checkpoint()
 
     # --- receiving side -------------------------------------------------------------------
 
-    @_locked
     def seen(self, msg_id: str) -> Seen | None:
         """Where and how ``msg_id`` was handled, if it was."""
         row = self._db.execute(
@@ -330,7 +305,6 @@ class SqliteSink:
         )
         return cur.rowcount == 1
 
-    @_locked
     def status(self, notice_id: str) -> list[dict[str, Any]]:
         """Per recipient: every message sent for ``notice_id`` and the receipts that came back."""
         sent = self._db.execute(
@@ -346,7 +320,6 @@ class SqliteSink:
 
     # --- reading --------------------------------------------------------------------------
 
-    @_locked
     def notices(self) -> list[dict[str, Any]]:
         """Current notices (ids, type, sender, version, status), newest first."""
         rows = self._db.execute(
@@ -356,7 +329,6 @@ class SqliteSink:
         keys = ("notice_id", "sender", "notice_type", "version", "status", "updated_at")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
-    @_locked
     def notice(self, notice_id: str) -> dict[str, Any] | None:
         """One notice with its disclosed view and withheld manifest (None if unknown)."""
         row = self._db.execute(
@@ -379,7 +351,6 @@ class SqliteSink:
             "updated_at": row[9],
         }
 
-    @_locked
     def delivery_log(self) -> list[dict[str, Any]]:
         """Every message handled (ids, outcome), oldest first."""
         rows = self._db.execute(
