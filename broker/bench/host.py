@@ -10,8 +10,8 @@ measures the per-bureau work (open, validate, policy, store, receipt) and not 19
 Each poll's records are split by topic and handed to that bureau's daemon
 (:meth:`ConsumerDaemon.process`: verify, store, every receipt acknowledged); once all are done the
 poll's offsets are committed in one request, as any single consumer commits its poll. After each
-delivery is committed to the store the host prints ``D <notice_id> <CC> <monotonic time>`` on
-stdout. Logs go to stderr.
+delivery is committed to the store the host notes ``D <notice_id> <CC> <monotonic time>`` (the
+time of that commit) and prints the poll's lines on stdout once the poll is done. Logs go to stderr.
 SIGTERM stops it.
 """
 
@@ -34,10 +34,13 @@ from broker.sinks import Applied
 from broker.transport import make_consumer, make_producer
 
 
-def _reporter(cc: str) -> Any:
+def _reporter(cc: str, lines: list[str]) -> Any:
+    """Note the store commit time of each delivery; the lines are written once per poll (one
+    write per delivery on an unbuffered pipe cost ~0.1 ms of the receivers' CPU each)."""
+
     def delivered(package: VerifiedPackage, outcome: Applied) -> None:
         if outcome is Applied.DELIVERED:
-            sys.stdout.write(f"D {package.notice_id} {cc} {time.monotonic()}\n")
+            lines.append(f"D {package.notice_id} {cc} {time.monotonic()}\n")
 
     return delivered
 
@@ -49,9 +52,10 @@ async def serve(folder: Path, group: str, bureaus: list[str]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     daemons: dict[str, ConsumerDaemon] = {}
+    lines: list[str] = []
     for cc in bureaus:
         daemon = ConsumerDaemon.from_config(NodeConfig.load(folder / cc / "node.toml"))
-        daemon.on_delivered = _reporter(cc)
+        daemon.on_delivered = _reporter(cc, lines)
         daemons[daemon.inbox_topic] = daemon
     settings = next(iter(daemons.values())).settings
     consumer = make_consumer(settings, *daemons, group_id=group)
@@ -71,7 +75,10 @@ async def serve(folder: Path, group: str, bureaus: list[str]) -> None:
             )
             if done:
                 await consumer.commit({tp: o for offsets in done for tp, o in offsets.items()})
-            sys.stdout.flush()
+            if lines:
+                sys.stdout.write("".join(lines))
+                sys.stdout.flush()
+                lines.clear()
     finally:
         await consumer.stop()
         await producer.stop()

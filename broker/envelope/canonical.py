@@ -5,17 +5,38 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import rfc8785
 
 _MAX_SAFE_INT = 2**53
-# One encoder for every call: ``json.dumps`` with arguments builds a new encoder each time.
+# One encoder for every call: ``json.dumps`` with arguments builds a new encoder each time, and
+# even ``JSONEncoder.encode`` builds a new C encoder per call; CPython's C encoder object is made
+# once here (a third of the cost of a small digest).
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_encode = _ENCODER.encode
+_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODER = (
+    None
+    if _make_c_encoder is None
+    else _make_c_encoder(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, False
+    )
+)
+
+
+def _encode(value: Any) -> str:
+    if _C_ENCODER is None:  # pragma: no cover - Python builds without the _json accelerator
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODER(value, 0))
+
+
 _sha256 = hashlib.sha256
 _b64encode = base64.urlsafe_b64encode
+
+
+_LEAVES = frozenset((str, bool, type(None)))
 
 
 def _simple(value: Any, depth: int = 0) -> bool:
@@ -26,30 +47,37 @@ def _simple(value: Any, depth: int = 0) -> bool:
     ASCII, sorting by code point equals JCS's sorting by UTF-16 code units). Floats, huge
     integers, non-ASCII keys and deep nesting take the reference implementation.
     """
-    # iterative, with exact type checks: this runs for every digest, so it must stay cheap
+    # iterative, with exact type checks, and a container whose children are all strings, booleans
+    # or null is checked in C (set of their types): this runs for every digest and statement
     stack: list[tuple[Any, int]] = [(value, depth)]
     pop, push = stack.pop, stack.append
     while stack:
         item, level = pop()
         kind = type(item)
-        if kind is str or kind is bool or item is None:
+        children: Any
+        if kind is list:
+            children = item
+        elif kind is dict:
+            try:
+                if not "".join(item).isascii():
+                    return False
+            except TypeError:  # a key that is not a string
+                return False
+            children = item.values()
+        elif kind in _LEAVES:
             continue
-        if kind is int:
+        elif kind is int:
             if not -_MAX_SAFE_INT < item < _MAX_SAFE_INT:
                 return False
             continue
-        if level >= 64:
-            return False
-        if kind is list:
-            for child in item:
-                push((child, level + 1))
-        elif kind is dict:
-            for key, child in item.items():
-                if type(key) is not str or not key.isascii():
-                    return False
-                push((child, level + 1))
         else:
             return False
+        if level >= 64:
+            return False
+        if _LEAVES.issuperset(map(type, children)):
+            continue
+        for child in children:
+            push((child, level + 1))
     return True
 
 
@@ -72,6 +100,65 @@ def _dump(value: Any, simple: bool) -> bytes:
             pass
     out: bytes = rfc8785.dumps(value)
     return out
+
+
+class _NeedsReferenceError(Exception):
+    """A number the fast check does not cover (float or integer beyond +-2**53)."""
+
+
+def _no_float(text: str) -> Any:
+    raise _NeedsReferenceError
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if not -_MAX_SAFE_INT < value < _MAX_SAFE_INT:
+        raise _NeedsReferenceError
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    msg = f"{text} is not JSON"
+    raise ValueError(msg)
+
+
+_CHECKING_DECODER = json.JSONDecoder(
+    parse_float=_no_float, parse_int=_safe_int, parse_constant=_no_constant
+)
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+# a UTF-8 lead byte of a character beyond U+FFFF (JCS sorts keys by UTF-16 code units)
+_NON_BMP = re.compile(rb"[\xf0-\xf4]")
+
+
+def loads_checked(data: bytes) -> tuple[Any, bool]:
+    """Parse UTF-8 JSON ``data``; return the value and whether ``data`` is exactly its JCS form.
+
+    Equivalent to ``value = json.loads(data); jcs(value) == data`` (strict UTF-8, no NaN or
+    Infinity), without walking the value: when the text has no float, no integer beyond
+    +-2**53 and no character beyond U+FFFF, the C encoder's output equals RFC 8785 (for BMP
+    characters, code point order equals UTF-16 code unit order), so one encode and one compare
+    decide. Anything else takes :func:`jcs`. A value without a JCS form (an integer beyond
+    +-2**53, a lone surrogate) is not canonical. Raises ``ValueError`` on text that is not JSON.
+    """
+    text = data.decode("utf-8")
+    try:
+        value = _CHECKING_DECODER.decode(text)
+    except _NeedsReferenceError:
+        value = _DECODER.decode(text)
+        return value, _is_jcs(value, data)
+    if not data.isascii() and _NON_BMP.search(data) is not None:
+        return value, _is_jcs(value, data)
+    try:
+        return value, _encode(value).encode("utf-8") == data
+    except UnicodeEncodeError:  # a lone surrogate: not representable, so not canonical
+        return value, False
+
+
+def _is_jcs(value: Any, data: bytes) -> bool:
+    try:
+        return jcs(value) == data
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):  # no JCS form at all
+        return False
 
 
 def b64u(data: bytes) -> str:

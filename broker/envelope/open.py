@@ -23,7 +23,6 @@ Checks run in this order; the first failure raises :class:`EnvelopeRejected` wit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker.envelope import frame
-from broker.envelope.canonical import b64u_decode, digests, jcs
+from broker.envelope.canonical import b64u_decode, digests, loads_checked
 from broker.envelope.seal import SIGNATURE_DOMAIN, STATEMENT_VERSION, grant_hash, hpke_info
 from broker.envelope.suites import HPKE_SUITES, RecipientPrivateKey, suite_for_private
 from broker.errors import EnvelopeRejected
@@ -144,9 +143,8 @@ def _parse(plaintext: bytes) -> _Parsed:
         package = UnverifiedPackage.model_validate_json(plaintext)
         statement_bytes = b64u_decode(package.statement)
         signature = b64u_decode(package.signature)
-        parsed = json.loads(statement_bytes)  # parsed once: for the model and the JCS check
+        parsed, canonical = loads_checked(statement_bytes)  # one parse: model and JCS check
         statement = UnverifiedStatement.model_validate(parsed)
-        canonical = jcs(parsed) == statement_bytes
         created = _parse_time(statement.created_at)
         expires = _parse_time(statement.expires_at)
         disclosure_digests = tuple(digests([list(d) for d in package.disclosures]))

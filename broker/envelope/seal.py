@@ -20,6 +20,7 @@ pinned by the known-answer vectors in ``tests/vectors/``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -50,8 +51,12 @@ class Grant:
     policy: str = "none"
 
 
+@functools.lru_cache(maxsize=4096)
 def hpke_info(topic: str, recipient: str, recipient_kid: str, suite: int) -> bytes:
-    """The HPKE ``info`` string binding a package to its topic and recipient (P4)."""
+    """The HPKE ``info`` string binding a package to its topic and recipient (P4).
+
+    Cached: a daemon and a publisher build the same few strings for every message.
+    """
     context = {
         "v": frame.FORMAT_VERSION,
         "suite": suite,

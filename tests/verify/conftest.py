@@ -40,7 +40,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     data = TALLY.to_json()
     data["exit_status"] = int(exitstatus)
-    if config.cache is not None:
+    if getattr(config, "cache", None) is not None:  # absent with -p no:cacheprovider
         config.cache.set("nbx/verify-summary", data)
     tr = terminalreporter
     tr.section(f"NBX verification summary (profile {PROFILE})")
