@@ -180,4 +180,5 @@ async def run(
         host_peak_rss_mb=[None if v is None else round(v, 1) for v in rss],
         excluded_or_failed=excluded,
         setup_s=round(setup_s, 1),
+        latencies_ms=[round(v, 1) for v in latencies],
     )

@@ -46,6 +46,7 @@ class BroadcastResult:
     host_peak_rss_mb: list[float | None]
     excluded_or_failed: int
     setup_s: float
+    latencies_ms: list[float] = field(default_factory=list)  # every measured broadcast, in order
 
 
 @dataclass

@@ -50,6 +50,8 @@ async def test_broadcast_reports_latency_percentiles(target):
     assert r.notices == 3
     assert r.hosts == 2
     assert 0 < r.latency_p50_ms <= r.latency_p99_ms <= r.latency_max_ms
+    assert len(r.latencies_ms) == 3  # every measured broadcast, the maximum among them
+    assert max(r.latencies_ms) == r.latency_max_ms
     assert r.publisher_cpu_ms_per_broadcast >= 0
     assert r.excluded_or_failed == 0
     assert len(r.host_peak_rss_mb) == 2
