@@ -4,6 +4,13 @@ Each operation runs on the red notice with the example policies, ``rounds`` time
 is reported in microseconds. Audience size matters because the signed statement lists every
 recipient and its grant hash, and every recipient's package carries the whole statement: the
 ``open`` and receipt rows are given for an audience of 1 and of 195.
+
+The rows marked ``required`` are the work DESIGN.md section 3 cannot do without, per delivery of a
+single-recipient notice: the Ed25519 signature and its verification, the HPKE encryption and
+decryption of the package, the salted digests of the disclosures (computed by the sender and again
+by the recipient), the receipt's share of a batch and one durable store write in a batch
+transaction. Their sum, with what the raw baseline spends on Kafka, bounds the secure throughput
+(:attr:`broker.bench.report.Report.ratio_bound`).
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ from broker.bench.broadcast import bureau_ids
 from broker.bench.common import RECIPIENT, SENDER, red_notice_data
 from broker.bench.report import OpCost
 from broker.envelope import Grant, open_package, seal
+from broker.envelope.canonical import digests
+from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info
+from broker.envelope.suites import HPKE_SUITES, suite_for_public
 from broker.examples import policies_dir
 from broker.keys import BureauKeys
 from broker.keys.bureau import StaticDirectory
@@ -33,6 +43,8 @@ from broker.schemas import (
 )
 from broker.sinks import Position
 from broker.sinks.sqlite import SqliteSink
+
+_BATCH = 100  # messages per store transaction in the batched row (a daemon stores a poll at once)
 
 
 def _time(fn: Callable[[], Any], rounds: int) -> float:
@@ -56,8 +68,8 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
     header = non_redactable(notice)
     out: list[OpCost] = []
 
-    def add(op: str, us: float, note: str = "") -> None:
-        out.append(OpCost(op, round(us, 1), note))
+    def add(op: str, us: float, note: str = "", *, required: bool = False) -> None:
+        out.append(OpCost(op, round(us, 1), note, required))
 
     add("decide (1 recipient)", _time(lambda: decide(notice, ids[0], policies), rounds))
     all_us = _time(lambda: decide_all(notice, ids, policies), max(3, rounds // 10))
@@ -106,6 +118,29 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
             return open_package(f, topic=t, recipient=c, decryption_keys=km, directory=directory)
 
         add(f"open_package (audience {label})", _time(opened, rounds))
+    # the work no implementation of DESIGN.md section 3 can skip (audience 1)
+    sealed1 = sealed_for(one)
+    signed = SIGNATURE_DOMAIN + sealed1.statement
+    kid1, pub1 = directory.encryption_key(one[0])
+    suite1 = suite_for_public(pub1)
+    info1 = hpke_info(f"nbx.inbox.{one[0]}", one[0], kid1, suite1)
+    plaintext1 = sealed1.plaintext_for(one[0])
+    ciphertext1 = HPKE_SUITES[suite1].encrypt(plaintext1, pub1, info=info1)
+    signature1 = sender.signing_key.sign(signed)
+    verifier = sender.signing_key.public_key()
+    private1 = keys[one[0]].encryption_key
+    disclosures1 = [sealed1.disclosures[p] for p in sorted(sealed1.disclosures)]
+    add("required: Ed25519 sign (statement)", _time(lambda: sender.signing_key.sign(signed),
+        rounds), required=True)  # fmt: skip
+    add("required: Ed25519 verify (statement)", _time(lambda: verifier.verify(signature1,
+        signed), rounds), required=True)  # fmt: skip
+    add("required: HPKE encrypt (package)", _time(lambda: HPKE_SUITES[suite1].encrypt(
+        plaintext1, pub1, info=info1), rounds), f"{len(plaintext1)} B", required=True)  # fmt: skip
+    add("required: HPKE decrypt (package)", _time(lambda: HPKE_SUITES[suite1].decrypt(
+        ciphertext1, private1, info=info1), rounds), required=True)  # fmt: skip
+    add("required: disclosure digests x2 (sender, recipient)",
+        2 * _time(lambda: digests(disclosures1), rounds), f"{len(disclosures1)} disclosures",
+        required=True)  # fmt: skip
     pkg = open_package(
         results[1], topic=f"nbx.inbox.{ids[0]}", recipient=ids[0],
         decryption_keys={keys[ids[0]].encryption_key_id: keys[ids[0]].encryption_key},
@@ -153,6 +188,7 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
         "  per answer, 200 answers in one receipt",
         _time(receipt(200), max(3, rounds // 10)) / 200,
         "a daemon batch answers each sender once",
+        required=True,
     )
     with tempfile.TemporaryDirectory(prefix="nbx-bench-ops-") as tmp:
         sink = SqliteSink(Path(tmp) / "ops.sqlite")
@@ -167,5 +203,22 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
             sink.apply(p, view, Position("t", 0, n))
 
         add("sink.seen + sink.apply (1 txn, synchronous=FULL)", _time(apply, rounds))
+
+        def apply_batch() -> None:
+            with sink.batch():
+                for _ in range(_BATCH):
+                    apply()
+
+        add(
+            f"  per message, {_BATCH} in one transaction",
+            _time(apply_batch, max(3, rounds // 10)) / _BATCH,
+            "one fsync per daemon batch",
+            required=True,
+        )
         sink.close()
+    add(
+        "required per delivery (sum of the required rows)",
+        sum(o.us for o in out if o.required),
+        "the required work as this code does it",
+    )
     return out

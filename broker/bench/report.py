@@ -56,6 +56,7 @@ class OpCost:
     op: str
     us: float
     note: str = ""
+    required: bool = False  # work DESIGN.md section 3 requires of every delivery (see ops.py)
 
 
 @dataclass
@@ -76,10 +77,36 @@ class Report:
             return None
         return self.secure.deliveries_per_s / self.raw.deliveries_per_s
 
+    @property
+    def required_ms_per_delivery(self) -> float | None:
+        """CPU the required work of one delivery costs (the ``required`` ops rows), in ms."""
+        rows = [o.us for o in self.ops if o.required]
+        return sum(rows) / 1000 if rows else None
+
+    @property
+    def ratio_bound(self) -> float | None:
+        """The highest secure / raw ratio this machine allows with the required work.
+
+        Every secure delivery costs at least the required work plus the CPU the raw baseline
+        spends per delivery (client and broker); with every core busy that gives at most
+        ``cores / cost`` deliveries per second, and never more than raw (the same round trips).
+        Needs ``raw`` and ``ops`` of one run (``nbx bench all``).
+        """
+        required = self.required_ms_per_delivery
+        raw = self.raw
+        if required is None or raw is None or not raw.deliveries_per_s:
+            return None
+        cost_ms = required + (raw.cpu_ms_per_delivery or 0) + (raw.broker_cpu_ms_per_delivery or 0)
+        return min(1.0, self.cores * 1000 / cost_ms / raw.deliveries_per_s)
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every figure."""
         out = asdict(self)
         out["secure_over_raw"] = None if self.ratio is None else round(self.ratio, 3)
+        bound = self.ratio_bound
+        out["secure_over_raw_bound"] = None if bound is None else round(bound, 3)
+        required = self.required_ms_per_delivery
+        out["required_ms_per_delivery"] = None if required is None else round(required, 3)
         return out
 
     def table(self) -> str:
@@ -102,6 +129,15 @@ class Report:
                 lines.append(
                     f"secure / raw deliveries per second: {self.ratio:.3f} (target >= 0.5)"
                 )
+            bound = self.ratio_bound
+            if bound is not None:
+                share = ""
+                if self.ratio is not None:
+                    share = f"; this run reaches {self.ratio / bound:.0%} of it"
+                lines.append(
+                    f"bound set by the required work ({self.required_ms_per_delivery:.3f} ms CPU "
+                    f"per delivery + raw's Kafka CPU, {self.cores} cores): {bound:.3f}{share}"
+                )
         b = self.broadcast
         if b is not None:
             rss = ", ".join(_f(v, 0, 1).strip() for v in b.host_peak_rss_mb)
@@ -118,8 +154,9 @@ class Report:
                 f"  host peak RSS MB: {rss}; excluded or failed recipients: {b.excluded_or_failed}",
             ]
         if self.ops:
-            lines.append(f"{'operation':44} {'us':>10}  note")
-            lines += [f"{o.op:44} {o.us:>10.1f}  {o.note}" for o in self.ops]
+            width = max(44, *(len(o.op) for o in self.ops))
+            lines.append(f"{'operation':{width}} {'us':>10}  note")
+            lines += [f"{o.op:{width}} {o.us:>10.1f}  {o.note}" for o in self.ops]
         return "\n".join(lines)
 
 

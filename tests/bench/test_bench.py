@@ -61,10 +61,20 @@ async def test_broadcast_reports_latency_percentiles(target):
 
 def test_ops_lists_every_step():
     """The per-operation table covers each step of the secure path with a positive cost."""
-    rows = {o.op: o.us for o in ops.run(rounds=3, audience=3)}
+    costs = ops.run(rounds=3, audience=3)
+    rows = {o.op: o.us for o in costs}
     for op in ("decide (1 recipient)", "seal (audience 1)", "open_package (audience 1)",
                "validate_view", "receipt seal + package_for, 1 answer"):  # fmt: skip
         assert rows[op] > 0
+    # the work DESIGN.md section 3 requires of each delivery is listed and summed
+    required = [o for o in costs if o.required]
+    names = {o.op for o in required}
+    assert {"required: Ed25519 sign (statement)", "required: Ed25519 verify (statement)",
+            "required: HPKE encrypt (package)", "required: HPKE decrypt (package)",
+            "  per message, 100 in one transaction"} <= names  # fmt: skip
+    assert all(o.us > 0 for o in required)
+    total = rows["required per delivery (sum of the required rows)"]
+    assert total == pytest.approx(sum(o.us for o in required), abs=0.1)
     # one receipt message answers a whole batch: per answer it costs a fraction of a single one
     assert (
         0
