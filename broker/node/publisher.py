@@ -307,10 +307,14 @@ class Publisher:
             validity=self.validity,
             now=datetime.now(UTC),
         )
-        topics = [inbox(r) for r in sealed.audience]
+        audience = sealed.audience
+        topics = [inbox(r) for r in audience]
         await self._topics.ensure(topics)
         await track_topics(self._producer, topics)
-        sent = await asyncio.gather(*(self._send_one(sealed, r) for r in sealed.audience))
+        if len(audience) == 1:  # no task and gather for a single recipient
+            sent = [await self._send_one(sealed, audience[0])]
+        else:
+            sent = await asyncio.gather(*(self._send_one(sealed, r) for r in audience))
         outcomes = sorted([*sent, *extra_outcomes], key=lambda o: o.recipient)
         result = PublishResult(sealed.msg_id, notice_id, kind, outcomes)
         self._record(result)

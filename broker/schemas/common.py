@@ -11,6 +11,7 @@ import calendar
 import re
 from datetime import date
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Literal
 
 import pycountry
@@ -100,6 +101,9 @@ class Handling(StrictModel):
         return self
 
 
+# Valid codes are remembered (the ISO lists bound them); an unknown code raises, and raising is
+# not cached. pycountry's lookups were 9 per notice view checked.
+@cache
 def _country(code: str) -> str:
     if pycountry.countries.get(alpha_2=code) is None:
         raise ValueError(f"unknown ISO 3166-1 alpha-2 country code {code!r}")
@@ -112,6 +116,7 @@ def _bureau(code: str) -> str:
     return _country(code)
 
 
+@cache
 def _language(code: str) -> str:
     if len(code) == 2:
         if pycountry.languages.get(alpha_2=code) is None:

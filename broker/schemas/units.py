@@ -19,10 +19,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from typing import Annotated, Any, TypeAlias, Union
+from typing import Annotated, Any, NotRequired, TypeAlias, Union
 
-from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter, ValidationError, with_config
 from pydantic.fields import FieldInfo
+from typing_extensions import TypedDict
 
 from broker.schemas.categories import DataCategory, category_of, is_header
 from broker.schemas.common import NoticeType, partial_date_bounds
@@ -99,11 +100,12 @@ def field_categories(notice_type: NoticeType | str) -> dict[str, DataCategory]:
 
 def header_fields(notice_type: NoticeType | str) -> list[str]:
     """The names of the always-disclosed root fields of ``notice_type``."""
-    return _header_names(NOTICE_MODELS[NoticeType(notice_type)])
+    return list(_header_names(NOTICE_MODELS[NoticeType(notice_type)]))
 
 
-def _header_names(model: type[BaseModel]) -> list[str]:
-    return [name for name, slot in _slots(model, True).items() if slot.kind == "header"]
+@cache
+def _header_names(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(name for name, slot in _slots(model, True).items() if slot.kind == "header")
 
 
 def _present(value: object) -> bool:
@@ -138,8 +140,15 @@ def disclosure_units(notice: NoticeBase) -> list[DisclosureUnit]:
 
 def non_redactable(notice: NoticeBase) -> dict[str, JSON]:
     """The header every recipient always gets (no personal data), in JSON mode."""
-    data = notice.model_dump(mode="json", exclude_none=True)
-    return {name: data[name] for name in header_fields(notice.notice_type) if name in data}
+    names = _header_names(type(notice))
+    # dumping only the header fields: a third of the cost of dumping the whole notice
+    data = notice.model_dump(mode="json", exclude_none=True, include=_header_set(type(notice)))
+    return {name: data[name] for name in names if name in data}
+
+
+@cache
+def _header_set(model: type[BaseModel]) -> set[str]:
+    return set(_header_names(model))  # shared: pydantic only reads it
 
 
 def assemble_view(
@@ -223,6 +232,59 @@ def _check(
     return out
 
 
+@cache
+def _view_type(model: type[BaseModel], root: bool) -> Any:
+    """A ``TypedDict`` of ``model`` in which every field may be absent: the fields keep the
+    annotation and constraints the per-field adapters of :func:`_check` use, blocks are nested
+    such types (``None`` allowed where the block is optional), unknown keys are refused."""
+    fields: dict[str, Any] = {}
+    for name, slot in _slots(model, root).items():
+        field = model.model_fields[name]
+        annotation: Any
+        if slot.block is not None:
+            inner = _view_type(slot.block, False)
+            annotation = inner if field.is_required() else inner | None
+        elif field.metadata:
+            annotation = Annotated[field.annotation, *field.metadata]
+        else:
+            annotation = field.annotation
+        fields[name] = NotRequired[annotation]
+    view_type: Any = TypedDict(f"{model.__name__}View", fields)  # type: ignore[misc]
+    return with_config(ConfigDict(extra="forbid"))(view_type)
+
+
+@cache
+def _view_validator(model: type[BaseModel]) -> TypeAdapter[Any]:
+    return TypeAdapter(_view_type(model, True))
+
+
+def _passes(model: type[BaseModel], view: Mapping[str, Any]) -> bool:
+    """One validation call for the whole view (about half the cost of :func:`_check`'s field by
+    field calls). It accepts only what :func:`_check` accepts; whatever it refuses goes through
+    :func:`_check`, which decides and names every error."""
+    try:
+        _view_validator(model).validate_python(view)
+    except ValidationError:
+        return False
+    return True
+
+
+def _rebuild(
+    model: type[BaseModel], data: Mapping[str, Any], root: bool, copy: bool
+) -> dict[str, Any]:
+    """What :func:`_check` returns for valid ``data``: new dicts for blocks, and each field's
+    value itself (``copy=False``) or a deep copy of it."""
+    slots = _slots(model, root)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        block = slots[key].block
+        if block is not None and value is not None:
+            out[key] = _rebuild(block, value, False, copy)
+        else:
+            out[key] = _copy(value) if copy else value
+    return out
+
+
 def validate_view(view: Mapping[str, Any], *, copy: bool = True) -> dict[str, JSON]:
     """Check a possibly partial notice view: withheld fields may be missing, every present field
     must be valid and known, and the header must be complete.
@@ -235,7 +297,10 @@ def validate_view(view: Mapping[str, Any], *, copy: bool = True) -> dict[str, JS
         raise NoticeInvalid([(ROOT, "a notice must be a JSON object")])
     model = model_for(view)
     errors: list[tuple[str, str]] = []
-    out = _check(model, view, "", errors, copy)
+    if _passes(model, view):
+        out = _rebuild(model, view, True, copy)
+    else:
+        out = _check(model, view, "", errors, copy)
     for name in _header_names(model):
         if model.model_fields[name].is_required() and name not in view:
             errors.append((name, "Field required"))

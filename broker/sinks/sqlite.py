@@ -72,6 +72,10 @@ CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 """
 
 
+#: how a stored view is written (one encoder: ``json.dumps`` with arguments builds one per call)
+_VIEW_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -255,7 +259,7 @@ class SqliteSink:
                 package.sender,
                 package.notice_type,
                 version,
-                json.dumps(view, sort_keys=True, ensure_ascii=False),
+                _VIEW_JSON(view),
                 json.dumps([list(w) for w in package.withheld]),
                 package.policy,
                 package.msg_id,

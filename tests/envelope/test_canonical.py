@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.envelope.canonical import jcs, loads_checked
+from broker.envelope.canonical import b64u, b64u_decode, jcs, loads_checked
 
 scalars = st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False)
 values = st.recursive(
@@ -124,3 +125,18 @@ def test_loads_checked_refuses_non_json(data: bytes) -> None:
     """NaN, Infinity, bytes that are not UTF-8 and broken text raise ValueError."""
     with pytest.raises(ValueError, match=NOT_JSON):
         loads_checked(data)
+
+
+@given(st.binary(max_size=200))
+def test_b64u_is_unpadded_base64url_and_round_trips(data: bytes) -> None:
+    """``b64u`` writes what ``base64.urlsafe_b64encode`` writes, less the padding."""
+    text = b64u(data)
+    assert text == base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    assert "=" not in text
+    assert b64u_decode(text) == data
+
+
+def test_b64u_uses_the_url_safe_alphabet() -> None:
+    """Bytes whose standard base64 holds ``+`` and ``/`` come out as ``-`` and ``_``."""
+    assert base64.b64encode(b"\xfb\xff") == b"+/8="
+    assert b64u(b"\xfb\xff") == "-_8"

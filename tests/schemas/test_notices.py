@@ -37,6 +37,22 @@ def test_message_lists_every_error_one_per_line():
     ]
 
 
+def test_code_checks_remembered_for_valid_codes_still_refuse_unknown_ones_every_time():
+    """Country and language checks cache only valid codes: an unknown code fails each time,
+    a valid one keeps passing."""
+    for _ in range(2):
+        for field, value, message in (
+            ("issuing_bureau", "QQ", "unknown ISO 3166-1 alpha-2 country code 'QQ'"),
+            ("language", "qq", "unknown ISO 639-1 language code 'qq'"),
+        ):
+            data = example("red")
+            data[field] = value
+            with pytest.raises(NoticeInvalid) as info:
+                parse_notice(data)
+            assert info.value.errors == [(field, message)]
+        assert parse_notice(example("red")).issuing_bureau == example("red")["issuing_bureau"]
+
+
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [

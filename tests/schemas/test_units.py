@@ -49,6 +49,19 @@ def test_header_has_no_personal_data():
 
 
 @pytest.mark.parametrize("kind", [t.value for t in NoticeType])
+def test_header_is_the_full_dump_restricted_to_header_fields(kind):
+    """non_redactable dumps only the header fields, with the same values and order as the whole
+    notice dumped without nulls (also when optional header fields are null)."""
+    notice = parse_notice(example(kind))
+    full = notice.model_dump(mode="json", exclude_none=True)
+    expected = {name: full[name] for name in header_fields(kind) if name in full}
+    assert non_redactable(notice) == expected
+    assert list(non_redactable(notice)) == list(expected)
+    header_fields(kind).append("mutated")  # a copy: the cached list stays as it was
+    assert "mutated" not in header_fields(kind)
+
+
+@pytest.mark.parametrize("kind", [t.value for t in NoticeType])
 def test_header_and_units_rebuild_the_notice(kind):
     """Header + every unit, assembled, parses back to the same notice, for every type."""
     notice = parse_notice(example(kind))
