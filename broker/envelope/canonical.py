@@ -10,27 +10,20 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import rfc8785
 
 _MAX_SAFE_INT = 2**53
-# One encoder for every call: ``json.dumps`` with arguments builds a new encoder each time, and
-# even ``JSONEncoder.encode`` builds a new C encoder per call; CPython's C encoder object is made
-# once here (a third of the cost of a small digest).
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
-_C_ENCODER = (
-    None
-    if _make_c_encoder is None
-    else _make_c_encoder(
-        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, False
-    )
-)
+_SORTED = orjson.OPT_SORT_KEYS
 
 
-def _encode(value: Any) -> str:
-    if _C_ENCODER is None:  # pragma: no cover - Python builds without the _json accelerator
-        return _ENCODER.encode(value)
-    return "".join(_C_ENCODER(value, 0))
+def _encode(value: Any) -> bytes:
+    """Compact UTF-8 JSON with sorted keys (orjson; about five times the C ``json`` encoder).
+
+    Within the domain of :func:`_simple` this is RFC 8785; a string with a lone surrogate raises
+    ``orjson.JSONEncodeError`` (no UTF-8 form, and no JCS form either).
+    """
+    return orjson.dumps(value, option=_SORTED)
 
 
 _sha256 = hashlib.sha256
@@ -44,7 +37,7 @@ _LEAVES = frozenset((str, bool, type(None)))
 
 
 def _simple(value: Any, depth: int = 0) -> bool:
-    """True if ``json.dumps`` writes ``value`` exactly as RFC 8785 does.
+    """True if :func:`_encode` writes ``value`` exactly as RFC 8785 does.
 
     That holds for strings without lone surrogates, booleans, null, integers strictly within
     +-2**53 (JCS writes numbers as IEEE doubles), lists, and objects whose keys are ASCII (for
@@ -88,8 +81,8 @@ def _simple(value: Any, depth: int = 0) -> bool:
 def jcs(value: Any) -> bytes:
     """RFC 8785 canonical JSON bytes of ``value``.
 
-    The common case (see :func:`_simple`) uses the C ``json`` encoder, about 20 times faster than
-    the pure-Python ``rfc8785`` package; everything else goes to ``rfc8785``. A test compares the
+    The common case (see :func:`_simple`) uses orjson, about 100 times faster than the
+    pure-Python ``rfc8785`` package; everything else goes to ``rfc8785``. A test compares the
     two on generated values.
     """
     return _dump(value, _simple(value))
@@ -99,8 +92,8 @@ def _dump(value: Any, simple: bool) -> bytes:
     """JCS bytes of ``value``; ``simple`` is :func:`_simple` of it (or of a list holding it)."""
     if simple:
         try:
-            return _encode(value).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: let the reference implementation refuse it
+            return _encode(value)
+        except orjson.JSONEncodeError:  # a lone surrogate, deep nesting: the reference decides
             pass
     out: bytes = rfc8785.dumps(value)
     return out
@@ -139,7 +132,7 @@ def loads_checked(data: bytes) -> tuple[Any, bool]:
 
     Equivalent to ``value = json.loads(data); jcs(value) == data`` (strict UTF-8, no NaN or
     Infinity), without walking the value: when the text has no float, no integer beyond
-    +-2**53 and no character beyond U+FFFF, the C encoder's output equals RFC 8785 (for BMP
+    +-2**53 and no character beyond U+FFFF, :func:`_encode`'s output equals RFC 8785 (for BMP
     characters, code point order equals UTF-16 code unit order), so one encode and one compare
     decide. Anything else takes :func:`jcs`. A value without a JCS form (an integer beyond
     +-2**53, a lone surrogate) is not canonical. Raises ``ValueError`` on text that is not JSON.
@@ -153,9 +146,9 @@ def loads_checked(data: bytes) -> tuple[Any, bool]:
     if not data.isascii() and _NON_BMP.search(data) is not None:
         return value, _is_jcs(value, data)
     try:
-        return value, _encode(value).encode("utf-8") == data
-    except UnicodeEncodeError:  # a lone surrogate: not representable, so not canonical
-        return value, False
+        return value, _encode(value) == data
+    except orjson.JSONEncodeError:  # a lone surrogate or deep nesting: the reference decides
+        return value, _is_jcs(value, data)
 
 
 def _is_jcs(value: Any, data: bytes) -> bool:

@@ -21,12 +21,13 @@ pinned by the known-answer vectors in ``tests/vectors/``.
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from broker.envelope import frame
 from broker.envelope.canonical import b64u, digest, jcs
@@ -104,7 +105,9 @@ class Sealed:
             "withheld": sorted([list(w) for w in grant.withheld]),
             "policy": grant.policy,
         }
-        return json.dumps(package, separators=(",", ":"), ensure_ascii=False).encode()
+        # compact UTF-8 JSON, keys in this order; every value passed the canonical encoding of
+        # seal(), so orjson can write it
+        return orjson.dumps(package)
 
     def package_for(
         self,

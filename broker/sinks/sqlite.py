@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from broker.envelope import VerifiedPackage
 from broker.sinks.base import Applied, Position, ReceiptRecord, Seen, status_rows
 
@@ -72,8 +74,16 @@ CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 """
 
 
-#: how a stored view is written (one encoder: ``json.dumps`` with arguments builds one per call)
-_VIEW_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+def _view_json(view: dict[str, Any]) -> str:
+    """A stored view: JSON with sorted keys (orjson: a tenth of the ``json`` module's time).
+
+    A verified view holds only what canonical JSON allows (its digests were computed), which
+    orjson always writes; anything else (an integer beyond 64 bits) still gets stored, by ``json``.
+    """
+    try:
+        return orjson.dumps(view, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(view, sort_keys=True, ensure_ascii=False)
 
 
 def _now() -> str:
@@ -259,7 +269,7 @@ class SqliteSink:
                 package.sender,
                 package.notice_type,
                 version,
-                _VIEW_JSON(view),
+                _view_json(view),
                 json.dumps([list(w) for w in package.withheld]),
                 package.policy,
                 package.msg_id,

@@ -112,6 +112,8 @@ def test_loads_checked_equals_reference_check(value: Any) -> None:
         ('{"\U0001f600":1,"\ue000":2}'.encode(), True),  # UTF-16 order: U+1F600 before U+E000
         ('{"\ue000":2,"\U0001f600":1}'.encode(), False),  # code point order is not JCS
         (b'{"a":"\\ud800"}', False),  # lone surrogate
+        (b"[" * 300 + b"]" * 300, True),  # deeper than the fast encoder goes: the reference decides
+        (b"[" * 300 + b"] " + b"]" * 299, False),
     ],
 )
 def test_loads_checked_known_cases(data: bytes, canonical: bool) -> None:
@@ -125,6 +127,14 @@ def test_loads_checked_refuses_non_json(data: bytes) -> None:
     """NaN, Infinity, bytes that are not UTF-8 and broken text raise ValueError."""
     with pytest.raises(ValueError, match=NOT_JSON):
         loads_checked(data)
+
+
+def test_jcs_of_deep_nesting_equals_the_reference() -> None:
+    """Nesting beyond the fast encoder's depth is written by the reference implementation."""
+    value: Any = "x"
+    for _ in range(300):
+        value = [value]
+    assert jcs(value) == rfc8785.dumps(value) == b"[" * 300 + b'"x"' + b"]" * 300
 
 
 @given(st.binary(max_size=200))
