@@ -9,6 +9,7 @@ unit tests, :class:`broker.keys.directory.Directory` the signed one nodes use.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,14 +46,14 @@ class BureauKeys:
         """Create fresh keys for ``bureau``."""
         return cls(bureau, ed25519.Ed25519PrivateKey.generate(), x25519.X25519PrivateKey.generate())
 
-    @property
+    @functools.cached_property
     def signing_key_id(self) -> str:
-        """Key id of the signing key."""
+        """Key id of the signing key (computed once: every seal names it)."""
         return key_id(raw_public(self.signing_key.public_key()))
 
-    @property
+    @functools.cached_property
     def encryption_key_id(self) -> str:
-        """Key id of the encryption key."""
+        """Key id of the encryption key (computed once)."""
         return key_id(raw_public(self.encryption_key.public_key()))
 
     def public(self) -> BureauPublicKeys:

@@ -147,6 +147,11 @@ def non_redactable(notice: NoticeBase) -> dict[str, JSON]:
 
 
 @cache
+def _required_header(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(n for n in _header_names(model) if model.model_fields[n].is_required())
+
+
+@cache
 def _header_set(model: type[BaseModel]) -> set[str]:
     return set(_header_names(model))  # shared: pydantic only reads it
 
@@ -301,8 +306,8 @@ def validate_view(view: Mapping[str, Any], *, copy: bool = True) -> dict[str, JS
         out = _rebuild(model, view, True, copy)
     else:
         out = _check(model, view, "", errors, copy)
-    for name in _header_names(model):
-        if model.model_fields[name].is_required() and name not in view:
+    for name in _required_header(model):
+        if name not in view:
             errors.append((name, "Field required"))
     if not errors:
         for line in check_header_dates(

@@ -191,7 +191,12 @@ class SqliteSink:
         return Applied.REDELIVERY if seen.position == at else Applied.REPLAY
 
     def _log(
-        self, package: VerifiedPackage, at: Position, outcome: Applied, reason: str | None
+        self,
+        package: VerifiedPackage,
+        at: Position,
+        outcome: Applied,
+        reason: str | None,
+        now: str | None = None,
     ) -> None:
         self._db.execute(
             "INSERT INTO deliveries VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -205,7 +210,7 @@ class SqliteSink:
                 at.offset,
                 outcome.value,
                 reason,
-                _now(),
+                now or _now(),
             ),
         )
 
@@ -215,13 +220,14 @@ class SqliteSink:
             guard = self._guard(package, at)
             if guard is not None:
                 return guard
-            outcome = self._apply_kind(package, view)
-            self._log(package, at, outcome, None)
+            now = _now()  # one time stamp for the notice row and the delivery row
+            outcome = self._apply_kind(package, view, now)
+            self._log(package, at, outcome, None, now)
             if outcome is Applied.PURGED:
                 self._purged = True
         return outcome
 
-    def _apply_kind(self, package: VerifiedPackage, view: dict[str, Any]) -> Applied:
+    def _apply_kind(self, package: VerifiedPackage, view: dict[str, Any], now: str) -> Applied:
         db = self._db
         row = db.execute(
             "SELECT version, status FROM notices WHERE notice_id = ? AND sender = ?",
@@ -241,7 +247,7 @@ class SqliteSink:
                     "cancelled" if kind == "cancel" else "erased",
                     package.policy,
                     package.msg_id,
-                    _now(),
+                    now,
                 ),
             )
             return Applied.PURGED
@@ -249,7 +255,7 @@ class SqliteSink:
             db.execute(
                 "UPDATE notices SET status='suspended', msg_id=?, updated_at=? "
                 "WHERE notice_id=? AND sender=? AND status='active'",
-                (package.msg_id, _now(), package.notice_id, package.sender),
+                (package.msg_id, now, package.notice_id, package.sender),
             )
             return Applied.SUSPENDED
         if kind not in ("publish", "update"):
@@ -273,7 +279,7 @@ class SqliteSink:
                 json.dumps([list(w) for w in package.withheld]),
                 package.policy,
                 package.msg_id,
-                _now(),
+                now,
             ),
         )
         return Applied.DELIVERED
