@@ -27,7 +27,7 @@ import errno
 import functools
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -326,10 +326,12 @@ class ConsumerDaemon:
         receipts (one signed receipt message per sender), wait until the broker acknowledged
         every one, and return the offsets that may now be committed.
 
-        Verifying and storing run on the event loop's thread (a worker thread was measured
-        slower: docs/performance.md, second round).
+        Verifying and storing run on the event loop's thread (a worker thread for them was
+        measured slower: docs/performance.md, second round); only the store's commit, its fsync,
+        runs on a worker thread (fourth round).
         """
         stored = self._store(batches)
+        await self._end_batch()
         if self.on_delivered is not None:
             for package, outcome in stored.delivered:
                 self.on_delivered(package, outcome)
@@ -348,8 +350,11 @@ class ConsumerDaemon:
     def _store(
         self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> _Stored:
+        """Verify and apply a poll's records inside one sink batch, left open: the caller ends it
+        with :meth:`_end_batch` (the commit and its fsync run off the event loop)."""
         stored = _Stored()
-        with self._sink_batch():
+        self._sink_call(self.sink.begin)
+        try:
             for tp, records in batches.items():
                 for record in records:
                     for out in self._handle(record, stored.delivered):
@@ -358,13 +363,25 @@ class ConsumerDaemon:
                         else:
                             stored.actions.append(out)
                     stored.offsets[TopicPartition(tp.topic, tp.partition)] = record.offset + 1
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error, OSError):  # report the first error
+                self.sink.end(commit=False)
+            raise
         return stored
 
-    @contextlib.contextmanager
-    def _sink_batch(self) -> Iterator[None]:
+    async def _end_batch(self) -> None:
+        """Commit the open sink batch on a worker thread: the fsync does not hold up the event
+        loop (heartbeats, fetches; a broadcast host's other bureaus). Cancelled meanwhile, it
+        still waits for the commit before giving up, so the sink is never closed under it."""
+        done = asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(self.sink.end, commit=True)
+        )
         try:
-            with self.sink.batch():
-                yield
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await done
+            raise
         except (sqlite3.Error, OSError) as exc:
             raise self._sink_failure(exc) from exc
 

@@ -105,6 +105,18 @@ class Sink(Protocol):
         """Apply everything inside the block as one unit (one transaction, one fsync)."""
         ...
 
+    def begin(self) -> None:
+        """Open a batch: what is applied until :meth:`end` is one unit, as in :meth:`batch`."""
+        ...
+
+    def end(self, *, commit: bool) -> None:
+        """Close the batch opened by :meth:`begin`: make it durable (``commit``) or discard it.
+
+        It may run on a worker thread (the daemon keeps its event loop free during the fsync);
+        nothing else uses the sink until it returns.
+        """
+        ...
+
     def seen(self, msg_id: str) -> Seen | None:
         """Where and how ``msg_id`` was handled, if it was."""
         ...

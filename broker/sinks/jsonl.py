@@ -53,14 +53,27 @@ class JsonlSink:
         if self._in_batch:
             yield
             return
-        self._in_batch = True
+        self.begin()
         try:
             yield
         finally:
-            self._in_batch = False
-            self._fh.flush()
-            if self.durable:
-                os.fsync(self._fh.fileno())
+            self.end(commit=True)
+
+    def begin(self) -> None:
+        """Open a batch: appends are flushed and fsynced once, by :meth:`end`."""
+        if self._in_batch:
+            msg = "a batch is already open"
+            raise RuntimeError(msg)
+        self._in_batch = True
+
+    def end(self, *, commit: bool) -> None:
+        """Flush and fsync what the batch appended (lines written cannot be taken back, so
+        ``commit=False`` makes them durable too; replaying the file gives the same state)."""
+        del commit
+        self._in_batch = False
+        self._fh.flush()
+        if self.durable:
+            os.fsync(self._fh.fileno())
 
     def _load(self, rec: dict[str, Any]) -> None:
         kind = rec["type"]

@@ -107,7 +107,9 @@ class SqliteSink:
         """
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        # check_same_thread=False: the daemon commits a batch (the fsync) on a worker thread while
+        # its event loop waits; the connection is never used by two threads at once
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.execute("PRAGMA secure_delete=ON")
@@ -125,18 +127,35 @@ class SqliteSink:
         if self._in_batch:
             yield
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        self._in_batch = True
+        self.begin()
         try:
             yield
         except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            self._purged = False
+            self.end(commit=False)
             raise
-        else:
-            self._db.execute("COMMIT")
+        self.end(commit=True)
+
+    def begin(self) -> None:
+        """Open one transaction for a batch (see :meth:`batch`)."""
+        if self._in_batch:
+            msg = "a batch is already open"
+            raise RuntimeError(msg)
+        self._db.execute("BEGIN IMMEDIATE")
+        self._in_batch = True
+
+    def end(self, *, commit: bool) -> None:
+        """Commit (and fsync) or roll back the batch's transaction; a failed commit rolls back."""
+        try:
+            if commit:
+                self._db.execute("COMMIT")
+        except BaseException:
+            commit = False
+            raise
         finally:
+            if not commit:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                self._purged = False
             self._in_batch = False
         if self._purged:
             self._purged = False

@@ -97,7 +97,8 @@ async def track_topics(producer: AIOKafkaProducer, topics: Iterable[str]) -> Non
     and fail with ``NotLeaderForPartitionError``. Seen with a quarantine record followed by a
     receipt to a new sender; the same would hit a publisher fanning out to many inboxes.
     """
-    pending = [producer.client.add_topic(t) for t in set(topics)]
+    updates = [producer.client.add_topic(t) for t in set(topics)]
+    pending = [u for u in updates if not u.done()]  # tracked already: nothing to wait for
     if pending:
         await asyncio.gather(*pending)
 
