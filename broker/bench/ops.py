@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from broker.bench import inproc
 from broker.bench.broadcast import bureau_ids
 from broker.bench.common import RECIPIENT, SENDER, red_notice_data
 from broker.bench.report import OpCost
@@ -216,6 +217,18 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
             required=True,
         )
         sink.close()
+    # the two sides' whole per-message cost, in process (broker/bench/inproc.py): against the
+    # required rows this is what the Python around the cryptography costs
+    add(
+        "publish to 1 recipient, whole call (no broker)",
+        inproc.publish_cost(max(32, rounds * 4)),
+        "publisher CPU per message",
+    )
+    add(
+        "daemon: open, check, store, per record (no broker)",
+        inproc.store_cost(inproc.seal_frames(max(20, rounds * 2)), batch=max(10, rounds // 2)),
+        "daemon CPU per message",
+    )
     add(
         "required per delivery (sum of the required rows)",
         sum(o.us for o in out if o.required),

@@ -73,6 +73,9 @@ def test_ops_lists_every_step():
             "required: HPKE encrypt (package)", "required: HPKE decrypt (package)",
             "  per message, 100 in one transaction"} <= names  # fmt: skip
     assert all(o.us > 0 for o in required)
+    # the two sides' whole cost per message, in process, is measured
+    assert rows["publish to 1 recipient, whole call (no broker)"] > 0
+    assert rows["daemon: open, check, store, per record (no broker)"] > 0
     total = rows["required per delivery (sum of the required rows)"]
     assert total == pytest.approx(sum(o.us for o in required), abs=0.1)
     # one receipt message answers a whole batch: per answer it costs a fraction of a single one

@@ -1,0 +1,246 @@
+"""The secure path's own cost, in one process and without a broker (``nbx bench ops`` rows).
+
+Two harnesses measure what the publisher and the daemon spend per message themselves, so that a
+change of a few per cent can be seen on a noisy machine (the end-to-end modes move by 25 % from run
+to run):
+
+* :func:`publish_cost`: ``Publisher.publish`` of the red notice to one recipient, ``concurrency``
+  calls in flight, with a producer that acknowledges at once (no Kafka) and the publisher's own
+  SQLite bookkeeping;
+* :func:`store_cost`: ``ConsumerDaemon`` verifying and storing frames sealed beforehand, in
+  batches as it stores a poll (open, policy, view, validation, SQLite with fsync, log line);
+  receipts and Kafka are left out.
+
+Both report CPU microseconds per message (median over the batches). For instruction counts run the
+module under valgrind twice with different counts and subtract (start-up cancels out)::
+
+    python -m broker.bench.inproc frames 400 F     # sealed once, outside the counted runs
+    valgrind --tool=cachegrind --cache-sim=no python -m broker.bench.inproc store F 100
+    valgrind --tool=cachegrind --cache-sim=no python -m broker.bench.inproc store F 400
+    valgrind --tool=cachegrind --cache-sim=no python -m broker.bench.inproc publish 100
+    valgrind --tool=cachegrind --cache-sim=no python -m broker.bench.inproc publish 300
+
+(``I refs`` of the second minus the first, divided by 300 or 200.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import ConsumerRecord, TopicPartition
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from broker.bench.common import RECIPIENT, SENDER
+from broker.bench.secure import notices
+from broker.envelope import seal
+from broker.examples import policies_dir
+from broker.keys import BureauKeys
+from broker.keys.bureau import StaticDirectory
+from broker.logging import Discard, configure
+from broker.node import ConsumerDaemon, Publisher
+from broker.policy import decide_all, load_policies
+from broker.schemas import disclosure_units, non_redactable
+from broker.sinks.sqlite import SqliteSink
+from broker.transport import KafkaSettings
+
+_NO_BROKER = KafkaSettings(bootstrap="127.0.0.1:1")  # never contacted
+
+
+class _Acked:
+    offset = 0
+
+
+class _TrackingClient:
+    """Every topic is tracked already (what ``track_topics`` asks of aiokafka's client)."""
+
+    def add_topic(self, _topic: str) -> asyncio.Future[bool]:
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        done.set_result(True)
+        return done
+
+
+class _InstantProducer:
+    """Stands in for aiokafka's producer: every record is acknowledged at the next loop turn."""
+
+    def __init__(self) -> None:
+        self.client = _TrackingClient()
+
+    async def send_and_wait(self, *_args: Any, **_kwargs: Any) -> _Acked:
+        await asyncio.sleep(0)
+        return _Acked()
+
+
+class _KnownTopics:
+    """Stands in for the topic manager: every topic exists."""
+
+    async def ensure(self, _names: Any) -> set[str]:
+        return set()
+
+    async def close(self) -> None:
+        return None
+
+
+def publish_cost(count: int, *, concurrency: int = 32, rounds: int = 1) -> float:
+    """CPU microseconds per ``publish`` of the red notice to one recipient (median of rounds)."""
+    configure(stream=Discard())
+    policies = load_policies(policies_dir())
+    sender, recipient = BureauKeys.generate(SENDER), BureauKeys.generate(RECIPIENT)
+    directory = StaticDirectory([sender.public(), recipient.public()])
+    batch = notices(uuid.uuid4().hex[:8], count * rounds)
+
+    async def run(store: SqliteSink) -> list[float]:
+        pub = Publisher(sender, directory, _NO_BROKER, policies=policies, store=store)
+        pub._producer = _InstantProducer()
+        pub._topics = _KnownTopics()  # type: ignore[assignment]
+        costs = []
+        for r in range(rounds):
+            todo = iter(batch[r * count : (r + 1) * count])
+
+            async def worker(todo: Any = todo) -> None:
+                for notice in todo:
+                    await pub.publish(notice, [RECIPIENT])
+
+            started = time.process_time()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            costs.append((time.process_time() - started) / count * 1e6)
+        return costs
+
+    with tempfile.TemporaryDirectory(prefix="nbx-bench-inproc-") as tmp:
+        store = SqliteSink(Path(tmp) / "publisher.sqlite", durable=False)
+        try:
+            return statistics.median(asyncio.run(run(store)))
+        finally:
+            store.close()
+
+
+@dataclass
+class Frames:
+    """Frames sealed by :data:`SENDER` for :data:`RECIPIENT`, with both bureaus' keys."""
+
+    sender: BureauKeys
+    recipient: BureauKeys
+    frames: list[bytes]
+
+    def dump(self, path: Path) -> None:
+        """Write keys and frames to ``path`` (raw private keys: a benchmark file, not a secret)."""
+        parts = [_raw(k) for k in (self.sender, self.recipient)] + self.frames
+        path.write_bytes(b"".join(len(p).to_bytes(4, "big") + p for p in parts))
+
+    @classmethod
+    def load(cls, path: Path) -> Frames:
+        """Read what :meth:`dump` wrote."""
+        data, parts, at = path.read_bytes(), [], 0
+        while at < len(data):
+            size = int.from_bytes(data[at : at + 4], "big")
+            parts.append(data[at + 4 : at + 4 + size])
+            at += 4 + size
+        keys = [_keys(bureau, raw) for bureau, raw in zip((SENDER, RECIPIENT), parts, strict=False)]
+        return cls(keys[0], keys[1], parts[2:])
+
+
+def _raw(keys: BureauKeys) -> bytes:
+    raw = serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    return keys.signing_key.private_bytes(*raw) + keys.encryption_key.private_bytes(*raw)
+
+
+def _keys(bureau: str, raw: bytes) -> BureauKeys:
+    return BureauKeys(
+        bureau,
+        ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32]),
+        x25519.X25519PrivateKey.from_private_bytes(raw[32:]),
+    )
+
+
+def seal_frames(count: int) -> Frames:
+    """``count`` red notices (distinct ids) sealed and encrypted for :data:`RECIPIENT`."""
+    policies = load_policies(policies_dir())
+    sender, recipient = BureauKeys.generate(SENDER), BureauKeys.generate(RECIPIENT)
+    kid, key = StaticDirectory([recipient.public()]).encryption_key(RECIPIENT)
+    topic = f"nbx.inbox.{RECIPIENT}"
+    frames = []
+    for notice in notices(uuid.uuid4().hex[:8], count):
+        units = disclosure_units(notice)
+        grants = {
+            cc: d.grant()
+            for cc, d in decide_all(notice, [RECIPIENT], policies, units=units).items()
+        }
+        sealed = seal(
+            signer=sender,
+            kind="publish",
+            notice_id=notice.notice_id,
+            notice_type=str(notice.notice_type),
+            header=non_redactable(notice),
+            units={u.path: u.value for u in units},
+            grants=grants,
+            handling=str(notice.handling.code),
+            validity=timedelta(days=365),
+        )
+        frames.append(
+            sealed.package_for(RECIPIENT, topic=topic, recipient_kid=kid, recipient_key=key)
+        )
+    return Frames(sender, recipient, frames)
+
+
+def store_cost(frames: Frames, *, batch: int = 100) -> float:
+    """CPU microseconds per record for the daemon to verify and store ``frames`` (median of the
+    batches); every frame must be delivered."""
+    configure(stream=Discard())
+    directory = StaticDirectory([frames.sender.public(), frames.recipient.public()])
+    topic = f"nbx.inbox.{frames.recipient.bureau}"
+    now_ms = int(time.time() * 1000)
+    costs = []
+    with tempfile.TemporaryDirectory(prefix="nbx-bench-inproc-") as tmp:
+        sink = SqliteSink(Path(tmp) / "daemon.sqlite")
+        daemon = ConsumerDaemon(
+            frames.recipient,
+            directory,
+            _NO_BROKER,
+            sink,
+            policies=load_policies(policies_dir()),
+        )
+        try:
+            for first in range(0, len(frames.frames), batch):
+                chunk = frames.frames[first : first + batch]
+                records = [
+                    ConsumerRecord(topic, 0, first + i, now_ms, 0, None, f, None, 0, len(f), [])
+                    for i, f in enumerate(chunk)
+                ]
+                started = time.process_time()
+                stored = daemon._store({TopicPartition(topic, 0): records})
+                sink.end(commit=True)
+                costs.append((time.process_time() - started) / len(chunk) * 1e6)
+                if len(stored.delivered) != len(chunk):
+                    msg = f"{len(chunk) - len(stored.delivered)} frames were not delivered"
+                    raise RuntimeError(msg)
+        finally:
+            sink.close()
+    return statistics.median(costs)
+
+
+def main(argv: list[str]) -> None:
+    """``publish N`` | ``frames N FILE`` | ``store FILE [COUNT]``: print the cost (see above)."""
+    if argv[:1] == ["publish"] and len(argv) == 2:
+        print(f"publish: {publish_cost(int(argv[1])):.1f} us CPU per call")
+    elif argv[:1] == ["frames"] and len(argv) == 3:
+        seal_frames(int(argv[1])).dump(Path(argv[2]))
+    elif argv[:1] == ["store"] and len(argv) in (2, 3):
+        frames = Frames.load(Path(argv[1]))
+        if len(argv) == 3:
+            frames.frames = frames.frames[: int(argv[2])]
+        print(f"store: {store_cost(frames):.1f} us CPU per record")
+    else:
+        sys.exit("usage: python -m broker.bench.inproc publish N | frames N FILE | store FILE [N]")
+
+
+if __name__ == "__main__":  # pragma: no cover - a measuring tool
+    main(sys.argv[1:])
