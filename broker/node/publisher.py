@@ -334,8 +334,15 @@ class Publisher:
     def _record(self, result: PublishResult) -> None:
         if self.store is None:
             return
+        outcomes = result.outcomes
+        if len(outcomes) == 1:  # one statement is one transaction already
+            o = outcomes[0]
+            self.store.record_sent(
+                result.msg_id, result.notice_id, o.recipient, result.kind, o.status, o.reason
+            )
+            return
         with self.store.batch():  # one transaction for every recipient
-            for o in result.outcomes:
+            for o in outcomes:
                 self.store.record_sent(
                     result.msg_id, result.notice_id, o.recipient, result.kind, o.status, o.reason
                 )
