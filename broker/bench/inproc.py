@@ -11,8 +11,9 @@ to run):
   batches as it stores a poll (open, policy, view, validation, SQLite with fsync, log line);
   receipts and Kafka are left out.
 
-Both report CPU microseconds per message (median over the batches). For instruction counts run the
-module under valgrind twice with different counts and subtract (start-up cancels out)::
+Both report CPU microseconds per message (the store: the median of its batches). For instruction
+counts run the module under valgrind twice with different counts and subtract (start-up cancels
+out)::
 
     python -m broker.bench.inproc frames 400 F     # sealed once, outside the counted runs
     valgrind --tool=cachegrind --cache-sim=no python -m broker.bench.inproc store F 100
@@ -32,7 +33,6 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +42,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from broker.bench.common import RECIPIENT, SENDER
 from broker.bench.secure import notices
-from broker.envelope import seal
 from broker.examples import policies_dir
 from broker.keys import BureauKeys
 from broker.keys.bureau import StaticDirectory
 from broker.logging import Discard, configure
 from broker.node import ConsumerDaemon, Publisher
-from broker.policy import decide_all, load_policies
-from broker.schemas import disclosure_units, non_redactable
+from broker.policy import load_policies
+from broker.schemas import NoticeBase
 from broker.sinks.sqlite import SqliteSink
 from broker.transport import KafkaSettings
 
@@ -70,12 +69,15 @@ class _TrackingClient:
 
 
 class _InstantProducer:
-    """Stands in for aiokafka's producer: every record is acknowledged at the next loop turn."""
+    """Stands in for aiokafka's producer: every record is kept and acknowledged at the next loop
+    turn."""
 
     def __init__(self) -> None:
         self.client = _TrackingClient()
+        self.values: list[bytes] = []
 
-    async def send_and_wait(self, *_args: Any, **_kwargs: Any) -> _Acked:
+    async def send_and_wait(self, _topic: str, value: bytes, **_kwargs: Any) -> _Acked:
+        self.values.append(value)
         await asyncio.sleep(0)
         return _Acked()
 
@@ -90,37 +92,41 @@ class _KnownTopics:
         return None
 
 
-def publish_cost(count: int, *, concurrency: int = 32, rounds: int = 1) -> float:
-    """CPU microseconds per ``publish`` of the red notice to one recipient (median of rounds)."""
-    configure(stream=Discard())
-    policies = load_policies(policies_dir())
-    sender, recipient = BureauKeys.generate(SENDER), BureauKeys.generate(RECIPIENT)
+async def _publish(
+    sender: BureauKeys, recipient: BureauKeys, batch: list[NoticeBase], concurrency: int
+) -> tuple[float, list[bytes]]:
+    """Publish ``batch`` to ``recipient`` through a real :class:`Publisher` (no broker),
+    ``concurrency`` calls in flight; return the CPU microseconds per publish and the frames."""
     directory = StaticDirectory([sender.public(), recipient.public()])
-    batch = notices(uuid.uuid4().hex[:8], count * rounds)
-
-    async def run(store: SqliteSink) -> list[float]:
-        pub = Publisher(sender, directory, _NO_BROKER, policies=policies, store=store)
-        pub._producer = _InstantProducer()
-        pub._topics = _KnownTopics()  # type: ignore[assignment]
-        costs = []
-        for r in range(rounds):
-            todo = iter(batch[r * count : (r + 1) * count])
-
-            async def worker(todo: Any = todo) -> None:
-                for notice in todo:
-                    await pub.publish(notice, [RECIPIENT])
-
-            started = time.process_time()
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            costs.append((time.process_time() - started) / count * 1e6)
-        return costs
-
+    policies = load_policies(policies_dir())
+    producer = _InstantProducer()
     with tempfile.TemporaryDirectory(prefix="nbx-bench-inproc-") as tmp:
         store = SqliteSink(Path(tmp) / "publisher.sqlite", durable=False)
+        pub = Publisher(sender, directory, _NO_BROKER, policies=policies, store=store)
+        pub._producer = producer
+        pub._topics = _KnownTopics()  # type: ignore[assignment]
+        todo = iter(batch)
+
+        async def worker() -> None:
+            for notice in todo:
+                await pub.publish(notice, [recipient.bureau])
+
         try:
-            return statistics.median(asyncio.run(run(store)))
+            started = time.process_time()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            cost = (time.process_time() - started) / len(batch) * 1e6
         finally:
             store.close()
+    return cost, producer.values
+
+
+def publish_cost(count: int, *, concurrency: int = 32) -> float:
+    """CPU microseconds per ``publish`` of the red notice to one recipient."""
+    configure(stream=Discard())
+    keys = BureauKeys.generate(SENDER), BureauKeys.generate(RECIPIENT)
+    batch = notices(uuid.uuid4().hex[:8], count)
+    cost, _ = asyncio.run(_publish(*keys, batch, concurrency))
+    return cost
 
 
 @dataclass
@@ -162,32 +168,11 @@ def _keys(bureau: str, raw: bytes) -> BureauKeys:
 
 
 def seal_frames(count: int) -> Frames:
-    """``count`` red notices (distinct ids) sealed and encrypted for :data:`RECIPIENT`."""
-    policies = load_policies(policies_dir())
+    """``count`` red notices (distinct ids) as the publisher sends them to :data:`RECIPIENT`."""
+    configure(stream=Discard())
     sender, recipient = BureauKeys.generate(SENDER), BureauKeys.generate(RECIPIENT)
-    kid, key = StaticDirectory([recipient.public()]).encryption_key(RECIPIENT)
-    topic = f"nbx.inbox.{RECIPIENT}"
-    frames = []
-    for notice in notices(uuid.uuid4().hex[:8], count):
-        units = disclosure_units(notice)
-        grants = {
-            cc: d.grant()
-            for cc, d in decide_all(notice, [RECIPIENT], policies, units=units).items()
-        }
-        sealed = seal(
-            signer=sender,
-            kind="publish",
-            notice_id=notice.notice_id,
-            notice_type=str(notice.notice_type),
-            header=non_redactable(notice),
-            units={u.path: u.value for u in units},
-            grants=grants,
-            handling=str(notice.handling.code),
-            validity=timedelta(days=365),
-        )
-        frames.append(
-            sealed.package_for(RECIPIENT, topic=topic, recipient_kid=kid, recipient_key=key)
-        )
+    batch = notices(uuid.uuid4().hex[:8], count)
+    _, frames = asyncio.run(_publish(sender, recipient, batch, 32))
     return Frames(sender, recipient, frames)
 
 

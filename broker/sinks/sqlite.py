@@ -145,21 +145,23 @@ class SqliteSink:
 
     def end(self, *, commit: bool) -> None:
         """Commit (and fsync) or roll back the batch's transaction; a failed commit rolls back."""
+        self._in_batch = False
+        if not commit:
+            self._rollback()
+            return
         try:
-            if commit:
-                self._db.execute("COMMIT")
+            self._db.execute("COMMIT")
         except BaseException:
-            commit = False
+            self._rollback()
             raise
-        finally:
-            if not commit:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                self._purged = False
-            self._in_batch = False
         if self._purged:
             self._purged = False
             self._checkpoint()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        self._purged = False
 
     def _checkpoint(self) -> None:
         # after a purge: move the zeroed pages into the file and empty the WAL
