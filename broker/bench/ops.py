@@ -6,11 +6,13 @@ recipient and its grant hash, and every recipient's package carries the whole st
 ``open`` and receipt rows are given for an audience of 1 and of 195.
 
 The rows marked ``required`` are the work DESIGN.md section 3 cannot do without, per delivery of a
-single-recipient notice: the Ed25519 signature and its verification, the HPKE encryption and
-decryption of the package, the salted digests of the disclosures (computed by the sender and again
-by the recipient), the receipt's share of a batch and one durable store write in a batch
-transaction. Their sum, with what the raw baseline spends on Kafka, bounds the secure throughput
-(:attr:`broker.bench.report.Report.ratio_bound`).
+single-recipient notice: the Ed25519 signature and its verification, shared by a batch of
+:data:`SIGN_BATCH` statements as a busy publisher signs them (:mod:`broker.node.signer`: the
+signature, the Merkle proofs, each recipient's proof check and one verification per batch), the
+HPKE encryption and decryption of the package, the salted digests of the disclosures (computed
+by the sender and again by the recipient), the receipt's share of a batch and one durable store
+write in a batch transaction. Their sum, with what the raw baseline spends on Kafka, bounds the
+secure throughput (:attr:`broker.bench.report.Report.ratio_bound`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from broker.bench import inproc
 from broker.bench.broadcast import bureau_ids
 from broker.bench.common import RECIPIENT, SENDER, red_notice_data
 from broker.bench.report import OpCost
-from broker.envelope import Grant, open_package, seal
+from broker.envelope import Grant, merkle, open_package, seal
 from broker.envelope.canonical import digests
-from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info
+from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info, sign_batch, tree_head
 from broker.envelope.suites import HPKE_SUITES, suite_for_public
 from broker.examples import policies_dir
 from broker.keys import BureauKeys
@@ -46,6 +48,9 @@ from broker.sinks import Position
 from broker.sinks.sqlite import SqliteSink
 
 _BATCH = 100  # messages per store transaction in the batched row (a daemon stores a poll at once)
+#: statements per batch signature in the required rows: ``nbx bench secure``'s default
+#: concurrency, whose ``messages_per_signature`` shows what a run really got
+SIGN_BATCH = 32
 
 
 def _time(fn: Callable[[], Any], rounds: int) -> float:
@@ -131,10 +136,28 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
     verifier = sender.signing_key.public_key()
     private1 = keys[one[0]].encryption_key
     disclosures1 = [sealed1.disclosures[p] for p in sorted(sealed1.disclosures)]
-    add("required: Ed25519 sign (statement)", _time(lambda: sender.signing_key.sign(signed),
-        rounds), required=True)  # fmt: skip
-    add("required: Ed25519 verify (statement)", _time(lambda: verifier.verify(signature1,
-        signed), rounds), required=True)  # fmt: skip
+    add("Ed25519 sign (one statement alone)", _time(lambda: sender.signing_key.sign(signed),
+        rounds))  # fmt: skip
+    add("Ed25519 verify (one statement alone)", _time(lambda: verifier.verify(signature1,
+        signed), rounds))  # fmt: skip
+    statements = [sealed_for(one).statement for _ in range(SIGN_BATCH)]
+    batch = sign_batch(sender, statements)
+    leaves = [merkle.leaf_hash(st) for st in statements]
+
+    def check_batch() -> None:  # what the recipient of every message of the batch does
+        head = b""
+        for i, (_, proof) in enumerate(batch):
+            assert proof is not None
+            head = tree_head(SIGN_BATCH, merkle.root_from_proof(leaves[i], i, SIGN_BATCH,
+                                                                proof.path))  # fmt: skip
+        verifier.verify(batch[0][0], head)
+
+    add(f"required: batch signature, per message ({SIGN_BATCH} per batch)",
+        _time(lambda: sign_batch(sender, statements), max(3, rounds // 5)) / SIGN_BATCH,
+        "Ed25519 sign + Merkle proofs", required=True)  # fmt: skip
+    add(f"required: batch signature check, per message ({SIGN_BATCH} per batch)",
+        _time(check_batch, max(3, rounds // 5)) / SIGN_BATCH,
+        "proof check + a shared Ed25519 verify", required=True)  # fmt: skip
     add("required: HPKE encrypt (package)", _time(lambda: HPKE_SUITES[suite1].encrypt(
         plaintext1, pub1, info=info1), rounds), f"{len(plaintext1)} B", required=True)  # fmt: skip
     add("required: HPKE decrypt (package)", _time(lambda: HPKE_SUITES[suite1].decrypt(

@@ -27,6 +27,8 @@ class ThroughputResult:
     broker_cpu_ms_per_delivery: float | None
     consumer_peak_rss_mb: float | None
     frame_bytes: int | None = None
+    #: secure only: statements per Ed25519 signature over the run (concurrent publishes share one)
+    messages_per_signature: float | None = None
 
 
 @dataclass
@@ -124,6 +126,11 @@ class Report:
                     f"{_f(r.cpu_ms_per_delivery, 11, 3)} {r.producer_cpu_ms_per_delivery:>8.3f} "
                     f"{_f(r.consumer_cpu_ms_per_delivery, 8, 3)} "
                     f"{_f(r.broker_cpu_ms_per_delivery, 9, 3)} {_f(r.consumer_peak_rss_mb, 11, 1)}"
+                )
+            if self.secure is not None and self.secure.messages_per_signature is not None:
+                lines.append(
+                    f"secure: {self.secure.messages_per_signature:.1f} messages per signature "
+                    "(concurrent publishes share one)"
                 )
             if self.ratio is not None:
                 lines.append(

@@ -140,6 +140,8 @@ async def run(
                     if profiler is not None:
                         profiler.disable()
                     rss = proc_peak_rss_mb(proc.pid)
+                    signer = pub.signer
+                    per_signature = round(signer.statements / max(1, signer.signatures), 1)
             finally:
                 counter.close()
         if profiler is not None and profile is not None:
@@ -152,4 +154,5 @@ async def run(
         concurrency=concurrency,
         payload_bytes=len(batch[0].model_dump_json()),
         consumer_peak_rss_mb=rss,
+        messages_per_signature=per_signature,
     )

@@ -107,6 +107,7 @@ def result(
     payload_bytes: int,
     consumer_peak_rss_mb: float | None,
     frame_bytes: int | None = None,
+    messages_per_signature: float | None = None,
 ) -> ThroughputResult:
     """Medians of the windows as a :class:`ThroughputResult`."""
     producer = median(w.producer_cpu_s) * 1000 / messages
@@ -125,4 +126,5 @@ def result(
         broker_cpu_ms_per_delivery=_per_delivery_ms(w.broker_cpu_s, messages),
         consumer_peak_rss_mb=consumer_peak_rss_mb,
         frame_bytes=frame_bytes,
+        messages_per_signature=messages_per_signature,
     )

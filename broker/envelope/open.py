@@ -8,11 +8,14 @@ Checks run in this order; the first failure raises :class:`EnvelopeRejected` wit
 ``frame``           bad magic, version, suite or key id in the binary frame
 ``decrypt``         no private key for the frame's key id, wrong suite for it, or HPKE open failed
                     (wrong recipient, topic, key id, or any modified byte)
-``malformed``       the decrypted package or statement is not exactly what :func:`seal` writes
+``malformed``       the decrypted package, statement or batch proof is not exactly what
+                    :func:`seal` / :func:`sign_batch` write (a proof whose path does not fit its
+                    index and size is malformed)
 ``key-unknown``     the sender or its signing key id is not in the directory
 ``key-revoked``     the signing key was revoked at the statement time or at the receive time
 ``key-expired``     the signing key was outside its validity window at either time
-``signature``       the Ed25519 signature over the statement does not verify
+``signature``       the Ed25519 signature over the statement (or over the tree head its batch
+                    proof leads to) does not verify
 ``not-addressed``   this recipient is not in the statement's audience
 ``digest``          a disclosure's digest is not in the statement, or a path is disclosed twice
 ``grant``           the disclosed digests, withheld manifest or policy differ from the signed grant
@@ -23,17 +26,26 @@ Checks run in this order; the first failure raises :class:`EnvelopeRejected` wit
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from pydantic import BaseModel, ConfigDict, Field
 
-from broker.envelope import frame
-from broker.envelope.canonical import b64u_decode, digests, loads_checked
-from broker.envelope.seal import SIGNATURE_DOMAIN, STATEMENT_VERSION, grant_hash, hpke_info
+from broker.envelope import frame, merkle
+from broker.envelope.canonical import b64u, b64u_decode, digests, loads_checked
+from broker.envelope.seal import (
+    MAX_BATCH,
+    SIGNATURE_DOMAIN,
+    STATEMENT_VERSION,
+    grant_hash,
+    hpke_info,
+    tree_head,
+)
 from broker.envelope.suites import HPKE_SUITES, RecipientPrivateKey, suite_for_private
 from broker.errors import EnvelopeRejected
 from broker.keys.bureau import KeyLookup
@@ -46,12 +58,22 @@ _STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
 _ED25519_SIGNATURE_BYTES = 64
 
 
+class UnverifiedProof(BaseModel):
+    """A batch proof, parsed but not yet checked."""
+
+    model_config = _STRICT
+    index: int
+    size: int
+    path: list[str] = Field(max_length=8)  # log2(MAX_BATCH)
+
+
 class UnverifiedPackage(BaseModel):
     """The decrypted package, parsed but not yet verified."""
 
     model_config = _STRICT
     statement: str
     signature: str
+    proof: UnverifiedProof | None = None
     disclosures: list[tuple[str, str, Any]]
     withheld: list[tuple[str, str]]
     policy: str
@@ -127,6 +149,9 @@ class _Parsed:
     statement: UnverifiedStatement
     statement_bytes: bytes
     signature: bytes
+    #: the bytes the signature covers: ``DOMAIN || statement``, or the batch's tree head
+    signed: bytes
+    batched: bool
     created: datetime
     expires: datetime
     disclosure_digests: tuple[str, ...]
@@ -148,6 +173,7 @@ def _parse(plaintext: bytes) -> _Parsed:
         created = _parse_time(statement.created_at)
         expires = _parse_time(statement.expires_at)
         disclosure_digests = tuple(digests([list(d) for d in package.disclosures]))
+        signed = _signed_bytes(package, statement_bytes)
     except Exception:  # fold every parse failure of untrusted input into one reason
         raise _reject("malformed", "parse") from None
     if (
@@ -160,8 +186,55 @@ def _parse(plaintext: bytes) -> _Parsed:
     ):
         raise _reject("malformed", "statement")
     return _Parsed(
-        package, statement, statement_bytes, signature, created, expires, disclosure_digests
+        package,
+        statement,
+        statement_bytes,
+        signature,
+        signed,
+        package.proof is not None,
+        created,
+        expires,
+        disclosure_digests,
     )
+
+
+def _signed_bytes(package: UnverifiedPackage, statement_bytes: bytes) -> bytes:
+    """What the signature must cover; ``ValueError`` for a proof that :func:`sign_batch` would
+    not write (size outside 2..MAX_BATCH, a path that does not fit, non-canonical base64url)."""
+    proof = package.proof
+    if proof is None:
+        if "proof" in package.model_fields_set:  # an explicit null: not what seal writes
+            msg = "null proof"
+            raise ValueError(msg)
+        return SIGNATURE_DOMAIN + statement_bytes
+    if not 2 <= proof.size <= MAX_BATCH:
+        msg = "batch size out of range"
+        raise ValueError(msg)
+    path = [b64u_decode(h) for h in proof.path]
+    if any(len(h) != merkle.HASH_BYTES for h in path) or [b64u(h) for h in path] != proof.path:
+        msg = "bad audit path hash"
+        raise ValueError(msg)
+    leaf = merkle.leaf_hash(statement_bytes)
+    return tree_head(proof.size, merkle.root_from_proof(leaf, proof.index, proof.size, path))
+
+
+@functools.lru_cache(maxsize=1024)
+def _tree_head_verified(public_key: bytes, signature: bytes, head: bytes) -> bool:
+    """Verify a batch signature once: every package of a batch carries the same tree head and
+    signature, so the Ed25519 verification is shared by the batch's messages this recipient
+    gets. Only successes are cached (a failure raises); the key is every input of the check."""
+    ed25519.Ed25519PublicKey.from_public_bytes(public_key).verify(signature, head)
+    return True
+
+
+def _verify(
+    public_key: ed25519.Ed25519PublicKey, signature: bytes, signed: bytes, *, batched: bool
+) -> None:
+    """Ed25519 verification of ``signed``; ``InvalidSignature`` if it fails."""
+    if batched:
+        _tree_head_verified(public_key.public_bytes_raw(), signature, signed)
+    else:
+        public_key.verify(signature, signed)
 
 
 def _grants_cover_audience(statement: UnverifiedStatement) -> bool:
@@ -220,7 +293,7 @@ def open_package(
     directory.signing_key(statement.sender, statement.kid, p.created)
     public_key = directory.signing_key(statement.sender, statement.kid, received)
     try:
-        public_key.verify(p.signature, SIGNATURE_DOMAIN + p.statement_bytes)
+        _verify(public_key, p.signature, p.signed, batched=p.batched)
     except InvalidSignature:
         raise _reject("signature", "ed25519") from None
     granted_hash = next((h for h, rs in statement.grants.items() if recipient in rs), None)

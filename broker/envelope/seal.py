@@ -10,26 +10,31 @@ Construction (after RFC 9901 SD-JWT and RFC 9180 HPKE):
    handling code, the non-redactable header, every digest (sorted) and, per recipient, a *grant
    hash* over the digests granted to it, the withheld manifest and the policy id (P1, P2). One
    signature per message, whatever the number of recipients.
-3. Per recipient, the package (statement, signature, granted disclosures, withheld manifest,
-   policy) is encrypted with HPKE to the recipient's key with ``info`` binding the format version,
-   the suite, the topic, the recipient id and its key id (P3, P4).
+2b. Or, for a batch of messages sealed at the same moment (:func:`sign_batch`), one signature
+   over the RFC 9162 Merkle tree head of their statements, ``BATCH_DOMAIN || size || root``; each
+   package then carries a *proof* (its statement's index, the batch size and the audit path) from
+   which the recipient recomputes the root. What is proved per message is the same; the signature
+   is shared.
+3. Per recipient, the package (statement, signature, proof if batched, granted disclosures,
+   withheld manifest, policy) is encrypted with HPKE to the recipient's key with ``info`` binding
+   the format version, the suite, the topic, the recipient id and its key id (P3, P4).
 
-Wire format constants (:data:`SIGNATURE_DOMAIN`, :data:`INFO_DOMAIN`, the statement fields) are
-pinned by the known-answer vectors in ``tests/vectors/``.
+Wire format constants (:data:`SIGNATURE_DOMAIN`, :data:`BATCH_DOMAIN`, :data:`INFO_DOMAIN`, the
+statement fields, the proof) are pinned by the known-answer vectors in ``tests/vectors/``.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from broker.envelope import frame
+from broker.envelope import frame, merkle
 from broker.envelope.canonical import b64u, digest, jcs
 from broker.envelope.canonical import digests as digest_all
 from broker.envelope.suites import HPKE_SUITES, RecipientPublicKey, suite_for_public
@@ -38,6 +43,9 @@ from broker.keys.bureau import BureauKeys
 
 STATEMENT_VERSION = 2  # 2: grants grouped as {grant hash: [recipients]}
 SIGNATURE_DOMAIN = b"nbx/statement/v1\x00"
+BATCH_DOMAIN = b"nbx/batch/v1\x00"
+#: most statements under one batch signature (audit paths of at most 8 hashes)
+MAX_BATCH = 256
 INFO_DOMAIN = b"nbx/package/v1\x00"
 DEFAULT_VALIDITY = timedelta(days=30)
 SALT_BYTES = 16
@@ -80,6 +88,43 @@ def _timestamp(at: datetime) -> str:
 
 
 @dataclass(frozen=True)
+class Proof:
+    """Where a statement sits in a signed batch: its index, the batch size, its audit path."""
+
+    index: int
+    size: int
+    path: tuple[bytes, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The package's ``proof`` member."""
+        return {"index": self.index, "size": self.size, "path": [b64u(p) for p in self.path]}
+
+
+def tree_head(size: int, root: bytes) -> bytes:
+    """What the origin signs for a batch: ``BATCH_DOMAIN || size (4 bytes, big-endian) || root``."""
+    return BATCH_DOMAIN + size.to_bytes(4, "big") + root
+
+
+def sign_batch(signer: BureauKeys, statements: Sequence[bytes]) -> list[tuple[bytes, Proof | None]]:
+    """Sign ``statements`` with one Ed25519 signature; a signature and proof for each, in order.
+
+    A single statement is signed on its own (``DOMAIN || statement``, no proof), exactly as
+    :func:`seal` does; two to :data:`MAX_BATCH` share one signature over their Merkle tree head.
+    """
+    size = len(statements)
+    if not 0 < size <= MAX_BATCH:
+        msg = f"a batch holds 1 to {MAX_BATCH} statements, not {size}"
+        raise ValueError(msg)
+    if size == 1:
+        return [(signer.signing_key.sign(SIGNATURE_DOMAIN + statements[0]), None)]
+    leaves = [merkle.leaf_hash(s) for s in statements]
+    signature = signer.signing_key.sign(tree_head(size, merkle.root(leaves)))
+    return [
+        (signature, Proof(i, size, tuple(path))) for i, path in enumerate(merkle.proofs(leaves))
+    ]
+
+
+@dataclass(frozen=True)
 class Sealed:
     """A signed message ready to be encrypted for each recipient in its audience."""
 
@@ -89,6 +134,8 @@ class Sealed:
     signature: bytes
     disclosures: Mapping[str, list[Any]]
     grants: Mapping[str, Grant]
+    #: set when the signature covers a batch of statements (:func:`sign_batch`)
+    proof: Proof | None = None
 
     @property
     def audience(self) -> list[str]:
@@ -98,13 +145,15 @@ class Sealed:
     def plaintext_for(self, recipient: str) -> bytes:
         """The package JSON for ``recipient`` (before encryption)."""
         grant = self.grants[recipient]
-        package = {
+        package: dict[str, Any] = {
             "statement": b64u(self.statement),
             "signature": b64u(self.signature),
-            "disclosures": [self.disclosures[p] for p in sorted(grant.disclosed)],
-            "withheld": sorted([list(w) for w in grant.withheld]),
-            "policy": grant.policy,
         }
+        if self.proof is not None:
+            package["proof"] = self.proof.to_json()
+        package["disclosures"] = [self.disclosures[p] for p in sorted(grant.disclosed)]
+        package["withheld"] = sorted([list(w) for w in grant.withheld])
+        package["policy"] = grant.policy
         # compact UTF-8 JSON, keys in this order; every value passed the canonical encoding of
         # seal(), so orjson can write it
         return orjson.dumps(package)
@@ -129,6 +178,29 @@ class Sealed:
         return frame.encode(suite, recipient_kid, ciphertext)
 
 
+@dataclass(frozen=True)
+class Unsigned:
+    """A message whose statement is built but not yet signed (:func:`prepare`)."""
+
+    msg_id: str
+    notice_id: str
+    statement: bytes
+    disclosures: Mapping[str, list[Any]]
+    grants: Mapping[str, Grant]
+
+    def signed(self, signature: bytes, proof: Proof | None = None) -> Sealed:
+        """The sealed message, given the statement's signature (and proof, if batched)."""
+        return Sealed(
+            self.msg_id,
+            self.notice_id,
+            self.statement,
+            signature,
+            self.disclosures,
+            self.grants,
+            proof,
+        )
+
+
 def seal(
     *,
     signer: BureauKeys,
@@ -145,6 +217,43 @@ def seal(
     salt: Callable[[int], bytes] = os.urandom,
 ) -> Sealed:
     """Sign one statement over every unit and prepare a grant for every recipient.
+
+    ``units`` maps a dotted path to its JSON value; each grant's ``disclosed`` paths must be units.
+    """
+    unsigned = prepare(
+        signer=signer,
+        kind=kind,
+        notice_id=notice_id,
+        notice_type=notice_type,
+        header=header,
+        units=units,
+        grants=grants,
+        handling=handling,
+        now=now,
+        validity=validity,
+        msg_id=msg_id,
+        salt=salt,
+    )
+    return unsigned.signed(signer.signing_key.sign(SIGNATURE_DOMAIN + unsigned.statement))
+
+
+def prepare(
+    *,
+    signer: BureauKeys,
+    kind: str,
+    notice_id: str,
+    notice_type: str,
+    header: Mapping[str, Any],
+    units: Mapping[str, Any],
+    grants: Mapping[str, Grant],
+    handling: str,
+    now: datetime | None = None,
+    validity: timedelta = DEFAULT_VALIDITY,
+    msg_id: str | None = None,
+    salt: Callable[[int], bytes] = os.urandom,
+) -> Unsigned:
+    """Build the statement over every unit and a grant for every recipient, unsigned: sign it
+    alone (:func:`seal` does) or with others (:func:`sign_batch`).
 
     ``units`` maps a dotted path to its JSON value; each grant's ``disclosed`` paths must be units.
     """
@@ -201,6 +310,4 @@ def seal(
         "digests": sorted(digests.values()),
         "grants": grant_groups,
     }
-    statement_bytes = jcs(statement)
-    signature = signer.signing_key.sign(SIGNATURE_DOMAIN + statement_bytes)
-    return Sealed(mid, notice_id, statement_bytes, signature, disclosures, dict(grants))
+    return Unsigned(mid, notice_id, jcs(statement), disclosures, dict(grants))

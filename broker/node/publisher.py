@@ -1,5 +1,8 @@
 """Publisher: validate, decide per recipient, seal once, encrypt per recipient, produce.
 
+Concurrent publishes share one signature (:mod:`broker.node.signer`); one at a time, each message
+is signed alone.
+
 ``async with Publisher.from_config(cfg) as pub: result = await pub.publish(notice, to=ALL)``.
 Each recipient's outcome is reported on its own: an unknown bureau, a bureau without a valid key or
 one excluded by the sender's restrictions does not stop the others. Packages are encrypted and
@@ -20,10 +23,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from broker.envelope import Grant, Sealed, seal
+from broker.envelope import Grant, Sealed
+from broker.envelope.seal import prepare
 from broker.errors import KeyDirectoryError, NbxError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
+from broker.node.signer import BatchSigner
 from broker.transport import KafkaSettings, connect_error, inbox, make_producer, track_topics
 from broker.transport.admin import TopicManager
 
@@ -103,6 +108,8 @@ class Publisher:
         self.store = store
         self.validity = validity
         self._slots = asyncio.Semaphore(max_in_flight)
+        #: concurrent publishes share one signature (see :mod:`broker.node.signer`)
+        self.signer = BatchSigner(keys)
         self._producer: AIOKafkaProducer | None = None
         self._topics = TopicManager(settings)
         self._owns_store = False
@@ -295,7 +302,7 @@ class Publisher:
             result = PublishResult("", notice_id, kind, list(extra_outcomes))
             self._record(result)
             return result
-        sealed = seal(
+        unsigned = prepare(
             signer=self.keys,
             kind=kind,
             notice_id=notice_id,
@@ -307,6 +314,8 @@ class Publisher:
             validity=self.validity,
             now=datetime.now(UTC),
         )
+        signature, proof = await self.signer.sign(unsigned.statement)
+        sealed = unsigned.signed(signature, proof)
         audience = sealed.audience
         topics = [inbox(r) for r in audience]
         await self._topics.ensure(topics)

@@ -40,9 +40,14 @@ async def test_raw_and_secure_report_rates_cpu_and_rss(target):
         assert 2000 < r.payload_bytes < 4096
     assert report.ratio is not None
     assert report.ratio > 0
+    # four publishes in flight share signatures, and the daemon stored every one of them
+    assert report.raw.messages_per_signature is None
+    assert report.secure.messages_per_signature is not None
+    assert 1 < report.secure.messages_per_signature <= 4
     data = report.to_json()
     assert data["secure_over_raw"] == round(report.ratio, 3)
     assert "secure / raw" in report.table()
+    assert "messages per signature" in report.table()
 
 
 async def test_broadcast_reports_latency_percentiles(target):
@@ -69,10 +74,16 @@ def test_ops_lists_every_step():
     # the work DESIGN.md section 3 requires of each delivery is listed and summed
     required = [o for o in costs if o.required]
     names = {o.op for o in required}
-    assert {"required: Ed25519 sign (statement)", "required: Ed25519 verify (statement)",
+    assert {"required: batch signature, per message (32 per batch)",
+            "required: batch signature check, per message (32 per batch)",
             "required: HPKE encrypt (package)", "required: HPKE decrypt (package)",
             "  per message, 100 in one transaction"} <= names  # fmt: skip
     assert all(o.us > 0 for o in required)
+    # a signature shared by 32 costs each message far less than a signature of its own
+    assert (
+        rows["required: batch signature, per message (32 per batch)"]
+        < rows["Ed25519 sign (one statement alone)"] / 4
+    )
     # the two sides' whole cost per message, in process, is measured
     assert rows["publish to 1 recipient, whole call (no broker)"] > 0
     assert rows["daemon: open, check, store, per record (no broker)"] > 0

@@ -54,6 +54,30 @@ def test_stored_frame_still_opens():
     assert got.msg_id == "0194696a-5b40-7000-8000-000000000001"
 
 
+def test_batch_signature_and_proof_are_pinned():
+    """Three statements under one signature: statements, signature, and the package with its
+    proof (index, size, audit path) are unchanged, and the stored frame still opens."""
+    assert FRESH["batch"]["statements"] == STORED["batch"]["statements"]
+    assert FRESH["batch"]["signature"] == STORED["batch"]["signature"]
+    assert FRESH["batch"]["plaintext_FR_1"] == STORED["batch"]["plaintext_FR_1"]
+    proof = json.loads(STORED["batch"]["plaintext_FR_1"])["proof"]
+    assert (proof["index"], proof["size"], len(proof["path"])) == (1, 3, 2)
+    keys = fixed_keys()
+    fr = keys["FR"]
+    got = open_package(
+        bytes.fromhex(STORED["batch"]["frame_FR_1"]),
+        topic=STORED["topic"],
+        recipient="FR",
+        decryption_keys={fr.encryption_key_id: fr.encryption_key},
+        directory=StaticDirectory([k.public() for k in keys.values()]),
+        now=T0 + timedelta(minutes=1),
+    )
+    assert (got.notice_id, dict(got.disclosed)) == (
+        "2025/RED/0003",
+        {"person.family_name": "BIANCHI-1"},
+    )
+
+
 def test_directory_encoding_and_signature_are_pinned():
     """The signed directory is byte-identical and verifies against the fixed anchor."""
     assert DIRECTORY.read_bytes() == FRESH_DIRECTORY

@@ -18,8 +18,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from broker.envelope import Grant, seal
-from broker.envelope.seal import Sealed, hpke_info
+from broker.envelope import Grant, seal, sign_batch
+from broker.envelope.seal import Sealed, hpke_info, prepare
 from broker.envelope.suites import SUITE_X25519
 from broker.keys import BureauKeys, DirectoryBody, sign_directory
 from broker.keys.directory_edit import PublicDocument, add_bureau, empty_directory
@@ -89,6 +89,31 @@ def sealed_vector() -> Sealed:
     )
 
 
+def batch_vector() -> list[Sealed]:
+    """The batch vector: three messages from IT to FR signed together (RFC 9162 tree head)."""
+    keys = fixed_keys()
+    salts = fixed_salts()
+    unsigned = [
+        prepare(
+            signer=keys["IT"],
+            kind="notice",
+            notice_id=f"2025/RED/000{i + 2}",
+            notice_type="red",
+            header={"category": "red"},
+            units={"person.family_name": f"BIANCHI-{i}", "charges": ["fraud"]},
+            grants={"FR": Grant(frozenset({"person.family_name"}), (("charges", "r1"),), "FR@1")},
+            handling="restricted",
+            now=T0,
+            validity=timedelta(days=30),
+            msg_id=f"0194696a-5b40-7000-8000-00000000001{i}",
+            salt=salts,
+        )
+        for i in range(3)
+    ]
+    signed = sign_batch(keys["IT"], [u.statement for u in unsigned])
+    return [u.signed(sig, proof) for u, (sig, proof) in zip(unsigned, signed, strict=True)]
+
+
 def directory_vector() -> DirectoryBody:
     """The vector directory: IT and FR with the fixed keys."""
     anchor = fixed_anchor()
@@ -124,6 +149,21 @@ def build() -> tuple[dict[str, Any], bytes]:
         "info_FR": hpke_info(TOPIC, "FR", fr.encryption_key_id, SUITE_X25519).hex(),
         "frame_header_FR": frame[: 7 + frame[6]].hex(),
         "frame_FR": frame.hex(),
+    }
+    batch = batch_vector()
+    member = batch[1]
+    batch_frame = member.package_for(
+        "FR",
+        topic=TOPIC,
+        recipient_kid=fr.encryption_key_id,
+        recipient_key=fr.encryption_key.public_key(),
+    )
+    envelope["batch"] = {
+        "comment": "three statements under one signature; the package of the second for FR",
+        "statements": [b.statement.decode() for b in batch],
+        "signature": member.signature.hex(),
+        "plaintext_FR_1": member.plaintext_for("FR").decode(),
+        "frame_FR_1": batch_frame.hex(),
     }
     return envelope, sign_directory(directory_vector(), fixed_anchor())
 
