@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -147,3 +148,54 @@ def test_valid_statement_with_unencodable_disclosure():
         pkg = decrypt(WORLD, FRAME)
         pkg["disclosures"].append(["AAAAAAAAAAAAAAAAAAAAAA", "x", bad])
         check(encrypt(WORLD, json.dumps(pkg, allow_nan=True).encode()))
+
+
+def _batched_package() -> tuple[dict[str, object], object]:
+    """FR's decrypted package of message 1 of a genuine batch of three, and what it opens to."""
+    from broker.envelope import sign_batch
+    from broker.envelope.seal import prepare
+
+    from .world import FR_GRANT as GRANT
+    from .world import T0, decrypt
+
+    unsigned = [
+        prepare(
+            signer=WORLD.keys["IT"],
+            kind="notice",
+            notice_id=f"2025/RED/010{i}",
+            notice_type="red",
+            header={"category": "red"},
+            units=UNITS,
+            grants={"FR": GRANT},
+            handling="restricted",
+            now=T0,
+        )
+        for i in range(3)
+    ]
+    signed = sign_batch(WORLD.keys["IT"], [u.statement for u in unsigned])
+    member = unsigned[1].signed(*signed[1])
+    frame = package(WORLD, member)
+    return decrypt(WORLD, frame), open_as(WORLD, frame)
+
+
+BATCHED, BATCHED_VIEW = _batched_package()
+
+
+@FUZZ
+@given(JSON | st.fixed_dictionaries({"index": JSON, "size": JSON, "path": JSON}), st.data())
+def test_arbitrary_proof_member(proof, data):
+    """A genuine batched package whose proof (or one of its members) is replaced by arbitrary
+    JSON: rejected as an EnvelopeRejected, or, if the proof is unchanged, the same view."""
+    pkg = json.loads(json.dumps(BATCHED))
+    if data.draw(st.booleans()):
+        pkg["proof"] = proof
+    else:
+        key = data.draw(st.sampled_from(["index", "size", "path"]))
+        pkg["proof"][key] = proof
+    data_ = encrypt(WORLD, json.dumps(pkg, allow_nan=True).encode())
+    if json.dumps(pkg["proof"]) == json.dumps(BATCHED["proof"]):  # the genuine proof: opens
+        assert open_as(WORLD, data_) == BATCHED_VIEW
+        return
+    with pytest.raises(EnvelopeRejected) as info:
+        open_as(WORLD, data_)
+    assert info.value.reason in {"malformed", "signature"}
