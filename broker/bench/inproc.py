@@ -68,7 +68,7 @@ class _TrackingClient:
         return done
 
 
-class _InstantProducer:
+class InstantProducer:
     """Stands in for aiokafka's producer: every record is kept and acknowledged at the next loop
     turn."""
 
@@ -82,7 +82,7 @@ class _InstantProducer:
         return _Acked()
 
 
-class _KnownTopics:
+class KnownTopics:
     """Stands in for the topic manager: every topic exists."""
 
     async def ensure(self, _names: Any) -> set[str]:
@@ -99,12 +99,12 @@ async def _publish(
     ``concurrency`` calls in flight; return the CPU microseconds per publish and the frames."""
     directory = StaticDirectory([sender.public(), recipient.public()])
     policies = load_policies(policies_dir())
-    producer = _InstantProducer()
+    producer = InstantProducer()
     with tempfile.TemporaryDirectory(prefix="nbx-bench-inproc-") as tmp:
         store = SqliteSink(Path(tmp) / "publisher.sqlite", durable=False)
         pub = Publisher(sender, directory, _NO_BROKER, policies=policies, store=store)
         pub._producer = producer
-        pub._topics = _KnownTopics()  # type: ignore[assignment]
+        pub._topics = KnownTopics()  # type: ignore[assignment]
         todo = iter(batch)
 
         async def worker() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from broker.bench.common import RECIPIENT, red_notice_data
+from broker.bench.inproc import InstantProducer, KnownTopics
 from broker.envelope import frame, merkle, open_package
 from broker.envelope.canonical import b64u_decode
 from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info, tree_head
@@ -106,38 +107,6 @@ def test_max_batch_limits(size):
 # --- through the publisher ----------------------------------------------------------------------
 
 
-class _Acked:
-    offset = 0
-
-
-class _Client:
-    def add_topic(self, _topic: str) -> asyncio.Future[bool]:
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        done.set_result(True)
-        return done
-
-
-class _Producer:
-    """Keeps every record and acknowledges it at the next loop turn."""
-
-    def __init__(self) -> None:
-        self.client = _Client()
-        self.values: list[bytes] = []
-
-    async def send_and_wait(self, _topic: str, value: bytes, **_kwargs: Any) -> _Acked:
-        self.values.append(value)
-        await asyncio.sleep(0)
-        return _Acked()
-
-
-class _Topics:
-    async def ensure(self, _names: Any) -> set[str]:
-        return set()
-
-    async def close(self) -> None:
-        return None
-
-
 async def _published(concurrent: bool) -> tuple[list[dict[str, Any]], list[str]]:
     """Six red notices from IT to DE, all at once or one after the other; DE's decrypted
     packages and the notice ids DE opened."""
@@ -145,7 +114,7 @@ async def _published(concurrent: bool) -> tuple[list[dict[str, Any]], list[str]]
     directory = StaticDirectory([sender.public(), recipient.public()])
     base = parse_notice(red_notice_data())
     batch = [base.model_copy(update={"notice_id": f"2026/{i}"}) for i in range(6)]
-    producer = _Producer()
+    producer = InstantProducer()
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteSink(Path(tmp) / "p.sqlite", durable=False)
         pub = Publisher(
@@ -156,7 +125,7 @@ async def _published(concurrent: bool) -> tuple[list[dict[str, Any]], list[str]]
             store=store,
         )
         pub._producer = producer  # type: ignore[assignment]
-        pub._topics = _Topics()  # type: ignore[assignment]
+        pub._topics = KnownTopics()  # type: ignore[assignment]
         if concurrent:
             await asyncio.gather(*(pub.publish(n, [RECIPIENT]) for n in batch))
         else:
