@@ -25,6 +25,7 @@ Example (``nbx node init FR`` writes a working one)::
 
     [limits]
     max_in_flight = 64
+    max_sign_batch = 64                 # 1: sign each message alone (for older receivers)
 
 Environment variables override the file: ``NBX_BUREAU=DE``, ``NBX_KAFKA__BOOTSTRAP=host:9092``
 (nested keys joined by ``__``). Relative paths are relative to the config file's folder.
@@ -123,6 +124,9 @@ class LimitsConfig(BaseModel):
 
     model_config = _STRICT
     max_in_flight: int = Field(default=64, ge=1, le=10_000)
+    #: most concurrent publishes under one signature; 1 signs each message alone, the format
+    #: receivers that predate batch signatures can open (use it while they upgrade)
+    max_sign_batch: int = Field(default=64, ge=1, le=256)
     max_frame_bytes: int = Field(default=1 << 20, ge=1024)
     message_validity_days: int = Field(default=30, ge=1, le=3650)
 

@@ -98,8 +98,13 @@ class Publisher:
         store: Sink | None = None,
         max_in_flight: int = 64,
         validity: timedelta = timedelta(days=30),
+        max_sign_batch: int = 64,
     ) -> None:
-        """Prepare a publisher for bureau ``keys.bureau`` (the producer starts on enter)."""
+        """Prepare a publisher for bureau ``keys.bureau`` (the producer starts on enter).
+
+        ``max_sign_batch`` caps how many concurrent publishes share one signature; 1 signs every
+        message alone.
+        """
         self.keys = keys
         self.bureau = keys.bureau
         self.directory = directory
@@ -109,7 +114,7 @@ class Publisher:
         self.validity = validity
         self._slots = asyncio.Semaphore(max_in_flight)
         #: concurrent publishes share one signature (see :mod:`broker.node.signer`)
-        self.signer = BatchSigner(keys)
+        self.signer = BatchSigner(keys, max_batch=max_sign_batch)
         self._producer: AIOKafkaProducer | None = None
         self._topics = TopicManager(settings)
         self._owns_store = False
@@ -130,6 +135,7 @@ class Publisher:
             store=node.open_store(durable=False),
             max_in_flight=config.limits.max_in_flight,
             validity=timedelta(days=config.limits.message_validity_days),
+            max_sign_batch=config.limits.max_sign_batch,
         )
         pub._owns_store = True
         return pub

@@ -37,10 +37,10 @@ class BatchSigner:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_Signed] = loop.create_future()
         self._pending.append((statement, future))
-        if len(self._pending) == 1:
-            loop.call_soon(self._flush)
-        elif len(self._pending) >= self.max_batch:
+        if len(self._pending) >= self.max_batch:
             self._flush()
+        elif len(self._pending) == 1:
+            loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:

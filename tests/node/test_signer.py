@@ -16,10 +16,13 @@ from broker.envelope import frame, merkle, open_package
 from broker.envelope.canonical import b64u_decode
 from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info, tree_head
 from broker.envelope.suites import HPKE_SUITES
+from broker.errors import ConfigError
 from broker.examples import policies_dir
 from broker.keys import BureauKeys
 from broker.keys.bureau import StaticDirectory
 from broker.node import Publisher
+from broker.node.config import NodeConfig
+from broker.node.provision import provision
 from broker.node.signer import BatchSigner
 from broker.policy import load_policies
 from broker.schemas import parse_notice
@@ -164,3 +167,41 @@ async def test_sequential_publishes_are_signed_alone():
     assert len(opened) == 6
     assert len({p["signature"] for p in packages}) == 6
     assert all("proof" not in p for p in packages)
+
+
+# --- the operator's switch (limits.max_sign_batch) -----------------------------------------------
+
+
+async def test_max_batch_one_signs_every_call_alone_even_when_concurrent():
+    """max_batch 1 (for receivers that predate batch signatures): five calls in one turn, five
+    single-statement signatures, no proof."""
+    signer = BatchSigner(KEYS, max_batch=1)
+    statements = [f"one {i}".encode() for i in range(5)]
+    results = await asyncio.gather(*(signer.sign(s) for s in statements))
+    assert signer.signatures == 5
+    assert all(proof is None for _, proof in results)
+    _verify_all(statements, results)
+
+
+def _node(tmp_path: Path, limits: str = "") -> Path:
+    configs = provision(
+        tmp_path, ["IT", "DE"], bootstrap="127.0.0.1:1", policies=Path("deploy/policies")
+    )
+    path = configs["IT"]
+    path.write_text(path.read_text() + limits)
+    return path
+
+
+def test_node_config_sets_the_publishers_batch_limit(tmp_path):
+    """`[limits] max_sign_batch` reaches the publisher's signer; the default is 64."""
+    assert Publisher.from_config(NodeConfig.load(_node(tmp_path / "a"))).signer.max_batch == 64
+    path = _node(tmp_path / "b", "\n[limits]\nmax_sign_batch = 1\n")
+    assert Publisher.from_config(NodeConfig.load(path)).signer.max_batch == 1
+
+
+@pytest.mark.parametrize("value", [0, 257, '"many"'])
+def test_node_config_refuses_a_batch_limit_out_of_range(tmp_path, value):
+    """0, more than 256 or not an integer: a ConfigError naming the setting."""
+    path = _node(tmp_path, f"\n[limits]\nmax_sign_batch = {value}\n")
+    with pytest.raises(ConfigError, match=r"node\.toml: limits\.max_sign_batch: "):
+        NodeConfig.load(path)
