@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tomllib
 from pathlib import Path
 
@@ -162,10 +163,23 @@ SAFE_COMMANDS = [
     ["status", "--config"],
     ["schema", "export"],
 ]
-# a real argv cannot hold a NUL byte (execve strings end at one), so none is generated
-ARG = st.text(st.characters(blacklist_characters="\x00"), max_size=30) | st.sampled_from(
-    ["--json", "-h", "--anchor", "--config", "", "-"]
-)
+
+
+def _argv_can_hold(text: str) -> bool:
+    """Python decodes argv bytes with ``surrogateescape``: only text that encodes back to bytes
+    that way (no lone surrogate outside U+DC80..U+DCFF) can arrive as an argument."""
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# a real argv cannot hold a NUL byte (execve strings end at one), so none is generated; nor a
+# lone surrogate that no byte string decodes to (see _argv_can_hold)
+ARG = st.text(st.characters(blacklist_characters="\x00"), max_size=30).filter(
+    _argv_can_hold
+) | st.sampled_from(["--json", "-h", "--anchor", "--config", "", "-"])
 
 
 @CLI
