@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from broker.envelope import Sealed, merkle, sign_batch
+from broker.envelope import merkle, sign_batch
 from broker.envelope import open as envelope_open
 from broker.envelope.canonical import b64u, b64u_decode, jcs
 from broker.envelope.seal import MAX_BATCH, SIGNATURE_DOMAIN, prepare, tree_head
@@ -20,7 +20,6 @@ from broker.errors import EnvelopeRejected
 from broker.keys.directory_edit import revoke_key
 
 from .world import (
-    DE_GRANT,
     FR_GRANT,
     OPEN_AT,
     T0,
@@ -32,6 +31,7 @@ from .world import (
     open_as,
     package,
     seal_notice,
+    sealed_batch,
     statement_of,
 )
 
@@ -39,26 +39,6 @@ from .world import (
 @pytest.fixture(scope="module")
 def world() -> World:
     return make_world()
-
-
-def sealed_batch(world: World, n: int, sender: str = "IT") -> list[Sealed]:
-    """``n`` messages from ``sender`` (to FR and DE) signed as one batch."""
-    unsigned = [
-        prepare(
-            signer=world.keys[sender],
-            kind="notice",
-            notice_id=f"2025/RED/{i:04d}",
-            notice_type="red",
-            header={"category": "red", "lang": "en"},
-            units=UNITS,
-            grants={"FR": FR_GRANT, "DE": DE_GRANT},
-            handling="restricted",
-            now=T0,
-        )
-        for i in range(n)
-    ]
-    signed = sign_batch(world.keys[sender], [u.statement for u in unsigned])
-    return [u.signed(sig, proof) for u, (sig, proof) in zip(unsigned, signed, strict=True)]
 
 
 def reason(world: World, data: bytes, recipient: str = "FR", **kwargs: Any) -> str:

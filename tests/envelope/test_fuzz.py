@@ -152,29 +152,9 @@ def test_valid_statement_with_unencodable_disclosure():
 
 def _batched_package() -> tuple[dict[str, object], object]:
     """FR's decrypted package of message 1 of a genuine batch of three, and what it opens to."""
-    from broker.envelope import sign_batch
-    from broker.envelope.seal import prepare
+    from .world import decrypt, sealed_batch
 
-    from .world import FR_GRANT as GRANT
-    from .world import T0, decrypt
-
-    unsigned = [
-        prepare(
-            signer=WORLD.keys["IT"],
-            kind="notice",
-            notice_id=f"2025/RED/010{i}",
-            notice_type="red",
-            header={"category": "red"},
-            units=UNITS,
-            grants={"FR": GRANT},
-            handling="restricted",
-            now=T0,
-        )
-        for i in range(3)
-    ]
-    signed = sign_batch(WORLD.keys["IT"], [u.statement for u in unsigned])
-    member = unsigned[1].signed(*signed[1])
-    frame = package(WORLD, member)
+    frame = package(WORLD, sealed_batch(WORLD, 3)[1])
     return decrypt(WORLD, frame), open_as(WORLD, frame)
 
 

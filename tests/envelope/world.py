@@ -12,9 +12,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from broker.envelope import Grant, Sealed, VerifiedPackage, frame, open_package, seal
+from broker.envelope import Grant, Sealed, VerifiedPackage, frame, open_package, seal, sign_batch
 from broker.envelope.canonical import b64u, b64u_decode, jcs
-from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info
+from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info, prepare
 from broker.envelope.suites import HPKE_SUITES, SUITE_X25519
 from broker.keys import BureauKeys, Directory, DirectoryBody, sign_directory
 from broker.keys.directory_edit import PublicDocument, add_bureau, empty_directory
@@ -92,6 +92,26 @@ def seal_notice(
         now=now,
         **kwargs,
     )
+
+
+def sealed_batch(world: World, n: int, sender: str = "IT") -> list[Sealed]:
+    """``n`` messages from ``sender`` (to FR and DE) signed as one batch."""
+    unsigned = [
+        prepare(
+            signer=world.keys[sender],
+            kind="notice",
+            notice_id=f"2025/RED/{i:04d}",
+            notice_type="red",
+            header={"category": "red", "lang": "en"},
+            units=UNITS,
+            grants={"FR": FR_GRANT, "DE": DE_GRANT},
+            handling="restricted",
+            now=T0,
+        )
+        for i in range(n)
+    ]
+    signed = sign_batch(world.keys[sender], [u.statement for u in unsigned])
+    return [u.signed(sig, proof) for u, (sig, proof) in zip(unsigned, signed, strict=True)]
 
 
 def inbox(recipient: str) -> str:
