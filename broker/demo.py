@@ -52,7 +52,14 @@ def _leaves(view: Any, prefix: str = "") -> list[str]:
 class Network:
     """Six bureaus' daemons and publishers on one broker."""
 
-    def __init__(self, folder: Path, bootstrap: str, *, enable_idempotence: bool) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        bootstrap: str,
+        *,
+        enable_idempotence: bool,
+        require_log_append_time: bool = True,
+    ) -> None:
         """Provision the bureaus in ``folder``."""
         self.configs = {
             cc: NodeConfig.load(path)
@@ -63,6 +70,7 @@ class Network:
                 policies=example_policies_dir(),
                 enable_idempotence=enable_idempotence,
                 session_timeout_ms=6_000,
+                require_log_append_time=require_log_append_time,
             ).items()
         }
         self.daemons = {cc: ConsumerDaemon.from_config(cfg) for cc, cfg in self.configs.items()}
@@ -164,10 +172,20 @@ def _print_table(echo: Callable[[str], None], title: str, rows: list[dict[str, A
 
 
 async def run_demo(
-    bootstrap: str, folder: Path, *, enable_idempotence: bool, echo: Callable[[str], None]
+    bootstrap: str,
+    folder: Path,
+    *,
+    enable_idempotence: bool,
+    echo: Callable[[str], None],
+    require_log_append_time: bool = True,
 ) -> dict[str, Any]:
     """The demo on a running broker; returns the JSON report."""
-    net = Network(folder, bootstrap, enable_idempotence=enable_idempotence)
+    net = Network(
+        folder,
+        bootstrap,
+        enable_idempotence=enable_idempotence,
+        require_log_append_time=require_log_append_time,
+    )
     echo(f"provisioned bureaus {', '.join(BUREAUS)}: anchor, keys, signed directory, policies")
     await net.start()
     report: dict[str, Any] = {"bureaus": list(BUREAUS)}
@@ -228,6 +246,7 @@ def main(
                     broker.bootstrap,
                     Path(tmp),
                     enable_idempotence=impl != "tansu",
+                    require_log_append_time=devbroker.STAMPS_LOG_APPEND_TIME[impl],
                     echo=say,
                 )
             )

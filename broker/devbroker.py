@@ -35,6 +35,9 @@ from broker.errors import DevBrokerError
 
 Impl = Literal["noida", "tansu"]
 IMPLS: tuple[str, ...] = get_args(Impl)
+#: Whether the implementation stamps records of ``message.timestamp.type=LogAppendTime`` topics
+#: with its own time, as Apache Kafka does: tansu keeps the producer's time (CreateTime).
+STAMPS_LOG_APPEND_TIME: dict[str, bool] = {"noida": True, "tansu": False}
 HOST = "127.0.0.1"
 
 

@@ -17,3 +17,17 @@ def uuid7(now_ms: int | None = None) -> str:
     value |= rand & ((1 << 62) - 1)
     h = f"{value:032x}"  # str(uuid.UUID(int=value)), without building the object
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def uuid7_time_ms(text: str) -> int | None:
+    """The Unix milliseconds of a canonical UUIDv7 string (lowercase, hyphenated, version 7,
+    RFC 9562 variant), or ``None`` if ``text`` is not one."""
+    if len(text) != 36 or [len(p) for p in text.split("-")] != [8, 4, 4, 4, 12]:
+        return None
+    digits = text.replace("-", "")
+    if not _HEX.issuperset(digits) or digits[12] != "7" or digits[16] not in "89ab":
+        return None
+    return int(digits[:12], 16)

@@ -24,6 +24,21 @@ def broker_impl() -> devbroker.Impl:
     return impl  # type: ignore[return-value]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """tansu keeps the producer's timestamp even on ``LogAppendTime`` topics, so nodes whose
+    configuration is read in these tests (and the ``nbx`` commands they run) accept its records;
+    the refusal itself is tested on noida-db, which stamps records as Apache Kafka does."""
+    del config
+    if not devbroker.STAMPS_LOG_APPEND_TIME[broker_impl()]:
+        os.environ["NBX_KAFKA__REQUIRE_LOG_APPEND_TIME"] = "false"
+
+
+@pytest.fixture(scope="session")
+def log_append_time() -> bool:
+    """Whether the test broker stamps records with its own time (noida-db yes, tansu no)."""
+    return devbroker.STAMPS_LOG_APPEND_TIME[broker_impl()]
+
+
 @pytest.fixture(scope="session")
 def dev_broker() -> Iterator[devbroker.DevBroker]:
     """A running embedded broker for the whole session."""

@@ -97,6 +97,7 @@ async def run(
             bootstrap=target.bootstrap,
             policies=policies_dir(),
             enable_idempotence=target.idempotence,
+            require_log_append_time=target.stamps_log_append_time,
             session_timeout_ms=6_000,
         )
         async with Publisher.from_config(NodeConfig.load(paths[SENDER])) as pub:

@@ -38,6 +38,11 @@ class Target:
     broker_pid: int | None
     idempotence: bool
 
+    @property
+    def stamps_log_append_time(self) -> bool:
+        """Whether the broker time-stamps records itself (an external one is taken to be Kafka)."""
+        return devbroker.STAMPS_LOG_APPEND_TIME.get(self.impl, True)
+
 
 @contextlib.contextmanager
 def broker_target(

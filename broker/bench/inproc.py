@@ -47,6 +47,7 @@ from broker.keys import BureauKeys
 from broker.keys.bureau import StaticDirectory
 from broker.logging import Discard, configure
 from broker.node import ConsumerDaemon, Publisher
+from broker.node.consumer import LOG_APPEND_TIME
 from broker.policy import load_policies
 from broker.schemas import NoticeBase
 from broker.sinks.sqlite import SqliteSink
@@ -197,7 +198,9 @@ def store_cost(frames: Frames, *, batch: int = 100) -> float:
             for first in range(0, len(frames.frames), batch):
                 chunk = frames.frames[first : first + batch]
                 records = [
-                    ConsumerRecord(topic, 0, first + i, now_ms, 0, None, f, None, 0, len(f), [])
+                    ConsumerRecord(
+                        topic, 0, first + i, now_ms, LOG_APPEND_TIME, None, f, None, 0, len(f), []
+                    )
                     for i, f in enumerate(chunk)
                 ]
                 started = time.process_time()

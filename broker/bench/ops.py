@@ -223,7 +223,7 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
             p = pkg.__class__.__new__(pkg.__class__)
             object.__setattr__(p, "__dict__", {**pkg.__dict__, "msg_id": f"m{n}",
                                                "notice_id": f"n{n}"})  # fmt: skip
-            sink.seen(p.msg_id)
+            sink.seen(p.sender, p.msg_id)
             sink.apply(p, view, Position("t", 0, n))
 
         add("sink.seen + sink.apply (1 txn, synchronous=FULL)", _time(apply, rounds))

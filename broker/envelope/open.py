@@ -10,15 +10,22 @@ Checks run in this order; the first failure raises :class:`EnvelopeRejected` wit
                     (wrong recipient, topic, key id, or any modified byte)
 ``malformed``       the decrypted package, statement or batch proof is not exactly what
                     :func:`seal` / :func:`sign_batch` write (a proof whose path does not fit its
-                    index and size is malformed)
+                    index and size is malformed; a msg id that is not a UUIDv7 of the statement's
+                    creation time; a header or disclosed value nested deeper than
+                    :data:`MAX_NESTING`; more entries than :data:`MAX_ENTRIES`)
+``validity``        the statement claims a validity (``expires_at - created_at``) longer than
+                    :data:`MAX_VALIDITY`
 ``key-unknown``     the sender or its signing key id is not in the directory
-``key-revoked``     the signing key was revoked at the statement time or at the receive time
-``key-expired``     the signing key was outside its validity window at either time
+``key-revoked``     the signing key was revoked at the statement time, at the receive time or
+                    now (the time of opening)
+``key-expired``     the signing key was outside its validity window at the statement time or at
+                    the receive time
 ``signature``       the Ed25519 signature over the statement (or over the tree head its batch
                     proof leads to) does not verify
 ``not-addressed``   this recipient is not in the statement's audience
 ``digest``          a disclosure's digest is not in the statement, or a path is disclosed twice
 ``grant``           the disclosed digests, withheld manifest or policy differ from the signed grant
+``clock-skew``      the receive time (the broker's) is later than now plus :data:`MAX_CLOCK_SKEW`
 ``not-yet-valid``   the statement was created later than the receive time plus clock skew
 ``expired``         the receive time is at or after the statement's ``expires_at``
 ==================  ==============================================================================
@@ -48,12 +55,21 @@ from broker.envelope.seal import (
 )
 from broker.envelope.suites import HPKE_SUITES, RecipientPrivateKey, suite_for_private
 from broker.errors import EnvelopeRejected
+from broker.ids import uuid7_time_ms
 from broker.keys.bureau import KeyLookup
 from broker.logging import get_logger
 
 MAX_FRAME_BYTES = 1 << 20
 #: How far a statement's ``created_at`` may lie ahead of the receive time (sender clock skew).
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+#: The longest validity a statement may claim: a message not delivered within it is ``expired``
+#: (a stolen key cannot mint messages that stay acceptable for years).
+MAX_VALIDITY = timedelta(days=90)
+#: How deep a header or disclosed value may nest (the notice models need fewer than 8 levels;
+#: deeper nesting would exhaust the recursion of the code that assembles and checks views).
+MAX_NESTING = 32
+#: Most entries in any list or object of a statement or disclosure, and most disclosures.
+MAX_ENTRIES = 4096
 _STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
 _ED25519_SIGNATURE_BYTES = 64
 
@@ -183,8 +199,16 @@ def _parse(plaintext: bytes) -> _Parsed:
         or expires <= created
         or not _grants_cover_audience(statement)
         or statement.digests != sorted(set(statement.digests))
+        or not _bounded(statement.header)
+        or not all(_bounded(d[2]) for d in package.disclosures)
+        or len(package.disclosures) > MAX_ENTRIES
+        or len(statement.digests) > MAX_ENTRIES
+        or len(statement.audience) > MAX_ENTRIES
+        or not _msg_id_fits(statement.msg_id, created)
     ):
         raise _reject("malformed", "statement")
+    if expires - created > MAX_VALIDITY:
+        raise _reject("validity", "expires_at")
     return _Parsed(
         package,
         statement,
@@ -196,6 +220,33 @@ def _parse(plaintext: bytes) -> _Parsed:
         expires,
         disclosure_digests,
     )
+
+
+def _bounded(value: Any) -> bool:
+    """Whether ``value`` nests at most :data:`MAX_NESTING` deep with at most
+    :data:`MAX_ENTRIES` entries per list or object (an explicit stack: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth >= MAX_NESTING or len(children) > MAX_ENTRIES:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def _msg_id_fits(msg_id: str, created: datetime) -> bool:
+    """A msg id is a UUIDv7 whose time is within :data:`MAX_CLOCK_SKEW` of ``created_at``:
+    :func:`seal` draws both at once, so an id copied from another message does not fit."""
+    ms = uuid7_time_ms(msg_id)
+    if ms is None:
+        return False
+    return abs(ms - created.timestamp() * 1000) <= MAX_CLOCK_SKEW.total_seconds() * 1000
 
 
 def _signed_bytes(package: UnverifiedPackage, statement_bytes: bytes) -> bytes:
@@ -247,6 +298,18 @@ def _grants_cover_audience(statement: UnverifiedStatement) -> bool:
     return len(members) == len(set(members)) and statement.audience == sorted(members)
 
 
+def _not_revoked_now(directory: KeyLookup, sender: str, kid: str, now: datetime) -> None:
+    """Refuse a key revoked by now, whatever the statement and broker times say: neither is
+    under this node's control (a key thief back-dates ``created_at``; a topic whose records keep
+    the producer's time lets him back-date the record too). A key merely past its rotation
+    window now is still fine for a message received inside it."""
+    try:
+        directory.signing_key(sender, kid, now)
+    except EnvelopeRejected as exc:
+        if exc.reason == "key-revoked":
+            raise
+
+
 def open_package(
     data: bytes,
     *,
@@ -268,8 +331,11 @@ def open_package(
     The sender's signing key must be usable both at the statement's ``created_at`` and at
     ``received_at``: ``created_at`` is chosen by the sender, so whoever holds a revoked key could
     back-date it to before the revocation; checking the broker's receive time as well closes that
-    hole, as long as the receive time is not under the sender's control (configure the inbox topics
-    with ``message.timestamp.type=LogAppendTime``, or pass the time the daemon read the record).
+    hole, as long as the receive time is not under the sender's control (the inbox topics use
+    ``message.timestamp.type=LogAppendTime`` and the daemon refuses records stamped otherwise).
+    A revocation is also checked at ``now``, which no sender or broker chooses; the receive time
+    may lie at most :data:`MAX_CLOCK_SKEW` ahead of ``now``, and a statement may claim at most
+    :data:`MAX_VALIDITY`, which bounds how far back a receive time can usefully lie.
     """
     if len(data) > max_size:
         raise _reject("too-large", "size")
@@ -292,6 +358,7 @@ def open_package(
     received = received_at if received_at is not None else current
     directory.signing_key(statement.sender, statement.kid, p.created)
     public_key = directory.signing_key(statement.sender, statement.kid, received)
+    _not_revoked_now(directory, statement.sender, statement.kid, current)
     try:
         _verify(public_key, p.signature, p.signed, batched=p.batched)
     except InvalidSignature:
@@ -312,6 +379,8 @@ def open_package(
     view = grant_hash(list(p.disclosure_digests), withheld, p.package.policy)
     if view != granted_hash or {w[0] for w in withheld} & disclosed.keys():
         raise _reject("grant", "grant-hash")
+    if received > current + MAX_CLOCK_SKEW:
+        raise _reject("clock-skew", "received_at")
     if p.created > received + MAX_CLOCK_SKEW:
         raise _reject("not-yet-valid", "created_at")
     if current >= p.expires:

@@ -294,7 +294,8 @@ def prepare(
             )
             by_grant[grant] = view_hash
         grant_groups.setdefault(view_hash, []).append(recipient)
-    mid = msg_id if msg_id is not None else uuid7()
+    # the msg id carries the creation time (receivers check that they agree)
+    mid = msg_id if msg_id is not None else uuid7(int(created.timestamp() * 1000))
     statement = {
         "v": STATEMENT_VERSION,
         "msg_id": mid,

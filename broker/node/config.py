@@ -14,6 +14,7 @@ Example (``nbx node init FR`` writes a working one)::
     [kafka]
     bootstrap = "127.0.0.1:9092"
     security_protocol = "PLAINTEXT"     # or SSL, SASL_SSL
+    require_log_append_time = true      # refuse records the broker did not time-stamp
     # ssl_cafile / ssl_certfile / ssl_keyfile, sasl_mechanism = "SCRAM-SHA-512", sasl_username
     # the SASL password is read from the environment variable named by sasl_password_env
 
@@ -77,6 +78,11 @@ class KafkaConfig(BaseModel):
     sasl_username: str | None = None
     sasl_password_env: str = "NBX_SASL_PASSWORD"  # noqa: S105 - the name of a variable
     enable_idempotence: bool = True
+    #: Quarantine records whose timestamp the broker did not set (``timestamp-type``): the
+    #: inbox and receipt topics use ``LogAppendTime``, so a record with the producer's time comes
+    #: from a topic someone re-created. Turn off only for a broker that cannot stamp records
+    #: (the development broker tansu); revocation is then checked at local time as well.
+    require_log_append_time: bool = True
     #: Static group membership (KIP-345): a restarted daemon takes its partitions back at once
     #: instead of waiting for a rebalance. Give each daemon of a bureau its own id when running
     #: several; the default is ``nbx.<CC>.<hostname>``.
@@ -128,7 +134,8 @@ class LimitsConfig(BaseModel):
     #: receivers that predate batch signatures can open (use it while they upgrade)
     max_sign_batch: int = Field(default=64, ge=1, le=256)
     max_frame_bytes: int = Field(default=1 << 20, ge=1024)
-    message_validity_days: int = Field(default=30, ge=1, le=3650)
+    #: how long a message may wait for delivery; receivers refuse a claim beyond 90 days
+    message_validity_days: int = Field(default=30, ge=1, le=90)
 
 
 class NodeConfig(BaseSettings):

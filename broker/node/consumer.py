@@ -4,15 +4,19 @@ The daemon of bureau CC reads ``nbx.inbox.CC`` (notices about to be delivered) a
 ``nbx.receipts.CC`` (answers to what CC sent) as the consumer group ``nbx.CC``. For each record,
 in the order of DESIGN.md section 3:
 
+0. the record's timestamp must be the broker's (``LogAppendTime``) and a representable time;
 1. :func:`broker.envelope.open_package`: size, frame, HPKE, strict parse, signature (key valid and
    not revoked), audience and grant, digests, expiry.
 2. the kind must fit the topic (a receipt on the receipts topic, anything else on the inbox);
-3. replay guard (msg id seen at another position), schema validation of the disclosed view,
-   the bureau's own inbound policy;
+3. replay guard ((sender, msg id) seen at another position), the header's notice id and type
+   must be the statement's, schema validation of the disclosed view, the bureau's own inbound
+   policy;
 4. the sink applies it in one transaction keyed by msg id;
 5. a signed receipt (delivered / rejected + reason / purged) is produced to the sender.
 
-Anything that fails goes to ``nbx.quarantine.CC`` with the raw bytes and a reason code. Offsets of
+Anything that fails goes to ``nbx.quarantine.CC`` with the raw bytes and a reason code; so does a
+record whose handling raised anything unexpected (reason ``internal``), so that no record can stop
+the inbox. Offsets of
 a batch are committed only after every record of it was delivered or quarantined and every
 quarantine record and receipt was acknowledged by the broker; a crash at any point re-reads the
 records and the sink recognises each redelivery (same msg id, same position) and answers it again
@@ -74,6 +78,8 @@ TRUNCATED_HEADER = "nbx-truncated-from"
 NOTICE_KINDS = frozenset({"publish", "update", "suspend", "cancel", "erasure"})
 #: the statement's notice id of a receipt message (it answers several notices)
 RECEIPTS_NOTICE_ID = "receipts"
+#: aiokafka's ``timestamp_type`` of a record stamped by the broker (``LogAppendTime``)
+LOG_APPEND_TIME = 1
 
 
 @dataclass(frozen=True)
@@ -124,11 +130,16 @@ class ConsumerDaemon:
         on_delivered: Callable[[VerifiedPackage, Applied], None] | None = None,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         max_batch: int = 200,
+        require_log_append_time: bool = True,
     ) -> None:
         """Prepare the daemon for bureau ``keys.bureau``.
 
         ``validate`` checks a disclosed view (default: :func:`broker.schemas.validate_view`);
         ``policies`` supplies this bureau's inbound policy (none: accept every type and sender).
+        ``require_log_append_time`` quarantines records not stamped by the broker (reason
+        ``timestamp-type``); turn it off only for a broker that cannot stamp records (the
+        development broker tansu): revocation is then checked at the statement, record and local
+        time, of which only the local time is not the sender's.
         """
         self.keys = keys
         self.bureau = keys.bureau
@@ -147,6 +158,7 @@ class ConsumerDaemon:
         self.on_delivered = on_delivered
         self.max_frame_bytes = max_frame_bytes
         self.max_batch = max_batch
+        self.require_log_append_time = require_log_append_time
         self.stats = DaemonStats()
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
@@ -168,6 +180,7 @@ class ConsumerDaemon:
             policies=node.policies,
             decryption_keys=node.decryption_keys,
             max_frame_bytes=config.limits.max_frame_bytes,
+            require_log_append_time=config.kafka.require_log_append_time,
         )
 
     def stop(self) -> None:
@@ -357,7 +370,7 @@ class ConsumerDaemon:
         try:
             for tp, records in batches.items():
                 for record in records:
-                    for out in self._handle(record, stored.delivered):
+                    for out in self._handle_safely(record, stored.delivered):
                         if isinstance(out, _Answer):
                             stored.answers.append(out)
                         else:
@@ -399,6 +412,30 @@ class ConsumerDaemon:
                     "transport.rewind-failed", bureau=self.bureau, error_type=type(exc).__name__
                 )
 
+    def _handle_safely(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        delivered: list[tuple[VerifiedPackage, Applied]],
+    ) -> list[Action | _Answer]:
+        """:meth:`_handle`, with anything unexpected turned into a quarantine (reason
+        ``internal``): one record that trips a bug must not stop the inbox for good (its offset
+        would never be committed, so every restart would trip again). A store failure still
+        stops the daemon: that record is not lost, it is read again after the restart."""
+        try:
+            return self._handle(record, delivered)
+        except SinkError:
+            raise
+        except Exception as exc:  # any bug: one record quarantined, the inbox goes on
+            self._log.error(
+                "package.internal-error",
+                recipient=self.bureau,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error_type=type(exc).__name__,
+            )
+            return [self._quarantine(record, "internal")]
+
     def _handle(
         self,
         record: ConsumerRecord[bytes, bytes],
@@ -409,7 +446,13 @@ class ConsumerDaemon:
         started = time.monotonic()
         value: bytes = record.value or b""
         position = Position(record.topic, record.partition, record.offset)
-        received_at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+        if self.require_log_append_time and record.timestamp_type != LOG_APPEND_TIME:
+            # the producer chose this time: a key thief would back-date it (a topic re-created
+            # without LogAppendTime, or a broker that does not stamp records)
+            return [self._quarantine(record, "timestamp-type")]
+        received_at = _record_time(record.timestamp)
+        if received_at is None:
+            return [self._quarantine(record, "timestamp")]
         try:
             package = open_package(
                 value,
@@ -432,7 +475,7 @@ class ConsumerDaemon:
         if on_receipts:
             return self._receipt_in(package, record)
 
-        seen = self._sink_call(lambda: self.sink.seen(package.msg_id))
+        seen = self._sink_call(lambda: self.sink.seen(package.sender, package.msg_id))
         if seen is not None and seen.position != position:
             return [self._quarantine(record, "replay")]
         if seen is not None:  # redelivery after a crash: answer again, store nothing
@@ -501,7 +544,15 @@ class ConsumerDaemon:
         return {}
 
     def _check(self, package: VerifiedPackage, view: dict[str, Any]) -> str | None:
-        """Origin, schema validation of the disclosed view, then this bureau's inbound policy."""
+        """Header and statement agree, origin, schema validation of the disclosed view, then this
+        bureau's inbound policy."""
+        header = package.header
+        if (
+            header.get("notice_id") != package.notice_id
+            or header.get("notice_type") != package.notice_type
+        ):
+            # the inbound policy reads the statement, the store the header: they must be one
+            return "header-mismatch"
         if package.kind in ("publish", "update") and view.get("issuing_bureau") != package.sender:
             # a bureau may only publish notices it issued: the signer is the issuing bureau
             return "origin-mismatch"
@@ -643,6 +694,14 @@ class ConsumerDaemon:
             return ack
 
         return send
+
+
+def _record_time(timestamp_ms: int) -> datetime | None:
+    """A record's timestamp as a time, or ``None`` if it is not a representable one."""
+    try:
+        return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _storage_reason(exc: BaseException) -> str:

@@ -39,6 +39,7 @@ directory = "{directory}"
 bootstrap = "{bootstrap}"
 security_protocol = "PLAINTEXT"
 enable_idempotence = {idempotence}
+require_log_append_time = {log_append_time}
 session_timeout_ms = {session_timeout_ms}
 
 [policy]
@@ -65,10 +66,12 @@ def provision(
     enable_idempotence: bool = True,
     session_timeout_ms: int = 10_000,
     now: datetime | None = None,
+    require_log_append_time: bool = True,
 ) -> dict[str, Path]:
     """Create anchor, keys, a signed directory and one ``node.toml`` per bureau in ``folder``.
 
     Returns the config path of each bureau. ``policies`` is copied to ``folder/policies``.
+    ``require_log_append_time=False`` is for a broker that cannot time-stamp records (tansu).
     """
     now = now or datetime.now(UTC) - timedelta(minutes=5)
     folder.mkdir(parents=True, exist_ok=True)
@@ -95,6 +98,7 @@ def provision(
                 directory="../directory.json",
                 bootstrap=bootstrap,
                 idempotence=str(enable_idempotence).lower(),
+                log_append_time=str(require_log_append_time).lower(),
                 session_timeout_ms=session_timeout_ms,
                 policies="../policies",
                 sink=f"{sink}:///{cc}.{ext}",

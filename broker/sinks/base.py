@@ -1,7 +1,7 @@
 """What every sink offers the daemon and the CLI.
 
 A sink applies one verified message in one transaction that also serves as the replay guard
-(keyed by msg id), and remembers what the bureau sent and which receipts came back.
+(keyed by sender and msg id), and remembers what the bureau sent and which receipts came back.
 
 A msg id seen before at the *same* topic, partition and offset is a redelivery after a crash (the
 offset commit did not happen): it is acknowledged again with the original outcome and not stored a
@@ -117,8 +117,9 @@ class Sink(Protocol):
         """
         ...
 
-    def seen(self, msg_id: str) -> Seen | None:
-        """Where and how ``msg_id`` was handled, if it was."""
+    def seen(self, sender: str, msg_id: str) -> Seen | None:
+        """Where and how ``sender``'s message ``msg_id`` was handled, if it was (msg ids are
+        chosen by their signer, so the guard is per sender: one bureau cannot spend another's)."""
         ...
 
     def apply(self, package: VerifiedPackage, view: dict[str, Any], at: Position) -> Applied:

@@ -18,6 +18,7 @@ from typing import Any
 
 from broker.envelope import VerifiedPackage
 from broker.sinks.base import Applied, Position, ReceiptRecord, Seen, status_rows
+from broker.sinks.files import create_private, open_private
 
 
 def _now() -> str:
@@ -34,17 +35,17 @@ class JsonlSink:
         """
         self.path = path
         self.durable = durable
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._deliveries: dict[str, dict[str, Any]] = {}
+        create_private(path)  # 0600: the file holds decrypted personal data
+        #: the replay guard, keyed by (sender, msg id)
+        self._deliveries: dict[tuple[str, str], dict[str, Any]] = {}
         self._notices: dict[tuple[str, str], dict[str, Any]] = {}
         self._sent: dict[tuple[str, str], dict[str, Any]] = {}
         self._receipts: dict[tuple[str, str, str], dict[str, Any]] = {}
-        if path.exists():
-            with path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    if line.strip():
-                        self._load(json.loads(line))
-        self._fh = path.open("a", encoding="utf-8")
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    self._load(json.loads(line))
+        self._fh = os.fdopen(open_private(path, "a"), "a", encoding="utf-8")
         self._in_batch = False
 
     @contextlib.contextmanager
@@ -78,7 +79,7 @@ class JsonlSink:
     def _load(self, rec: dict[str, Any]) -> None:
         kind = rec["type"]
         if kind == "delivery":
-            self._deliveries[rec["msg_id"]] = rec
+            self._deliveries[(rec["sender"], rec["msg_id"])] = rec
         elif kind == "notice":
             self._notices[(rec["sender"], rec["notice_id"])] = rec
         elif kind == "sent":
@@ -97,7 +98,8 @@ class JsonlSink:
 
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        with tmp.open("w", encoding="utf-8") as out:
+        tmp.unlink(missing_ok=True)  # created afresh, so with mode 0600
+        with os.fdopen(open_private(tmp, "w"), "w", encoding="utf-8") as out:
             for group in (self._deliveries, self._notices, self._sent, self._receipts):
                 for rec in group.values():
                     out.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
@@ -105,15 +107,15 @@ class JsonlSink:
             os.fsync(out.fileno())
         self._fh.close()
         tmp.replace(self.path)
-        self._fh = self.path.open("a", encoding="utf-8")
+        self._fh = os.fdopen(open_private(self.path, "a"), "a", encoding="utf-8")
 
     def close(self) -> None:
         """Close the file."""
         self._fh.close()
 
-    def seen(self, msg_id: str) -> Seen | None:
-        """Where and how ``msg_id`` was handled, if it was."""
-        rec = self._deliveries.get(msg_id)
+    def seen(self, sender: str, msg_id: str) -> Seen | None:
+        """Where and how ``sender``'s message ``msg_id`` was handled, if it was."""
+        rec = self._deliveries.get((sender, msg_id))
         if rec is None:
             return None
         position = Position(rec["topic"], rec["partition"], rec["offset"])
@@ -137,7 +139,7 @@ class JsonlSink:
         }
 
     def _guard(self, package: VerifiedPackage, at: Position) -> Applied | None:
-        seen = self.seen(package.msg_id)
+        seen = self.seen(package.sender, package.msg_id)
         if seen is None:
             return None
         return Applied.REDELIVERY if seen.position == at else Applied.REPLAY

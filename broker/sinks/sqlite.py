@@ -23,6 +23,7 @@ import orjson
 
 from broker.envelope import VerifiedPackage
 from broker.sinks.base import Applied, Position, ReceiptRecord, Seen, status_rows
+from broker.sinks.files import SQLITE_COMPANIONS, create_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notices (
@@ -39,7 +40,7 @@ CREATE TABLE IF NOT EXISTS notices (
     PRIMARY KEY (sender, notice_id)
 );
 CREATE TABLE IF NOT EXISTS deliveries (
-    msg_id       TEXT PRIMARY KEY,
+    msg_id       TEXT NOT NULL,
     notice_id    TEXT NOT NULL,
     sender       TEXT NOT NULL,
     kind         TEXT NOT NULL,
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     "offset"     INTEGER NOT NULL,
     outcome      TEXT NOT NULL,
     reason       TEXT,
-    at           TEXT NOT NULL
+    at           TEXT NOT NULL,
+    PRIMARY KEY (sender, msg_id)
 );
 CREATE TABLE IF NOT EXISTS sent (
     msg_id       TEXT NOT NULL,
@@ -71,6 +73,26 @@ CREATE TABLE IF NOT EXISTS receipts (
 );
 CREATE INDEX IF NOT EXISTS sent_notice ON sent (notice_id);
 CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
+"""
+#: ``PRAGMA user_version`` of the schema above. 2: the replay guard keyed by (sender, msg id).
+SCHEMA_VERSION = 2
+_MIGRATE_TO_2 = """
+ALTER TABLE deliveries RENAME TO deliveries_v1;
+CREATE TABLE deliveries (
+    msg_id       TEXT NOT NULL,
+    notice_id    TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    topic        TEXT NOT NULL,
+    partition    INTEGER NOT NULL,
+    "offset"     INTEGER NOT NULL,
+    outcome      TEXT NOT NULL,
+    reason       TEXT,
+    at           TEXT NOT NULL,
+    PRIMARY KEY (sender, msg_id)
+);
+INSERT INTO deliveries SELECT * FROM deliveries_v1 ORDER BY rowid;
+DROP TABLE deliveries_v1;
 """
 
 
@@ -106,16 +128,39 @@ class SqliteSink:
         ``durable=False``: it writes only its own bookkeeping of what it sent.
         """
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path, SQLITE_COMPANIONS)  # 0600; SQLite gives its -wal/-shm that mode
         # check_same_thread=False: the daemon commits a batch (the fsync) on a worker thread while
         # its event loop waits; the connection is never used by two threads at once
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.execute("PRAGMA secure_delete=ON")
-        self._db.executescript(SCHEMA)
+        self._migrate()
         self._in_batch = False
         self._purged = False
+
+    def _migrate(self) -> None:
+        """Create the tables, or bring a store written by an older release to this schema."""
+        db = self._db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")  # another process may be migrating: ask again inside
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            old = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'deliveries'").fetchone()
+            if old is not None and version < 2:
+                for statement in _MIGRATE_TO_2.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def close(self) -> None:
         """Close the database."""
@@ -195,18 +240,19 @@ class SqliteSink:
 
     # --- receiving side -------------------------------------------------------------------
 
-    def seen(self, msg_id: str) -> Seen | None:
-        """Where and how ``msg_id`` was handled, if it was."""
+    def seen(self, sender: str, msg_id: str) -> Seen | None:
+        """Where and how ``sender``'s message ``msg_id`` was handled, if it was."""
         row = self._db.execute(
-            'SELECT topic, partition, "offset", outcome, reason FROM deliveries WHERE msg_id = ?',
-            (msg_id,),
+            'SELECT topic, partition, "offset", outcome, reason FROM deliveries '
+            "WHERE sender = ? AND msg_id = ?",
+            (sender, msg_id),
         ).fetchone()
         if row is None:
             return None
         return Seen(Position(row[0], row[1], row[2]), Applied(row[3]), row[4])
 
     def _guard(self, package: VerifiedPackage, at: Position) -> Applied | None:
-        seen = self.seen(package.msg_id)
+        seen = self.seen(package.sender, package.msg_id)
         if seen is None:
             return None
         return Applied.REDELIVERY if seen.position == at else Applied.REPLAY

@@ -431,13 +431,26 @@ def test_p6_backdated_signature_received_after_revocation():
     assert reason(w, data) == "key-revoked"  # received_at defaults to now
 
 
-def test_p6_signed_and_received_before_revocation_still_valid():
-    """A message created and received before the revocation time stays valid."""
+def test_p6_signed_received_and_opened_before_revocation_is_valid():
+    """A message created, received and opened before the revocation time is valid."""
     world = make_world()
     w = _revoke(world, "IT", world.keys["IT"].signing_key_id, T0 + timedelta(minutes=30))
     data = package(w, seal_notice(w, now=T0))
-    got = open_as(w, data, now=T0 + timedelta(minutes=45), received_at=T0 + timedelta(minutes=1))
+    got = open_as(w, data, now=T0 + timedelta(minutes=20), received_at=T0 + timedelta(minutes=1))
     assert got.sender == "IT"
+
+
+def test_p6_revocation_is_checked_at_opening_time_too():
+    """Created and (by the broker's clock) received before the revocation, but opened after it:
+    key-revoked. Neither time is the node's own, so a key thief who back-dates both (a topic that
+    keeps the producer's timestamps) gains nothing."""
+    world = make_world()
+    w = _revoke(world, "IT", world.keys["IT"].signing_key_id, T0 + timedelta(minutes=30))
+    data = package(w, seal_notice(w, now=T0))
+    assert (
+        reason(w, data, now=T0 + timedelta(minutes=45), received_at=T0 + timedelta(minutes=1))
+        == "key-revoked"
+    )
 
 
 def test_p6_rotation_overlap():

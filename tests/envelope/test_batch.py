@@ -21,7 +21,6 @@ from broker.keys.directory_edit import revoke_key
 
 from .world import (
     FR_GRANT,
-    OPEN_AT,
     T0,
     UNITS,
     World,
@@ -266,6 +265,6 @@ def test_revocation_applies_to_messages_of_an_already_verified_batch():
     )
     data = package(w, batch[1])
     assert reason(w, data, received_at=revoked_at + timedelta(minutes=1)) == "key-revoked"
-    # received before the revocation, it still opens (same rule as a single signature)
-    got = open_as(w, data, now=OPEN_AT, received_at=T0 + timedelta(minutes=1))
+    # received and opened before the revocation, it opens (same rule as a single signature)
+    got = open_as(w, data, now=T0 + timedelta(minutes=20), received_at=T0 + timedelta(minutes=1))
     assert got.notice_id == batch[1].notice_id

@@ -85,6 +85,20 @@ class Net:
         if errors:
             raise errors[0]
 
+    async def ensure_topics(self, *bureaus: str) -> None:
+        """Create the inbox, receipts and quarantine topics of ``bureaus`` as a node does
+        (inbox and receipts with LogAppendTime), for tests that write records before any node
+        ran: a topic the broker auto-creates keeps the producer's timestamps, which daemons
+        refuse (``timestamp-type``)."""
+        from broker.transport import inbox, quarantine, receipts
+        from broker.transport.admin import TopicManager
+
+        manager = TopicManager(self.configs[bureaus[0]].kafka_settings())
+        try:
+            await manager.ensure(f(cc) for cc in bureaus for f in (inbox, receipts, quarantine))
+        finally:
+            await manager.close()
+
     def publisher(self, cc: str) -> Publisher:
         return Publisher.from_config(self.configs[cc])
 

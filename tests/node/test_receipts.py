@@ -152,6 +152,7 @@ async def test_receipt_messages_of_the_wrong_shape_are_quarantined_and_none_of_t
         {"receipts": []},
         {"receipts": [answer() for _ in range(MAX_RECEIPTS_PER_MESSAGE + 1)]},
     ]
+    await net.ensure_topics("IT")
     producer = make_producer(net.configs["FR"].kafka_settings())
     await producer.start()
     try:

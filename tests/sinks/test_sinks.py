@@ -70,7 +70,7 @@ def test_redelivery_and_replay(sink: Sink) -> None:
     assert sink.apply(p, view(p), Position(TOPIC, 0, 5)) is Applied.REDELIVERY
     assert sink.apply(p, view(p), Position(TOPIC, 0, 9)) is Applied.REPLAY
     assert len(sink.notices()) == 1
-    seen = sink.seen(p.msg_id)
+    seen = sink.seen(p.sender, p.msg_id)
     assert seen is not None
     assert seen.position == Position(TOPIC, 0, 5)
     assert seen.outcome is Applied.DELIVERED
@@ -113,7 +113,7 @@ def test_suspend_and_reject(sink: Sink) -> None:
     assert (sink.notice("IT-1") or {})["status"] == "suspended"
     r = package(notice_id="IT-2")
     assert sink.reject(r, Position(TOPIC, 0, 3), "schema") is Applied.REJECTED
-    seen = sink.seen(r.msg_id)
+    seen = sink.seen(r.sender, r.msg_id)
     assert seen is not None
     assert (seen.outcome, seen.reason) == (Applied.REJECTED, "schema")
     assert sink.reject(r, Position(TOPIC, 0, 3), "schema") is Applied.REDELIVERY

@@ -51,7 +51,7 @@ def test_stored_frame_still_opens():
     )
     assert dict(got.disclosed) == {"person.family_name": "BIANCHI", "charges": ["fraud"]}
     assert got.withheld == (("person.date_of_birth", "fr-minimise-dob"),)
-    assert got.msg_id == "0194696a-5b40-7000-8000-000000000001"
+    assert got.msg_id == "0194694c-5dc0-7000-8000-000000000001"
 
 
 def test_batch_signature_and_proof_are_pinned():

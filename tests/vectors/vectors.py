@@ -29,7 +29,7 @@ HERE = Path(__file__).parent
 ENVELOPE = HERE / "envelope-v2.json"
 DIRECTORY = HERE / "directory-v1.json"
 T0 = datetime(2025, 1, 15, 9, 30, tzinfo=UTC)
-MSG_ID = "0194696a-5b40-7000-8000-000000000001"
+MSG_ID = "0194694c-5dc0-7000-8000-000000000001"
 TOPIC = "nbx.inbox.FR"
 
 
@@ -105,7 +105,7 @@ def batch_vector() -> list[Sealed]:
             handling="restricted",
             now=T0,
             validity=timedelta(days=30),
-            msg_id=f"0194696a-5b40-7000-8000-00000000001{i}",
+            msg_id=f"0194694c-5dc0-7000-8000-00000000001{i}",
             salt=salts,
         )
         for i in range(3)

@@ -325,6 +325,13 @@ KNOWN_REASONS = frozenset(
         "replay",
         "schema",
         "declined-by-policy",
+        "validity",
+        "clock-skew",
+        "timestamp-type",
+        "timestamp",
+        "header-mismatch",
+        "origin-mismatch",
+        "internal",
     }
 )
 

@@ -149,6 +149,7 @@ async def test_a_notice_claiming_another_issuing_bureau_is_not_delivered(
         recipient_kid=de.encryption_key_id,
         recipient_key=de.encryption_key.public_key(),
     )
+    await net.ensure_topics("DE")
     await produce_raw(bootstrap, [("nbx.inbox.DE", notice.notice_id.encode(), impostor, [])])
     TALLY.input("forged origin records")
     await net.start("DE")

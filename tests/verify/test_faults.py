@@ -90,7 +90,8 @@ def _store(config_path: Path) -> tuple[list[str], dict[str, int]]:
     """(notice ids stored, delivered count per notice id) of a node's SQLite file."""
     from broker.node.config import NodeConfig
 
-    db = sqlite3.connect(NodeConfig.load(config_path).sink_path())
+    # read-only: connecting must not create the file (with the umask's mode) before the daemon
+    db = sqlite3.connect(f"file:{NodeConfig.load(config_path).sink_path()}?mode=ro", uri=True)
     try:
         stored = [n for (n,) in db.execute("SELECT notice_id FROM notices")]
         delivered = dict(

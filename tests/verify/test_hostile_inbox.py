@@ -187,6 +187,7 @@ async def test_hostile_records_are_quarantined_never_delivered(
         h = headers[i % len(headers)]
         records.append((topic, keys[i % len(keys)], value, h))
     rng.shuffle(records)
+    await net.ensure_topics("FR")
     await produce_raw(bootstrap, records)
     for notice in last:
         await net.publish("IT", notice, ["FR"])

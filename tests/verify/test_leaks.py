@@ -69,7 +69,7 @@ async def test_no_canary_on_any_topic_in_any_log_or_quarantine_record(
             kind="publish",
             notice_id="IT-2026-LBAD",
             notice_type="red",
-            header={"notice_type": "red", "issuing_bureau": "IT"},
+            header={"notice_id": "IT-2026-LBAD", "notice_type": "red", "issuing_bureau": "IT"},
             units=units,
             grants={"FR": Grant(frozenset(units), (), "FR@1")},
             handling="H1",

@@ -1,0 +1,175 @@
+"""The store on disk (issue 15, findings 5 and 7): private file modes, and the replay guard keyed
+by (sender, msg id), with stores of the previous schema migrated."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from broker.envelope import Grant, VerifiedPackage, open_package, seal
+from broker.errors import ConfigError
+from broker.ids import uuid7
+from broker.keys import BureauKeys, StaticDirectory
+from broker.sinks import Applied, JsonlSink, Position, SqliteSink, open_sink
+
+KEYS = {cc: BureauKeys.generate(cc) for cc in ("IT", "ES", "FR")}
+DIRECTORY = StaticDirectory([k.public() for k in KEYS.values()])
+TOPIC = "nbx.inbox.FR"
+OLD_MSG_ID = uuid7()
+
+
+def verified(
+    *, sender: str = "IT", notice_id: str = "IT-1", kind: str = "publish", msg_id: str | None = None
+) -> VerifiedPackage:
+    """A package sealed by ``sender`` for FR (with the given msg id) and opened by FR."""
+    fr = KEYS["FR"]
+    sealed = seal(
+        signer=KEYS[sender],
+        kind=kind,
+        notice_id=notice_id,
+        notice_type="red",
+        header={"notice_id": notice_id, "notice_type": "red", "version": 1},
+        units={},
+        grants={"FR": Grant(frozenset(), (), "FR@test")},
+        handling="H0",
+        msg_id=msg_id,
+    )
+    frame = sealed.package_for(
+        "FR", topic=TOPIC, recipient_kid=fr.encryption_key_id,
+        recipient_key=fr.encryption_key.public_key(),
+    )  # fmt: skip
+    return open_package(
+        frame,
+        topic=TOPIC,
+        recipient="FR",
+        decryption_keys={fr.encryption_key_id: fr.encryption_key},
+        directory=DIRECTORY,
+    )
+
+
+def mode(path: Path) -> int:
+    """The permission bits of ``path``."""
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture(autouse=True)
+def _open_umask():
+    """A permissive umask (the default on many systems): the store must not rely on it."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_sqlite_store_and_its_wal_are_private(tmp_path: Path):
+    """The SQLite file, its WAL and shared-memory files are 0600 under a 0022 umask, also after
+    a delivery and a purge; a folder created for the store is 0700."""
+    path = tmp_path / "new" / "FR.sqlite"
+    sink = SqliteSink(path)
+    try:
+        sink.apply(verified(), {"notice_id": "IT-1"}, Position("t", 0, 1))
+        sink.apply(verified(kind="cancel"), {}, Position("t", 0, 2))
+        files = [path, path.with_name("FR.sqlite-wal"), path.with_name("FR.sqlite-shm")]
+        assert [mode(f) for f in files] == [0o600, 0o600, 0o600]
+        assert mode(path.parent) == 0o700
+    finally:
+        sink.close()
+
+
+def test_jsonl_store_is_private_also_after_a_purge_rewrite(tmp_path: Path):
+    """The JSON-lines file is 0600, and stays 0600 after a purge rewrote it."""
+    path = tmp_path / "FR.jsonl"
+    sink = JsonlSink(path)
+    try:
+        sink.apply(verified(), {"notice_id": "IT-1"}, Position("t", 0, 1))
+        assert mode(path) == 0o600
+        sink.apply(verified(kind="cancel"), {}, Position("t", 0, 2))
+        assert mode(path) == 0o600
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{}/FR.sqlite", "jsonl:///{}/FR.jsonl"])
+def test_a_store_readable_by_others_is_refused(tmp_path: Path, url: str):
+    """A store left readable by group or others (as older releases created it) is refused with
+    one line naming the file, its mode and the fix."""
+    target = url.format(tmp_path)
+    path = Path(target.partition(":///")[2])
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    with pytest.raises(ConfigError) as exc:
+        open_sink(target)
+    assert str(exc.value) == (
+        f"{path}: the store is readable by group or others (mode 0644); "
+        f"it holds decrypted personal data: chmod 600 {path}"
+    )
+
+
+def test_a_wal_readable_by_others_is_refused(tmp_path: Path):
+    """The WAL of a private database holds the same data: a readable one is refused too."""
+    path = tmp_path / "FR.sqlite"
+    SqliteSink(path).close()
+    wal = path.with_name("FR.sqlite-wal")
+    wal.write_bytes(b"")
+    wal.chmod(0o640)
+    with pytest.raises(ConfigError, match="FR.sqlite-wal: the store is readable"):
+        SqliteSink(path)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "jsonl"])
+def test_the_replay_guard_is_per_sender(tmp_path: Path, kind: str):
+    """Two senders' messages with the same msg id are two messages: the second is delivered,
+    not taken for a replay (a co-recipient cannot spend another sender's msg id); the same
+    sender's id at another position is still a replay."""
+    sink = SqliteSink(tmp_path / "s.sqlite") if kind == "sqlite" else JsonlSink(tmp_path / "s.j")
+    try:
+        es = verified(sender="ES", notice_id="ES-1")
+        it = verified(sender="IT", notice_id="IT-1", msg_id=es.msg_id)
+        assert sink.apply(es, {}, Position("t", 0, 1)) is Applied.DELIVERED
+        assert sink.apply(it, {}, Position("t", 0, 2)) is Applied.DELIVERED
+        assert sink.seen("IT", it.msg_id) is not None
+        assert sink.seen("DE", it.msg_id) is None
+        assert sink.apply(it, {}, Position("t", 0, 3)) is Applied.REPLAY
+        assert sink.apply(it, {}, Position("t", 0, 2)) is Applied.REDELIVERY
+    finally:
+        sink.close()
+
+
+OLD_DELIVERIES = """
+CREATE TABLE deliveries (
+    msg_id TEXT PRIMARY KEY, notice_id TEXT NOT NULL, sender TEXT NOT NULL, kind TEXT NOT NULL,
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+    outcome TEXT NOT NULL, reason TEXT, at TEXT NOT NULL
+);
+INSERT INTO deliveries VALUES ('{msg_id}', 'IT-0', 'IT', 'publish', 't', 0, 7, 'delivered', NULL,
+    '2026-01-01T00:00:00+00:00');
+"""
+
+
+def test_a_store_of_the_previous_schema_is_migrated(tmp_path: Path):
+    """A store whose replay guard was keyed by msg id alone is rebuilt keyed by (sender, msg id),
+    keeping every delivery; a second open leaves it as it is."""
+    path = tmp_path / "FR.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(OLD_DELIVERIES.format(msg_id=OLD_MSG_ID))
+    db.close()
+    path.chmod(0o600)
+    sink = SqliteSink(path)
+    try:
+        seen = sink.seen("IT", OLD_MSG_ID)
+        assert seen is not None and seen.position == Position("t", 0, 7)
+        assert sink.seen("ES", OLD_MSG_ID) is None
+        es = verified(sender="ES", notice_id="ES-1", msg_id=OLD_MSG_ID)
+        assert sink.apply(es, {}, Position("t", 0, 8)) is Applied.DELIVERED
+    finally:
+        sink.close()
+    again = SqliteSink(path)
+    try:
+        assert [d["sender"] for d in again.delivery_log()] == ["IT", "ES"]
+    finally:
+        again.close()
+    version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
+    assert version == 2
