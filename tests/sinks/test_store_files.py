@@ -115,7 +115,7 @@ def test_a_wal_readable_by_others_is_refused(tmp_path: Path):
     wal = path.with_name("FR.sqlite-wal")
     wal.write_bytes(b"")
     wal.chmod(0o640)
-    with pytest.raises(ConfigError, match="FR.sqlite-wal: the store is readable"):
+    with pytest.raises(ConfigError, match=r"FR\.sqlite-wal: the store is readable"):
         SqliteSink(path)
 
 
@@ -160,7 +160,8 @@ def test_a_store_of_the_previous_schema_is_migrated(tmp_path: Path):
     sink = SqliteSink(path)
     try:
         seen = sink.seen("IT", OLD_MSG_ID)
-        assert seen is not None and seen.position == Position("t", 0, 7)
+        assert seen is not None
+        assert seen.position == Position("t", 0, 7)
         assert sink.seen("ES", OLD_MSG_ID) is None
         es = verified(sender="ES", notice_id="ES-1", msg_id=OLD_MSG_ID)
         assert sink.apply(es, {}, Position("t", 0, 8)) is Applied.DELIVERED
