@@ -38,3 +38,15 @@ def test_acls_refuses_a_bad_bureau_id() -> None:
     out = run("fr", "--bootstrap", "k:9093", "--command-config", "a.properties")
     assert out.returncode == 2
     assert "two upper-case letters" in out.stderr
+
+
+def test_systemd_unit_keeps_created_files_private() -> None:
+    """The consumer's unit sets UMask=0077 in its [Service] section: whatever the daemon
+    creates (store, WAL, temporary files) is readable by the nbx user only."""
+    import configparser
+
+    unit = SCRIPT.parents[1] / "systemd" / "nbx-consume@.service"
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(unit.read_text())
+    assert parser["Service"]["UMask"] == "0077"
