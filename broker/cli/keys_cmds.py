@@ -111,13 +111,22 @@ def init_anchor(folder: Path) -> None:
 @keys.command("new-bureau")
 @click.argument("bureau", callback=_bureau)
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), required=True)
-def new_bureau(bureau: str, folder: Path) -> None:
+@click.option(
+    "--pq",
+    is_flag=True,
+    help="Post-quantum: an ML-KEM-768+X25519 hybrid encryption key (envelope suite 2, "
+    "BUREAU.hybrid.key) instead of an X25519 one.",
+)
+def new_bureau(bureau: str, folder: Path, pq: bool) -> None:
     """Create BUREAU's signing and encryption keys and its public key document in --dir."""
-    generated = BureauKeys.generate(bureau)
+    generated = BureauKeys.generate(bureau, pq=pq)
     files.write_bureau_keys(folder, generated, files.passphrase_from_env())
     _, _, public = files.bureau_paths(folder, bureau)
     click.echo(f"signing key    {generated.signing_key_id}")
-    click.echo(f"encryption key {generated.encryption_key_id}")
+    if generated.hybrid_key is not None:
+        click.echo(f"encryption key {generated.hybrid_key.key_id} (MLKEM768-X25519)")
+    else:
+        click.echo(f"encryption key {generated.encryption_key_id}")
     click.echo(f"wrote private keys (mode 0600) and {public}")
 
 
