@@ -218,15 +218,18 @@ def public_document(keys: BureauKeys) -> dict[str, Any]:
             }
         )
     if keys.hybrid_key is not None:
-        entries.append(
-            {
-                "use": "encrypt",
-                "alg": "MLKEM768-X25519",
-                "kid": keys.hybrid_key.key_id,
-                "public": b64u(keys.hybrid_key.public_bytes()),
-            }
-        )
+        entries.append(hybrid_public_entry(keys.hybrid_key))
     return {"bureau": keys.bureau, "keys": entries}
+
+
+def hybrid_public_entry(key: HybridEncryptionKey) -> dict[str, str]:
+    """The public document's entry for a hybrid key (alg ``MLKEM768-X25519``)."""
+    return {
+        "use": "encrypt",
+        "alg": "MLKEM768-X25519",
+        "kid": key.key_id,
+        "public": b64u(key.public_bytes()),
+    }
 
 
 def bureau_paths(folder: Path, bureau: str) -> tuple[Path, Path, Path]:

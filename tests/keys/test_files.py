@@ -266,3 +266,41 @@ def test_cli_new_bureau_pq(tmp_path):
     kid, key = loaded.recipient_key("FR")
     assert kid == encrypt["kid"]
     assert type(key).__name__ == "MLKEM768X25519PublicKey"
+
+
+def test_cli_add_pq_and_add_key_refusals(tmp_path):
+    """`nbx keys add-pq` needs the bureau's existing keys and never overwrites; `nbx directory
+    add-key` takes encryption keys only and not twice; each refusal is one `nbx: error:` line."""
+    from click.testing import CliRunner
+
+    from broker.cli import main
+
+    def run(*args, ok=True):
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        assert (result.exit_code == 0) == ok, result.output
+        if not ok:  # one line
+            assert result.output.startswith("nbx: error: "), result.output
+            assert result.output.count("\n") == 1, result.output
+        return result.output
+
+    anchor, d, fr = tmp_path / "anchor", tmp_path / "directory.json", tmp_path / "fr"
+    ak = anchor / "trust-anchor.key"
+    run("keys", "init-anchor", anchor)
+    out = run("keys", "add-pq", "FR", "--dir", fr, ok=False)
+    assert "add-pq adds to an existing bureau" in out
+    run("keys", "new-bureau", "FR", "--dir", fr)
+    run("directory", "add", "FR", "--keys", fr / "FR.public.json", "--name", "N", "--file", d,
+        "--anchor-key", ak)  # fmt: skip
+    run("keys", "add-pq", "FR", "--dir", fr)
+    assert stat.S_IMODE((fr / "FR.hybrid.key").stat().st_mode) == 0o600
+    assert "already exists" in run("keys", "add-pq", "FR", "--dir", fr, ok=False)
+    out = run("directory", "add-key", "FR", "--keys", fr / "FR.public.json", "--file", d,
+              "--anchor-key", ak, ok=False)  # fmt: skip
+    assert "encryption keys only" in out
+    hybrid = fr / "FR.hybrid.public.json"
+    run("directory", "add-key", "FR", "--keys", hybrid, "--file", d, "--anchor-key", ak)
+    out = run("directory", "add-key", "FR", "--keys", hybrid, "--file", d, "--anchor-key", ak,
+              ok=False)  # fmt: skip
+    assert "already in the directory" in out
+    loaded = load_bureau_keys(fr, "FR")
+    assert len(loaded.decryption_keys()) == 2  # X25519 and hybrid, both opened during migration

@@ -1,34 +1,28 @@
 """The post-quantum suite on the real broker: the suite follows the recipient's published key.
 
-A bureau with only an ML-KEM-768+X25519 key is sent to (suite 2 on the wire) and answers with a
-receipt; a bureau migrating (X25519 and a newer hybrid key) gets suite 2 and still opens suite 1
-from a lagging sender; a node with ``[security] min_suite = 2`` quarantines a suite-1 package as
-``suite-too-weak``. Hybrid key files are 0600, and a readable one or a wrong passphrase stops the
-node with one line.
+Bureaus migrate with the documented CLI steps. A bureau with only an ML-KEM-768+X25519 key is sent
+to (suite 2 on the wire) and answers with a receipt; a bureau migrating (X25519 and a newer hybrid
+key) gets suite 2 and still opens suite 1 from a lagging sender; a node with ``[security]
+min_suite = 2`` quarantines a suite-1 package as ``suite-too-weak``. Hybrid key files are 0600,
+and a readable one or a wrong passphrase stops the node with one line.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from broker import devbroker
+from broker.cli import main
 from broker.envelope import frame
-from broker.envelope.canonical import b64u
 from broker.envelope.suites import SUITE_MLKEM768_X25519, SUITE_X25519
 from broker.errors import ConfigError, KeyDirectoryError
-from broker.keys import BureauKeys, Directory, sign_directory
-from broker.keys.directory import KeyRecord
-from broker.keys.files import (
-    PASSPHRASE_ENV,
-    load_anchor_public_key,
-    load_signing_key,
-    write_bureau_keys,
-    write_hybrid_key,
-)
+from broker.keys import BureauKeys
+from broker.keys.files import PASSPHRASE_ENV, load_hybrid_key, write_bureau_keys
 from broker.keys.hybrid import HybridEncryptionKey
 from broker.node import Publisher
 from broker.node.config import NodeConfig
@@ -38,39 +32,53 @@ from tests.node.helpers import Net, example, read_topic, wait_for
 pytestmark = pytest.mark.e2e
 
 
-def _give_hybrid_key(folder: Path, cc: str, *, keep_x25519: bool) -> HybridEncryptionKey:
-    """Give provisioned bureau ``cc`` a hybrid key (file in its key folder, newer than its X25519
-    key in the signed directory); without ``keep_x25519`` the X25519 key leaves both."""
-    hybrid = HybridEncryptionKey.generate()
-    keys_dir = folder / cc / "keys"
-    write_hybrid_key(keys_dir / f"{cc}.hybrid.key", hybrid)
-    anchor_pub = load_anchor_public_key(folder / "anchor" / "trust-anchor.pub")
-    current = Directory.load(folder / "directory.json", anchor_pub).body
-    bureaus = []
-    for record in current.bureaus:
-        if record.id == cc:
-            x25519 = next(k for k in record.keys if k.alg == "X25519")
-            new = KeyRecord(
-                kid=hybrid.key_id,
-                use="encrypt",
-                alg="MLKEM768-X25519",
-                public=b64u(hybrid.public_bytes()),
-                not_before=x25519.not_before + timedelta(minutes=1),  # the newest key
-            )
-            kept = tuple(k for k in record.keys if keep_x25519 or k.alg != "X25519")
-            record = record.model_copy(update={"keys": (*kept, new)})
-        bureaus.append(record)
-    if not keep_x25519:
-        (keys_dir / f"{cc}.encryption.key").unlink()
-    body = type(current).model_validate(
-        {
-            **current.to_json(),
-            "serial": current.serial + 1,
-            "bureaus": [b.model_dump(mode="json") for b in bureaus],
-        }
+def _migrate(folder: Path, cc: str, *, retire_x25519: bool) -> HybridEncryptionKey:
+    """Provisioned bureau ``cc`` follows docs/security/post-quantum.md with the CLI: ``nbx keys
+    add-pq``, ``nbx directory add-key`` (the hybrid key becomes the newest); with
+    ``retire_x25519`` also ``nbx directory revoke`` of the X25519 key and removal of its file."""
+    keys_dir, directory = folder / cc / "keys", folder / "directory.json"
+    anchor_key = folder / "anchor" / "trust-anchor.key"
+
+    def nbx(*args: object) -> str:
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    nbx("keys", "add-pq", cc, "--dir", keys_dir)
+    public = keys_dir / f"{cc}.hybrid.public.json"
+    nbx(
+        "directory",
+        "add-key",
+        cc,
+        "--keys",
+        public,
+        "--file",
+        directory,
+        "--anchor-key",
+        anchor_key,
     )
-    anchor = load_signing_key(folder / "anchor" / "trust-anchor.key")
-    (folder / "directory.json").write_bytes(sign_directory(body, anchor))
+    if retire_x25519:
+        x25519_kid = next(
+            k["kid"]
+            for k in json.loads((keys_dir / f"{cc}.public.json").read_text())["keys"]
+            if k["alg"] == "X25519"
+        )
+        nbx(
+            "directory",
+            "revoke",
+            cc,
+            "--kid",
+            x25519_kid,
+            "--reason",
+            "superseded",
+            "--file",
+            directory,
+            "--anchor-key",
+            anchor_key,
+        )
+        (keys_dir / f"{cc}.encryption.key").unlink()
+    hybrid = load_hybrid_key(keys_dir / f"{cc}.hybrid.key")
+    assert json.loads(public.read_text())["keys"][0]["kid"] == hybrid.key_id
     return hybrid
 
 
@@ -101,14 +109,15 @@ def _suites(records: list[tuple[bytes, bytes, dict[str, bytes]]]) -> list[int]:
 async def test_the_suite_follows_the_recipients_published_key(
     fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
 ) -> None:
-    """FR publishes only a hybrid key, DE an X25519 key and a newer hybrid key, IT only X25519.
+    """FR finished its migration (only a hybrid key: X25519 revoked, its file gone), DE is in the
+    middle (an X25519 key and a newer hybrid key), IT has only X25519.
     IT's notice reaches FR and DE as suite 2 and both answer with a delivered receipt (suite 1 to
     IT); FR's notice to IT goes as suite 1 and IT's receipt back to FR as suite 2; a lagging sender
     that still encrypts to DE's X25519 key is delivered too (DE holds both private keys)."""
     bootstrap = fresh_broker.bootstrap
     net = Net(tmp_path, ("IT", "FR", "DE"), bootstrap, idempotence=idempotence_supported)
-    fr_key = _give_hybrid_key(tmp_path, "FR", keep_x25519=False)
-    de_key = _give_hybrid_key(tmp_path, "DE", keep_x25519=True)
+    fr_key = _migrate(tmp_path, "FR", retire_x25519=True)
+    de_key = _migrate(tmp_path, "DE", retire_x25519=False)
     assert set(load_node(net.configs["DE"]).decryption_keys) >= {de_key.key_id}
     assert len(load_node(net.configs["DE"]).decryption_keys) == 2
     await net.start("IT", "FR", "DE")
@@ -165,7 +174,7 @@ async def test_min_suite_2_quarantines_a_lagging_senders_package(
     a current sender's suite-2 notice is delivered."""
     bootstrap = fresh_broker.bootstrap
     net = Net(tmp_path, ("IT", "DE"), bootstrap, idempotence=idempotence_supported)
-    _give_hybrid_key(tmp_path, "DE", keep_x25519=True)
+    _migrate(tmp_path, "DE", retire_x25519=False)
     path = net.paths["DE"]
     path.write_text(path.read_text() + "\n[security]\nmin_suite = 2\n")
     net.configs["DE"] = NodeConfig.load(path)
@@ -210,7 +219,7 @@ def test_node_refuses_a_readable_or_wrongly_unlocked_hybrid_key(
     import stat
 
     net = Net(tmp_path, ("FR", "ES"), "127.0.0.1:9", idempotence=False)
-    fr_key = _give_hybrid_key(tmp_path, "FR", keep_x25519=False)
+    fr_key = _migrate(tmp_path, "FR", retire_x25519=True)
     fr_file = tmp_path / "FR" / "keys" / "FR.hybrid.key"
     assert stat.S_IMODE(fr_file.stat().st_mode) == 0o600
     [fr_kid] = load_node(net.configs["FR"]).decryption_keys
