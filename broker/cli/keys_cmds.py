@@ -8,6 +8,7 @@ the next serial and writes the file atomically.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import tempfile
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from broker.errors import KeyDirectoryError
 from broker.keys import BureauKeys, Directory, DirectoryBody, files, sign_directory
 from broker.keys import directory_edit as edit
+from broker.keys.hybrid import HybridEncryptionKey
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -111,14 +113,48 @@ def init_anchor(folder: Path) -> None:
 @keys.command("new-bureau")
 @click.argument("bureau", callback=_bureau)
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), required=True)
-def new_bureau(bureau: str, folder: Path) -> None:
+@click.option(
+    "--pq",
+    is_flag=True,
+    help="Post-quantum: an ML-KEM-768+X25519 hybrid encryption key (envelope suite 2, "
+    "BUREAU.hybrid.key) instead of an X25519 one.",
+)
+def new_bureau(bureau: str, folder: Path, pq: bool) -> None:
     """Create BUREAU's signing and encryption keys and its public key document in --dir."""
-    generated = BureauKeys.generate(bureau)
+    generated = BureauKeys.generate(bureau, pq=pq)
     files.write_bureau_keys(folder, generated, files.passphrase_from_env())
     _, _, public = files.bureau_paths(folder, bureau)
     click.echo(f"signing key    {generated.signing_key_id}")
-    click.echo(f"encryption key {generated.encryption_key_id}")
+    if generated.hybrid_key is not None:
+        click.echo(f"encryption key {generated.hybrid_key.key_id} (MLKEM768-X25519)")
+    else:
+        click.echo(f"encryption key {generated.encryption_key_id}")
     click.echo(f"wrote private keys (mode 0600) and {public}")
+
+
+@keys.command("add-pq")
+@click.argument("bureau", callback=_bureau)
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), required=True)
+def add_pq(bureau: str, folder: Path) -> None:
+    """Add a post-quantum ML-KEM-768+X25519 key to BUREAU's existing keys in --dir.
+
+    Writes BUREAU.hybrid.key (0600) and BUREAU.hybrid.public.json, the input to `nbx directory
+    add-key`; the signing and X25519 keys stay (docs/security/post-quantum.md).
+    """
+    signing, _, _ = files.bureau_paths(folder, bureau)
+    if not signing.exists():
+        msg = f"{signing}: not found; add-pq adds to an existing bureau (see new-bureau --pq)"
+        raise KeyDirectoryError(msg)
+    hybrid = HybridEncryptionKey.generate()
+    public = folder / f"{bureau}.hybrid.public.json"
+    if public.exists():
+        msg = f"{public}: already exists; refusing to overwrite a key file"
+        raise KeyDirectoryError(msg)
+    files.write_hybrid_key(files.hybrid_path(folder, bureau), hybrid, files.passphrase_from_env())
+    document = {"bureau": bureau, "keys": [files.hybrid_public_entry(hybrid)]}
+    public.write_text(json.dumps(document, indent=2) + "\n")
+    click.echo(f"encryption key {hybrid.key_id} (MLKEM768-X25519)")
+    click.echo(f"wrote {files.hybrid_path(folder, bureau)} (mode 0600) and {public}")
 
 
 @click.group("directory")
@@ -205,6 +241,18 @@ def rotate(bureau: str, public: Path, overlap: str, directory_file: Path, anchor
     now = datetime.now(UTC)
     new = edit.rotate_keys(body, doc, now=now, overlap=parse_duration(overlap))
     _save(directory_file, new, anchor)
+
+
+@directory.command("add-key")
+@click.argument("bureau", callback=_bureau)
+@PUBLIC
+@FILE
+@ANCHOR_KEY
+def add_key(bureau: str, public: Path, directory_file: Path, anchor_key: Path) -> None:
+    """Add encryption keys (from `nbx keys add-pq`) to BUREAU from now; its other keys stay."""
+    body, anchor = _current(directory_file, anchor_key)
+    doc = _public_document(public, bureau)
+    _save(directory_file, edit.add_encryption_keys(body, doc, now=datetime.now(UTC)), anchor)
 
 
 @directory.command("revoke")

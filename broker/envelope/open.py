@@ -6,6 +6,9 @@ Checks run in this order; the first failure raises :class:`EnvelopeRejected` wit
 ==================  ==============================================================================
 ``too-large``       the frame is longer than ``max_size``
 ``frame``           bad magic, version, suite or key id in the binary frame
+``suite-too-weak``  the frame's suite is below the recipient's ``min_suite`` (``[security]
+                    min_suite = 2``: a lagging sender used the X25519 suite 1, not the
+                    post-quantum hybrid suite 2; see docs/security/post-quantum.md)
 ``decrypt``         no private key for the frame's key id, wrong suite for it, or HPKE open failed
                     (wrong recipient, topic, key id, or any modified byte)
 ``malformed``       the decrypted package, statement or batch proof is not exactly what
@@ -53,7 +56,12 @@ from broker.envelope.seal import (
     hpke_info,
     tree_head,
 )
-from broker.envelope.suites import HPKE_SUITES, RecipientPrivateKey, suite_for_private
+from broker.envelope.suites import (
+    HPKE_SUITES,
+    SUITE_X25519,
+    RecipientPrivateKey,
+    suite_for_private,
+)
 from broker.errors import EnvelopeRejected
 from broker.ids import uuid7_time_ms
 from broker.keys.bureau import KeyLookup
@@ -320,13 +328,16 @@ def open_package(
     now: datetime | None = None,
     max_size: int = MAX_FRAME_BYTES,
     received_at: datetime | None = None,
+    min_suite: int = SUITE_X25519,
 ) -> VerifiedPackage:
     """Decrypt and verify a frame received on ``topic`` by ``recipient``.
 
     ``decryption_keys`` maps the recipient's encryption key ids to private keys (several during a
     rotation overlap). ``directory`` resolves the sender's signing key. ``now`` is the current time
     (expiry is checked against it); ``received_at`` is when the broker received the record (its
-    Kafka timestamp) and defaults to ``now``.
+    Kafka timestamp) and defaults to ``now``. A frame whose suite is below ``min_suite`` is
+    refused before decryption (the suite byte is bound into the HPKE info, so relabelling it
+    cannot make a weaker frame pass).
 
     The sender's signing key must be usable both at the statement's ``created_at`` and at
     ``received_at``: ``created_at`` is chosen by the sender, so whoever holds a revoked key could
@@ -340,6 +351,8 @@ def open_package(
     if len(data) > max_size:
         raise _reject("too-large", "size")
     parsed_frame = frame.decode(data)
+    if parsed_frame.suite < min_suite:
+        raise _reject("suite-too-weak", f"suite-{parsed_frame.suite}")
     private_key = decryption_keys.get(parsed_frame.recipient_kid)
     if private_key is None:
         raise _reject("decrypt", "unknown-recipient-kid")

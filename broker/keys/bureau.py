@@ -1,9 +1,12 @@
 """A bureau's key pair set, key ids, and the key lookup interface the envelope verifies against.
 
-Each bureau has an Ed25519 signing key and an X25519 encryption key, each with a key id.
-:class:`KeyLookup` is the interface :func:`broker.envelope.open_package` uses to find a sender's
-signing key valid at a given time; :class:`StaticDirectory` is the in-memory implementation used by
-unit tests, :class:`broker.keys.directory.Directory` the signed one nodes use.
+Each bureau has an Ed25519 signing key and at least one encryption key, each with a key id: an
+X25519 key (envelope suite 1), an ML-KEM-768 + X25519 hybrid key (suite 2,
+:mod:`broker.keys.hybrid`), or both during a migration. :class:`KeyLookup` is the interface
+:func:`broker.envelope.open_package` uses to find a sender's signing key valid at a given time and
+the publisher uses to find a recipient's published encryption key (whose type picks the suite);
+:class:`StaticDirectory` is the in-memory implementation used by unit tests,
+:class:`broker.keys.directory.Directory` the signed one nodes use.
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from broker.errors import EnvelopeRejected, KeyDirectoryError
+
+if TYPE_CHECKING:  # both import this module
+    from broker.envelope.suites import RecipientPrivateKey, RecipientPublicKey
+    from broker.keys.hybrid import HybridEncryptionKey
 
 
 def key_id(public_bytes: bytes) -> str:
@@ -35,15 +42,33 @@ def raw_public(key: ed25519.Ed25519PublicKey | x25519.X25519PublicKey) -> bytes:
 
 @dataclass(frozen=True)
 class BureauKeys:
-    """A bureau's private keys (never logged, never printed)."""
+    """A bureau's private keys (never logged, never printed).
+
+    ``x25519_key`` (suite 1) and ``hybrid_key`` (suite 2) are the encryption keys; a bureau holds
+    at least one, both while it migrates from one to the other.
+    """
 
     bureau: str
     signing_key: ed25519.Ed25519PrivateKey = field(repr=False)
-    encryption_key: x25519.X25519PrivateKey = field(repr=False)
+    x25519_key: x25519.X25519PrivateKey | None = field(repr=False)
+    hybrid_key: HybridEncryptionKey | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        """Refuse a key set without any encryption key."""
+        if self.x25519_key is None and self.hybrid_key is None:
+            msg = f"bureau {self.bureau}: needs an X25519 or an ML-KEM-768+X25519 encryption key"
+            raise KeyDirectoryError(msg)
 
     @classmethod
-    def generate(cls, bureau: str) -> BureauKeys:
-        """Create fresh keys for ``bureau``."""
+    def generate(cls, bureau: str, *, pq: bool = False) -> BureauKeys:
+        """Create fresh keys for ``bureau``: an X25519 encryption key, or with ``pq`` a hybrid
+        ML-KEM-768 + X25519 one instead."""
+        if pq:
+            from broker.keys.hybrid import HybridEncryptionKey
+
+            return cls(
+                bureau, ed25519.Ed25519PrivateKey.generate(), None, HybridEncryptionKey.generate()
+            )
         return cls(bureau, ed25519.Ed25519PrivateKey.generate(), x25519.X25519PrivateKey.generate())
 
     @functools.cached_property
@@ -51,31 +76,55 @@ class BureauKeys:
         """Key id of the signing key (computed once: every seal names it)."""
         return key_id(raw_public(self.signing_key.public_key()))
 
+    @property
+    def encryption_key(self) -> x25519.X25519PrivateKey:
+        """The X25519 encryption key; :class:`KeyDirectoryError` for a bureau with only a hybrid
+        key (use :meth:`decryption_keys` to open packages of every suite)."""
+        if self.x25519_key is None:
+            msg = f"bureau {self.bureau} has no X25519 encryption key (only ML-KEM-768+X25519)"
+            raise KeyDirectoryError(msg)
+        return self.x25519_key
+
     @functools.cached_property
     def encryption_key_id(self) -> str:
-        """Key id of the encryption key (computed once)."""
+        """Key id of the X25519 encryption key (computed once)."""
         return key_id(raw_public(self.encryption_key.public_key()))
+
+    def decryption_keys(self) -> dict[str, RecipientPrivateKey]:
+        """Every private encryption key held, by key id: what opens packages of either suite."""
+        keys: dict[str, RecipientPrivateKey] = {}
+        if self.x25519_key is not None:
+            keys[self.encryption_key_id] = self.x25519_key
+        if self.hybrid_key is not None:
+            keys[self.hybrid_key.key_id] = self.hybrid_key.hpke_private_key()
+        return keys
 
     def public(self) -> BureauPublicKeys:
         """The public half, as published in the directory."""
+        x = self.x25519_key
+        h = self.hybrid_key
         return BureauPublicKeys(
             self.bureau,
             self.signing_key_id,
             self.signing_key.public_key(),
-            self.encryption_key_id,
-            self.encryption_key.public_key(),
+            self.encryption_key_id if x is not None else None,
+            x.public_key() if x is not None else None,
+            h.key_id if h is not None else None,
+            h.hpke_public_key() if h is not None else None,
         )
 
 
 @dataclass(frozen=True)
 class BureauPublicKeys:
-    """A bureau's current public keys."""
+    """A bureau's current public keys (an X25519 key, a hybrid key, or both)."""
 
     bureau: str
     signing_key_id: str
     signing_key: ed25519.Ed25519PublicKey
-    encryption_key_id: str
-    encryption_key: x25519.X25519PublicKey
+    encryption_key_id: str | None
+    encryption_key: x25519.X25519PublicKey | None
+    hybrid_key_id: str | None = None
+    hybrid_key: hpke.MLKEM768X25519PublicKey | None = None
 
 
 class KeyLookup(Protocol):
@@ -89,7 +138,15 @@ class KeyLookup(Protocol):
         ...
 
     def encryption_key(self, bureau: str) -> tuple[str, x25519.X25519PublicKey]:
-        """The current encryption key id and key of ``bureau``; raises KeyDirectoryError if none."""
+        """The current X25519 key id and key of ``bureau``; raises KeyDirectoryError if none."""
+        ...
+
+    def recipient_key(self, bureau: str) -> tuple[str, RecipientPublicKey]:
+        """The encryption key id and key ``bureau`` published, of any suite: what to encrypt to.
+
+        The newest usable encryption key (a hybrid ML-KEM-768+X25519 key gives suite 2, an X25519
+        key suite 1); raises KeyDirectoryError if the bureau has none.
+        """
         ...
 
 
@@ -107,10 +164,24 @@ class StaticDirectory:
             raise EnvelopeRejected("key-unknown")
         return entry.signing_key
 
-    def encryption_key(self, bureau: str) -> tuple[str, x25519.X25519PublicKey]:
-        """Return the bureau's encryption key id and key."""
+    def _entry(self, bureau: str) -> BureauPublicKeys:
         entry = self._by_id.get(bureau)
         if entry is None:
             msg = f"unknown bureau {bureau!r}: not in the directory"
             raise KeyDirectoryError(msg)
+        return entry
+
+    def encryption_key(self, bureau: str) -> tuple[str, x25519.X25519PublicKey]:
+        """Return the bureau's X25519 encryption key id and key."""
+        entry = self._entry(bureau)
+        if entry.encryption_key_id is None or entry.encryption_key is None:
+            msg = f"bureau {bureau!r} has no X25519 encryption key"
+            raise KeyDirectoryError(msg)
         return entry.encryption_key_id, entry.encryption_key
+
+    def recipient_key(self, bureau: str) -> tuple[str, RecipientPublicKey]:
+        """The bureau's hybrid key if it has one (holding both means migrating), else X25519."""
+        entry = self._entry(bureau)
+        if entry.hybrid_key_id is not None and entry.hybrid_key is not None:
+            return entry.hybrid_key_id, entry.hybrid_key
+        return self.encryption_key(bureau)

@@ -183,3 +183,22 @@ def revoke_key(
 def public_document_json(public: PublicDocument) -> str:
     """Serialise a public document (for tests and tools)."""
     return json.dumps(public.model_dump(), indent=2) + "\n"
+
+
+def add_encryption_keys(
+    body: DirectoryBody, public: PublicDocument, *, now: datetime
+) -> DirectoryBody:
+    """Add encryption keys to a listed bureau, valid from ``now``, leaving its other keys as they
+    are (how a bureau adds a post-quantum hybrid key next to its X25519 key: being the newest, it is
+    the one senders encrypt to; retire the X25519 key later with :func:`revoke_key`)."""
+    record = _find(body, public.bureau)
+    if not public.keys or any(k.use != "encrypt" for k in public.keys):
+        msg = f"bureau {public.bureau}: add-key takes encryption keys only (use rotate for signing)"
+        raise KeyDirectoryError(msg)
+    new = _records(public, now, None)
+    if {k.kid for k in new} & {k.kid for k in record.keys}:
+        msg = f"bureau {public.bureau}: the new keys are already in the directory"
+        raise KeyDirectoryError(msg)
+    added = record.model_copy(update={"keys": (*record.keys, *new)})
+    others = [b for b in body.bureaus if b.id != record.id]
+    return _next(body, [*others, added], now)

@@ -9,30 +9,48 @@
 Bureau key files written by :func:`write_bureau_keys` in a folder ``DIR``::
 
     DIR/<CC>.signing.key      Ed25519 private key (0600)
-    DIR/<CC>.encryption.key   X25519 private key (0600)
+    DIR/<CC>.encryption.key   X25519 private key (0600), envelope suite 1
+    DIR/<CC>.hybrid.key       ML-KEM-768 + X25519 private key (0600), envelope suite 2
     DIR/<CC>.public.json      public keys with key ids, input to ``nbx directory add|rotate``
+
+A bureau has at least one of the two encryption key files (``nbx keys new-bureau`` writes the
+first, ``--pq`` the second); a node loads every one present, so during a migration it opens
+packages of both suites.
+
+The hybrid key file is two PKCS#8 PEM blocks, in this order, each written and read by
+``cryptography`` exactly as the single-key files are (``BestAvailableEncryption`` with the
+passphrase when one is set, so the blocks are ``ENCRYPTED PRIVATE KEY``)::
+
+    -----BEGIN PRIVATE KEY-----      ML-KEM-768 private key (the 64-byte seed form, FIPS 203)
+    -----BEGIN PRIVATE KEY-----      X25519 private key (RFC 8410)
+
+Its public key, as published in the directory (alg ``MLKEM768-X25519``), is
+``ML-KEM-768 public key || X25519 public key`` (:mod:`broker.keys.hybrid`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from broker.envelope.canonical import b64u
 from broker.errors import KeyDirectoryError
 from broker.keys.bureau import BureauKeys, raw_public
+from broker.keys.hybrid import HybridEncryptionKey
 
 PASSPHRASE_ENV = "NBX_KEY_PASSPHRASE"  # noqa: S105 - the variable name, not a passphrase
 ANCHOR_PRIVATE = "trust-anchor.key"
 ANCHOR_PUBLIC = "trust-anchor.pub"
-PrivateKey = ed25519.Ed25519PrivateKey | x25519.X25519PrivateKey
+PrivateKey = ed25519.Ed25519PrivateKey | x25519.X25519PrivateKey | mlkem.MLKEM768PrivateKey
+_PEM_BLOCK = re.compile(rb"-----BEGIN [A-Z ]+-----\r?\n.*?-----END [A-Z ]+-----\r?\n?", re.DOTALL)
 
 
 def passphrase_from_env() -> bytes | None:
@@ -52,17 +70,25 @@ def _create_0600(path: Path, data: bytes) -> None:
         out.write(data)
 
 
-def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None = None) -> None:
-    """Write ``key`` as PKCS#8 PEM to a new file with mode 0600, encrypted if ``passphrase``."""
+def _pkcs8(key: PrivateKey, passphrase: bytes | None) -> bytes:
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase)
         if passphrase
         else serialization.NoEncryption()
     )
-    pem = key.private_bytes(
+    return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    _create_0600(path, pem)
+
+
+def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None = None) -> None:
+    """Write ``key`` as PKCS#8 PEM to a new file with mode 0600, encrypted if ``passphrase``."""
+    _create_0600(path, _pkcs8(key, passphrase))
+
+
+def write_hybrid_key(path: Path, key: HybridEncryptionKey, passphrase: bytes | None = None) -> None:
+    """Write a hybrid key as two PKCS#8 PEM blocks (ML-KEM-768, X25519) to a new 0600 file."""
+    _create_0600(path, _pkcs8(key.mlkem_key, passphrase) + _pkcs8(key.x25519_key, passphrase))
 
 
 def write_public_key(path: Path, key: ed25519.Ed25519PublicKey | x25519.X25519PublicKey) -> None:
@@ -76,7 +102,8 @@ def write_public_key(path: Path, key: ed25519.Ed25519PublicKey | x25519.X25519Pu
     path.write_bytes(pem)
 
 
-def _load_private(path: Path, passphrase: bytes | None) -> PrivateKeyTypes:
+def _read_private(path: Path) -> bytes:
+    """The bytes of a private key file, refusing one that group or others may access."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -88,7 +115,14 @@ def _load_private(path: Path, passphrase: bytes | None) -> PrivateKeyTypes:
             f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
         )
         raise KeyDirectoryError(msg)
-    data = path.read_bytes()
+    return path.read_bytes()
+
+
+def _load_private(path: Path, passphrase: bytes | None) -> PrivateKeyTypes:
+    return _parse_private(path, _read_private(path), passphrase)
+
+
+def _parse_private(path: Path, data: bytes, passphrase: bytes | None) -> PrivateKeyTypes:
     try:
         return serialization.load_pem_private_key(data, password=passphrase)
     except TypeError:
@@ -120,6 +154,25 @@ def load_encryption_key(path: Path, passphrase: bytes | None = None) -> x25519.X
     return key
 
 
+def load_hybrid_key(path: Path, passphrase: bytes | None = None) -> HybridEncryptionKey:
+    """Load an ML-KEM-768 + X25519 key written by :func:`write_hybrid_key` (mode checked as for
+    every private key; a missing, wrong or superfluous passphrase is refused in one line)."""
+    data = _read_private(path)
+    blocks = _PEM_BLOCK.findall(data)
+    keys = [_parse_private(path, block, passphrase) for block in blocks]
+    if (
+        len(keys) != 2
+        or not isinstance(keys[0], mlkem.MLKEM768PrivateKey)
+        or not isinstance(keys[1], x25519.X25519PrivateKey)
+    ):
+        msg = (
+            f"{path}: not an ML-KEM-768+X25519 private key "
+            "(expected two PKCS#8 PEM blocks: ML-KEM-768, then X25519)"
+        )
+        raise KeyDirectoryError(msg)
+    return HybridEncryptionKey(keys[0], keys[1])
+
+
 def load_anchor_public_key(path: Path) -> ed25519.Ed25519PublicKey:
     """Load the pinned trust-anchor public key (PEM SubjectPublicKeyInfo)."""
     try:
@@ -147,22 +200,35 @@ def init_anchor(folder: Path, passphrase: bytes | None = None) -> ed25519.Ed2551
 
 def public_document(keys: BureauKeys) -> dict[str, Any]:
     """The ``<CC>.public.json`` document: the bureau's public keys with their key ids."""
-    return {
-        "bureau": keys.bureau,
-        "keys": [
-            {
-                "use": "sign",
-                "alg": "Ed25519",
-                "kid": keys.signing_key_id,
-                "public": b64u(raw_public(keys.signing_key.public_key())),
-            },
+    entries: list[dict[str, str]] = [
+        {
+            "use": "sign",
+            "alg": "Ed25519",
+            "kid": keys.signing_key_id,
+            "public": b64u(raw_public(keys.signing_key.public_key())),
+        }
+    ]
+    if keys.x25519_key is not None:
+        entries.append(
             {
                 "use": "encrypt",
                 "alg": "X25519",
                 "kid": keys.encryption_key_id,
-                "public": b64u(raw_public(keys.encryption_key.public_key())),
-            },
-        ],
+                "public": b64u(raw_public(keys.x25519_key.public_key())),
+            }
+        )
+    if keys.hybrid_key is not None:
+        entries.append(hybrid_public_entry(keys.hybrid_key))
+    return {"bureau": keys.bureau, "keys": entries}
+
+
+def hybrid_public_entry(key: HybridEncryptionKey) -> dict[str, str]:
+    """The public document's entry for a hybrid key (alg ``MLKEM768-X25519``)."""
+    return {
+        "use": "encrypt",
+        "alg": "MLKEM768-X25519",
+        "kid": key.key_id,
+        "public": b64u(key.public_bytes()),
     }
 
 
@@ -175,22 +241,39 @@ def bureau_paths(folder: Path, bureau: str) -> tuple[Path, Path, Path]:
     )
 
 
+def hybrid_path(folder: Path, bureau: str) -> Path:
+    """Path of a bureau's ML-KEM-768 + X25519 private key in ``folder``."""
+    return folder / f"{bureau}.hybrid.key"
+
+
 def write_bureau_keys(folder: Path, keys: BureauKeys, passphrase: bytes | None = None) -> None:
     """Write a bureau's private keys (0600) and public document into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     signing, encryption, public = bureau_paths(folder, keys.bureau)
-    for path in (signing, encryption, public):
+    hybrid = hybrid_path(folder, keys.bureau)
+    for path in (signing, encryption, hybrid, public):
         if path.exists():
             msg = f"{path}: already exists; refusing to overwrite a key file"
             raise KeyDirectoryError(msg)
     write_private_key(signing, keys.signing_key, passphrase)
-    write_private_key(encryption, keys.encryption_key, passphrase)
+    if keys.x25519_key is not None:
+        write_private_key(encryption, keys.x25519_key, passphrase)
+    if keys.hybrid_key is not None:
+        write_hybrid_key(hybrid, keys.hybrid_key, passphrase)
     public.write_text(json.dumps(public_document(keys), indent=2) + "\n")
 
 
 def load_bureau_keys(folder: Path, bureau: str, passphrase: bytes | None = None) -> BureauKeys:
-    """Load the private keys that :func:`write_bureau_keys` wrote for ``bureau``."""
+    """Load the private keys that :func:`write_bureau_keys` wrote for ``bureau``: the signing key
+    and every encryption key file present (X25519, hybrid, or both during a migration)."""
     signing, encryption, _ = bureau_paths(folder, bureau)
+    hybrid = hybrid_path(folder, bureau)
+    if not encryption.exists() and not hybrid.exists():
+        msg = f"{folder}: no encryption key for {bureau} ({encryption.name} or {hybrid.name})"
+        raise KeyDirectoryError(msg)
     return BureauKeys(
-        bureau, load_signing_key(signing, passphrase), load_encryption_key(encryption, passphrase)
+        bureau,
+        load_signing_key(signing, passphrase),
+        load_encryption_key(encryption, passphrase) if encryption.exists() else None,
+        load_hybrid_key(hybrid, passphrase) if hybrid.exists() else None,
     )

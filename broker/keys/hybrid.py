@@ -4,7 +4,8 @@ The installed ``cryptography`` generates and serialises ML-KEM-768 keys
 (:mod:`cryptography.hazmat.primitives.asymmetric.mlkem`) and its HPKE module offers the hybrid KEM,
 so a bureau may publish an ``MLKEM768-X25519`` encryption key in the directory. Its public encoding
 (and key id input) is ``ML-KEM-768 public key (1184 bytes) || X25519 public key (32 bytes)``; the
-private halves serialise as PKCS#8 like every other key (``nbx keys`` does not write them yet).
+private halves are stored as two PKCS#8 PEM blocks in ``<CC>.hybrid.key`` (:mod:`broker.keys.files`,
+written by ``nbx keys new-bureau CC --pq``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Example (``nbx node init FR`` writes a working one)::
     bureau = "FR"
 
     [keys]
-    dir = "keys"                        # FR.signing.key, FR.encryption.key (0600)
+    dir = "keys"                        # FR.signing.key, FR.encryption.key and/or FR.hybrid.key
 
     [trust]
     anchor = "keys/trust-anchor.pub"    # pinned trust-anchor public key
@@ -27,6 +27,9 @@ Example (``nbx node init FR`` writes a working one)::
     [limits]
     max_in_flight = 64
     max_sign_batch = 64                 # 1: sign each message alone (for older receivers)
+
+    [security]
+    min_suite = 1                       # 2: refuse packages not sealed with the post-quantum suite
 
 Environment variables override the file: ``NBX_BUREAU=DE``, ``NBX_KAFKA__BOOTSTRAP=host:9092``
 (nested keys joined by ``__``). Relative paths are relative to the config file's folder.
@@ -138,6 +141,16 @@ class LimitsConfig(BaseModel):
     message_validity_days: int = Field(default=30, ge=1, le=90)
 
 
+class SecurityConfig(BaseModel):
+    """What the node requires of what it receives."""
+
+    model_config = _STRICT
+    #: lowest envelope suite accepted (1 X25519, 2 ML-KEM-768+X25519): with 2, packages from
+    #: senders that still use suite 1 are quarantined as ``suite-too-weak``; needs a hybrid key
+    #: (docs/security/post-quantum.md)
+    min_suite: Literal[1, 2] = 1
+
+
 class NodeConfig(BaseSettings):
     """A bureau node's configuration (see the module docstring for the file format)."""
 
@@ -152,6 +165,7 @@ class NodeConfig(BaseSettings):
     policy: PolicyConfig
     sink: SinkConfig
     limits: LimitsConfig = LimitsConfig()
+    security: SecurityConfig = SecurityConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @classmethod

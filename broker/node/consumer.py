@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from cryptography.hazmat.primitives.asymmetric import x25519
 
 from broker.envelope import Grant, VerifiedPackage, open_package, seal
 from broker.envelope.open import MAX_FRAME_BYTES
+from broker.envelope.suites import SUITE_X25519, RecipientPrivateKey
 from broker.errors import (
     EnvelopeRejected,
     KeyDirectoryError,
@@ -125,12 +125,13 @@ class ConsumerDaemon:
         sink: Sink,
         *,
         policies: PolicySet | None = None,
-        decryption_keys: Mapping[str, x25519.X25519PrivateKey] | None = None,
+        decryption_keys: Mapping[str, RecipientPrivateKey] | None = None,
         validate: Callable[[dict[str, Any]], Any] | None = None,
         on_delivered: Callable[[VerifiedPackage, Applied], None] | None = None,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         max_batch: int = 200,
         require_log_append_time: bool = True,
+        min_suite: int = SUITE_X25519,
     ) -> None:
         """Prepare the daemon for bureau ``keys.bureau``.
 
@@ -147,9 +148,8 @@ class ConsumerDaemon:
         self.settings = settings
         self.sink = sink
         self.policies = policies
-        self.decryption_keys = dict(
-            decryption_keys or {keys.encryption_key_id: keys.encryption_key}
-        )
+        self.decryption_keys = dict(decryption_keys or keys.decryption_keys())
+        self.min_suite = min_suite  # lower suites are quarantined as suite-too-weak
         if validate is None:
             from broker.schemas import validate_view
 
@@ -181,6 +181,7 @@ class ConsumerDaemon:
             decryption_keys=node.decryption_keys,
             max_frame_bytes=config.limits.max_frame_bytes,
             require_log_append_time=config.kafka.require_log_append_time,
+            min_suite=config.security.min_suite,
         )
 
     def stop(self) -> None:
@@ -462,6 +463,7 @@ class ConsumerDaemon:
                 directory=self.directory,
                 max_size=self.max_frame_bytes,
                 received_at=received_at,
+                min_suite=self.min_suite,
             )
         except EnvelopeRejected as exc:
             return [self._quarantine(record, exc.reason)]
@@ -638,7 +640,7 @@ class ConsumerDaemon:
     def _receipt_message(self, sender: str, bodies: list[dict[str, Any]]) -> Action:
         async def send(producer: AIOKafkaProducer) -> Awaitable[Any]:
             try:
-                kid, public_key = self.directory.encryption_key(sender)
+                kid, public_key = self.directory.recipient_key(sender)
             except NbxError:
                 for body in bodies:
                     self._log.warning(

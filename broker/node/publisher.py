@@ -227,7 +227,7 @@ class Publisher:
             if recipient == self.bureau:
                 continue
             try:  # no valid key: report it, and keep it out of the sealed audience
-                self.directory.encryption_key(recipient)
+                self.directory.recipient_key(recipient)
             except KeyDirectoryError as exc:
                 outcomes.append(RecipientOutcome(recipient, "failed", str(exc)))
                 continue
@@ -371,7 +371,7 @@ class Publisher:
         grant = sealed.grants[recipient]
         async with self._slots:
             try:
-                kid, public_key = self.directory.encryption_key(recipient)
+                kid, public_key = self.directory.recipient_key(recipient)
                 value = sealed.package_for(
                     recipient, topic=topic, recipient_kid=kid, recipient_key=public_key
                 )

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from broker.errors import KeyDirectoryError
+from broker.envelope.suites import SUITE_MLKEM768_X25519, RecipientPrivateKey, RecipientPublicKey
+from broker.errors import ConfigError, KeyDirectoryError
 from broker.keys import BureauKeys, Directory, KeyLookup
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ class TopicDirectory:
             raise KeyDirectoryError(msg)
         return kid, key
 
+    def recipient_key(self, bureau: str) -> tuple[str, RecipientPublicKey]:
+        """Delegate to the loaded directory (the newest usable key of any suite)."""
+        return self._dir().recipient_key(bureau)
+
     def bureau_ids(self) -> list[str]:
         """Every bureau listed."""
         return self._dir().bureau_ids()
@@ -71,7 +76,7 @@ class Node:
     keys: BureauKeys
     directory: KeyLookup
     policies: PolicySet
-    decryption_keys: dict[str, x25519.X25519PrivateKey] = field(default_factory=dict)
+    decryption_keys: dict[str, RecipientPrivateKey] = field(default_factory=dict)
 
     def open_store(self, *, durable: bool = True) -> Sink:
         """Open the configured sink (``durable``: fsync every commit)."""
@@ -93,6 +98,12 @@ def load_node(config: NodeConfig) -> Node:
     secret = os.environ.get(config.keys.passphrase_env)
     passphrase = secret.encode() if secret else None
     keys = load_bureau_keys(config.keys.dir, config.bureau, passphrase)
+    if config.security.min_suite >= SUITE_MLKEM768_X25519 and keys.hybrid_key is None:
+        msg = (
+            f"security.min_suite = {config.security.min_suite} needs a hybrid encryption key "
+            f"({config.bureau}.hybrid.key in {config.keys.dir}; nbx keys new-bureau --pq)"
+        )
+        raise ConfigError(msg)
     anchor = load_anchor_public_key(config.trust.anchor)
     directory: KeyLookup
     if config.trust.directory == "topic":
@@ -100,10 +111,5 @@ def load_node(config: NodeConfig) -> Node:
     else:
         directory = Directory.load(Path(config.trust.directory), anchor)
     policies = load_policies(config.policy.dir)
-    return Node(
-        config,
-        keys,
-        directory,
-        policies,
-        {keys.encryption_key_id: keys.encryption_key},
-    )
+    # every private encryption key held (X25519 and hybrid): both suites open during a migration
+    return Node(config, keys, directory, policies, keys.decryption_keys())

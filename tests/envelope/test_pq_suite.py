@@ -8,7 +8,7 @@ import pytest
 
 from broker.envelope import frame, open_package
 from broker.envelope.canonical import b64u
-from broker.envelope.suites import SUITE_MLKEM768_X25519
+from broker.envelope.suites import SUITE_MLKEM768_X25519, SUITE_X25519
 from broker.errors import EnvelopeRejected
 from broker.keys.directory import KeyRecord
 from broker.keys.hybrid import HybridEncryptionKey
@@ -81,3 +81,54 @@ def test_suite_downgrade_rejected(pq_world):
     with pytest.raises(EnvelopeRejected) as info:
         _open(world, bytes(data), {kid: world.keys["FR"].encryption_key})
     assert info.value.reason == "decrypt"
+
+
+def test_min_suite_refuses_suite_1_before_decrypting(pq_world):
+    """A recipient that requires suite 2 refuses a suite-1 frame from a lagging sender (one that
+    still encrypts to its X25519 key) with ``suite-too-weak``, and still opens suite 2."""
+    world, hybrid = pq_world
+    keys = {
+        world.keys["FR"].encryption_key_id: world.keys["FR"].encryption_key,
+        hybrid.key_id: hybrid.hpke_private_key(),
+    }
+    old_kid, old_key = world.directory.encryption_key("FR", T0)
+    lagging = seal_notice(world).package_for(
+        "FR", topic=inbox("FR"), recipient_kid=old_kid, recipient_key=old_key
+    )
+    assert frame.decode(lagging).suite == SUITE_X25519
+    assert _open(world, lagging, keys).disclosed  # suite 1 is still accepted by default
+    with pytest.raises(EnvelopeRejected) as info:
+        _open(world, lagging, keys, min_suite=SUITE_MLKEM768_X25519)
+    assert info.value.reason == "suite-too-weak"
+    kid, key = world.directory.recipient_key("FR", T0)
+    current = seal_notice(world).package_for(
+        "FR", topic=inbox("FR"), recipient_kid=kid, recipient_key=key
+    )
+    assert _open(world, current, keys, min_suite=SUITE_MLKEM768_X25519).disclosed
+
+
+def test_static_directory_hands_out_the_hybrid_key():
+    """The in-memory lookup gives a hybrid-only bureau's hybrid key (suite 2), a migrating
+    bureau's hybrid key, a classic bureau's X25519 key, and refuses X25519 for a hybrid-only one."""
+    from broker.envelope.suites import suite_for_public
+    from broker.errors import KeyDirectoryError
+    from broker.keys import BureauKeys, StaticDirectory
+
+    only = BureauKeys.generate("FR", pq=True)
+    classic = BureauKeys.generate("IT")
+    both = BureauKeys(
+        "DE",
+        classic.signing_key,
+        BureauKeys.generate("DE").encryption_key,
+        hybrid_key=only.hybrid_key,
+    )
+    lookup = StaticDirectory([only.public(), classic.public(), both.public()])
+    assert lookup.recipient_key("FR")[0] == only.hybrid_key.key_id
+    assert suite_for_public(lookup.recipient_key("FR")[1]) == SUITE_MLKEM768_X25519
+    assert suite_for_public(lookup.recipient_key("DE")[1]) == SUITE_MLKEM768_X25519
+    assert lookup.recipient_key("IT")[0] == classic.encryption_key_id
+    assert suite_for_public(lookup.recipient_key("IT")[1]) == SUITE_X25519
+    with pytest.raises(KeyDirectoryError, match="no X25519"):
+        lookup.encryption_key("FR")
+    with pytest.raises(KeyDirectoryError, match="X25519"):
+        BureauKeys("XX", classic.signing_key, None)

@@ -332,6 +332,7 @@ KNOWN_REASONS = frozenset(
         "header-mismatch",
         "origin-mismatch",
         "internal",
+        "suite-too-weak",
     }
 )
 
