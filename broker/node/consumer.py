@@ -47,7 +47,7 @@ from broker.errors import (
     TransportError,
 )
 from broker.keys import BureauKeys, KeyLookup
-from broker.logging import get_logger
+from broker.logging import get_logger, reason_code
 from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
 from broker.transport import (
     KafkaSettings,
@@ -552,7 +552,7 @@ class ConsumerDaemon:
                     sender=package.sender,
                     recipient=self.bureau,
                     status=receipt.status,
-                    reason=receipt.reason,
+                    reason=reason_code(receipt.reason),  # the peer's text: known codes only
                 )
         return []
 

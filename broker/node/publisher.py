@@ -188,12 +188,16 @@ class Publisher:
     async def publish(
         self,
         notice: NoticeBase,
-        to: Sequence[str] | Literal["all"] = ALL,
+        to: Sequence[str] | Literal["all"],
         *,
         restrictions: SenderRestrictions | None = None,
         kind: str | None = None,
     ) -> PublishResult:
-        """Publish (version 1) or update (version > 1) ``notice`` to ``to``."""
+        """Publish (version 1) or update (version > 1) ``notice`` to ``to``.
+
+        ``to`` is required: a list of bureau ids, or :data:`ALL` (every other bureau listed) said
+        explicitly; forgetting it is a ``TypeError``, never a broadcast.
+        """
         from broker.policy import decide_all
         from broker.schemas import disclosure_units, non_redactable
 
@@ -241,7 +245,7 @@ class Publisher:
                 outcomes.append(RecipientOutcome(recipient, "excluded", decision.reason))
                 continue
             grants[recipient] = decision.grant()
-        return await self.send(
+        return await self._send(
             kind=kind,
             notice_id=notice.notice_id,
             notice_type=str(notice.notice_type),
@@ -265,7 +269,7 @@ class Publisher:
         """Send a suspend / cancel / erasure message about ``notice_id`` (no personal data)."""
         header = {"notice_id": notice_id, "notice_type": notice_type, kind: dict(details)}
         grants = {r: Grant(frozenset(), (), f"lifecycle:{kind}") for r in sorted(set(to))}
-        return await self.send(
+        return await self._send(
             kind=kind,
             notice_id=notice_id,
             notice_type=notice_type,
@@ -287,7 +291,7 @@ class Publisher:
 
     # --- low level ------------------------------------------------------------------------
 
-    async def send(
+    async def _send(
         self,
         *,
         kind: str,
@@ -299,7 +303,11 @@ class Publisher:
         handling: str,
         extra_outcomes: Sequence[RecipientOutcome] = (),
     ) -> PublishResult:
-        """Seal one message for every recipient in ``grants`` and produce each package."""
+        """Seal one message for every recipient in ``grants`` and produce each package.
+
+        Private: ``grants`` are trusted as given, so every caller must have decided them (the
+        policy in :meth:`publish`, the fixed empty grants of :meth:`lifecycle`).
+        """
         if self._producer is None:
             msg = "Publisher is not started: use 'async with Publisher(...)'"
             raise RuntimeError(msg)
@@ -364,7 +372,7 @@ class Publisher:
 
     async def _send_one(self, sealed: Sealed, recipient: str) -> RecipientOutcome:
         producer = self._producer
-        if producer is None:  # pragma: no cover - checked by send()
+        if producer is None:  # pragma: no cover - checked by _send()
             msg = "Publisher is not started"
             raise RuntimeError(msg)
         topic = inbox(recipient)
