@@ -60,6 +60,7 @@ from broker.transport import (
     track_topics,
 )
 from broker.transport.admin import TopicManager
+from broker.transport.record_keys import record_key
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
@@ -610,7 +611,10 @@ class ConsumerDaemon:
             )
             self.stats.receipts_sent += len(bodies)
             ack: Awaitable[Any] = await producer.send(
-                topic, frame, key=sealed.msg_id.encode(), headers=[("nbx-kid", kid.encode())]
+                topic,
+                frame,
+                key=record_key(self.keys, sender, sealed.msg_id),  # names no notice it answers
+                headers=[("nbx-kid", kid.encode())],
             )
             return ack
 

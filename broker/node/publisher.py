@@ -31,6 +31,7 @@ from broker.logging import get_logger
 from broker.node.signer import BatchSigner
 from broker.transport import KafkaSettings, connect_error, inbox, make_producer, track_topics
 from broker.transport.admin import TopicManager
+from broker.transport.record_keys import record_key
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
@@ -386,7 +387,7 @@ class Publisher:
                 meta = await producer.send_and_wait(
                     topic,
                     value,
-                    key=sealed.notice_id.encode(),
+                    key=record_key(self.keys, recipient, sealed.notice_id),  # opaque
                     headers=[(FORMAT_HEADER, b"1"), (KID_HEADER, kid.encode())],
                 )
             except KeyDirectoryError as exc:
