@@ -607,7 +607,11 @@ class ConsumerDaemon:
             )
             topic = receipts(sender)
             frame = sealed.package_for(
-                sender, topic=topic, recipient_kid=kid, recipient_key=public_key
+                sender,
+                topic=topic,
+                recipient_kid=kid,
+                recipient_key=public_key,
+                max_frame_bytes=self.max_frame_bytes,
             )
             self.stats.receipts_sent += len(bodies)
             ack: Awaitable[Any] = await producer.send(

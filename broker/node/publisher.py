@@ -100,11 +100,12 @@ class Publisher:
         max_in_flight: int = 64,
         validity: timedelta = timedelta(days=30),
         max_sign_batch: int = 64,
+        max_frame_bytes: int = 1 << 20,
     ) -> None:
         """Prepare a publisher for bureau ``keys.bureau`` (the producer starts on enter).
 
         ``max_sign_batch`` caps how many concurrent publishes share one signature; 1 signs every
-        message alone.
+        message alone. Frames are padded to size buckets of at most ``max_frame_bytes``.
         """
         self.keys = keys
         self.bureau = keys.bureau
@@ -113,6 +114,7 @@ class Publisher:
         self.policies = policies
         self.store = store
         self.validity = validity
+        self.max_frame_bytes = max_frame_bytes
         self._slots = asyncio.Semaphore(max_in_flight)
         #: concurrent publishes share one signature (see :mod:`broker.node.signer`)
         self.signer = BatchSigner(keys, max_batch=max_sign_batch)
@@ -137,6 +139,7 @@ class Publisher:
             max_in_flight=config.limits.max_in_flight,
             validity=timedelta(days=config.limits.message_validity_days),
             max_sign_batch=config.limits.max_sign_batch,
+            max_frame_bytes=config.limits.max_frame_bytes,
         )
         pub._owns_store = True
         return pub
@@ -382,7 +385,11 @@ class Publisher:
             try:
                 kid, public_key = self.directory.encryption_key(recipient)
                 value = sealed.package_for(
-                    recipient, topic=topic, recipient_kid=kid, recipient_key=public_key
+                    recipient,
+                    topic=topic,
+                    recipient_kid=kid,
+                    recipient_key=public_key,
+                    max_frame_bytes=self.max_frame_bytes,
                 )
                 meta = await producer.send_and_wait(
                     topic,

@@ -7,6 +7,11 @@ so that an accidental change breaks it.
 HPKE in ``cryptography`` draws a fresh ephemeral key on every encryption, so the frame is not
 reproducible; the vectors pin every deterministic part (digests, statement, signature, grant hashes,
 plaintext package, HPKE ``info``, frame header) and store one frame that must keep opening.
+
+Since frame padding (issue 15), a frame is the package JSON followed by spaces up to a size bucket
+(``broker.envelope.seal.padded_size``); ``frame_FR`` and ``frame_FR_1`` are padded frames. The
+unpadded frames the previous release wrote are kept as ``*_unpadded`` (copied from the stored file
+when it is rewritten: they cannot be produced any more) and must keep opening.
 """
 
 from __future__ import annotations
@@ -165,6 +170,11 @@ def build() -> tuple[dict[str, Any], bytes]:
         "plaintext_FR_1": member.plaintext_for("FR").decode(),
         "frame_FR_1": batch_frame.hex(),
     }
+    # the previous release's unpadded frames: kept as they are stored
+    stored = json.loads(ENVELOPE.read_text()) if ENVELOPE.exists() else {}
+    if "frame_FR_unpadded" in stored:
+        envelope["frame_FR_unpadded"] = stored["frame_FR_unpadded"]
+        envelope["batch"]["frame_FR_1_unpadded"] = stored["batch"]["frame_FR_1_unpadded"]
     return envelope, sign_directory(directory_vector(), fixed_anchor())
 
 
