@@ -82,6 +82,10 @@ CODE_KEYS: frozenset[str] = frozenset(
     {"reason", "rule", "kind", "notice_type", "outcome", "status", "policy"}
 )
 _CODE = re.compile(r"^[a-z0-9][a-z0-9._:@-]{0,63}$", re.IGNORECASE)
+#: Keys whose value is an identifier; a signed statement's ids are the signer's choice, so a value
+#: that is not identifier-shaped (letters, digits, ``-._:@/``, at most 128) is logged as OTHER.
+ID_KEYS: frozenset[str] = frozenset({"msg_id", "notice_id", "sender", "recipient", "key_id"})
+_ID = re.compile(r"^[a-z0-9][a-z0-9._:@/-]{0,127}$", re.IGNORECASE)
 #: What an unknown reason or a value that is not code-shaped is logged as.
 OTHER = "other"
 
@@ -137,12 +141,14 @@ def allow_list(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Drop every key not on :data:`ALLOWED_KEYS` and every event that is not a fixed name;
-    a value of a :data:`CODE_KEYS` key that is not a code becomes :data:`OTHER`."""
+    a value of a :data:`CODE_KEYS` key that is not a code, or of an :data:`ID_KEYS` key that is
+    not an identifier, becomes :data:`OTHER`."""
     for key in [k for k in event_dict if k not in ALLOWED_KEYS]:
         del event_dict[key]
-    for key in CODE_KEYS & event_dict.keys():
+    for key in (CODE_KEYS | ID_KEYS) & event_dict.keys():
         value = event_dict[key]
-        if value is not None and not (isinstance(value, str) and _CODE.match(value)):
+        shape = _CODE if key in CODE_KEYS else _ID
+        if value is not None and not (isinstance(value, str) and shape.match(value)):
             event_dict[key] = OTHER
     event = event_dict.get("event")
     if not isinstance(event, str) or not _EVENT_NAME.match(event):

@@ -46,14 +46,23 @@ def test_reason_code_maps_unknown_text_to_other() -> None:
 
 def test_free_text_under_a_code_key_never_reaches_a_log_line(log_lines: io.StringIO) -> None:
     """The allow-list processor replaces a value of a code key (reason, rule, kind...) that is
-    not code-shaped, wherever it is logged from."""
+    not code-shaped, and of an id key that is not id-shaped, wherever it is logged from."""
     from broker.logging import get_logger
 
-    get_logger().warning("package.quarantined", reason=FREE_TEXT, rule=FREE_TEXT, kind="publish")
+    get_logger().warning(
+        "package.delivered",
+        reason=FREE_TEXT,
+        rule=FREE_TEXT,
+        kind="publish",
+        msg_id=FREE_TEXT,
+        notice_id="IT-2026-000123",
+        sender="IT",
+    )
     line = json.loads(log_lines.getvalue().splitlines()[-1])
     assert line["reason"] == "other"
     assert line["rule"] == "other"
-    assert line["kind"] == "publish"
+    assert line["msg_id"] == "other"  # a signer's free text posing as an id
+    assert (line["kind"], line["notice_id"], line["sender"]) == ("publish", "IT-2026-000123", "IT")
     assert "ROSSI" not in log_lines.getvalue()
 
 
