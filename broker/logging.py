@@ -75,13 +75,84 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
 
 _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$")
 
+#: Keys whose value is a code (a lower-case word or hyphenated words), never text. Some of them
+#: can hold a value a peer chose (a receipt's reason, a statement's kind or notice type, a
+#: withheld rule id): a value that is not code-shaped is logged as :data:`OTHER`.
+CODE_KEYS: frozenset[str] = frozenset(
+    {"reason", "rule", "kind", "notice_type", "outcome", "status", "policy"}
+)
+_CODE = re.compile(r"^[a-z0-9][a-z0-9._:@-]{0,63}$", re.IGNORECASE)
+#: Keys whose value is an identifier; a signed statement's ids are the signer's choice, so a value
+#: that is not identifier-shaped (letters, digits, ``-._:@/``, at most 128) is logged as OTHER.
+ID_KEYS: frozenset[str] = frozenset({"msg_id", "notice_id", "sender", "recipient", "key_id"})
+_ID = re.compile(r"^[a-z0-9][a-z0-9._:@/-]{0,127}$", re.IGNORECASE)
+#: What an unknown reason or a value that is not code-shaped is logged as.
+OTHER = "other"
+
+#: Every reason code a node writes itself (quarantine, rejection and receipt reasons, store
+#: failures). A receipt's reason comes from the peer that signed it: only these are logged.
+REASON_CODES: frozenset[str] = frozenset(
+    {
+        # open_package (broker.envelope.open)
+        "too-large",
+        "frame",
+        "decrypt",
+        "malformed",
+        "key-unknown",
+        "key-revoked",
+        "key-expired",
+        "signature",
+        "not-addressed",
+        "digest",
+        "grant",
+        "not-yet-valid",
+        "expired",
+        "validity",
+        "clock-skew",
+        "suite-too-weak",
+        # the consumer daemon
+        "wrong-topic",
+        "replay",
+        "schema",
+        "origin-mismatch",
+        "declined-by-policy",
+        "internal",
+        "timestamp",
+        "timestamp-type",
+        "header-mismatch",
+        # the store
+        "read-only",
+        "disk-full",
+        "locked",
+        "storage-error",
+        "key",
+    }
+)
+
+
+def reason_code(reason: str | None) -> str | None:
+    """``reason`` if it is a known reason code (:data:`REASON_CODES`), else :data:`OTHER`.
+
+    For reasons another party wrote (a peer's receipt): free text there could name a person.
+    """
+    if reason is None:
+        return None
+    return reason if reason in REASON_CODES else OTHER
+
 
 def allow_list(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Drop every key not on :data:`ALLOWED_KEYS` and every event that is not a fixed name."""
+    """Drop every key not on :data:`ALLOWED_KEYS` and every event that is not a fixed name;
+    a value of a :data:`CODE_KEYS` key that is not a code, or of an :data:`ID_KEYS` key that is
+    not an identifier, becomes :data:`OTHER`."""
     for key in [k for k in event_dict if k not in ALLOWED_KEYS]:
         del event_dict[key]
+    for key in (CODE_KEYS | ID_KEYS) & event_dict.keys():
+        value = event_dict[key]
+        shape = _CODE if key in CODE_KEYS else _ID
+        if value is not None and not (isinstance(value, str) and shape.match(value)):
+            event_dict[key] = OTHER
     event = event_dict.get("event")
     if not isinstance(event, str) or not _EVENT_NAME.match(event):
         event_dict["event"] = "log.invalid-event"

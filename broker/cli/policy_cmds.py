@@ -138,7 +138,10 @@ def _cell(decision: Decision, path: str) -> str:
     if not decision.allowed:
         return "-"
     rule = decision.rule_for(path) or "?"
-    return f"{'disclose' if path in decision.disclosed else 'WITHHOLD'}  {rule}"
+    if path in decision.disclosed:
+        return f"disclose  {rule}"
+    label = dict(decision.withheld_manifest).get(path, rule)
+    return f"WITHHOLD  {rule}" + ("" if label == rule else f" (sent as {label})")
 
 
 def _table(notice: NoticeBase, decisions: list[Decision], minor: bool | None) -> str:

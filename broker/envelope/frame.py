@@ -34,6 +34,8 @@ __all__ = [
     "encode",
 ]
 _HEAD = struct.Struct(">4sBBB")
+#: bytes before the key id: magic, version, suite, key id length
+HEAD_BYTES = _HEAD.size
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ Construction (after RFC 9901 SD-JWT and RFC 9180 HPKE):
 3. Per recipient, the package (statement, signature, proof if batched, granted disclosures,
    withheld manifest, policy) is encrypted with HPKE to the recipient's key with ``info`` binding
    the format version, the suite, the topic, the recipient id and its key id (P3, P4).
+4. Before encryption the package JSON is followed by spaces (JSON whitespace, which every
+   receiver's strict parse accepts) so that the whole frame is exactly a bucket size
+   (:func:`padded_size`): the broker sees one of a few sizes, not the notice type or the
+   redaction of each recipient's view.
 
 Wire format constants (:data:`SIGNATURE_DOMAIN`, :data:`BATCH_DOMAIN`, :data:`INFO_DOMAIN`, the
 statement fields, the proof) are pinned by the known-answer vectors in ``tests/vectors/``.
@@ -49,6 +53,37 @@ MAX_BATCH = 256
 INFO_DOMAIN = b"nbx/package/v1\x00"
 DEFAULT_VALIDITY = timedelta(days=30)
 SALT_BYTES = 16
+#: the smallest frame size bucket; buckets double from here up to :data:`PAD_STEP`
+PAD_MIN = 1024
+#: past this, buckets are multiples of it
+PAD_STEP = 64 * 1024
+#: the cap when none is given: receivers' default ``max_frame_bytes`` (1 MiB)
+DEFAULT_PAD_CAP = 1 << 20
+#: encapsulated key and AES-GCM tag added by each suite's single-shot HPKE encryption
+_HPKE_OVERHEAD = {1: 32 + 16, 2: 1088 + 32 + 16}
+
+
+def padded_size(size: int, cap: int = DEFAULT_PAD_CAP) -> int:
+    """The frame size bucket for a frame of ``size`` bytes: the smallest of 1, 2, 4 ... 64 KiB,
+    then multiples of 64 KiB, that holds it, but never more than ``cap`` (the largest frame
+    receivers accept); a frame already larger than ``cap`` keeps its size."""
+    if size >= cap:
+        return size
+    if size <= PAD_STEP:
+        bucket = max(PAD_MIN, 1 << (size - 1).bit_length())
+    else:
+        bucket = -(-size // PAD_STEP) * PAD_STEP
+    return min(bucket, cap)
+
+
+def bucket_sizes(cap: int = DEFAULT_PAD_CAP) -> list[int]:
+    """Every size a padded frame can have under ``cap`` (for tests and wire scans)."""
+    sizes: list[int] = []
+    size = PAD_MIN
+    while size < cap:
+        sizes.append(size)
+        size = size * 2 if size < PAD_STEP else size + PAD_STEP
+    return [*sizes, cap]
 
 
 @dataclass(frozen=True)
@@ -165,15 +200,20 @@ class Sealed:
         topic: str,
         recipient_kid: str,
         recipient_key: RecipientPublicKey,
+        max_frame_bytes: int = DEFAULT_PAD_CAP,
     ) -> bytes:
         """Encrypt the package for ``recipient`` and return the frame to produce to ``topic``.
 
         The suite follows from the key type: an X25519 key gives suite 1, an ML-KEM-768+X25519
-        hybrid key suite 2 (:mod:`broker.envelope.suites`).
+        hybrid key suite 2 (:mod:`broker.envelope.suites`). The package is padded with spaces so
+        that the frame is exactly :func:`padded_size` bytes, at most ``max_frame_bytes``.
         """
         suite = suite_for_public(recipient_key)
         info = hpke_info(topic, recipient, recipient_kid, suite)
         plaintext = self.plaintext_for(recipient)
+        overhead = frame.HEAD_BYTES + len(recipient_kid) + _HPKE_OVERHEAD[suite]
+        padding = padded_size(overhead + len(plaintext), max_frame_bytes) - overhead
+        plaintext += b" " * (padding - len(plaintext))
         ciphertext = HPKE_SUITES[suite].encrypt(plaintext, recipient_key, info=info)
         return frame.encode(suite, recipient_kid, ciphertext)
 

@@ -51,7 +51,7 @@ from broker.errors import (
     TransportError,
 )
 from broker.keys import BureauKeys, KeyLookup
-from broker.logging import get_logger
+from broker.logging import get_logger, reason_code
 from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
 from broker.transport import (
     KafkaSettings,
@@ -64,6 +64,7 @@ from broker.transport import (
     track_topics,
 )
 from broker.transport.admin import TopicManager
+from broker.transport.record_keys import record_key
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
@@ -605,7 +606,7 @@ class ConsumerDaemon:
                     sender=package.sender,
                     recipient=self.bureau,
                     status=receipt.status,
-                    reason=receipt.reason,
+                    reason=reason_code(receipt.reason),  # the peer's text: known codes only
                 )
         return []
 
@@ -659,11 +660,18 @@ class ConsumerDaemon:
             )
             topic = receipts(sender)
             frame = sealed.package_for(
-                sender, topic=topic, recipient_kid=kid, recipient_key=public_key
+                sender,
+                topic=topic,
+                recipient_kid=kid,
+                recipient_key=public_key,
+                max_frame_bytes=self.max_frame_bytes,
             )
             self.stats.receipts_sent += len(bodies)
             ack: Awaitable[Any] = await producer.send(
-                topic, frame, key=sealed.msg_id.encode(), headers=[("nbx-kid", kid.encode())]
+                topic,
+                frame,
+                key=record_key(self.keys, sender, sealed.msg_id),  # names no notice it answers
+                headers=[("nbx-kid", kid.encode())],
             )
             return ack
 

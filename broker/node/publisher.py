@@ -31,6 +31,7 @@ from broker.logging import get_logger
 from broker.node.signer import BatchSigner
 from broker.transport import KafkaSettings, connect_error, inbox, make_producer, track_topics
 from broker.transport.admin import TopicManager
+from broker.transport.record_keys import record_key
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
@@ -99,11 +100,12 @@ class Publisher:
         max_in_flight: int = 64,
         validity: timedelta = timedelta(days=30),
         max_sign_batch: int = 64,
+        max_frame_bytes: int = 1 << 20,
     ) -> None:
         """Prepare a publisher for bureau ``keys.bureau`` (the producer starts on enter).
 
         ``max_sign_batch`` caps how many concurrent publishes share one signature; 1 signs every
-        message alone.
+        message alone. Frames are padded to size buckets of at most ``max_frame_bytes``.
         """
         self.keys = keys
         self.bureau = keys.bureau
@@ -112,6 +114,7 @@ class Publisher:
         self.policies = policies
         self.store = store
         self.validity = validity
+        self.max_frame_bytes = max_frame_bytes
         self._slots = asyncio.Semaphore(max_in_flight)
         #: concurrent publishes share one signature (see :mod:`broker.node.signer`)
         self.signer = BatchSigner(keys, max_batch=max_sign_batch)
@@ -136,6 +139,7 @@ class Publisher:
             max_in_flight=config.limits.max_in_flight,
             validity=timedelta(days=config.limits.message_validity_days),
             max_sign_batch=config.limits.max_sign_batch,
+            max_frame_bytes=config.limits.max_frame_bytes,
         )
         pub._owns_store = True
         return pub
@@ -188,12 +192,16 @@ class Publisher:
     async def publish(
         self,
         notice: NoticeBase,
-        to: Sequence[str] | Literal["all"] = ALL,
+        to: Sequence[str] | Literal["all"],
         *,
         restrictions: SenderRestrictions | None = None,
         kind: str | None = None,
     ) -> PublishResult:
-        """Publish (version 1) or update (version > 1) ``notice`` to ``to``."""
+        """Publish (version 1) or update (version > 1) ``notice`` to ``to``.
+
+        ``to`` is required: a list of bureau ids, or :data:`ALL` (every other bureau listed) said
+        explicitly; forgetting it is a ``TypeError``, never a broadcast.
+        """
         from broker.policy import decide_all
         from broker.schemas import disclosure_units, non_redactable
 
@@ -241,7 +249,7 @@ class Publisher:
                 outcomes.append(RecipientOutcome(recipient, "excluded", decision.reason))
                 continue
             grants[recipient] = decision.grant()
-        return await self.send(
+        return await self._send(
             kind=kind,
             notice_id=notice.notice_id,
             notice_type=str(notice.notice_type),
@@ -265,7 +273,7 @@ class Publisher:
         """Send a suspend / cancel / erasure message about ``notice_id`` (no personal data)."""
         header = {"notice_id": notice_id, "notice_type": notice_type, kind: dict(details)}
         grants = {r: Grant(frozenset(), (), f"lifecycle:{kind}") for r in sorted(set(to))}
-        return await self.send(
+        return await self._send(
             kind=kind,
             notice_id=notice_id,
             notice_type=notice_type,
@@ -287,7 +295,7 @@ class Publisher:
 
     # --- low level ------------------------------------------------------------------------
 
-    async def send(
+    async def _send(
         self,
         *,
         kind: str,
@@ -299,7 +307,11 @@ class Publisher:
         handling: str,
         extra_outcomes: Sequence[RecipientOutcome] = (),
     ) -> PublishResult:
-        """Seal one message for every recipient in ``grants`` and produce each package."""
+        """Seal one message for every recipient in ``grants`` and produce each package.
+
+        Private: ``grants`` are trusted as given, so every caller must have decided them (the
+        policy in :meth:`publish`, the fixed empty grants of :meth:`lifecycle`).
+        """
         if self._producer is None:
             msg = "Publisher is not started: use 'async with Publisher(...)'"
             raise RuntimeError(msg)
@@ -364,7 +376,7 @@ class Publisher:
 
     async def _send_one(self, sealed: Sealed, recipient: str) -> RecipientOutcome:
         producer = self._producer
-        if producer is None:  # pragma: no cover - checked by send()
+        if producer is None:  # pragma: no cover - checked by _send()
             msg = "Publisher is not started"
             raise RuntimeError(msg)
         topic = inbox(recipient)
@@ -373,12 +385,16 @@ class Publisher:
             try:
                 kid, public_key = self.directory.recipient_key(recipient)
                 value = sealed.package_for(
-                    recipient, topic=topic, recipient_kid=kid, recipient_key=public_key
+                    recipient,
+                    topic=topic,
+                    recipient_kid=kid,
+                    recipient_key=public_key,
+                    max_frame_bytes=self.max_frame_bytes,
                 )
                 meta = await producer.send_and_wait(
                     topic,
                     value,
-                    key=sealed.notice_id.encode(),
+                    key=record_key(self.keys, recipient, sealed.notice_id),  # opaque
                     headers=[(FORMAT_HEADER, b"1"), (KID_HEADER, kid.encode())],
                 )
             except KeyDirectoryError as exc:

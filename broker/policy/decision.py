@@ -3,6 +3,12 @@
 A :class:`Decision` lists the disclosed unit paths and, for every withheld unit, the id of the rule
 that withheld it; with the policy id it becomes the :class:`~broker.envelope.Grant` sealed into the
 recipient's package, so the recipient learns *what* was withheld and *why*, never the values.
+
+*Why* is said with care: a rule chosen because the subject is a minor would tell the recipient the
+subject is a minor even when the date of birth was withheld. The manifest that travels
+(:attr:`Decision.manifest`) names the deciding rule only when the decision for that field does not
+depend on the minor test, or when the recipient sees the data the test reads; otherwise it says
+:data:`WITHHELD_BY_POLICY`. The decision itself (``nbx policy explain``) keeps the full reason.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ DEFAULT_DENY_BIOMETRIC = "default-deny-biometric"
 DEFAULT_DENY_MINOR = "default-deny-minor"
 #: A unit no rule of the recipient's policy matches at all.
 DEFAULT_DENY_UNMATCHED = "default-deny-unmatched"
+#: The manifest label of a field withheld for a reason the recipient may not learn (a reason that
+#: depends on whether the subject is a minor, when the recipient does not see the date of birth).
+WITHHELD_BY_POLICY = "withheld-by-policy"
 #: Every built-in rule id (policy files may not use the ``default-`` prefix).
 BUILTIN_RULES = (
     DEFAULT_DENY_SPECIAL,
@@ -46,7 +55,9 @@ class Decision:
     nothing (``reason`` says why, ``disclosed`` and ``withheld`` are empty). ``withheld`` holds
     ``(path, rule id)`` pairs sorted by path; ``disclosed_by`` the same for disclosed units (for
     explanations; it does not travel). ``handling`` is the effective handling code the rules were
-    matched against (the sender's override, if any, else the notice's).
+    matched against (the sender's override, if any, else the notice's). ``manifest`` is what
+    travels for the withheld units: ``(path, label)`` with the rule id or
+    :data:`WITHHELD_BY_POLICY` (``None``: the same as ``withheld``).
     """
 
     recipient: str
@@ -57,6 +68,12 @@ class Decision:
     policy: str
     handling: str | None = None
     disclosed_by: tuple[tuple[str, str], ...] = ()
+    manifest: tuple[tuple[str, str], ...] | None = None
+
+    @property
+    def withheld_manifest(self) -> tuple[tuple[str, str], ...]:
+        """The withheld units with the labels the recipient sees (sealed into its grant)."""
+        return self.withheld if self.manifest is None else self.manifest
 
     def rule_for(self, path: str) -> str | None:
         """The id of the rule that decided ``path``, or ``None`` if it is not a unit here."""
@@ -70,7 +87,7 @@ class Decision:
         if not self.allowed:
             msg = f"{self.recipient} receives nothing: {self.reason}"
             raise PolicyError(msg)
-        return Grant(disclosed=self.disclosed, withheld=self.withheld, policy=self.policy)
+        return Grant(disclosed=self.disclosed, withheld=self.withheld_manifest, policy=self.policy)
 
     def to_json(self) -> dict[str, Any]:
         """The decision as JSON: the keys of the ``explain --json`` output."""
@@ -81,5 +98,10 @@ class Decision:
             "reason": self.reason,
             "handling": self.handling,
             "disclosed": sorted(self.disclosed),
-            "withheld": [{"path": path, "rule": rule} for path, rule in self.withheld],
+            "withheld": [
+                {"path": path, "rule": rule, "manifest": label}
+                for (path, rule), (_, label) in zip(
+                    self.withheld, self.withheld_manifest, strict=True
+                )
+            ],
         }

@@ -17,6 +17,7 @@ specific rule may still decide it. A unit no rule decides is withheld by ``defau
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 
@@ -27,6 +28,7 @@ from broker.policy.decision import (
     DEFAULT_DENY_SPECIAL,
     DEFAULT_DENY_UNMATCHED,
     NO_POLICY,
+    WITHHELD_BY_POLICY,
     Decision,
 )
 from broker.policy.policy import CompiledRule, NoticeFacts, Policy, PolicySet
@@ -44,6 +46,8 @@ MINOR_PROTECTED = frozenset(
         DataCategory.CONTACT,
     }
 )
+#: The disclosure units the minor test reads (:func:`broker.schemas.is_minor`).
+MINOR_INPUTS = frozenset({"person.date_of_birth", "body.estimated_age_min"})
 #: Reason code the consumer quarantines a declined notice with.
 DECLINED_BY_POLICY = "declined-by-policy"
 
@@ -119,15 +123,35 @@ def evaluate(
     for unit in units:
         action, rule_id = _decide_unit(candidates, unit, facts.minor)
         (disclosed if action is Action.DISCLOSE else withheld).append((unit.path, rule_id))
+    withheld.sort()
+    manifest = tuple(withheld)
+    # A label must not tell what the minor test found when the recipient does not see what the
+    # test reads: a field whose decision would differ if the test said otherwise is labelled
+    # WITHHELD_BY_POLICY (for minors and adults alike, so the label carries nothing).
+    if any(path in MINOR_INPUTS for path, _ in withheld):
+        flipped = dataclasses.replace(facts, minor=not facts.minor)
+        flipped_candidates = [r for r in policy.rules if r.matches_notice(flipped)]
+        by_path = {u.path: u for u in units}
+        manifest = tuple(
+            (
+                path,
+                rule_id
+                if _decide_unit(flipped_candidates, by_path[path], flipped.minor)
+                == (Action.WITHHOLD, rule_id)
+                else WITHHELD_BY_POLICY,
+            )
+            for path, rule_id in withheld
+        )
     return Decision(
         recipient=recipient,
         allowed=True,
         reason=None,
         disclosed=frozenset(path for path, _ in disclosed),
-        withheld=tuple(sorted(withheld)),
+        withheld=tuple(withheld),
         policy=policy.id,
         handling=facts.handling,
         disclosed_by=tuple(sorted(disclosed)),
+        manifest=manifest,
     )
 
 

@@ -41,7 +41,11 @@ def test_decision_grant_and_json() -> None:
     assert data["recipient"] == "DE"
     assert data["policy"] == decision.policy
     assert data["disclosed"] == sorted(decision.disclosed)
-    assert {"path": "person.biometrics.photos", "rule": "de-no-biometrics"} in data["withheld"]
+    assert {
+        "path": "person.biometrics.photos",
+        "rule": "de-no-biometrics",
+        "manifest": "de-no-biometrics",
+    } in data["withheld"]
     assert decision.rule_for("person.family_name") == "de-person"
 
 

@@ -48,7 +48,11 @@ def test_explain_json_single_recipient() -> None:
     data = json.loads(out)
     assert data["recipient"] == "DE"
     assert data["policy"].startswith("DE@")
-    assert {"path": "person.biometrics.photos", "rule": "de-no-biometrics"} in data["withheld"]
+    assert {
+        "path": "person.biometrics.photos",
+        "rule": "de-no-biometrics",
+        "manifest": "de-no-biometrics",
+    } in data["withheld"]
     assert "person.family_name" in data["disclosed"]
 
 

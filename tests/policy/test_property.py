@@ -28,6 +28,7 @@ from broker.policy import (
     decide,
     parse_policy,
 )
+from broker.policy.decision import WITHHELD_BY_POLICY
 from broker.policy.policy import Policy
 from broker.schemas import (
     DataCategory,
@@ -195,7 +196,13 @@ def test_withheld_units_never_reach_the_recipient(
         sent_paths = [d[1] for d in package["disclosures"]]
         assert set(sent_paths) == decision.disclosed
         assert not set(sent_paths) & withheld.keys()
-        assert package["withheld"] == [[p, r] for p, r in sorted(withheld.items())]
+        manifest = dict(decision.grant().withheld)
+        assert package["withheld"] == [[p, r] for p, r in sorted(manifest.items())]
+        assert manifest.keys() == withheld.keys()
+        # the manifest names the deciding rule, or says only that a policy withheld the field
+        assert all(manifest[p] in (withheld[p], WITHHELD_BY_POLICY) for p in withheld)
+        if "person.date_of_birth" in withheld:  # the minor test is hidden: so is its outcome
+            assert DEFAULT_DENY_MINOR not in manifest.values()
         visible = json.dumps([package["disclosures"], non_redactable(notice)], ensure_ascii=False)
         for path in withheld:
             value = json.dumps(units[path].value, ensure_ascii=False)

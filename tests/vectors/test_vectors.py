@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from broker.envelope import open_package
+from broker.envelope import VerifiedPackage, open_package
 from broker.envelope.canonical import digest
 from broker.keys import Directory, StaticDirectory
 
@@ -84,3 +84,46 @@ def test_directory_encoding_and_signature_are_pinned():
     directory = Directory.from_signed(DIRECTORY.read_bytes(), fixed_anchor().public_key())
     assert directory.serial == 3
     assert directory.bureau_ids() == ["FR", "IT"]
+
+
+def _open_stored(data_hex: str) -> VerifiedPackage:
+    keys = fixed_keys()
+    fr = keys["FR"]
+    return open_package(
+        bytes.fromhex(data_hex),
+        topic=STORED["topic"],
+        recipient="FR",
+        decryption_keys={fr.encryption_key_id: fr.encryption_key},
+        directory=StaticDirectory([k.public() for k in keys.values()]),
+        now=T0 + timedelta(minutes=1),
+    )
+
+
+def test_padded_and_unpadded_frames_both_open_to_the_same_package():
+    """WIRE FORMAT (issue 15): frames are padded to a size bucket with spaces after the package
+    JSON. The padded frames have a bucket size and decrypt to the pinned package plus spaces; the
+    previous release's unpadded frames still open, to the same message."""
+    from broker.envelope import frame
+    from broker.envelope.seal import bucket_sizes, hpke_info
+    from broker.envelope.suites import HPKE_SUITES
+
+    fr = fixed_keys()["FR"]
+    padded = bytes.fromhex(STORED["frame_FR"])
+    assert len(padded) in bucket_sizes()
+    parsed = frame.decode(padded)
+    info = hpke_info(STORED["topic"], "FR", parsed.recipient_kid, parsed.suite)
+    plaintext = HPKE_SUITES[parsed.suite].decrypt(parsed.ciphertext, fr.encryption_key, info=info)
+    assert plaintext.rstrip(b" ") == STORED["plaintext_FR"].encode()
+    assert len(plaintext) > len(STORED["plaintext_FR"])
+    for new, old in (
+        (STORED["frame_FR"], STORED["frame_FR_unpadded"]),
+        (STORED["batch"]["frame_FR_1"], STORED["batch"]["frame_FR_1_unpadded"]),
+    ):
+        assert len(bytes.fromhex(new)) in bucket_sizes()
+        assert len(bytes.fromhex(old)) not in bucket_sizes()
+        a, b = _open_stored(new), _open_stored(old)
+        assert (a.msg_id, dict(a.disclosed), a.withheld) == (
+            b.msg_id,
+            dict(b.disclosed),
+            b.withheld,
+        )

@@ -7,6 +7,11 @@ so that an accidental change breaks it.
 HPKE in ``cryptography`` draws a fresh ephemeral key on every encryption, so the frame is not
 reproducible; the vectors pin every deterministic part (digests, statement, signature, grant hashes,
 plaintext package, HPKE ``info``, frame header) and store one frame that must keep opening.
+
+Since frame padding (issue 15), a frame is the package JSON followed by spaces up to a size bucket
+(``broker.envelope.seal.padded_size``); ``frame_FR`` and ``frame_FR_1`` are padded frames. The
+unpadded frames the previous release wrote (the package JSON encrypted as it is) are kept as
+``*_unpadded`` and must keep opening.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from broker.envelope import Grant, seal, sign_batch
+from broker.envelope import frame as frame_codec
 from broker.envelope.seal import Sealed, hpke_info, prepare
-from broker.envelope.suites import SUITE_X25519
+from broker.envelope.suites import HPKE_SUITES, SUITE_X25519
 from broker.keys import BureauKeys, DirectoryBody, sign_directory
 from broker.keys.directory_edit import PublicDocument, add_bureau, empty_directory
 from broker.keys.files import public_document
@@ -165,7 +171,19 @@ def build() -> tuple[dict[str, Any], bytes]:
         "plaintext_FR_1": member.plaintext_for("FR").decode(),
         "frame_FR_1": batch_frame.hex(),
     }
+    # what the previous release wrote: the package JSON encrypted without padding
+    envelope["frame_FR_unpadded"] = _unpadded(sealed, fr).hex()
+    envelope["batch"]["frame_FR_1_unpadded"] = _unpadded(member, fr).hex()
     return envelope, sign_directory(directory_vector(), fixed_anchor())
+
+
+def _unpadded(sealed: Sealed, fr: BureauKeys) -> bytes:
+    """The frame of the release before padding: the package JSON encrypted as it is."""
+    info = hpke_info(TOPIC, "FR", fr.encryption_key_id, SUITE_X25519)
+    ciphertext = HPKE_SUITES[SUITE_X25519].encrypt(
+        sealed.plaintext_for("FR"), fr.encryption_key.public_key(), info=info
+    )
+    return frame_codec.encode(SUITE_X25519, fr.encryption_key_id, ciphertext)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -302,6 +303,42 @@ async def produce_raw(
             await asyncio.gather(*futures)
     finally:
         await producer.stop()
+
+
+# --- the wire scan: what the broker operator sees besides ciphertext ------------------------
+
+#: headers NBX writes on an inbox or receipts record (the format, the recipient key id)
+WIRE_HEADERS = frozenset({"nbx-format", "nbx-kid"})
+_OPAQUE_KEY = re.compile(rb"^[A-Za-z0-9_-]{22}$")
+
+
+def wire_findings(
+    records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]],
+    *,
+    secrets: set[str],
+    cap: int,
+) -> list[str]:
+    """What an inbox or receipts record written by NBX must not show the broker: a key that is not
+    an opaque 22-character keyed hash or that contains (or is contained in) a notice or message id
+    from ``secrets``, a header other than :data:`WIRE_HEADERS` or one whose value names a secret,
+    a frame whose size is not a padding bucket under ``cap``."""
+    from broker.envelope.seal import bucket_sizes
+
+    buckets = set(bucket_sizes(cap))
+    found: list[str] = []
+    for key, value, headers in records:
+        text = key.decode("utf-8", "replace")
+        if not _OPAQUE_KEY.match(key):
+            found.append(f"key {text!r} is not an opaque record key")
+        found += [f"key {text!r} names {s!r}" for s in secrets if s in text or text in s]
+        for name, header in headers:
+            if name not in WIRE_HEADERS:
+                found.append(f"unexpected header {name!r}")
+            value_text = (header or b"").decode("utf-8", "replace")
+            found += [f"header {name!r} names {s!r}" for s in secrets if s in value_text]
+        if len(value) not in buckets:
+            found.append(f"frame of {len(value)} bytes is not a bucket size")
+    return found
 
 
 # --- an attacker's envelope toolkit ---------------------------------------------------------

@@ -199,3 +199,19 @@ def test_hostile_cli_arguments_and_files_never_crash(node, command, args, conten
     else:
         raise AssertionError(f"nbx {argv!r} crashed") from result.exception
     assert not canary_hits(result.output)
+
+
+def test_every_quarantine_reason_is_a_loggable_code() -> None:
+    """Every reason the daemon may quarantine with is a known reason code of the log
+    allow-list: a peer's receipt carrying it is logged as the code, not as ``other``; and the
+    envelope's reason table names only such codes."""
+    import re
+
+    from broker.envelope import open as open_module
+    from broker.logging import REASON_CODES
+    from tests.verify.support import KNOWN_REASONS
+
+    assert KNOWN_REASONS <= REASON_CODES, sorted(KNOWN_REASONS - REASON_CODES)
+    table = re.findall(r"^``([a-z-]+)``", open_module.__doc__ or "", flags=re.MULTILINE)
+    assert len(table) >= 15
+    assert set(table) <= KNOWN_REASONS, sorted(set(table) - KNOWN_REASONS)

@@ -24,6 +24,7 @@ from tests.verify.support import (
     produce_raw,
     read_all,
     topics,
+    wire_findings,
 )
 
 # Not marked e2e: the suite runs once, on noida-db, in `make unit` (`make verify`: slow profile).
@@ -39,20 +40,24 @@ async def test_no_canary_on_any_topic_in_any_log_or_quarantine_record(
     bootstrap = fresh_broker.bootstrap
     net = Net(tmp_path, ("IT", "FR", "DE"), bootstrap, idempotence=idempotence_supported)
     await net.start("IT", "FR", "DE")
+    results = []
     try:
         notices = [canary_notice(f"IT-2026-L{i:03d}") for i in range(4)]
         for n in notices:
-            await net.publish("IT", n, "all")
-        await net.publish("FR", canary_notice("FR-2026-L001", sender="FR"), "all")
-        await net.publish("IT", canary_notice("IT-2026-Y000", name="yellow"), ["FR"])
+            results.append(await net.publish("IT", n, "all"))
+        results.append(await net.publish("FR", canary_notice("FR-2026-L001", sender="FR"), "all"))
+        results.append(
+            await net.publish("IT", canary_notice("IT-2026-Y000", name="yellow"), ["FR"])
+        )
         async with net.publisher("IT") as pub:
-            await pub.lifecycle(
+            cancel = await pub.lifecycle(
                 "cancel",
                 notices[0].notice_id,
                 "red",
                 ["FR", "DE"],
                 details={"notice_id": notices[0].notice_id, "reason": "test"},
             )
+            results.append(cancel)
         fr, de = net.daemon("FR"), net.daemon("DE")
         assert await wait_for(lambda: fr.stats.delivered + fr.stats.purged >= 6, timeout_s=90), (
             fr.stats,
@@ -102,13 +107,25 @@ async def test_no_canary_on_any_topic_in_any_log_or_quarantine_record(
     names = await asyncio.to_thread(topics, bootstrap)
     nbx_topics = [t for t in names if t.startswith("nbx.")]
     assert {"nbx.inbox.FR", "nbx.receipts.IT", "nbx.quarantine.FR"} <= set(nbx_topics)
+    # record keys, headers and sizes of what NBX wrote (not the three records injected above)
+    secrets = {r.notice_id for r in results} | {r.msg_id for r in results} | {"IT-2026-LBAD"}
+    injected = {b"x", b"y"}
+    written: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
     for topic in nbx_topics:
-        for k, v, headers in await asyncio.to_thread(read_all, bootstrap, topic, idle_s=2.0):
+        got = await asyncio.to_thread(read_all, bootstrap, topic, idle_s=2.0)
+        for k, v, headers in got:
             records += 1
             hits += canary_hits(k) + canary_hits(v)
             for name, hv in headers:
                 hits += canary_hits(name) + canary_hits(hv or b"")
+        if topic.startswith(("nbx.inbox.", "nbx.receipts.")):
+            written += [r for r in got if r[0] not in injected]
     TALLY.input("wire records scanned for canaries", records)
+    TALLY.input("wire records scanned for keys, headers and sizes", len(written))
+    assert len(written) > 15
+    assert len({len(v) for _, v, _ in written}) < len(written)  # sizes collapse onto buckets
+    wire = wire_findings(written, secrets=secrets, cap=net.configs["IT"].limits.max_frame_bytes)
+    assert not wire, f"the broker learns more than it should: {sorted(set(wire))[:5]}"
     # the rejection messages a daemon or operator could see
     from broker.envelope import open_package
 
