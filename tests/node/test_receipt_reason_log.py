@@ -107,6 +107,7 @@ async def test_peer_receipt_free_text_reason_is_not_logged(
         recipient_kid=fr.encryption_key_id,
         recipient_key=fr.encryption_key.public_key(),
     )
+    await net.ensure_topics("FR")
     await produce_raw(bootstrap, [("nbx.receipts.FR", b"k", frame, [])])
     await net.start("FR")
     try:
