@@ -56,7 +56,9 @@ def _cli_revoke(folder: Path, cc: str, kid: str) -> None:
 
 
 def _serial(daemon: ConsumerDaemon) -> int:
-    current = getattr(daemon.directory, "current", None)
+    """The serial the daemon's lookup holds (a followed directory's current one, or a plain
+    loaded Directory's)."""
+    current = getattr(daemon.directory, "current", daemon.directory)
     return 0 if current is None else int(current.serial)
 
 
@@ -100,5 +102,115 @@ async def test_revocation_reaches_running_daemons(
         assert await wait_for(lambda: fr.stats.quarantined == 1 and de.stats.quarantined == 1)
         assert fr.stats.reasons == de.stats.reasons == {"key-revoked": 1}
         assert fr.stats.delivered == de.stats.delivered == 1
+    finally:
+        await net.stop()
+
+
+async def test_a_directory_file_replaced_on_disk_is_picked_up(
+    kafka_bootstrap: str, idempotence_supported: bool, tmp_path: Path
+) -> None:
+    """A daemon reading a directory file: ``nbx directory revoke`` rewrites the file while it
+    runs, and the next notice signed with the revoked key is quarantined as key-revoked."""
+    net = Net(tmp_path, ["FR", "US"], kafka_bootstrap, idempotence=idempotence_supported)
+    net.configs["FR"] = _with_trust(net.configs["FR"], poll_interval_s=0.1)
+    await net.start("FR")
+    fr = net.daemon("FR")
+    try:
+        first = example("red", issuing_bureau="US", notice_id="US-2026-0011")
+        assert (await net.publish("US", first, ["FR"])).sent == ["FR"]
+        assert await wait_for(lambda: fr.stats.delivered == 1)
+        before = _serial(fr)
+        _cli_revoke(tmp_path, "US", _signing_kid(tmp_path, "US"))
+        assert await wait_for(lambda: _serial(fr) == before + 1, timeout_s=15.0)
+        second = example("red", issuing_bureau="US", notice_id="US-2026-0012")
+        assert (await net.publish("US", second, ["FR"])).sent == ["FR"]
+        assert await wait_for(lambda: fr.stats.quarantined == 1)
+        assert fr.stats.reasons == {"key-revoked": 1}
+        assert fr.stats.delivered == 1
+    finally:
+        await net.stop()
+
+
+async def test_a_lower_serial_on_the_topic_after_a_restart_is_refused(
+    kafka_bootstrap: str, idempotence_supported: bool, tmp_path: Path
+) -> None:
+    """FR ran with serial 3 (a directory file); it restarts reading ``nbx.directory``, where only
+    serial 2 of its anchor is (a re-created topic, an old record produced again): the daemon
+    refuses to start with one line naming both serials, rather than bring revoked keys back."""
+    net = Net(tmp_path, ["FR", "US"], kafka_bootstrap, idempotence=idempotence_supported)
+    directory = tmp_path / "directory.json"
+    newest = directory.read_bytes()  # serial 3
+    await net.start("FR")
+    fr = net.daemon("FR")
+    try:
+        notice = example("red", issuing_bureau="US", notice_id="US-2026-0021")
+        assert (await net.publish("US", notice, ["FR"])).sent == ["FR"]
+        assert await wait_for(lambda: fr.stats.delivered == 1)
+        assert _serial(fr) == 3
+    finally:
+        await net.stop()
+
+    from broker.keys import Directory, sign_directory
+    from broker.keys.files import load_signing_key
+
+    anchor = load_signing_key(tmp_path / "anchor" / "trust-anchor.key", None)
+    body = Directory.from_signed(newest, anchor.public_key()).body
+    older = body.model_copy(update={"serial": 2})
+    directory.write_bytes(sign_directory(older, anchor))
+    await _cli_publish(tmp_path, kafka_bootstrap)  # the topic holds serial 2 only
+
+    restarted = ConsumerDaemon.from_config(_with_trust(net.configs["FR"], directory="topic"))
+    try:
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - the message is what matters
+            await asyncio.wait_for(restarted.run(connect_timeout_s=20), 60)
+    finally:
+        restarted.sink.close()
+    assert str(caught.value) == (
+        f"nbx.directory: the newest directory on {kafka_bootstrap} is serial 2, older than "
+        "serial 3 this node already verified (rollback refused)"
+    )
+
+
+async def test_a_stale_directory_stops_acceptance_without_losing_anything(
+    kafka_bootstrap: str, idempotence_supported: bool, tmp_path: Path
+) -> None:
+    """FR's directory file disappears; after ``max_staleness_s`` the daemon pauses (a notice that
+    arrives meanwhile is neither delivered nor quarantined nor committed) and a publisher using
+    the same directory refuses to publish; when the file is back the notice is delivered."""
+    from broker.node import Publisher
+
+    net = Net(tmp_path, ["FR", "US"], kafka_bootstrap, idempotence=idempotence_supported)
+    own = tmp_path / "FR" / "directory.json"
+    own.write_bytes((tmp_path / "directory.json").read_bytes())
+    net.configs["FR"] = _with_trust(
+        net.configs["FR"], directory=str(own), poll_interval_s=0.1, max_staleness_s=1.0
+    )
+    await net.start("FR")
+    fr = net.daemon("FR")
+    try:
+        first = example("red", issuing_bureau="US", notice_id="US-2026-0031")
+        assert (await net.publish("US", first, ["FR"])).sent == ["FR"]
+        assert await wait_for(lambda: fr.stats.delivered == 1)
+
+        saved = own.read_bytes()
+        own.unlink()
+        assert await wait_for(lambda: fr.stats.paused > 0, timeout_s=15.0)
+        second = example("red", issuing_bureau="US", notice_id="US-2026-0032")
+        assert (await net.publish("US", second, ["FR"])).sent == ["FR"]
+        paused = fr.stats.paused
+        # the daemon keeps polling (paused) for a while: nothing is taken in meanwhile
+        assert await wait_for(lambda: fr.stats.paused >= paused + 10, timeout_s=15.0)
+        assert fr.stats.delivered == 1
+        assert fr.stats.quarantined == 0
+
+        fr_pub = Publisher(fr.keys, fr.directory, fr.settings, policies=fr.policies)
+        async with fr_pub:
+            notice = example("red", issuing_bureau="FR", notice_id="FR-2026-0031")
+            with pytest.raises(Exception, match=r"trust\.max_staleness_s = 1 s"):
+                await fr_pub.publish(notice, ["US"])
+
+        own.write_bytes(saved)
+        assert await wait_for(lambda: fr.stats.delivered == 2, timeout_s=15.0)
+        assert fr.stats.quarantined == 0
     finally:
         await net.stop()
