@@ -95,6 +95,7 @@ class SerialFile:
         if serial <= self.read():
             return
         folder = self.path.parent
+        folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{self.path.name}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -216,12 +217,15 @@ class FollowedDirectory:
             self.serial_file.write(directory.serial)
         self.floor = max(self.floor, directory.serial)
         self.current = directory  # one assignment: readers see the old or the new, never a mix
-        self._log.info(
-            "directory.updated",
-            topic=self.source,
-            serial=directory.serial,
-            **({} if previous is None else {"current_serial": previous.serial}),
-        )
+        if previous is None:  # the directory the node starts with
+            self._log.debug("directory.loaded", topic=self.source, serial=directory.serial)
+        else:
+            self._log.info(
+                "directory.updated",
+                topic=self.source,
+                serial=directory.serial,
+                current_serial=previous.serial,
+            )
         return True
 
     def confirm(self, at: float | None = None) -> None:
@@ -455,10 +459,13 @@ class TopicDirectory(FollowedDirectory):
         self._reader = reader
 
     async def _step(self) -> None:
-        if self._reader is None:  # the last read failed: open a new reader
-            reader = DirectoryReader(self.settings)
-            await reader.open()
+        if self._reader is None:  # the last read failed: read the topic again to its end
+            reader, caught_up, answered = await self._open()
             self._reader = reader
+            if caught_up.best is not None:
+                self.install(caught_up.best)
+            self.confirm_wall(answered)
+            return
         try:
             records, confirmed = await self._reader.poll(
                 timeout_ms=round(self.freshness.poll_interval_s * 1000)

@@ -16,9 +16,12 @@ from typing import Any
 
 import pytest
 
+from broker import devbroker
 from broker.cli import keys_cmds
 from broker.node import ConsumerDaemon
 from broker.node.config import NodeConfig
+from broker.node.runtime import TopicDirectory
+from tests.conftest import broker_impl
 from tests.node.helpers import Net, example, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -211,6 +214,53 @@ async def test_a_stale_directory_stops_acceptance_without_losing_anything(
 
         own.write_bytes(saved)
         assert await wait_for(lambda: fr.stats.delivered == 2, timeout_s=15.0)
+        assert fr.stats.quarantined == 0
+    finally:
+        await net.stop()
+
+
+@pytest.mark.skipif(
+    broker_impl() == "tansu", reason="tansu keeps its data in memory: a restart loses it"
+)
+async def test_a_directory_topic_that_cannot_be_read_stops_acceptance(
+    fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
+) -> None:
+    """The broker goes away under a daemon that reads ``nbx.directory``: after
+    ``max_staleness_s`` the directory is stale and the daemon pauses; once the broker is back the
+    reader catches up, the directory is confirmed again and the daemon delivers."""
+    bootstrap = fresh_broker.bootstrap
+    net = Net(tmp_path, ["FR", "US"], bootstrap, idempotence=idempotence_supported)
+    net.configs["FR"] = _with_trust(
+        net.configs["FR"], directory="topic", poll_interval_s=0.2, max_staleness_s=2.0
+    )
+    await _cli_publish(tmp_path, bootstrap)
+    await net.start("FR")
+    fr = net.daemon("FR")
+    directory = fr.directory
+    assert isinstance(directory, TopicDirectory)
+    try:
+        first = example("red", issuing_bureau="US", notice_id="US-2026-0041")
+        assert (await net.publish("US", first, ["FR"])).sent == ["FR"]
+        assert await wait_for(lambda: fr.stats.delivered == 1)
+        assert directory.refusal() is None
+
+        await asyncio.to_thread(fresh_broker.stop, clean=False)
+        assert await wait_for(lambda: directory.refusal() == "stale", timeout_s=30.0)
+        assert await wait_for(lambda: fr.stats.paused > 0)
+
+        again = await asyncio.to_thread(
+            devbroker.start,
+            fresh_broker.impl,
+            port=fresh_broker.port,
+            data_dir=fresh_broker.data_dir,
+        )
+        again.owns_data_dir = False
+        fresh_broker.process, fresh_broker._log_file = again.process, again._log_file
+        fresh_broker.log_path = again.log_path
+        assert await wait_for(lambda: directory.refusal() is None, timeout_s=60.0)
+        second = example("red", issuing_bureau="US", notice_id="US-2026-0042")
+        assert (await net.publish("US", second, ["FR"])).sent == ["FR"]
+        assert await wait_for(lambda: fr.stats.delivered == 2, timeout_s=60.0)
         assert fr.stats.quarantined == 0
     finally:
         await net.stop()
