@@ -28,7 +28,7 @@ from broker.envelope.seal import prepare
 from broker.errors import KeyDirectoryError, NbxError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
-from broker.node.runtime import check_accepting
+from broker.node.runtime import check_accepting, follow, unfollow
 from broker.node.signer import BatchSigner
 from broker.transport import KafkaSettings, connect_error, inbox, make_producer, track_topics
 from broker.transport.admin import TopicManager
@@ -142,8 +142,6 @@ class Publisher:
         return pub
 
     async def __aenter__(self) -> Publisher:
-        from broker.node.runtime import follow, unfollow
-
         await follow(self.directory, self)  # the directory is followed while the publisher runs
         producer = make_producer(self.settings)
         try:
@@ -161,8 +159,6 @@ class Publisher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        from broker.node.runtime import unfollow
-
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
