@@ -264,3 +264,61 @@ async def test_a_directory_topic_that_cannot_be_read_stops_acceptance(
         assert fr.stats.quarantined == 0
     finally:
         await net.stop()
+
+
+async def test_forged_and_older_records_on_the_topic_are_refused_while_running(
+    kafka_bootstrap: str, idempotence_supported: bool, tmp_path: Path
+) -> None:
+    """Someone with write access to ``nbx.directory`` produces a forged directory (a higher serial
+    that does not verify) and the previous serial again while a daemon follows the topic: both
+    are refused and logged (offsets, serials, reason; nothing else), the daemon keeps the newest
+    serial and the revoked key stays revoked."""
+    from structlog.testing import capture_logs
+
+    from broker.keys.directory_topic import publish_directory
+    from broker.transport import KafkaSettings
+
+    net = Net(tmp_path, ["FR", "US"], kafka_bootstrap, idempotence=idempotence_supported)
+    net.configs["FR"] = _with_trust(net.configs["FR"], directory="topic")
+    older = (tmp_path / "directory.json").read_bytes()  # serial 3
+    _cli_revoke(tmp_path, "US", _signing_kid(tmp_path, "US"))  # serial 4
+    await _cli_publish(tmp_path, kafka_bootstrap)
+    await net.start("FR")
+    fr = net.daemon("FR")
+    try:
+        assert await wait_for(lambda: _serial(fr) == 4)
+        forged = (tmp_path / "directory.json").read_bytes().replace(b'"serial": 4', b'"serial": 5')
+        settings = KafkaSettings(bootstrap=kafka_bootstrap, enable_idempotence=False)
+        with capture_logs() as logs:
+            await publish_directory(settings, forged)
+            await publish_directory(settings, older)
+
+            def seen(event: str) -> bool:
+                return any(e["event"] == event for e in logs)
+
+            assert await wait_for(lambda: seen("directory.skipped") and seen("directory.refused"))
+        refused = next(e for e in logs if e["event"] == "directory.refused")
+        assert set(refused) == {
+            "event",
+            "log_level",
+            "topic",
+            "offset",
+            "serial",
+            "current_serial",
+            "reason",
+        }
+        assert (refused["serial"], refused["current_serial"], refused["reason"]) == (
+            3,
+            4,
+            "rollback",
+        )
+        skipped = next(e for e in logs if e["event"] == "directory.skipped")
+        assert skipped["reason"] == "unverified"
+        assert _serial(fr) == 4
+
+        notice = example("red", issuing_bureau="US", notice_id="US-2026-0051")
+        assert (await net.publish("US", notice, ["FR"])).sent == ["FR"]
+        assert await wait_for(lambda: fr.stats.quarantined == 1)
+        assert fr.stats.reasons == {"key-revoked": 1}
+    finally:
+        await net.stop()
