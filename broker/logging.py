@@ -43,6 +43,7 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "bureau",
         "key_id",
         "serial",
+        "current_serial",
         "policy",
         "policy_version",
         "rule",

@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from broker.errors import KeyDirectoryError
 from broker.keys import BureauKeys, Directory, DirectoryBody, files, sign_directory
 from broker.keys import directory_edit as edit
 from broker.keys.hybrid import HybridEncryptionKey
+from broker.transport import KafkaSettings
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -274,6 +276,19 @@ def revoke(
     _save(directory_file, new, anchor)
 
 
+@directory.command("reissue")
+@FILE
+@ANCHOR_KEY
+def reissue(directory_file: Path, anchor_key: Path) -> None:
+    """Sign the directory again, unchanged, with the next serial and a fresh issue time.
+
+    Every change (add, rotate, revoke) re-issues too; run this periodically (e.g. weekly, from
+    cron) so that the directory never gets older than the nodes' trust.max_directory_age_days.
+    """
+    body, anchor = _current(directory_file, anchor_key)
+    _save(directory_file, edit.reissue(body, now=datetime.now(UTC)), anchor)
+
+
 def _when(at: datetime | None) -> str:
     return "-" if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -309,30 +324,65 @@ def verify(path: Path, anchor: Path, min_serial: int) -> None:
     click.echo(f"ok: {path} serial {loaded.serial}, {len(loaded.bureau_ids())} bureaus")
 
 
+BOOTSTRAP = click.option(
+    "--bootstrap", default=None, help="Kafka bootstrap servers (host:port), plaintext."
+)
+KAFKA_CONFIG = click.option(
+    "--config",
+    "node_config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Connect with a node.toml's [kafka] settings (TLS, SASL) instead of --bootstrap.",
+)
+
+
+def kafka_settings(bootstrap: str | None, node_config: Path | None = None) -> KafkaSettings:
+    """The Kafka settings for a directory command: a node configuration's (with TLS and SASL), or
+    a plaintext connection to ``bootstrap``."""
+    if node_config is not None:
+        from broker.node.config import NodeConfig
+
+        settings = NodeConfig.load(node_config).kafka_settings()
+        return settings if bootstrap is None else replace(settings, bootstrap=bootstrap)
+    if bootstrap is None:
+        msg = "give --bootstrap HOST:PORT or --config node.toml"
+        raise click.UsageError(msg)
+    # one record at a time: no idempotent producer needed (and tansu has none)
+    return KafkaSettings(bootstrap=bootstrap, client_id="nbx-directory", enable_idempotence=False)
+
+
 @directory.command("publish")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @ANCHOR_PUB
-@click.option("--bootstrap", required=True, help="Kafka bootstrap servers (host:port).")
-def publish(path: Path, anchor: Path, bootstrap: str) -> None:
+@BOOTSTRAP
+@KAFKA_CONFIG
+def publish(
+    path: Path, anchor: Path, bootstrap: str | None, node_config: Path | None = None
+) -> None:
     """Verify PATH and publish it to the compacted topic nbx.directory."""
     from broker.keys.directory_topic import publish_directory
 
+    settings = kafka_settings(bootstrap, node_config)
     loaded = Directory.load(path, files.load_anchor_public_key(anchor))
-    asyncio.run(publish_directory(bootstrap, loaded.signed))
+    asyncio.run(publish_directory(settings, loaded.signed))
     click.echo(f"published serial {loaded.serial} to nbx.directory")
 
 
 @directory.command("fetch")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @ANCHOR_PUB
-@click.option("--bootstrap", required=True, help="Kafka bootstrap servers (host:port).")
+@BOOTSTRAP
+@KAFKA_CONFIG
 @click.option("--min-serial", type=click.IntRange(0), default=0, help="Reject older serials.")
-def fetch(path: Path, anchor: Path, bootstrap: str, min_serial: int) -> None:
+def fetch(
+    path: Path, anchor: Path, bootstrap: str | None, node_config: Path | None, min_serial: int
+) -> None:
     """Read the newest verified directory from nbx.directory and write it to PATH."""
     from broker.keys.directory_topic import fetch_directory
 
+    settings = kafka_settings(bootstrap, node_config)
     pinned = files.load_anchor_public_key(anchor)
-    loaded = asyncio.run(fetch_directory(bootstrap, pinned, min_serial))
+    loaded = asyncio.run(fetch_directory(settings, pinned, min_serial))
     _write_atomic(path, loaded.signed)
     click.echo(f"wrote {path} serial {loaded.serial}")
 

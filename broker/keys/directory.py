@@ -235,7 +235,10 @@ class Directory:
             msg = f"{source}: directory names a different trust anchor"
             raise KeyDirectoryError(msg)
         if body.serial < min_serial:
-            msg = f"{source}: directory serial {body.serial} is older than {min_serial} (rollback)"
+            msg = (
+                f"{source}: directory serial {body.serial} is older than serial {min_serial} "
+                "(rollback refused)"
+            )
             raise KeyDirectoryError(msg)
         return cls(body, bytes(data))
 

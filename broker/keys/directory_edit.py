@@ -1,4 +1,6 @@
-"""Changing the directory: add a bureau, rotate its keys, revoke a key (each makes a new serial).
+"""Changing the directory: add a bureau, rotate its keys, revoke a key, re-issue it unchanged.
+
+Each change makes the next serial with a fresh ``issued_at``.
 
 These are pure functions from one :class:`DirectoryBody` to the next; the anchor signs the result
 with :func:`broker.keys.directory.sign_directory`. ``nbx directory add|rotate|revoke`` wrap them.
@@ -178,6 +180,15 @@ def revoke_key(
     keys = tuple(revoked if k.kid == kid else k for k in record.keys)
     others = [b for b in body.bureaus if b.id != bureau]
     return _next(body, [*others, record.model_copy(update={"keys": keys})], now)
+
+
+def reissue(body: DirectoryBody, *, now: datetime) -> DirectoryBody:
+    """The same bureaus and keys under the next serial, issued ``now``.
+
+    Nodes refuse a directory issued longer than ``trust.max_directory_age_days`` ago (a frozen
+    directory is noticed); the anchor re-issues well within that age even when nothing changed.
+    """
+    return _next(body, list(body.bureaus), now)
 
 
 def public_document_json(public: PublicDocument) -> str:

@@ -10,6 +10,10 @@ Example (``nbx node init FR`` writes a working one)::
     [trust]
     anchor = "keys/trust-anchor.pub"    # pinned trust-anchor public key
     directory = "directory.json"        # or "topic" to read the nbx.directory topic
+    # the node follows the directory while it runs (the topic, or the file re-read when it changes)
+    poll_interval_s = 1.0               # how often the file is checked / the topic waited on
+    max_staleness_s = 3600              # directory not confirmed this long: stop accepting
+    max_directory_age_days = 30         # a directory issued longer ago is refused (frozen)
 
     [kafka]
     bootstrap = "127.0.0.1:9092"
@@ -66,6 +70,14 @@ class TrustConfig(BaseModel):
     model_config = _STRICT
     anchor: Path
     directory: str = Field(description='a signed directory file, or "topic" for nbx.directory')
+    #: how often a directory file is checked for a change (and how long one wait on the topic is)
+    poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    #: when the node could not confirm its directory (read the topic to its end, or check the
+    #: file) for longer than this, the daemon pauses consuming and the publisher refuses to publish
+    max_staleness_s: float = Field(default=3600, gt=0)
+    #: a directory whose ``issued_at`` is older than this is refused at start and stops a running
+    #: node: the anchor re-issues the directory (``nbx directory reissue``) well within it
+    max_directory_age_days: float = Field(default=30, gt=0, le=3650)
 
 
 class KafkaConfig(BaseModel):
@@ -269,3 +281,9 @@ class NodeConfig(BaseSettings):
     def sink_path(self) -> Path:
         """The filesystem path of the sink."""
         return Path(self.sink.url.partition(":///")[2])
+
+    def serial_path(self) -> Path:
+        """The file beside the store that holds the highest directory serial this node verified
+        (it refuses any lower serial, also after a restart)."""
+        store = self.sink_path()
+        return store.with_name(store.name + ".directory-serial")

@@ -108,6 +108,8 @@ class DaemonStats:
     delivered: int = 0
     purged: int = 0
     stale: int = 0
+    #: polls skipped because the directory could not be confirmed (see runtime.refusal)
+    paused: int = 0
     redelivered: int = 0
     quarantined: int = 0
     receipts_sent: int = 0
@@ -192,6 +194,18 @@ class ConsumerDaemon:
     async def run(
         self, *, until_idle_s: float | None = None, connect_timeout_s: float | None = None
     ) -> DaemonStats:
+        """Consume until :meth:`stop` is called or no record arrived for ``until_idle_s``
+        (:meth:`_run`); the directory is followed meanwhile (:mod:`broker.node.runtime`)."""
+        from broker.node.runtime import unfollow
+
+        try:
+            return await self._run(until_idle_s=until_idle_s, connect_timeout_s=connect_timeout_s)
+        finally:
+            await unfollow(self.directory, self)
+
+    async def _run(
+        self, *, until_idle_s: float | None = None, connect_timeout_s: float | None = None
+    ) -> DaemonStats:
         """Consume until :meth:`stop` is called or no record arrived for ``until_idle_s``.
 
         A broker that cannot be reached at start-up is retried with exponential backoff (each
@@ -229,7 +243,7 @@ class ConsumerDaemon:
     async def _connect(
         self, connect_timeout_s: float | None
     ) -> tuple[AIOKafkaConsumer | None, AIOKafkaProducer | None]:
-        from broker.node.runtime import TopicDirectory
+        from broker.node.runtime import follow
 
         started = time.monotonic()
         backoff_s = 0.5
@@ -248,8 +262,7 @@ class ConsumerDaemon:
                     [self.inbox_topic, self.receipts_topic, quarantine(self.bureau)]
                 )
                 await producer.start()
-                if isinstance(self.directory, TopicDirectory):
-                    await self.directory.fetch()
+                await follow(self.directory, self)
                 if not await self._until_stopped(consumer.start()):
                     # SIGTERM while joining the group (which can take a while): stop cleanly
                     with contextlib.suppress(KafkaError):
@@ -298,10 +311,21 @@ class ConsumerDaemon:
     async def _loop(
         self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, until_idle_s: float | None
     ) -> None:
+        from broker.node.runtime import refusal
+
         last = time.monotonic()
         backoff_s = 0.5
         while not self._stop.is_set():
+            if refusal(self.directory) is not None:  # directory stale or too old: deliver nothing
+                consumer.pause(*consumer.assignment())
+            elif consumer.paused():
+                consumer.resume(*consumer.paused())
             batches = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
+            if refusal(self.directory) is not None:  # nothing committed: read again later
+                for tp, records in batches.items():
+                    consumer.seek(tp, records[0].offset)
+                self.stats.paused += 1
+                continue
             if not batches:
                 if until_idle_s is not None and time.monotonic() - last >= until_idle_s:
                     return

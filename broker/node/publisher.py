@@ -28,6 +28,7 @@ from broker.envelope.seal import prepare
 from broker.errors import KeyDirectoryError, NbxError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
+from broker.node.runtime import check_accepting, follow, unfollow
 from broker.node.signer import BatchSigner
 from broker.transport import KafkaSettings, connect_error, inbox, make_producer, track_topics
 from broker.transport.admin import TopicManager
@@ -145,15 +146,13 @@ class Publisher:
         return pub
 
     async def __aenter__(self) -> Publisher:
-        from broker.node.runtime import TopicDirectory
-
+        await follow(self.directory, self)  # the directory is followed while the publisher runs
         producer = make_producer(self.settings)
         try:
             await producer.start()
-            if isinstance(self.directory, TopicDirectory):
-                await self.directory.fetch()
         except (KafkaError, OSError) as exc:
             await producer.stop()
+            await unfollow(self.directory, self)
             raise connect_error(self.settings.bootstrap, exc) from None
         self._producer = producer
         return self
@@ -168,6 +167,7 @@ class Publisher:
             await self._producer.stop()
             self._producer = None
         await self._topics.close()
+        await unfollow(self.directory, self)
         if self._owns_store and self.store is not None:
             self.store.close()
 
@@ -315,6 +315,7 @@ class Publisher:
         if self._producer is None:
             msg = "Publisher is not started: use 'async with Publisher(...)'"
             raise RuntimeError(msg)
+        check_accepting(self.directory)  # a stale or too old directory: refuse to publish
         started = time.monotonic()
         if not grants:
             result = PublishResult("", notice_id, kind, list(extra_outcomes))

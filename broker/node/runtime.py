@@ -1,71 +1,519 @@
 """Load what a node needs from its configuration: keys, the verified directory, policies, store.
 
 Every failure is an :class:`~broker.errors.NbxError` with one clear line naming the file.
+
+The directory is *followed* while the node runs (issue 15, findings 1 and 2):
+
+* :class:`TopicDirectory` keeps one reader of ``nbx.directory`` open and installs every newer
+  verified serial as it arrives; :class:`FileDirectory` checks the file's mtime, size and inode
+  every ``trust.poll_interval_s`` and re-reads it when they change. The daemon's receive path
+  asks the lookup synchronously (``signing_key``); a newer serial replaces the current one in
+  one assignment, so a message is checked against one whole directory, never a mixture.
+* A forged record or file, or a lower serial, is refused and logged (``directory.skipped``,
+  ``directory.refused``: serials, offsets, no personal data); the node keeps what it has.
+* The highest verified serial is written (atomically, fsync, mode 0600) to a file beside the store
+  (:meth:`~broker.node.config.NodeConfig.serial_path`); after a restart a lower serial is refused.
+* :meth:`FollowedDirectory.refusal` closes the gate when the directory was not confirmed (the
+  topic read to its end, or the file checked) for ``trust.max_staleness_s``, or was issued longer
+  than ``trust.max_directory_age_days`` ago: the daemon pauses consuming (nothing is committed,
+  nothing lost) and the publisher refuses to publish, until it is confirmed again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from broker.envelope.suites import SUITE_MLKEM768_X25519, RecipientPrivateKey, RecipientPublicKey
-from broker.errors import ConfigError, KeyDirectoryError
-from broker.keys import BureauKeys, Directory, KeyLookup
+from broker.errors import ConfigError, KeyDirectoryError, TransportError
+from broker.keys import BureauKeys, BureauPublicKeys, Directory, KeyLookup
+from broker.keys.directory_topic import DirectoryReader, Found, no_directory
+from broker.logging import get_logger
 
 if TYPE_CHECKING:
-    from broker.node.config import NodeConfig
+    from broker.keys.directory import KeyRecord
+    from broker.node.config import NodeConfig, TrustConfig
     from broker.policy import PolicySet
     from broker.sinks import Sink
+    from broker.transport import KafkaSettings
 
 
-class TopicDirectory:
-    """A :class:`KeyLookup` whose signed directory is read from ``nbx.directory`` on start."""
+@dataclass(frozen=True)
+class Freshness:
+    """How a followed directory is kept fresh, and when it is too stale or too old to trust."""
 
-    def __init__(self, config: NodeConfig, anchor: ed25519.Ed25519PublicKey) -> None:
-        """Remember where to fetch the directory from (nothing is read yet)."""
-        self.config = config
-        self.anchor = anchor
-        self.current: Directory | None = None
+    poll_interval_s: float = 1.0
+    max_staleness_s: float = 3600.0
+    max_age: timedelta = timedelta(days=30)
 
-    async def fetch(self) -> None:
-        """Fetch and verify the newest directory on the topic (never an older serial)."""
-        from broker.keys.directory_topic import fetch_directory
-
-        min_serial = self.current.serial if self.current is not None else 0
-        self.current = await fetch_directory(
-            self.config.kafka_settings().bootstrap, self.anchor, min_serial
+    @classmethod
+    def from_config(cls, trust: TrustConfig) -> Freshness:
+        """The ``[trust]`` settings."""
+        return cls(
+            poll_interval_s=trust.poll_interval_s,
+            max_staleness_s=trust.max_staleness_s,
+            max_age=timedelta(days=trust.max_directory_age_days),
         )
 
+
+class SerialFile:
+    """The highest directory serial a node verified, in a small file beside its store.
+
+    Written atomically (a temporary file, fsync, rename, fsync of the folder) with mode 0600; it
+    only ever grows. Works for every sink, since it is not inside one.
+    """
+
+    def __init__(self, path: Path) -> None:
+        """Remember the path (nothing is read yet)."""
+        self.path = path
+
+    def read(self) -> int:
+        """The stored serial (0 if the file does not exist yet)."""
+        try:
+            data = json.loads(self.path.read_bytes())
+            serial = data["serial"]
+            if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+                raise TypeError
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError, TypeError, KeyError):
+            msg = f"{self.path}: unreadable directory serial file (remove it only if you trust it)"
+            raise KeyDirectoryError(msg) from None
+        return serial
+
+    def write(self, serial: int) -> None:
+        """Store ``serial`` if it is higher than the stored one."""
+        if serial <= self.read():
+            return
+        folder = self.path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{self.path.name}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, json.dumps({"serial": serial}).encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            tmp.replace(self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        dirfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dirfd)
+        finally:
+            os.close(dirfd)
+
+
+class FollowedDirectory:
+    """A :class:`KeyLookup` over the newest verified directory, which a background task keeps
+    fresh while at least one owner (a daemon, a publisher) has called :meth:`start`."""
+
+    #: where the directory comes from, for messages (a file path or ``nbx.directory``)
+    source: str = "directory"
+
+    def __init__(
+        self,
+        anchor: ed25519.Ed25519PublicKey,
+        freshness: Freshness | None = None,
+        serial_file: SerialFile | None = None,
+    ) -> None:
+        """Read the highest serial verified before (the floor); nothing else is loaded yet."""
+        self.anchor = anchor
+        self.freshness = freshness or Freshness()
+        self.serial_file = serial_file
+        #: the lowest serial this node may accept (the highest it ever verified)
+        self.floor = serial_file.read() if serial_file is not None else 0
+        self.current: Directory | None = None
+        self._confirmed: float | None = None  # time.monotonic() of the last confirmation
+        self._owners: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._reported: str | None = None
+        self._log = get_logger()
+
+    # --- the lookup (synchronous: the receive path asks it for every record) -----------------
+
     def _dir(self) -> Directory:
-        if self.current is None:
-            msg = "the directory has not been read from the nbx.directory topic yet"
+        current = self.current
+        if current is None:
+            msg = f"the directory has not been read from {self.source} yet"
             raise KeyDirectoryError(msg)
-        return self.current
+        return current
+
+    @property
+    def serial(self) -> int:
+        """The current serial (0 before the first directory is loaded)."""
+        current = self.current
+        return 0 if current is None else current.serial
 
     def signing_key(self, bureau: str, kid: str, at: datetime) -> ed25519.Ed25519PublicKey:
-        """Delegate to the loaded directory."""
+        """Delegate to the current directory."""
         return self._dir().signing_key(bureau, kid, at)
 
-    def encryption_key(self, bureau: str) -> tuple[str, x25519.X25519PublicKey]:
-        """Delegate to the loaded directory."""
-        kid, key = self._dir().encryption_key(bureau)
-        if not isinstance(key, x25519.X25519PublicKey):  # pragma: no cover - hybrid suite
-            msg = f"{bureau}: encryption key is not X25519"
-            raise KeyDirectoryError(msg)
-        return kid, key
+    def encryption_key(
+        self, bureau: str, at: datetime | None = None
+    ) -> tuple[str, x25519.X25519PublicKey]:
+        """Delegate to the current directory."""
+        return self._dir().encryption_key(bureau, at)
 
-    def recipient_key(self, bureau: str) -> tuple[str, RecipientPublicKey]:
-        """Delegate to the loaded directory (the newest usable key of any suite)."""
-        return self._dir().recipient_key(bureau)
+    def recipient_key(
+        self, bureau: str, at: datetime | None = None
+    ) -> tuple[str, RecipientPublicKey]:
+        """Delegate to the current directory."""
+        return self._dir().recipient_key(bureau, at)
+
+    def encryption_record(self, bureau: str, at: datetime | None = None) -> KeyRecord:
+        """Delegate to the current directory."""
+        return self._dir().encryption_record(bureau, at)
+
+    def public_keys(self, bureau: str, at: datetime | None = None) -> BureauPublicKeys:
+        """Delegate to the current directory."""
+        return self._dir().public_keys(bureau, at)
 
     def bureau_ids(self) -> list[str]:
         """Every bureau listed."""
         return self._dir().bureau_ids()
+
+    # --- taking a newer directory -------------------------------------------------------------
+
+    def too_old(self, directory: Directory) -> bool:
+        """Whether ``directory`` was issued longer ago than the maximum age."""
+        return datetime.now(UTC) - directory.body.issued_at > self.freshness.max_age
+
+    def _age_error(self, directory: Directory) -> KeyDirectoryError:
+        days = self.freshness.max_age / timedelta(days=1)
+        return KeyDirectoryError(
+            f"{self.source}: directory serial {directory.serial} was issued "
+            f"{directory.body.issued_at.isoformat()}, more than trust.max_directory_age_days = "
+            f"{days:g} ago; have the trust anchor re-issue it (nbx directory reissue)"
+        )
+
+    def _first(self, directory: Directory) -> None:
+        """Install the directory a node starts with: refused if older than the floor (checked by
+        the caller) or too old."""
+        if self.too_old(directory):
+            raise self._age_error(directory)
+        self.install(directory)
+
+    def install(self, directory: Directory) -> bool:
+        """Make ``directory`` (verified by the caller) current if its serial is higher than the
+        current one; record the serial beside the store first. True if it was installed."""
+        previous = self.current
+        if previous is not None and directory.serial <= previous.serial:
+            return False
+        if directory.serial < self.floor:  # pragma: no cover - callers check against the floor
+            return False
+        if self.serial_file is not None:
+            self.serial_file.write(directory.serial)
+        self.floor = max(self.floor, directory.serial)
+        self.current = directory  # one assignment: readers see the old or the new, never a mix
+        if previous is None:  # the directory the node starts with
+            self._log.debug("directory.loaded", topic=self.source, serial=directory.serial)
+        else:
+            self._log.info(
+                "directory.updated",
+                topic=self.source,
+                serial=directory.serial,
+                current_serial=previous.serial,
+            )
+        return True
+
+    def confirm(self, at: float | None = None) -> None:
+        """The directory was confirmed (at ``at``, ``time.monotonic()``; default now)."""
+        self._confirmed = time.monotonic() if at is None else at
+
+    def confirm_wall(self, at: float) -> None:
+        """The directory was confirmed at wall-clock time ``at`` (a broker's answer)."""
+        self.confirm(time.monotonic() - max(0.0, time.time() - at))
+
+    # --- the gate -----------------------------------------------------------------------------
+
+    def refusal(self) -> str | None:
+        """``None`` while the directory may be trusted; ``"stale"`` when it was not confirmed for
+        ``max_staleness_s``, ``"too-old"`` when it was issued longer than ``max_age`` ago."""
+        current, confirmed = self.current, self._confirmed
+        if current is None or confirmed is None:
+            return "stale"
+        if time.monotonic() - confirmed > self.freshness.max_staleness_s:
+            return "stale"
+        if self.too_old(current):
+            return "too-old"
+        return None
+
+    def refusal_message(self, reason: str) -> str:
+        """One line saying why the node does not accept, for the publisher's error."""
+        if reason == "too-old" and self.current is not None:
+            return str(self._age_error(self.current))
+        since = (
+            "never" if self._confirmed is None else f"{time.monotonic() - self._confirmed:.0f} s"
+        )
+        return (
+            f"{self.source}: the directory could not be confirmed for longer than "
+            f"trust.max_staleness_s = {self.freshness.max_staleness_s:g} s (last: {since} ago); "
+            "refusing until it is confirmed again"
+        ).replace("(last: never ago)", "(never confirmed)")
+
+    def _report(self) -> None:
+        """Log when the gate closes (an error) or opens again."""
+        state = self.refusal()
+        if state == self._reported:
+            return
+        if state is None:
+            self._log.info("directory.confirmed", serial=self.serial, topic=self.source)
+        else:
+            elapsed = None if self._confirmed is None else time.monotonic() - self._confirmed
+            self._log.error(
+                f"directory.{state}",
+                serial=self.serial,
+                topic=self.source,
+                reason=state,
+                elapsed_ms=None if elapsed is None else round(elapsed * 1000),
+            )
+        self._reported = state
+
+    # --- following ----------------------------------------------------------------------------
+
+    async def start(self, owner: object) -> None:
+        """Load the directory if needed and follow it until every owner called :meth:`stop`
+        (calling it again for the same owner does nothing)."""
+        if id(owner) in self._owners:
+            return
+        if self._task is None:
+            await self._begin()
+            self._task = asyncio.create_task(self._follow(), name=f"nbx-directory-{self.source}")
+        self._owners.add(id(owner))
+
+    async def stop(self, owner: object) -> None:
+        """``owner`` no longer needs the directory followed; the last one stops the task."""
+        self._owners.discard(id(owner))
+        if self._owners or self._task is None:
+            return
+        task, self._task = self._task, None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await self._end()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await self._step()
+            except (KeyDirectoryError, TransportError, OSError) as exc:
+                self._log.warning(
+                    "directory.unreachable", topic=self.source, error_type=type(exc).__name__
+                )
+                await asyncio.sleep(self.freshness.poll_interval_s)
+            except Exception as exc:  # keep following; the staleness gate covers a stuck source
+                self._log.error(
+                    "directory.follow-failed", topic=self.source, error_type=type(exc).__name__
+                )
+                await asyncio.sleep(self.freshness.poll_interval_s)
+            self._report()
+
+    async def _begin(self) -> None:
+        """Load the first directory if it is not loaded (the subclass's source)."""
+
+    async def _step(self) -> None:
+        """One round of following (the subclass's source)."""
+        await asyncio.sleep(self.freshness.poll_interval_s)
+
+    async def _end(self) -> None:
+        """Release what following held."""
+
+
+class FileDirectory(FollowedDirectory):
+    """A directory file, verified when the node loads it and re-read whenever its modification
+    time, size or inode change (checked every ``poll_interval_s``)."""
+
+    def __init__(
+        self,
+        path: Path,
+        anchor: ed25519.Ed25519PublicKey,
+        freshness: Freshness | None = None,
+        serial_file: SerialFile | None = None,
+    ) -> None:
+        """Read and verify ``path`` (refused if older than the stored serial, or too old)."""
+        super().__init__(anchor, freshness, serial_file)
+        self.path = path
+        self.source = str(path)
+        self._seen: tuple[int, int, int] | None = None
+        self._bad: tuple[int, int, int] | None = None
+        signature = self._stat()
+        self._first(Directory.load(path, anchor, min_serial=self.floor))
+        self._seen = signature
+        self.confirm()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def check(self) -> None:
+        """Check the file once: re-read it if it changed, confirm the directory if it is (still)
+        the current serial or a newer one; a missing, forged or older file confirms nothing."""
+        signature = self._stat()
+        if signature is None:
+            if self._bad != (0, 0, 0):
+                self._log.warning("directory.unreachable", topic=self.source, reason="missing")
+                self._bad = (0, 0, 0)
+            return
+        if signature == self._seen:
+            self.confirm()
+            return
+        if signature == self._bad:
+            return
+        try:
+            found = Directory.load(self.path, self.anchor)
+        except KeyDirectoryError:
+            self._log.warning("directory.skipped", topic=self.source, reason="unverified")
+            self._bad = signature
+            return
+        if found.serial < self.serial:
+            self._log.warning(
+                "directory.refused",
+                topic=self.source,
+                serial=found.serial,
+                current_serial=self.serial,
+                reason="rollback",
+            )
+            self._bad = signature
+            return
+        self.install(found)
+        self._seen, self._bad = signature, None
+        self.confirm()
+
+    async def _step(self) -> None:
+        await asyncio.sleep(self.freshness.poll_interval_s)
+        self.check()
+
+
+class TopicDirectory(FollowedDirectory):
+    """The directory on ``nbx.directory``: read to its end on start, then followed with one
+    reader kept open (a new serial is installed as soon as the broker delivers it)."""
+
+    source = "nbx.directory"
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        anchor: ed25519.Ed25519PublicKey,
+        freshness: Freshness | None = None,
+        serial_file: SerialFile | None = None,
+    ) -> None:
+        """Remember where to read the directory from (nothing is read yet)."""
+        super().__init__(anchor, freshness, serial_file)
+        self.settings = settings
+        self._reader: DirectoryReader | None = None
+
+    async def _open(self) -> tuple[DirectoryReader, Found, float]:
+        reader = DirectoryReader(self.settings)
+        await reader.open()
+        try:
+            found, confirmed = await reader.read_to_end(
+                self.anchor, max(self.floor, self.serial), self.settings.request_timeout_ms / 1000
+            )
+        except BaseException:
+            await reader.close()
+            raise
+        return reader, found, confirmed
+
+    async def fetch(self) -> None:
+        """Read the topic to its end once and install the newest verified serial (never a lower
+        one than this node verified before)."""
+        reader, found, confirmed = await self._open()
+        await reader.close()
+        if found.best is None:
+            raise no_directory(self.settings, found, max(self.floor, self.serial))
+        if self.current is None:
+            self._first(found.best)
+        else:
+            self.install(found.best)
+        self.confirm_wall(confirmed)
+
+    async def _begin(self) -> None:
+        reader, found, confirmed = await self._open()
+        try:
+            if found.best is None:
+                if self.current is None:
+                    raise no_directory(self.settings, found, self.floor)
+            elif self.current is None:
+                self._first(found.best)
+            else:
+                self.install(found.best)
+        except BaseException:
+            await reader.close()
+            raise
+        self.confirm_wall(confirmed)
+        self._reader = reader
+
+    async def _step(self) -> None:
+        if self._reader is None:  # the last read failed: read the topic again to its end
+            reader, caught_up, answered = await self._open()
+            self._reader = reader
+            if caught_up.best is not None:
+                self.install(caught_up.best)
+            self.confirm_wall(answered)
+            return
+        try:
+            records, confirmed = await self._reader.poll(
+                timeout_ms=round(self.freshness.poll_interval_s * 1000)
+            )
+        except TransportError:
+            await self._end()
+            raise
+        found = Found()
+        for partition, offset, value in records:
+            found.consider(
+                value, self.anchor, self.serial, partition=partition, offset=offset, quiet=False
+            )
+        if found.best is not None:
+            self.install(found.best)
+        if confirmed is not None:
+            self.confirm_wall(confirmed)
+
+    async def _end(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.close()
+
+
+async def follow(directory: KeyLookup, owner: object) -> None:
+    """Start following ``directory`` for ``owner`` if it is a followed one (else nothing)."""
+    if isinstance(directory, FollowedDirectory):
+        await directory.start(owner)
+
+
+async def unfollow(directory: KeyLookup, owner: object) -> None:
+    """Stop following ``directory`` for ``owner`` (the last owner stops the background task)."""
+    if isinstance(directory, FollowedDirectory):
+        await directory.stop(owner)
+
+
+def refusal(directory: KeyLookup) -> str | None:
+    """Why the node must not accept now (``stale``, ``too-old``), or ``None``."""
+    if isinstance(directory, FollowedDirectory):
+        return directory.refusal()
+    return None
+
+
+def check_accepting(directory: KeyLookup) -> None:
+    """Raise :class:`KeyDirectoryError` (one line) if the node must not accept now."""
+    if isinstance(directory, FollowedDirectory):
+        reason = directory.refusal()
+        if reason is not None:
+            raise KeyDirectoryError(directory.refusal_message(reason))
 
 
 @dataclass
@@ -86,12 +534,16 @@ class Node:
 
     async def ready(self) -> None:
         """Finish loading what needs the broker (the directory topic)."""
-        if isinstance(self.directory, TopicDirectory):
+        if isinstance(self.directory, TopicDirectory) and self.directory.current is None:
             await self.directory.fetch()
 
 
 def load_node(config: NodeConfig) -> Node:
-    """Load keys, the pinned anchor, the directory and the policies named by ``config``."""
+    """Load keys, the pinned anchor, the directory and the policies named by ``config``.
+
+    A directory file is read and verified here (refused if its serial is lower than the one
+    recorded beside the store, or if it is too old); the topic is read when the node starts.
+    """
     from broker.keys.files import load_anchor_public_key, load_bureau_keys
     from broker.policy import load_policies
 
@@ -105,11 +557,13 @@ def load_node(config: NodeConfig) -> Node:
         )
         raise ConfigError(msg)
     anchor = load_anchor_public_key(config.trust.anchor)
+    freshness = Freshness.from_config(config.trust)
+    serials = SerialFile(config.serial_path())
     directory: KeyLookup
     if config.trust.directory == "topic":
-        directory = TopicDirectory(config, anchor)
+        directory = TopicDirectory(config.kafka_settings(), anchor, freshness, serials)
     else:
-        directory = Directory.load(Path(config.trust.directory), anchor)
+        directory = FileDirectory(Path(config.trust.directory), anchor, freshness, serials)
     policies = load_policies(config.policy.dir)
     # every private encryption key held (X25519 and hybrid): both suites open during a migration
     return Node(config, keys, directory, policies, keys.decryption_keys())

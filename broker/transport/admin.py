@@ -62,7 +62,8 @@ class TopicManager:
                     [
                         NewTopic(
                             n,
-                            self.settings.topic_partitions,
+                            # one partition keeps the directory's records in one order
+                            1 if n == DIRECTORY_TOPIC else self.settings.topic_partitions,
                             self.settings.topic_replication,
                             topic_configs=topic_config(n),
                         )
