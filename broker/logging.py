@@ -90,15 +90,17 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9._:@/-]{0,127}$", re.IGNORECASE)
 #: What an unknown reason or a value that is not code-shaped is logged as.
 OTHER = "other"
 
-#: Every reason code a node writes itself (quarantine, rejection and receipt reasons, store
-#: failures). A receipt's reason comes from the peer that signed it: only these are logged.
-REASON_CODES: frozenset[str] = frozenset(
+#: Every reason a daemon quarantines a record with (the ``nbx-reason`` header), which is also
+#: what a rejected receipt says: the envelope's checks (broker.envelope.open), then the daemon's.
+QUARANTINE_REASONS: frozenset[str] = frozenset(
     {
         # open_package (broker.envelope.open)
         "too-large",
         "frame",
         "decrypt",
+        "suite-too-weak",
         "malformed",
+        "validity",
         "key-unknown",
         "key-revoked",
         "key-expired",
@@ -106,29 +108,31 @@ REASON_CODES: frozenset[str] = frozenset(
         "not-addressed",
         "digest",
         "grant",
+        "clock-skew",
         "not-yet-valid",
         "expired",
-        "validity",
-        "clock-skew",
-        "suite-too-weak",
         # the consumer daemon
+        "timestamp-type",
+        "timestamp",
         "wrong-topic",
         "replay",
+        "header-mismatch",
         "schema",
         "origin-mismatch",
         "declined-by-policy",
         "internal",
-        "timestamp",
-        "timestamp-type",
-        "header-mismatch",
-        # the store
-        "read-only",
-        "disk-full",
-        "locked",
-        "storage-error",
-        "key",
     }
 )
+#: Every reason code a node writes itself (quarantine, rejection and receipt reasons, store
+#: failures). A receipt's reason comes from the peer that signed it: only these are logged.
+REASON_CODES: frozenset[str] = QUARANTINE_REASONS | {
+    # the store
+    "read-only",
+    "disk-full",
+    "locked",
+    "storage-error",
+    "key",
+}
 
 
 def reason_code(reason: str | None) -> str | None:

@@ -23,6 +23,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from broker.logging import QUARANTINE_REASONS
 from broker.schemas import NoticeBase
 from tests.node.helpers import EXAMPLES
 
@@ -343,35 +344,8 @@ def wire_findings(
 
 # --- an attacker's envelope toolkit ---------------------------------------------------------
 
-KNOWN_REASONS = frozenset(
-    {
-        "too-large",
-        "frame",
-        "decrypt",
-        "malformed",
-        "key-unknown",
-        "key-revoked",
-        "key-expired",
-        "signature",
-        "not-addressed",
-        "digest",
-        "grant",
-        "not-yet-valid",
-        "expired",
-        "wrong-topic",
-        "replay",
-        "schema",
-        "declined-by-policy",
-        "validity",
-        "clock-skew",
-        "timestamp-type",
-        "timestamp",
-        "header-mismatch",
-        "origin-mismatch",
-        "internal",
-        "suite-too-weak",
-    }
-)
+#: every reason code a quarantine record may carry (one list, in broker.logging)
+KNOWN_REASONS = QUARANTINE_REASONS
 
 
 def encrypt_to(keys: Any, plaintext: bytes, topic: str | None = None) -> bytes:

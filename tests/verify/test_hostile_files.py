@@ -202,16 +202,24 @@ def test_hostile_cli_arguments_and_files_never_crash(node, command, args, conten
 
 
 def test_every_quarantine_reason_is_a_loggable_code() -> None:
-    """Every reason the daemon may quarantine with is a known reason code of the log
-    allow-list: a peer's receipt carrying it is logged as the code, not as ``other``; and the
-    envelope's reason table names only such codes."""
+    """Every reason the envelope's table names and every reason the daemon's code quarantines
+    with is in the one list of quarantine reasons, whose codes the log allow-list lets through
+    (a peer's receipt carrying one is logged as the code, not as ``other``)."""
+    import inspect
     import re
 
     from broker.envelope import open as open_module
-    from broker.logging import REASON_CODES
-    from tests.verify.support import KNOWN_REASONS
+    from broker.logging import QUARANTINE_REASONS, REASON_CODES
+    from broker.node import consumer
 
-    assert KNOWN_REASONS <= REASON_CODES, sorted(KNOWN_REASONS - REASON_CODES)
     table = re.findall(r"^``([a-z-]+)``", open_module.__doc__ or "", flags=re.MULTILINE)
+    used = re.findall(
+        r'(?:_quarantine\(record, |return |reason = )"([a-z-]+)"',
+        inspect.getsource(consumer.ConsumerDaemon),
+    )
     assert len(table) >= 15
-    assert set(table) <= KNOWN_REASONS, sorted(set(table) - KNOWN_REASONS)
+    assert {"timestamp-type", "header-mismatch", "internal", "replay"} <= set(used)
+    assert set(table) | set(used) <= QUARANTINE_REASONS, sorted(
+        (set(table) | set(used)) - QUARANTINE_REASONS
+    )
+    assert QUARANTINE_REASONS <= REASON_CODES
