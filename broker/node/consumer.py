@@ -11,7 +11,7 @@ in the order of DESIGN.md section 3:
 3. replay guard ((sender, msg id) seen at another position), the header's notice id and type
    must be the statement's, schema validation of the disclosed view, the bureau's own inbound
    policy;
-4. the sink applies it in one transaction keyed by msg id;
+4. the sink applies it in one transaction keyed by (sender, msg id);
 5. a signed receipt (delivered / rejected + reason / purged) is produced to the sender.
 
 Anything that fails goes to ``nbx.quarantine.CC`` with the raw bytes and a reason code; so does a
