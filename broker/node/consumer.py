@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from broker.envelope import Grant, VerifiedPackage, open_package, seal
@@ -55,15 +55,15 @@ from broker.logging import get_logger, reason_code
 from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
 from broker.transport import (
     KafkaSettings,
+    KafkaTransport,
+    Transport,
     connect_error,
     inbox,
-    make_consumer,
-    make_producer,
     quarantine,
     receipts,
     track_topics,
 )
-from broker.transport.admin import TopicManager
+from broker.transport.factory import Consumer, Producer
 from broker.transport.record_keys import record_key
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 #: something to produce once the batch is stored; returns the broker's acknowledgement
-Action = Callable[[AIOKafkaProducer], Awaitable[Awaitable[Any]]]
+Action = Callable[[Producer], Awaitable[Awaitable[Any]]]
 REASON_HEADER = "nbx-reason"
 SOURCE_HEADER = "nbx-source"
 TRUNCATED_HEADER = "nbx-truncated-from"
@@ -92,7 +92,7 @@ class _Answer:
 
 
 @dataclass
-class _Stored:
+class StoredPoll:
     """What storing one poll left to do: produce, acknowledge, report, commit."""
 
     actions: list[Action] = field(default_factory=list)
@@ -135,6 +135,7 @@ class ConsumerDaemon:
         max_batch: int = 200,
         require_log_append_time: bool = True,
         min_suite: int = SUITE_X25519,
+        transport: Transport | None = None,
     ) -> None:
         """Prepare the daemon for bureau ``keys.bureau``.
 
@@ -166,11 +167,14 @@ class ConsumerDaemon:
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
         self._stop = asyncio.Event()
-        self._topics = TopicManager(settings)
+        self.transport: Transport = transport or KafkaTransport(settings)
+        self._topics = self.transport.topics()
         self._log = get_logger()
 
     @classmethod
-    def from_config(cls, config: NodeConfig) -> ConsumerDaemon:
+    def from_config(
+        cls, config: NodeConfig, *, transport: Transport | None = None
+    ) -> ConsumerDaemon:
         """Build a daemon from a node configuration (the store is opened here)."""
         from broker.node.runtime import load_node
 
@@ -185,6 +189,7 @@ class ConsumerDaemon:
             max_frame_bytes=config.limits.max_frame_bytes,
             require_log_append_time=config.kafka.require_log_append_time,
             min_suite=config.security.min_suite,
+            transport=transport,
         )
 
     def stop(self) -> None:
@@ -214,7 +219,7 @@ class ConsumerDaemon:
         stops the daemon with :class:`~broker.errors.SinkError` before the failed record's offset
         is committed, so nothing is lost: the record is delivered after a restart.
         """
-        self._log.info("daemon.starting", bureau=self.bureau, bootstrap=self.settings.bootstrap)
+        self._log.info("daemon.starting", bureau=self.bureau, bootstrap=self.transport.bootstrap)
         consumer, producer = await self._connect(connect_timeout_s)
         if consumer is None or producer is None:  # stopped while waiting for the broker
             return self.stats
@@ -242,7 +247,7 @@ class ConsumerDaemon:
 
     async def _connect(
         self, connect_timeout_s: float | None
-    ) -> tuple[AIOKafkaConsumer | None, AIOKafkaProducer | None]:
+    ) -> tuple[Consumer | None, Producer | None]:
         from broker.node.runtime import follow
 
         started = time.monotonic()
@@ -250,13 +255,10 @@ class ConsumerDaemon:
         attempt = 0
         while not self._stop.is_set():
             attempt += 1
-            consumer = make_consumer(
-                self.settings,
-                self.inbox_topic,
-                self.receipts_topic,
-                group_id=f"nbx.{self.bureau}",
+            consumer = self.transport.consumer(
+                self.inbox_topic, self.receipts_topic, group_id=f"nbx.{self.bureau}"
             )
-            producer = make_producer(self.settings)
+            producer = self.transport.producer()
             try:
                 await self._topics.ensure(
                     [self.inbox_topic, self.receipts_topic, quarantine(self.bureau)]
@@ -278,11 +280,11 @@ class ConsumerDaemon:
                     await producer.stop()
                 waited = time.monotonic() - started
                 if connect_timeout_s is not None and waited + backoff_s > connect_timeout_s:
-                    raise connect_error(self.settings.bootstrap, exc) from None
+                    raise connect_error(self.transport.bootstrap, exc) from None
                 self._log.warning(
                     "transport.retry",
                     bureau=self.bureau,
-                    bootstrap=self.settings.bootstrap,
+                    bootstrap=self.transport.bootstrap,
                     attempt=attempt,
                     error_type=type(exc).__name__,
                     retry_in_s=backoff_s,
@@ -309,7 +311,7 @@ class ConsumerDaemon:
         return False
 
     async def _loop(
-        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, until_idle_s: float | None
+        self, consumer: Consumer, producer: Producer, until_idle_s: float | None
     ) -> None:
         from broker.node.runtime import refusal
 
@@ -349,8 +351,8 @@ class ConsumerDaemon:
 
     async def _batch(
         self,
-        consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        consumer: Consumer,
+        producer: Producer,
         batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> None:
         """Handle one poll (:meth:`process`), then commit its offsets."""
@@ -358,7 +360,7 @@ class ConsumerDaemon:
 
     async def process(
         self,
-        producer: AIOKafkaProducer,
+        producer: Producer,
         batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> dict[TopicPartition, int]:
         """Store a poll's records in one sink transaction, send the quarantine records and the
@@ -369,8 +371,8 @@ class ConsumerDaemon:
         measured slower: docs/performance.md, second round); only the store's commit, its fsync,
         runs on a worker thread (fourth round).
         """
-        stored = self._store(batches)
-        await self._end_batch()
+        stored = self.store_poll(batches)
+        await self.commit_poll()
         if self.on_delivered is not None:
             for package, outcome in stored.delivered:
                 self.on_delivered(package, outcome)
@@ -386,12 +388,12 @@ class ConsumerDaemon:
         await asyncio.gather(*acks)
         return stored.offsets
 
-    def _store(
+    def store_poll(
         self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> _Stored:
+    ) -> StoredPoll:
         """Verify and apply a poll's records inside one sink batch, left open: the caller ends it
-        with :meth:`_end_batch` (the commit and its fsync run off the event loop)."""
-        stored = _Stored()
+        with :meth:`commit_poll` (the commit and its fsync run off the event loop)."""
+        stored = StoredPoll()
         self._sink_call(self.sink.begin)
         try:
             for tp, records in batches.items():
@@ -408,7 +410,7 @@ class ConsumerDaemon:
             raise
         return stored
 
-    async def _end_batch(self) -> None:
+    async def commit_poll(self) -> None:
         """Commit the open sink batch on a worker thread: the fsync does not hold up the event
         loop (heartbeats, fetches; a broadcast host's other bureaus). Cancelled meanwhile, it
         still waits for the commit before giving up, so the sink is never closed under it."""
@@ -424,7 +426,7 @@ class ConsumerDaemon:
         except (sqlite3.Error, OSError) as exc:
             raise self._sink_failure(exc) from exc
 
-    async def _rewind(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+    async def _rewind(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             try:
                 committed = await consumer.committed(tp)
@@ -663,7 +665,7 @@ class ConsumerDaemon:
         ]
 
     def _receipt_message(self, sender: str, bodies: list[dict[str, Any]]) -> Action:
-        async def send(producer: AIOKafkaProducer) -> Awaitable[Any]:
+        async def send(producer: Producer) -> Awaitable[Any]:
             try:
                 kid, public_key = self.directory.recipient_key(sender)
             except NbxError:
@@ -721,7 +723,7 @@ class ConsumerDaemon:
             headers.append((TRUNCATED_HEADER, str(len(raw)).encode()))
             raw = raw[: self.max_frame_bytes]
 
-        async def send(producer: AIOKafkaProducer) -> Awaitable[Any]:
+        async def send(producer: Producer) -> Awaitable[Any]:
             ack: Awaitable[Any] = await producer.send(
                 quarantine(self.bureau), raw, key=source, headers=headers
             )
