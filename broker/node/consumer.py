@@ -192,6 +192,11 @@ class ConsumerDaemon:
             transport=transport,
         )
 
+    async def close(self) -> None:
+        """Release what :meth:`process` opened when driven from outside :meth:`run` (the topic
+        manager's admin connection); :meth:`run` does this itself."""
+        await self._topics.close()
+
     def stop(self) -> None:
         """Finish the batch in hand, commit, and return from :meth:`run`."""
         self._stop.set()
