@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -399,7 +397,10 @@ class ConsumerDaemon:
         """Verify and apply a poll's records inside one sink batch, left open: the caller ends it
         with :meth:`commit_poll` (the commit and its fsync run off the event loop)."""
         stored = StoredPoll()
-        self._sink_call(self.sink.begin)
+        try:
+            self.sink.begin()
+        except SinkError as exc:
+            raise self._sink_failure(exc) from exc
         try:
             for tp, records in batches.items():
                 for record in records:
@@ -409,8 +410,12 @@ class ConsumerDaemon:
                         else:
                             stored.actions.append(out)
                     stored.offsets[TopicPartition(tp.topic, tp.partition)] = record.offset + 1
+        except SinkError as exc:
+            with contextlib.suppress(SinkError):  # report the first error
+                self.sink.end(commit=False)
+            raise self._sink_failure(exc) from exc
         except BaseException:
-            with contextlib.suppress(sqlite3.Error, OSError):  # report the first error
+            with contextlib.suppress(SinkError):  # report the first error
                 self.sink.end(commit=False)
             raise
         return stored
@@ -428,7 +433,7 @@ class ConsumerDaemon:
             with contextlib.suppress(Exception):
                 await done
             raise
-        except (sqlite3.Error, OSError) as exc:
+        except SinkError as exc:
             raise self._sink_failure(exc) from exc
 
     async def _rewind(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -509,7 +514,7 @@ class ConsumerDaemon:
         if on_receipts:
             return self._receipt_in(package, record)
 
-        seen = self._sink_call(lambda: self.sink.seen(package.sender, package.msg_id))
+        seen = self.sink.seen(package.sender, package.msg_id)
         if seen is not None and seen.position != position:
             return [self._quarantine(record, "replay")]
         if seen is not None:  # redelivery after a crash: answer again, store nothing
@@ -525,12 +530,12 @@ class ConsumerDaemon:
         else:
             reason = self._check(package, view)
         if reason is not None:
-            self._sink_call(lambda: self.sink.reject(package, position, reason))
+            self.sink.reject(package, position, reason)
             return [
                 self._quarantine(record, reason),
                 self._receipt(package, "rejected", reason),
             ]
-        outcome = self._sink_call(lambda: self.sink.apply(package, view, position))
+        outcome = self.sink.apply(package, view, position)
         if outcome is Applied.REPLAY:  # raced with another position; treat as replay
             return [self._quarantine(record, "replay")]
         if outcome is Applied.PURGED:
@@ -555,19 +560,13 @@ class ConsumerDaemon:
         delivered.append((package, outcome))
         return [self._receipt(package, RECEIPT_STATUS[outcome], None)]
 
-    def _sink_call(self, call: Callable[[], T]) -> T:
-        """Run a sink operation; a storage failure stops the daemon before any commit."""
-        try:
-            return call()
-        except (sqlite3.Error, OSError) as exc:
-            raise self._sink_failure(exc) from exc
-
-    def _sink_failure(self, exc: BaseException) -> SinkError:
-        reason = _storage_reason(exc)
-        self._log.error("sink.failed", bureau=self.bureau, reason=reason)
+    def _sink_failure(self, exc: SinkError) -> SinkError:
+        """The store failed (the sink says why): log it and stop before any commit."""
+        self._log.error("sink.failed", bureau=self.bureau, reason=exc.reason)
         return SinkError(
-            f"the store cannot be written ({reason}): stopped consuming without committing; "
-            "fix the store and restart, nothing is lost"
+            f"the store cannot be written ({exc.reason}): stopped consuming without committing; "
+            "fix the store and restart, nothing is lost",
+            reason=exc.reason,
         )
 
     def _view(self, package: VerifiedPackage) -> dict[str, Any]:
@@ -628,7 +627,7 @@ class ConsumerDaemon:
                 receipt.reason,
                 receipt.at.isoformat(),
             )
-            if self._sink_call(functools.partial(self.sink.record_receipt, stored)):
+            if self.sink.record_receipt(stored):
                 self.stats.receipts_received += 1
                 self._log.info(
                     "receipt.received",
@@ -743,17 +742,6 @@ def _record_time(timestamp_ms: int) -> datetime | None:
         return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
     except (ValueError, OverflowError, OSError):
         return None
-
-
-def _storage_reason(exc: BaseException) -> str:
-    text = str(exc).lower()
-    if "readonly" in text or "read-only" in text or "permission" in text:
-        return "read-only"
-    if "full" in text or getattr(exc, "errno", None) == errno.ENOSPC:
-        return "disk-full"
-    if "locked" in text or "busy" in text:
-        return "locked"
-    return "storage-error"
 
 
 async def _done() -> None:
