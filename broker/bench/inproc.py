@@ -47,7 +47,7 @@ from broker.keys import BureauKeys
 from broker.keys.bureau import StaticDirectory
 from broker.logging import Discard, configure
 from broker.node import ConsumerDaemon, Publisher
-from broker.node.consumer import LOG_APPEND_TIME
+from broker.node.pipeline import LOG_APPEND_TIME
 from broker.policy import load_policies
 from broker.schemas import NoticeBase
 from broker.sinks.sqlite import SqliteSink
