@@ -62,9 +62,16 @@ class TransportError(NbxError):
 
 
 class SinkError(NbxError):
-    """The local store cannot be written; the daemon stops without committing the offset."""
+    """The local store cannot be written; the daemon stops without committing the offset.
+
+    ``reason`` is one of ``read-only``, ``disk-full``, ``locked``, ``storage-error``.
+    """
 
     exit_code = 3
+
+    def __init__(self, message: str, *, reason: str = "storage-error") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class DevBrokerError(NbxError):

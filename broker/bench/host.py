@@ -101,6 +101,7 @@ async def serve(folder: Path, group: str, bureaus: list[str]) -> None:
         await consumer.stop()
         await producer.stop()
         for daemon in daemons.values():
+            await daemon.close()
             daemon.sink.close()
 
 

@@ -5,7 +5,8 @@ change of a few per cent can be seen on a noisy machine (the end-to-end modes mo
 to run):
 
 * :func:`publish_cost`: ``Publisher.publish`` of the red notice to one recipient, ``concurrency``
-  calls in flight, with a producer that acknowledges at once (no Kafka) and the publisher's own
+  calls in flight, with an in-memory producer that acknowledges at once (no Kafka,
+  :mod:`broker.testing`) and the publisher's own
   SQLite bookkeeping;
 * :func:`store_cost`: ``ConsumerDaemon`` verifying and storing frames sealed beforehand, in
   batches as it stores a poll (open, policy, view, validation, SQLite with fsync, log line);
@@ -34,7 +35,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 from cryptography.hazmat.primitives import serialization
@@ -47,50 +47,14 @@ from broker.keys import BureauKeys
 from broker.keys.bureau import StaticDirectory
 from broker.logging import Discard, configure
 from broker.node import ConsumerDaemon, Publisher
-from broker.node.consumer import LOG_APPEND_TIME
+from broker.node.pipeline import LOG_APPEND_TIME
 from broker.policy import load_policies
 from broker.schemas import NoticeBase
 from broker.sinks.sqlite import SqliteSink
-from broker.transport import KafkaSettings
+from broker.testing import MemoryBroker
+from broker.transport import KafkaSettings, inbox
 
 _NO_BROKER = KafkaSettings(bootstrap="127.0.0.1:1")  # never contacted
-
-
-class _Acked:
-    offset = 0
-
-
-class _TrackingClient:
-    """Every topic is tracked already (what ``track_topics`` asks of aiokafka's client)."""
-
-    def add_topic(self, _topic: str) -> asyncio.Future[bool]:
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        done.set_result(True)
-        return done
-
-
-class InstantProducer:
-    """Stands in for aiokafka's producer: every record is kept and acknowledged at the next loop
-    turn."""
-
-    def __init__(self) -> None:
-        self.client = _TrackingClient()
-        self.values: list[bytes] = []
-
-    async def send_and_wait(self, _topic: str, value: bytes, **_kwargs: Any) -> _Acked:
-        self.values.append(value)
-        await asyncio.sleep(0)
-        return _Acked()
-
-
-class KnownTopics:
-    """Stands in for the topic manager: every topic exists."""
-
-    async def ensure(self, _names: Any) -> set[str]:
-        return set()
-
-    async def close(self) -> None:
-        return None
 
 
 async def _publish(
@@ -100,12 +64,17 @@ async def _publish(
     ``concurrency`` calls in flight; return the CPU microseconds per publish and the frames."""
     directory = StaticDirectory([sender.public(), recipient.public()])
     policies = load_policies(policies_dir())
-    producer = InstantProducer()
+    kafka = MemoryBroker()
     with tempfile.TemporaryDirectory(prefix="nbx-bench-inproc-") as tmp:
         store = SqliteSink(Path(tmp) / "publisher.sqlite", durable=False)
-        pub = Publisher(sender, directory, _NO_BROKER, policies=policies, store=store)
-        pub._producer = producer
-        pub._topics = KnownTopics()  # type: ignore[assignment]
+        pub = Publisher(
+            sender,
+            directory,
+            _NO_BROKER,
+            policies=policies,
+            store=store,
+            transport=kafka.transport(),
+        )
         todo = iter(batch)
 
         async def worker() -> None:
@@ -113,12 +82,13 @@ async def _publish(
                 await pub.publish(notice, [recipient.bureau])
 
         try:
-            started = time.process_time()
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            cost = (time.process_time() - started) / len(batch) * 1e6
+            async with pub:
+                started = time.process_time()
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+                cost = (time.process_time() - started) / len(batch) * 1e6
         finally:
             store.close()
-    return cost, producer.values
+    return cost, kafka.values(inbox(recipient.bureau))
 
 
 def publish_cost(count: int, *, concurrency: int = 32) -> float:
@@ -204,7 +174,7 @@ def store_cost(frames: Frames, *, batch: int = 100) -> float:
                     for i, f in enumerate(chunk)
                 ]
                 started = time.process_time()
-                stored = daemon._store({TopicPartition(topic, 0): records})
+                stored = daemon.store_poll({TopicPartition(topic, 0): records})
                 sink.end(commit=True)
                 costs.append((time.process_time() - started) / len(chunk) * 1e6)
                 if len(stored.delivered) != len(chunk):

@@ -1,120 +1,90 @@
-"""Consumer daemon: receive, verify, deliver or quarantine, send receipts, then commit.
+"""Consumer daemon: the connection, poll and commit loop around the receive pipeline.
 
 The daemon of bureau CC reads ``nbx.inbox.CC`` (notices about to be delivered) and
-``nbx.receipts.CC`` (answers to what CC sent) as the consumer group ``nbx.CC``. For each record,
-in the order of DESIGN.md section 3:
-
-0. the record's timestamp must be the broker's (``LogAppendTime``) and a representable time;
-1. :func:`broker.envelope.open_package`: size, frame, HPKE, strict parse, signature (key valid and
-   not revoked), audience and grant, digests, expiry.
-2. the kind must fit the topic (a receipt on the receipts topic, anything else on the inbox);
-3. replay guard ((sender, msg id) seen at another position), the header's notice id and type
-   must be the statement's, schema validation of the disclosed view, the bureau's own inbound
-   policy;
-4. the sink applies it in one transaction keyed by (sender, msg id);
-5. a signed receipt (delivered / rejected + reason / purged) is produced to the sender.
+``nbx.receipts.CC`` (answers to what CC sent) as the consumer group ``nbx.CC``. Each poll's
+records go through the receive pipeline (:mod:`broker.node.pipeline`: record time, open, kind and
+topic, replay guard, header and statement, view, inbound policy, apply) inside one sink
+transaction; then the quarantine records are produced, the receipt writer
+(:mod:`broker.node.receipts`) seals one receipt message per sender, and the offsets are
+committed.
 
 Anything that fails goes to ``nbx.quarantine.CC`` with the raw bytes and a reason code; so does a
 record whose handling raised anything unexpected (reason ``internal``), so that no record can stop
-the inbox. Offsets of
-a batch are committed only after every record of it was delivered or quarantined and every
-quarantine record and receipt was acknowledged by the broker; a crash at any point re-reads the
-records and the sink recognises each redelivery (same msg id, same position) and answers it again
-without storing a second copy. Nothing is lost, nothing is stored twice, the daemon keeps running.
+the inbox. Offsets of a batch are committed only after every record of it was delivered or
+quarantined and every quarantine record and receipt was acknowledged by the broker; a crash at
+any point re-reads the records and the sink recognises each redelivery (same msg id, same
+position) and answers it again without storing a second copy. Nothing is lost, nothing is stored
+twice, the daemon keeps running. While the directory cannot be confirmed (stale, too old) the
+consumer is paused and nothing is delivered. A store that fails (the sink raises
+:class:`~broker.errors.SinkError` with a reason) stops the daemon before any commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from broker.envelope import Grant, VerifiedPackage, open_package, seal
+from broker.envelope import VerifiedPackage
 from broker.envelope.open import MAX_FRAME_BYTES
 from broker.envelope.suites import SUITE_X25519, RecipientPrivateKey
-from broker.errors import (
-    EnvelopeRejected,
-    KeyDirectoryError,
-    NbxError,
-    SchemaError,
-    SinkError,
-    TransportError,
-)
+from broker.errors import SinkError, TransportError
 from broker.keys import BureauKeys, KeyLookup
-from broker.logging import get_logger, reason_code
-from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
+from broker.logging import get_logger
+from broker.node.pipeline import (
+    LOG_APPEND_TIME,
+    NOTICE_KINDS,
+    DaemonStats,
+    Outcome,
+    ReceivePipeline,
+)
+from broker.node.receipts import RECEIPTS_NOTICE_ID, Action, Answer, ReceiptWriter
+from broker.sinks.base import Applied, Sink
 from broker.transport import (
     KafkaSettings,
+    KafkaTransport,
+    Transport,
     connect_error,
     inbox,
-    make_consumer,
-    make_producer,
     quarantine,
     receipts,
     track_topics,
 )
-from broker.transport.admin import TopicManager
-from broker.transport.record_keys import record_key
+from broker.transport.factory import Consumer, Producer
+
+__all__ = [  # the pipeline's and the receipt writer's names, as before the split
+    "LOG_APPEND_TIME",
+    "NOTICE_KINDS",
+    "RECEIPTS_NOTICE_ID",
+    "ConsumerDaemon",
+    "DaemonStats",
+    "StoredPoll",
+]
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
     from broker.policy import PolicySet
 
-T = TypeVar("T")
-#: something to produce once the batch is stored; returns the broker's acknowledgement
-Action = Callable[[AIOKafkaProducer], Awaitable[Awaitable[Any]]]
 REASON_HEADER = "nbx-reason"
 SOURCE_HEADER = "nbx-source"
 TRUNCATED_HEADER = "nbx-truncated-from"
-NOTICE_KINDS = frozenset({"publish", "update", "suspend", "cancel", "erasure"})
-#: the statement's notice id of a receipt message (it answers several notices)
-RECEIPTS_NOTICE_ID = "receipts"
-#: aiokafka's ``timestamp_type`` of a record stamped by the broker (``LogAppendTime``)
-LOG_APPEND_TIME = 1
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """A receipt owed to ``sender``; the batch's answers to one sender are signed together."""
-
-    sender: str
-    receipt: dict[str, Any]
 
 
 @dataclass
-class _Stored:
+class StoredPoll:
     """What storing one poll left to do: produce, acknowledge, report, commit."""
 
     actions: list[Action] = field(default_factory=list)
-    answers: list[_Answer] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
     delivered: list[tuple[VerifiedPackage, Applied]] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
-
-
-@dataclass
-class DaemonStats:
-    """Counters of one daemon run."""
-
-    delivered: int = 0
-    purged: int = 0
-    stale: int = 0
-    #: polls skipped because the directory could not be confirmed (see runtime.refusal)
-    paused: int = 0
-    redelivered: int = 0
-    quarantined: int = 0
-    receipts_sent: int = 0
-    receipts_received: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
 
 
 class ConsumerDaemon:
@@ -135,6 +105,7 @@ class ConsumerDaemon:
         max_batch: int = 200,
         require_log_append_time: bool = True,
         min_suite: int = SUITE_X25519,
+        transport: Transport | None = None,
     ) -> None:
         """Prepare the daemon for bureau ``keys.bureau``.
 
@@ -166,11 +137,14 @@ class ConsumerDaemon:
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
         self._stop = asyncio.Event()
-        self._topics = TopicManager(settings)
+        self.transport: Transport = transport or KafkaTransport(settings)
+        self._topics = self.transport.topics()
         self._log = get_logger()
 
     @classmethod
-    def from_config(cls, config: NodeConfig) -> ConsumerDaemon:
+    def from_config(
+        cls, config: NodeConfig, *, transport: Transport | None = None
+    ) -> ConsumerDaemon:
         """Build a daemon from a node configuration (the store is opened here)."""
         from broker.node.runtime import load_node
 
@@ -185,7 +159,13 @@ class ConsumerDaemon:
             max_frame_bytes=config.limits.max_frame_bytes,
             require_log_append_time=config.kafka.require_log_append_time,
             min_suite=config.security.min_suite,
+            transport=transport,
         )
+
+    async def close(self) -> None:
+        """Release what :meth:`process` opened when driven from outside :meth:`run` (the topic
+        manager's admin connection); :meth:`run` does this itself."""
+        await self._topics.close()
 
     def stop(self) -> None:
         """Finish the batch in hand, commit, and return from :meth:`run`."""
@@ -214,7 +194,7 @@ class ConsumerDaemon:
         stops the daemon with :class:`~broker.errors.SinkError` before the failed record's offset
         is committed, so nothing is lost: the record is delivered after a restart.
         """
-        self._log.info("daemon.starting", bureau=self.bureau, bootstrap=self.settings.bootstrap)
+        self._log.info("daemon.starting", bureau=self.bureau, bootstrap=self.transport.bootstrap)
         consumer, producer = await self._connect(connect_timeout_s)
         if consumer is None or producer is None:  # stopped while waiting for the broker
             return self.stats
@@ -242,7 +222,7 @@ class ConsumerDaemon:
 
     async def _connect(
         self, connect_timeout_s: float | None
-    ) -> tuple[AIOKafkaConsumer | None, AIOKafkaProducer | None]:
+    ) -> tuple[Consumer | None, Producer | None]:
         from broker.node.runtime import follow
 
         started = time.monotonic()
@@ -250,13 +230,10 @@ class ConsumerDaemon:
         attempt = 0
         while not self._stop.is_set():
             attempt += 1
-            consumer = make_consumer(
-                self.settings,
-                self.inbox_topic,
-                self.receipts_topic,
-                group_id=f"nbx.{self.bureau}",
+            consumer = self.transport.consumer(
+                self.inbox_topic, self.receipts_topic, group_id=f"nbx.{self.bureau}"
             )
-            producer = make_producer(self.settings)
+            producer = self.transport.producer()
             try:
                 await self._topics.ensure(
                     [self.inbox_topic, self.receipts_topic, quarantine(self.bureau)]
@@ -278,11 +255,11 @@ class ConsumerDaemon:
                     await producer.stop()
                 waited = time.monotonic() - started
                 if connect_timeout_s is not None and waited + backoff_s > connect_timeout_s:
-                    raise connect_error(self.settings.bootstrap, exc) from None
+                    raise connect_error(self.transport.bootstrap, exc) from None
                 self._log.warning(
                     "transport.retry",
                     bureau=self.bureau,
-                    bootstrap=self.settings.bootstrap,
+                    bootstrap=self.transport.bootstrap,
                     attempt=attempt,
                     error_type=type(exc).__name__,
                     retry_in_s=backoff_s,
@@ -309,7 +286,7 @@ class ConsumerDaemon:
         return False
 
     async def _loop(
-        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, until_idle_s: float | None
+        self, consumer: Consumer, producer: Producer, until_idle_s: float | None
     ) -> None:
         from broker.node.runtime import refusal
 
@@ -349,8 +326,8 @@ class ConsumerDaemon:
 
     async def _batch(
         self,
-        consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        consumer: Consumer,
+        producer: Producer,
         batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> None:
         """Handle one poll (:meth:`process`), then commit its offsets."""
@@ -358,7 +335,7 @@ class ConsumerDaemon:
 
     async def process(
         self,
-        producer: AIOKafkaProducer,
+        producer: Producer,
         batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> dict[TopicPartition, int]:
         """Store a poll's records in one sink transaction, send the quarantine records and the
@@ -369,8 +346,8 @@ class ConsumerDaemon:
         measured slower: docs/performance.md, second round); only the store's commit, its fsync,
         runs on a worker thread (fourth round).
         """
-        stored = self._store(batches)
-        await self._end_batch()
+        stored = self.store_poll(batches)
+        await self.commit_poll()
         if self.on_delivered is not None:
             for package, outcome in stored.delivered:
                 self.on_delivered(package, outcome)
@@ -381,34 +358,44 @@ class ConsumerDaemon:
             targets.add(quarantine(self.bureau))
         await self._topics.ensure(targets)
         await track_topics(producer, targets)
-        actions = stored.actions + self._receipt_actions(stored.answers)
+        actions = stored.actions + self._receipts().actions(stored.answers)
         acks = [await action(producer) for action in actions]
         await asyncio.gather(*acks)
         return stored.offsets
 
-    def _store(
+    def store_poll(
         self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> _Stored:
+    ) -> StoredPoll:
         """Verify and apply a poll's records inside one sink batch, left open: the caller ends it
-        with :meth:`_end_batch` (the commit and its fsync run off the event loop)."""
-        stored = _Stored()
-        self._sink_call(self.sink.begin)
+        with :meth:`commit_poll` (the commit and its fsync run off the event loop)."""
+        stored = StoredPoll()
+        pipeline = self._pipeline()
+        try:
+            self.sink.begin()
+        except SinkError as exc:
+            raise self._sink_failure(exc) from exc
         try:
             for tp, records in batches.items():
                 for record in records:
-                    for out in self._handle_safely(record, stored.delivered):
-                        if isinstance(out, _Answer):
-                            stored.answers.append(out)
-                        else:
-                            stored.actions.append(out)
+                    outcome = self._receive_safely(pipeline, record)
+                    if outcome.quarantine is not None:
+                        stored.actions.append(self._quarantine(record, outcome.quarantine))
+                    if outcome.answer is not None:
+                        stored.answers.append(outcome.answer)
+                    if outcome.delivered is not None:
+                        stored.delivered.append(outcome.delivered)
                     stored.offsets[TopicPartition(tp.topic, tp.partition)] = record.offset + 1
+        except SinkError as exc:
+            with contextlib.suppress(SinkError):  # report the first error
+                self.sink.end(commit=False)
+            raise self._sink_failure(exc) from exc
         except BaseException:
-            with contextlib.suppress(sqlite3.Error, OSError):  # report the first error
+            with contextlib.suppress(SinkError):  # report the first error
                 self.sink.end(commit=False)
             raise
         return stored
 
-    async def _end_batch(self) -> None:
+    async def commit_poll(self) -> None:
         """Commit the open sink batch on a worker thread: the fsync does not hold up the event
         loop (heartbeats, fetches; a broadcast host's other bureaus). Cancelled meanwhile, it
         still waits for the commit before giving up, so the sink is never closed under it."""
@@ -421,10 +408,10 @@ class ConsumerDaemon:
             with contextlib.suppress(Exception):
                 await done
             raise
-        except (sqlite3.Error, OSError) as exc:
+        except SinkError as exc:
             raise self._sink_failure(exc) from exc
 
-    async def _rewind(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+    async def _rewind(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             try:
                 committed = await consumer.committed(tp)
@@ -438,17 +425,39 @@ class ConsumerDaemon:
                     "transport.rewind-failed", bureau=self.bureau, error_type=type(exc).__name__
                 )
 
-    def _handle_safely(
-        self,
-        record: ConsumerRecord[bytes, bytes],
-        delivered: list[tuple[VerifiedPackage, Applied]],
-    ) -> list[Action | _Answer]:
-        """:meth:`_handle`, with anything unexpected turned into a quarantine (reason
-        ``internal``): one record that trips a bug must not stop the inbox for good (its offset
-        would never be committed, so every restart would trip again). A store failure still
-        stops the daemon: that record is not lost, it is read again after the restart."""
+    def _pipeline(self) -> ReceivePipeline:
+        """The receive pipeline as this daemon is configured now (its attributes may be changed
+        between polls: ``validate``, ``directory``, ``max_frame_bytes`` ...)."""
+        return ReceivePipeline(
+            bureau=self.bureau,
+            directory=self.directory,
+            sink=self.sink,
+            stats=self.stats,
+            decryption_keys=self.decryption_keys,
+            validate=self.validate,
+            policies=self.policies,
+            max_frame_bytes=self.max_frame_bytes,
+            min_suite=self.min_suite,
+            require_log_append_time=self.require_log_append_time,
+            receipts_topic=self.receipts_topic,
+            log=self._log,
+        )
+
+    def _receipts(self) -> ReceiptWriter:
+        """The receipt writer as this daemon is configured now."""
+        return ReceiptWriter(
+            self.keys, self.directory, self.stats, max_frame_bytes=self.max_frame_bytes
+        )
+
+    def _receive_safely(
+        self, pipeline: ReceivePipeline, record: ConsumerRecord[bytes, bytes]
+    ) -> Outcome:
+        """:meth:`ReceivePipeline.receive`, with anything unexpected turned into a quarantine
+        (reason ``internal``): one record that trips a bug must not stop the inbox for good (its
+        offset would never be committed, so every restart would trip again). A store failure
+        still stops the daemon: that record is not lost, it is read again after the restart."""
         try:
-            return self._handle(record, delivered)
+            return pipeline.receive(record)
         except SinkError:
             raise
         except Exception as exc:  # any bug: one record quarantined, the inbox goes on
@@ -460,246 +469,16 @@ class ConsumerDaemon:
                 offset=record.offset,
                 error_type=type(exc).__name__,
             )
-            return [self._quarantine(record, "internal")]
+            return Outcome(quarantine="internal")
 
-    def _handle(
-        self,
-        record: ConsumerRecord[bytes, bytes],
-        delivered: list[tuple[VerifiedPackage, Applied]],
-    ) -> list[Action | _Answer]:
-        """Verify and apply one record; return what must be produced once the batch is stored
-        (``delivered`` collects what :attr:`on_delivered` hears of after the commit)."""
-        started = time.monotonic()
-        value: bytes = record.value or b""
-        position = Position(record.topic, record.partition, record.offset)
-        if self.require_log_append_time and record.timestamp_type != LOG_APPEND_TIME:
-            # the producer chose this time: a key thief would back-date it (a topic re-created
-            # without LogAppendTime, or a broker that does not stamp records)
-            return [self._quarantine(record, "timestamp-type")]
-        received_at = _record_time(record.timestamp)
-        if received_at is None:
-            return [self._quarantine(record, "timestamp")]
-        try:
-            package = open_package(
-                value,
-                topic=record.topic,
-                recipient=self.bureau,
-                decryption_keys=self.decryption_keys,
-                directory=self.directory,
-                max_size=self.max_frame_bytes,
-                received_at=received_at,
-                min_suite=self.min_suite,
-            )
-        except EnvelopeRejected as exc:
-            return [self._quarantine(record, exc.reason)]
-        except KeyDirectoryError:
-            return [self._quarantine(record, "key-unknown")]
-        on_receipts = record.topic == self.receipts_topic
-        if on_receipts != (package.kind == "receipt") or (
-            not on_receipts and package.kind not in NOTICE_KINDS
-        ):
-            return [self._quarantine(record, "wrong-topic")]
-        if on_receipts:
-            return self._receipt_in(package, record)
-
-        seen = self._sink_call(lambda: self.sink.seen(package.sender, package.msg_id))
-        if seen is not None and seen.position != position:
-            return [self._quarantine(record, "replay")]
-        if seen is not None:  # redelivery after a crash: answer again, store nothing
-            self.stats.redelivered += 1
-            status = RECEIPT_STATUS.get(seen.outcome, "delivered")
-            return [self._receipt(package, status, seen.reason)]
-
-        reason: str | None
-        try:  # a signed package whose paths do not fit the schema is rejected, not fatal
-            view = self._view(package)
-        except SchemaError:
-            view, reason = {}, "schema"
-        else:
-            reason = self._check(package, view)
-        if reason is not None:
-            self._sink_call(lambda: self.sink.reject(package, position, reason))
-            return [
-                self._quarantine(record, reason),
-                self._receipt(package, "rejected", reason),
-            ]
-        outcome = self._sink_call(lambda: self.sink.apply(package, view, position))
-        if outcome is Applied.REPLAY:  # raced with another position; treat as replay
-            return [self._quarantine(record, "replay")]
-        if outcome is Applied.PURGED:
-            self.stats.purged += 1
-        elif outcome is Applied.STALE:
-            self.stats.stale += 1
-        else:
-            self.stats.delivered += 1
-        self._log.info(
-            "package.delivered",
-            msg_id=package.msg_id,
-            notice_id=package.notice_id,
-            notice_type=package.notice_type,
-            sender=package.sender,
-            recipient=self.bureau,
-            kind=package.kind,
-            outcome=outcome.value,
-            disclosed=len(package.disclosed),
-            withheld=len(package.withheld),
-            latency_ms=round((time.monotonic() - started) * 1000, 2),
-        )
-        delivered.append((package, outcome))
-        return [self._receipt(package, RECEIPT_STATUS[outcome], None)]
-
-    def _sink_call(self, call: Callable[[], T]) -> T:
-        """Run a sink operation; a storage failure stops the daemon before any commit."""
-        try:
-            return call()
-        except (sqlite3.Error, OSError) as exc:
-            raise self._sink_failure(exc) from exc
-
-    def _sink_failure(self, exc: BaseException) -> SinkError:
-        reason = _storage_reason(exc)
-        self._log.error("sink.failed", bureau=self.bureau, reason=reason)
+    def _sink_failure(self, exc: SinkError) -> SinkError:
+        """The store failed (the sink says why): log it and stop before any commit."""
+        self._log.error("sink.failed", bureau=self.bureau, reason=exc.reason)
         return SinkError(
-            f"the store cannot be written ({reason}): stopped consuming without committing; "
-            "fix the store and restart, nothing is lost"
+            f"the store cannot be written ({exc.reason}): stopped consuming without committing; "
+            "fix the store and restart, nothing is lost",
+            reason=exc.reason,
         )
-
-    def _view(self, package: VerifiedPackage) -> dict[str, Any]:
-        from broker.schemas import assemble_view
-
-        if package.kind in ("publish", "update"):
-            return assemble_view(dict(package.header), dict(package.disclosed))
-        return {}
-
-    def _check(self, package: VerifiedPackage, view: dict[str, Any]) -> str | None:
-        """Header and statement agree, origin, schema validation of the disclosed view, then this
-        bureau's inbound policy."""
-        header = package.header
-        if (
-            header.get("notice_id") != package.notice_id
-            or header.get("notice_type") != package.notice_type
-        ):
-            # the inbound policy reads the statement, the store the header: they must be one
-            return "header-mismatch"
-        if package.kind in ("publish", "update") and view.get("issuing_bureau") != package.sender:
-            # a bureau may only publish notices it issued: the signer is the issuing bureau
-            return "origin-mismatch"
-        if package.kind in ("publish", "update"):
-            try:
-                self.validate(view)
-            except SchemaError:
-                return "schema"
-        if self.policies is not None:
-            from broker.policy import inbound_check
-
-            rule = inbound_check(
-                self.policies,
-                notice_type=package.notice_type,
-                sender=package.sender,
-                recipient=self.bureau,
-            )
-            if rule is not None:
-                return "declined-by-policy"
-        return None
-
-    def _receipt_in(
-        self, package: VerifiedPackage, record: ConsumerRecord[bytes, bytes]
-    ) -> list[Action | _Answer]:
-        from broker.schemas import ReceiptBatch
-
-        try:
-            batch = ReceiptBatch.model_validate(dict(package.header))
-        except ValueError:
-            return [self._quarantine(record, "schema")]
-        if any(r.recipient != package.sender for r in batch.receipts):
-            return [self._quarantine(record, "not-addressed")]  # a receipt speaks for its signer
-        for receipt in batch.receipts:
-            stored = ReceiptRecord(
-                receipt.msg_id,
-                receipt.notice_id,
-                receipt.recipient,
-                receipt.status,
-                receipt.reason,
-                receipt.at.isoformat(),
-            )
-            if self._sink_call(functools.partial(self.sink.record_receipt, stored)):
-                self.stats.receipts_received += 1
-                self._log.info(
-                    "receipt.received",
-                    msg_id=receipt.msg_id,
-                    notice_id=receipt.notice_id,
-                    sender=package.sender,
-                    recipient=self.bureau,
-                    status=receipt.status,
-                    reason=reason_code(receipt.reason),  # the peer's text: known codes only
-                )
-        return []
-
-    def _receipt(self, package: VerifiedPackage, status: str, reason: str | None) -> _Answer:
-        """The receipt owed to the sender of ``package``; sent after the batch is stored."""
-        return _Answer(
-            package.sender,
-            {
-                "msg_id": package.msg_id,
-                "notice_id": package.notice_id,
-                "recipient": self.bureau,
-                "status": status,
-                "reason": reason,
-                "at": datetime.now(UTC).isoformat(),
-            },
-        )
-
-    def _receipt_actions(self, answers: list[_Answer]) -> list[Action]:
-        """One signed, encrypted receipt message per sender (split past
-        :data:`~broker.schemas.MAX_RECEIPTS_PER_MESSAGE`) for every answer of the batch."""
-        from broker.schemas import MAX_RECEIPTS_PER_MESSAGE
-
-        by_sender: dict[str, list[dict[str, Any]]] = {}
-        for answer in answers:
-            by_sender.setdefault(answer.sender, []).append(answer.receipt)
-        return [
-            self._receipt_message(sender, bodies[i : i + MAX_RECEIPTS_PER_MESSAGE])
-            for sender, bodies in by_sender.items()
-            for i in range(0, len(bodies), MAX_RECEIPTS_PER_MESSAGE)
-        ]
-
-    def _receipt_message(self, sender: str, bodies: list[dict[str, Any]]) -> Action:
-        async def send(producer: AIOKafkaProducer) -> Awaitable[Any]:
-            try:
-                kid, public_key = self.directory.recipient_key(sender)
-            except NbxError:
-                for body in bodies:
-                    self._log.warning(
-                        "receipt.unsendable", msg_id=body["msg_id"], sender=sender, reason="key"
-                    )
-                return _done()
-            sealed = seal(
-                signer=self.keys,
-                kind="receipt",
-                notice_id=RECEIPTS_NOTICE_ID,
-                notice_type="receipt",
-                header={"receipts": bodies},
-                units={},
-                grants={sender: Grant(frozenset(), (), "receipt")},
-                handling="H0",
-            )
-            topic = receipts(sender)
-            frame = sealed.package_for(
-                sender,
-                topic=topic,
-                recipient_kid=kid,
-                recipient_key=public_key,
-                max_frame_bytes=self.max_frame_bytes,
-            )
-            self.stats.receipts_sent += len(bodies)
-            ack: Awaitable[Any] = await producer.send(
-                topic,
-                frame,
-                key=record_key(self.keys, sender, sealed.msg_id),  # names no notice it answers
-                headers=[("nbx-kid", kid.encode())],
-            )
-            return ack
-
-        return send
 
     def _quarantine(self, record: ConsumerRecord[bytes, bytes], reason: str) -> Action:
         """Count and log a rejection; the raw record goes to quarantine after the batch."""
@@ -721,33 +500,10 @@ class ConsumerDaemon:
             headers.append((TRUNCATED_HEADER, str(len(raw)).encode()))
             raw = raw[: self.max_frame_bytes]
 
-        async def send(producer: AIOKafkaProducer) -> Awaitable[Any]:
+        async def send(producer: Producer) -> Awaitable[Any]:
             ack: Awaitable[Any] = await producer.send(
                 quarantine(self.bureau), raw, key=source, headers=headers
             )
             return ack
 
         return send
-
-
-def _record_time(timestamp_ms: int) -> datetime | None:
-    """A record's timestamp as a time, or ``None`` if it is not a representable one."""
-    try:
-        return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def _storage_reason(exc: BaseException) -> str:
-    text = str(exc).lower()
-    if "readonly" in text or "read-only" in text or "permission" in text:
-        return "read-only"
-    if "full" in text or getattr(exc, "errno", None) == errno.ENOSPC:
-        return "disk-full"
-    if "locked" in text or "busy" in text:
-        return "locked"
-    return "storage-error"
-
-
-async def _done() -> None:
-    """An already finished awaitable, for paths that produce nothing."""

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from broker.envelope import Grant, Sealed
@@ -30,8 +29,15 @@ from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
 from broker.node.runtime import check_accepting, follow, unfollow
 from broker.node.signer import BatchSigner
-from broker.transport import KafkaSettings, connect_error, inbox, make_producer, track_topics
-from broker.transport.admin import TopicManager
+from broker.transport import (
+    KafkaSettings,
+    KafkaTransport,
+    Transport,
+    connect_error,
+    inbox,
+    track_topics,
+)
+from broker.transport.factory import Producer
 from broker.transport.record_keys import record_key
 
 if TYPE_CHECKING:
@@ -102,11 +108,15 @@ class Publisher:
         validity: timedelta = timedelta(days=30),
         max_sign_batch: int = 64,
         max_frame_bytes: int = 1 << 20,
+        transport: Transport | None = None,
     ) -> None:
         """Prepare a publisher for bureau ``keys.bureau`` (the producer starts on enter).
 
         ``max_sign_batch`` caps how many concurrent publishes share one signature; 1 signs every
         message alone. Frames are padded to size buckets of at most ``max_frame_bytes``.
+        ``transport`` builds the producer and the topic manager (default: aiokafka clients from
+        ``settings``, :class:`~broker.transport.KafkaTransport`; :mod:`broker.testing` has an
+        in-memory one).
         """
         self.keys = keys
         self.bureau = keys.bureau
@@ -119,13 +129,14 @@ class Publisher:
         self._slots = asyncio.Semaphore(max_in_flight)
         #: concurrent publishes share one signature (see :mod:`broker.node.signer`)
         self.signer = BatchSigner(keys, max_batch=max_sign_batch)
-        self._producer: AIOKafkaProducer | None = None
-        self._topics = TopicManager(settings)
+        self.transport: Transport = transport or KafkaTransport(settings)
+        self._producer: Producer | None = None
+        self._topics = self.transport.topics()
         self._owns_store = False
         self._log = get_logger()
 
     @classmethod
-    def from_config(cls, config: NodeConfig) -> Publisher:
+    def from_config(cls, config: NodeConfig, *, transport: Transport | None = None) -> Publisher:
         """Build a publisher from a node configuration (keys, directory, policies, store)."""
         from broker.node.runtime import load_node
 
@@ -141,19 +152,20 @@ class Publisher:
             validity=timedelta(days=config.limits.message_validity_days),
             max_sign_batch=config.limits.max_sign_batch,
             max_frame_bytes=config.limits.max_frame_bytes,
+            transport=transport,
         )
         pub._owns_store = True
         return pub
 
     async def __aenter__(self) -> Publisher:
         await follow(self.directory, self)  # the directory is followed while the publisher runs
-        producer = make_producer(self.settings)
+        producer = self.transport.producer()
         try:
             await producer.start()
         except (KafkaError, OSError) as exc:
             await producer.stop()
             await unfollow(self.directory, self)
-            raise connect_error(self.settings.bootstrap, exc) from None
+            raise connect_error(self.transport.bootstrap, exc) from None
         self._producer = producer
         return self
 

@@ -10,13 +10,72 @@ second time. Seen at another position it is a replay, which the daemon quarantin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import errno
+import functools
+import sqlite3
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from broker.envelope import VerifiedPackage
+from broker.errors import SinkError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: SQLite primary result codes and the failure they mean
+_SQLITE_REASONS = {
+    3: "read-only",  # SQLITE_PERM
+    8: "read-only",  # SQLITE_READONLY
+    13: "disk-full",  # SQLITE_FULL
+    5: "locked",  # SQLITE_BUSY
+    6: "locked",  # SQLITE_LOCKED
+}
+#: errno values and the failure they mean
+_OS_REASONS = {
+    errno.EROFS: "read-only",
+    errno.EACCES: "read-only",
+    errno.ENOSPC: "disk-full",
+    errno.EBUSY: "locked",
+    errno.ETXTBSY: "locked",
+}
+
+
+def storage_reason(exc: sqlite3.Error | OSError) -> str:
+    """Why a store operation failed: ``read-only``, ``disk-full``, ``locked`` or
+    ``storage-error``, from the SQLite result code or the errno; an SQLite error raised without a
+    code (by Python itself) is read by its message."""
+    if isinstance(exc, OSError):
+        return _OS_REASONS.get(exc.errno or 0, "storage-error")
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return _SQLITE_REASONS.get(code & 0xFF, "storage-error")
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text or "permission" in text:
+        return "read-only"
+    if "full" in text:
+        return "disk-full"
+    if "locked" in text or "busy" in text:
+        return "locked"
+    return "storage-error"
+
+
+def storage_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Make a sink method raise :class:`~broker.errors.SinkError` (with its ``reason``) for
+    every SQLite or OS error, so the daemon never needs to know what a store is made of."""
+
+    @functools.wraps(method)
+    def mapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            reason = storage_reason(exc)
+            msg = f"the store cannot be written ({reason})"
+            raise SinkError(msg, reason=reason) from exc
+
+    return mapped
 
 
 class Applied(StrEnum):
@@ -99,7 +158,12 @@ def status_rows(
 
 
 class Sink(Protocol):
-    """The local store of one bureau."""
+    """The local store of one bureau.
+
+    What the daemon calls (:meth:`begin`, :meth:`end`, :meth:`seen`, :meth:`apply`,
+    :meth:`reject`, :meth:`record_receipt`) raises :class:`~broker.errors.SinkError` with a
+    ``reason`` when the store fails (see :func:`storage_errors`).
+    """
 
     def batch(self) -> AbstractContextManager[None]:
         """Apply everything inside the block as one unit (one transaction, one fsync)."""

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from broker.envelope import VerifiedPackage
-from broker.sinks.base import Applied, Position, ReceiptRecord, Seen, status_rows
+from broker.sinks.base import (
+    Applied,
+    Position,
+    ReceiptRecord,
+    Seen,
+    status_rows,
+    storage_errors,
+)
 from broker.sinks.files import create_private, open_private
 
 
@@ -60,6 +67,7 @@ class JsonlSink:
         finally:
             self.end(commit=True)
 
+    @storage_errors
     def begin(self) -> None:
         """Open a batch: appends are flushed and fsynced once, by :meth:`end`."""
         if self._in_batch:
@@ -67,6 +75,7 @@ class JsonlSink:
             raise RuntimeError(msg)
         self._in_batch = True
 
+    @storage_errors
     def end(self, *, commit: bool) -> None:
         """Flush and fsync what the batch appended (lines written cannot be taken back, so
         ``commit=False`` makes them durable too; replaying the file gives the same state)."""
@@ -113,6 +122,7 @@ class JsonlSink:
         """Close the file."""
         self._fh.close()
 
+    @storage_errors
     def seen(self, sender: str, msg_id: str) -> Seen | None:
         """Where and how ``sender``'s message ``msg_id`` was handled, if it was."""
         rec = self._deliveries.get((sender, msg_id))
@@ -144,6 +154,7 @@ class JsonlSink:
             return None
         return Applied.REDELIVERY if seen.position == at else Applied.REPLAY
 
+    @storage_errors
     def apply(self, package: VerifiedPackage, view: dict[str, Any], at: Position) -> Applied:
         """Apply a verified message; the delivery record and the notice are written together."""
         guard = self._guard(package, at)
@@ -190,6 +201,7 @@ class JsonlSink:
         self._append(self._delivery(package, at, Applied.DELIVERED, None), notice)
         return Applied.DELIVERED
 
+    @storage_errors
     def reject(self, package: VerifiedPackage, at: Position, reason: str) -> Applied:
         """Record a rejection of a verified message."""
         guard = self._guard(package, at)
@@ -221,6 +233,7 @@ class JsonlSink:
             }
         )
 
+    @storage_errors
     def record_receipt(self, receipt: ReceiptRecord) -> bool:
         """Store a receipt; False if it was already stored."""
         key = (receipt.msg_id, receipt.recipient, receipt.status)

@@ -22,7 +22,14 @@ from typing import Any
 import orjson
 
 from broker.envelope import VerifiedPackage
-from broker.sinks.base import Applied, Position, ReceiptRecord, Seen, status_rows
+from broker.sinks.base import (
+    Applied,
+    Position,
+    ReceiptRecord,
+    Seen,
+    status_rows,
+    storage_errors,
+)
 from broker.sinks.files import SQLITE_COMPANIONS, create_private
 
 #: the delivery log and replay guard, keyed by (sender, msg id): a msg id is chosen by its signer
@@ -175,6 +182,7 @@ class SqliteSink:
             raise
         self.end(commit=True)
 
+    @storage_errors
     def begin(self) -> None:
         """Open one transaction for a batch (see :meth:`batch`)."""
         if self._in_batch:
@@ -183,6 +191,7 @@ class SqliteSink:
         self._db.execute("BEGIN IMMEDIATE")
         self._in_batch = True
 
+    @storage_errors
     def end(self, *, commit: bool) -> None:
         """Commit (and fsync) or roll back the batch's transaction; a failed commit rolls back."""
         self._in_batch = False
@@ -235,6 +244,7 @@ class SqliteSink:
 
     # --- receiving side -------------------------------------------------------------------
 
+    @storage_errors
     def seen(self, sender: str, msg_id: str) -> Seen | None:
         """Where and how ``sender``'s message ``msg_id`` was handled, if it was."""
         row = self._db.execute(
@@ -276,6 +286,7 @@ class SqliteSink:
             ),
         )
 
+    @storage_errors
     def apply(self, package: VerifiedPackage, view: dict[str, Any], at: Position) -> Applied:
         """Apply a verified message in one transaction that is also the replay guard."""
         with self._tx():
@@ -346,6 +357,7 @@ class SqliteSink:
         )
         return Applied.DELIVERED
 
+    @storage_errors
     def reject(self, package: VerifiedPackage, at: Position, reason: str) -> Applied:
         """Record a rejection of a verified message (ids and reason only)."""
         with self._tx():
@@ -372,6 +384,7 @@ class SqliteSink:
             (msg_id, notice_id, recipient, kind, status, reason, _now()),
         )
 
+    @storage_errors
     def record_receipt(self, receipt: ReceiptRecord) -> bool:
         """Store a receipt; False if it was already stored."""
         cur = self._db.execute(

@@ -1,5 +1,7 @@
-"""Kafka wiring: topic names, record headers, producer and consumer construction."""
+"""Kafka wiring: topic names, record headers, producer and consumer construction, and the
+transport seam (:class:`Transport`, :class:`KafkaTransport`)."""
 
+from broker.transport.factory import KafkaTransport, Transport
 from broker.transport.kafka import (
     KafkaSettings,
     connect_error,
@@ -13,6 +15,8 @@ from broker.transport.topics import DIRECTORY_TOPIC, inbox, quarantine, receipts
 __all__ = [
     "DIRECTORY_TOPIC",
     "KafkaSettings",
+    "KafkaTransport",
+    "Transport",
     "connect_error",
     "inbox",
     "list_topics",

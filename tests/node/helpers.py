@@ -1,4 +1,5 @@
-"""Helpers for the node end-to-end tests: a provisioned network of bureaus on a real broker."""
+"""Helpers for the node tests: a provisioned network of bureaus on a real broker, or on an
+in-memory one (:mod:`broker.testing`) for the tests of the node's logic."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from broker.node import ConsumerDaemon, Publisher
 from broker.node.config import NodeConfig
 from broker.node.provision import provision
 from broker.schemas import NoticeBase, parse_notice
+from broker.testing import MemoryBroker
 
 EXAMPLES = notices_dir()
 
@@ -37,6 +39,15 @@ async def wait_for(check: Callable[[], bool], timeout_s: float = 60.0) -> bool:
     return check()
 
 
+#: the bootstrap of a network on an in-memory broker (never contacted)
+NO_BROKER = "127.0.0.1:1"
+
+
+def memory_net(folder: Path, bureaus: Sequence[str], **kw: Any) -> Net:
+    """A :class:`Net` whose nodes all talk to one new in-memory broker (``net.kafka``)."""
+    return Net(folder, bureaus, NO_BROKER, idempotence=False, kafka=MemoryBroker(), **kw)
+
+
 class Net:
     """Provisioned bureaus with their configs; daemons run as asyncio tasks on demand."""
 
@@ -49,7 +60,11 @@ class Net:
         idempotence: bool,
         policies: Path | None = None,
         sink: str = "sqlite",
+        kafka: MemoryBroker | None = None,
     ) -> None:
+        """Provision ``bureaus`` in ``folder``; with ``kafka``, every node talks to that in-memory
+        broker instead of ``bootstrap`` (which is then never contacted)."""
+        self.kafka = kafka
         paths = provision(
             folder,
             bureaus,
@@ -66,7 +81,9 @@ class Net:
 
     def daemon(self, cc: str) -> ConsumerDaemon:
         if cc not in self.daemons:
-            self.daemons[cc] = ConsumerDaemon.from_config(self.configs[cc])
+            self.daemons[cc] = ConsumerDaemon.from_config(
+                self.configs[cc], transport=self.kafka.transport() if self.kafka else None
+            )
         return self.daemons[cc]
 
     async def start(self, *bureaus: str) -> None:
@@ -90,6 +107,8 @@ class Net:
         (inbox and receipts with LogAppendTime), for tests that write records before any node
         ran: a topic the broker auto-creates keeps the producer's timestamps, which daemons
         refuse (``timestamp-type``)."""
+        if self.kafka is not None:  # in memory, every topic exists
+            return
         from broker.transport import inbox, quarantine, receipts
         from broker.transport.admin import TopicManager
 
@@ -100,7 +119,9 @@ class Net:
             await manager.close()
 
     def publisher(self, cc: str) -> Publisher:
-        return Publisher.from_config(self.configs[cc])
+        return Publisher.from_config(
+            self.configs[cc], transport=self.kafka.transport() if self.kafka else None
+        )
 
     async def publish(self, cc: str, notice: NoticeBase, to: Any = "all", **kw: Any) -> Any:
         async with self.publisher(cc) as pub:

@@ -1,15 +1,12 @@
-"""Notice lifecycle on the real broker: update ordering, cancel purges the store, receipts."""
+"""Notice lifecycle on the in-memory broker: update ordering, cancel purges the store, receipts.
+
+Receipts over a real broker are tested in test_receipts.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from broker import devbroker
-from tests.node.helpers import Net, example, wait_for
-
-pytestmark = pytest.mark.e2e
+from tests.node.helpers import Net, example, memory_net, wait_for
 
 BUREAUS = ("IT", "FR", "DE")
 
@@ -24,11 +21,9 @@ def _receipts(net: Net, cc: str, notice_id: str, status: str) -> list[str]:
     ]
 
 
-async def test_older_version_arriving_later_does_not_overwrite(
-    fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
-) -> None:
+async def test_older_version_arriving_later_does_not_overwrite(tmp_path: Path) -> None:
     """Version 2 delivered first, then version 1: the store keeps version 2 and its content."""
-    net = Net(tmp_path, BUREAUS, fresh_broker.bootstrap, idempotence=idempotence_supported)
+    net = memory_net(tmp_path, BUREAUS)
     v1 = example("red")
     v2 = example("red", version=2, language="fr")
     await net.start("FR")
@@ -47,11 +42,11 @@ async def test_older_version_arriving_later_does_not_overwrite(
 
 
 async def test_cancel_purges_personal_data_from_the_file_and_receipts_reach_the_sender(
-    fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     """After a cancel, the recipients' SQLite files (and WAL) no longer contain the subject's
     name, the notice is marked cancelled, and IT records a 'purged' receipt from each."""
-    net = Net(tmp_path, BUREAUS, fresh_broker.bootstrap, idempotence=idempotence_supported)
+    net = memory_net(tmp_path, BUREAUS)
     red = example("red")
     family = red.person.family_name.encode()  # type: ignore[attr-defined]
     await net.start(*BUREAUS)

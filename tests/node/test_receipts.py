@@ -64,14 +64,18 @@ async def test_a_batch_is_answered_with_one_signed_receipt_message_per_sender(
         batch = await _poll(net, "FR", len(notices) + 1)
         # the quarantine topic exists before the producer starts (as in a restarted daemon): the
         # quarantine record and the receipt to a new topic must both go out, none may stall
-        await fr._topics.ensure(["nbx.quarantine.FR"])
+        manager = fr.transport.topics()
+        try:
+            await manager.ensure(["nbx.quarantine.FR"])
+        finally:
+            await manager.close()
         await producer.stop()
         producer = make_producer(fr.settings)
         await producer.start()
         offsets = await asyncio.wait_for(fr.process(producer, batch), timeout=20)
     finally:
         await producer.stop()
-        await fr._topics.close()
+        await fr.close()
     assert sum(offsets.values()) == len(notices) + 1  # one partition: the next offset
     assert fr.stats.delivered == len(notices)
     assert fr.stats.receipts_sent == len(notices)

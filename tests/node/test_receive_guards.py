@@ -1,4 +1,6 @@
-"""The daemon's guards from the audit (issue 15, findings 3 to 6), end to end on a real broker.
+"""The daemon's guards from the audit (issue 15, findings 3 to 6), end to end: on a real broker
+where the broker's behaviour is what is checked (records it does not stamp), in memory
+(:mod:`broker.testing`) where the daemon's logic is.
 
 Each test plays an attacker who can write to FR's inbox (anyone with topic access) or who holds a
 bureau's signing key (an insider, or a thief), and checks the exact quarantine reason, that the
@@ -12,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from broker import devbroker
@@ -21,9 +22,8 @@ from broker.ids import uuid7
 from broker.keys import BureauKeys
 from broker.keys.files import load_bureau_keys
 from broker.schemas import NoticeBase, disclosure_units, non_redactable
-from tests.node.helpers import Net, example, read_topic, wait_for
-
-pytestmark = pytest.mark.e2e
+from broker.testing import MemoryBroker
+from tests.node.helpers import Net, example, memory_net, read_topic, wait_for
 
 
 def keys_of(net: Net, cc: str) -> BureauKeys:
@@ -77,15 +77,17 @@ def notice_frame(sender: BureauKeys, recipient: BureauKeys, notice: NoticeBase, 
     )
 
 
-async def produce(bootstrap: str, topic: str, *values: tuple[bytes, int | None]) -> None:
-    """Write each (value, timestamp_ms) with a plain producer, in order."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for value, timestamp_ms in values:
-            await producer.send_and_wait(topic, value, key=b"k", timestamp_ms=timestamp_ms)
-    finally:
-        await producer.stop()
+def produce_in_memory(
+    kafka: MemoryBroker | None, topic: str, *values: tuple[bytes, int | None]
+) -> None:
+    """Write each (value, timestamp_ms) as a plain producer does, in order: a given timestamp is
+    the producer's (``CreateTime``, the topic re-created without LogAppendTime)."""
+    assert kafka is not None
+    for value, timestamp_ms in values:
+        if timestamp_ms is None:
+            kafka.append(topic, value, key=b"k")
+        else:
+            kafka.append(topic, value, key=b"k", timestamp_ms=timestamp_ms, timestamp_type=0)
 
 
 async def create_topic_without_log_append_time(bootstrap: str, topic: str) -> None:
@@ -99,6 +101,7 @@ async def create_topic_without_log_append_time(bootstrap: str, topic: str) -> No
         await admin.close()
 
 
+@pytest.mark.e2e
 async def test_records_not_stamped_by_the_broker_are_quarantined(
     fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
 ) -> None:
@@ -127,20 +130,16 @@ async def test_records_not_stamped_by_the_broker_are_quarantined(
     assert reasons == [b"timestamp-type", b"timestamp-type"]
 
 
-async def test_hostile_record_timestamps_do_not_stop_the_inbox(
-    fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
-) -> None:
+async def test_hostile_record_timestamps_do_not_stop_the_inbox(tmp_path: Path) -> None:
     """Genuine frames written again with timestamps out of any date's range (which used to raise
     before the guarded block, on every restart) and one an hour ahead of the local clock: each
     is quarantined with its reason and the notices around them are delivered."""
-    bootstrap = fresh_broker.bootstrap
-    await create_topic_without_log_append_time(bootstrap, "nbx.inbox.FR")
-    net = Net(tmp_path, ("IT", "FR"), bootstrap, idempotence=idempotence_supported)
+    net = memory_net(tmp_path, ("IT", "FR"))
     it, fr_keys = keys_of(net, "IT"), keys_of(net, "FR")
     before, after = (example("red", notice_id=f"IT-2025-{i:04d}") for i in (1, 2))
     hour_ahead = int(time.time() * 1000) + 3_600_000
-    await produce(
-        bootstrap,
+    produce_in_memory(
+        net.kafka,
         "nbx.inbox.FR",
         (notice_frame(it, fr_keys, before), None),
         (notice_frame(it, fr_keys, example("red", notice_id="IT-2025-0901")), 1 << 62),
@@ -162,15 +161,12 @@ async def test_hostile_record_timestamps_do_not_stop_the_inbox(
         await net.stop()
 
 
-async def test_validly_signed_poison_pills_do_not_stop_the_inbox(
-    fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
-) -> None:
+async def test_validly_signed_poison_pills_do_not_stop_the_inbox(tmp_path: Path) -> None:
     """An insider's validly signed notice whose header nests 500 levels (it used to pass opening
     and crash view assembly on every restart) is quarantined as ``malformed``; a record whose
     handling raises something unexpected is quarantined as ``internal`` (the exception class is
     logged); the notices around them are delivered, and after a restart nothing is read again."""
-    bootstrap = fresh_broker.bootstrap
-    net = Net(tmp_path, ("IT", "FR"), bootstrap, idempotence=idempotence_supported)
+    net = memory_net(tmp_path, ("IT", "FR"))
     it, fr_keys = keys_of(net, "IT"), keys_of(net, "FR")
     deep: Any = "x"
     for _ in range(500):
@@ -181,7 +177,7 @@ async def test_validly_signed_poison_pills_do_not_stop_the_inbox(
         it, fr_keys, kind="publish", notice_id="IT-2025-0666", notice_type="red", header=header
     )
     await net.publish("IT", first, ["FR"])
-    await produce(bootstrap, "nbx.inbox.FR", (poison, None))
+    produce_in_memory(net.kafka, "nbx.inbox.FR", (poison, None))
     await net.publish("IT", trips, ["FR"])
     await net.publish("IT", last, ["FR"])
     fr = net.daemon("FR")
@@ -203,21 +199,18 @@ async def test_validly_signed_poison_pills_do_not_stop_the_inbox(
     finally:
         await net.stop()
     again = net.daemon("FR")
-    stats = await again.run(until_idle_s=2.0)
+    stats = await again.run(until_idle_s=0.5)  # in memory: the first poll has them all
     again.sink.close()
     net.daemons.clear()
     assert (stats.delivered, stats.quarantined, stats.redelivered) == (0, 0, 0)
 
 
-async def test_a_co_recipient_cannot_spend_another_senders_msg_id(
-    fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
-) -> None:
+async def test_a_co_recipient_cannot_spend_another_senders_msg_id(tmp_path: Path) -> None:
     """ES learns the msg id of IT's cancel (ES is a recipient of it too) and gets its own
     message under that id into FR's inbox first. With the replay guard keyed by msg id alone,
     IT's cancel was then quarantined as a replay and the data it should purge stayed; keyed by
     (sender, msg id), both are handled and IT's notice is purged."""
-    bootstrap = fresh_broker.bootstrap
-    net = Net(tmp_path, ("IT", "ES", "FR"), bootstrap, idempotence=idempotence_supported)
+    net = memory_net(tmp_path, ("IT", "ES", "FR"))
     it, es, fr_keys = keys_of(net, "IT"), keys_of(net, "ES"), keys_of(net, "FR")
     red = example("red")
     await net.publish("IT", red, ["FR", "ES"])
@@ -237,7 +230,7 @@ async def test_a_co_recipient_cannot_spend_another_senders_msg_id(
     )
     es_notice = example("red", issuing_bureau="ES", notice_id="ES-2025-0001")
     squatter = notice_frame(es, fr_keys, es_notice, msg_id=cancel_id)
-    await produce(bootstrap, "nbx.inbox.FR", (squatter, None), (cancel, None))
+    produce_in_memory(net.kafka, "nbx.inbox.FR", (squatter, None), (cancel, None))
     await net.start("FR")
     try:
         fr = net.daemon("FR")
@@ -250,22 +243,19 @@ async def test_a_co_recipient_cannot_spend_another_senders_msg_id(
         await net.stop()
 
 
-async def test_statement_and_header_must_agree(
-    fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
-) -> None:
+async def test_statement_and_header_must_agree(tmp_path: Path) -> None:
     """A UN special notice whose signed statement says "red": inbound declines read the
     statement, the store reads the header, so such a package is quarantined as
     ``header-mismatch`` and nothing is stored (it used to be delivered past a bureau's decline
     of UN notices). The same with a header naming another notice id."""
-    bootstrap = fresh_broker.bootstrap
-    net = Net(tmp_path, ("IT", "FR"), bootstrap, idempotence=idempotence_supported)
+    net = memory_net(tmp_path, ("IT", "FR"))
     it, fr_keys = keys_of(net, "IT"), keys_of(net, "FR")
     un = example("un", issuing_bureau="IT", notice_id="IT-2025-0010")
     red = example("red", notice_id="IT-2025-0007")
     other_id = {**non_redactable(red), "notice_id": "IT-2025-0008"}
     await net.publish("IT", example("red"), ["FR"])  # creates FR's inbox as nodes do
-    await produce(
-        bootstrap,
+    produce_in_memory(
+        net.kafka,
         "nbx.inbox.FR",
         (notice_frame(it, fr_keys, un, notice_type="red"), None),
         (notice_frame(it, fr_keys, red, header=other_id), None),

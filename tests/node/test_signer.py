@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from broker.bench.common import RECIPIENT, red_notice_data
-from broker.bench.inproc import InstantProducer, KnownTopics
 from broker.envelope import frame, merkle, open_package
 from broker.envelope.canonical import b64u_decode
 from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info, tree_head
@@ -27,6 +26,7 @@ from broker.node.signer import BatchSigner
 from broker.policy import load_policies
 from broker.schemas import parse_notice
 from broker.sinks.sqlite import SqliteSink
+from broker.testing import MemoryBroker
 from broker.transport import KafkaSettings
 
 KEYS = BureauKeys.generate("IT")
@@ -117,7 +117,7 @@ async def _published(concurrent: bool) -> tuple[list[dict[str, Any]], list[str]]
     directory = StaticDirectory([sender.public(), recipient.public()])
     base = parse_notice(red_notice_data())
     batch = [base.model_copy(update={"notice_id": f"2026/{i}"}) for i in range(6)]
-    producer = InstantProducer()
+    kafka = MemoryBroker()
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteSink(Path(tmp) / "p.sqlite", durable=False)
         pub = Publisher(
@@ -126,19 +126,19 @@ async def _published(concurrent: bool) -> tuple[list[dict[str, Any]], list[str]]
             KafkaSettings(bootstrap="127.0.0.1:1"),
             policies=load_policies(policies_dir()),
             store=store,
+            transport=kafka.transport(),
         )
-        pub._producer = producer  # type: ignore[assignment]
-        pub._topics = KnownTopics()  # type: ignore[assignment]
-        if concurrent:
-            await asyncio.gather(*(pub.publish(n, [RECIPIENT]) for n in batch))
-        else:
-            for n in batch:
-                await pub.publish(n, [RECIPIENT])
+        async with pub:
+            if concurrent:
+                await asyncio.gather(*(pub.publish(n, [RECIPIENT]) for n in batch))
+            else:
+                for n in batch:
+                    await pub.publish(n, [RECIPIENT])
         store.close()
     topic = f"nbx.inbox.{RECIPIENT}"
     keys = {recipient.encryption_key_id: recipient.encryption_key}
     packages, opened = [], []
-    for value in producer.values:
+    for value in kafka.values(f"nbx.inbox.{RECIPIENT}"):
         f = frame.decode(value)
         info = hpke_info(topic, RECIPIENT, f.recipient_kid, f.suite)
         packages.append(

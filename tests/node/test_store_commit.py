@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from broker import devbroker
 from broker.keys import BureauKeys
 from broker.keys.bureau import StaticDirectory
 from broker.node import ConsumerDaemon
@@ -23,7 +22,7 @@ from broker.sinks import Applied
 from broker.sinks.jsonl import JsonlSink
 from broker.sinks.sqlite import SqliteSink
 from broker.transport.kafka import KafkaSettings
-from tests.node.helpers import Net, example, wait_for
+from tests.node.helpers import example, memory_net, wait_for
 
 SLOW_S = 0.4
 
@@ -78,8 +77,8 @@ async def test_commit_runs_on_a_worker_thread_while_the_loop_runs(tmp_path: Path
     )
     slow = SlowCommit(sink)
     daemon = _daemon(tmp_path, sink)
-    daemon._store({})
-    ticks = await _ticks_during(daemon._end_batch())
+    daemon.store_poll({})
+    ticks = await _ticks_during(daemon.commit_poll())
     assert len(slow.threads) == 1
     assert slow.threads[0] is not threading.main_thread()
     # a loop blocked by the commit ticks at most once; a free one about SLOW_S / 10 ms = 40 times
@@ -96,8 +95,8 @@ async def test_cancelled_during_the_commit_waits_for_it(tmp_path: Path):
     sink = SqliteSink(tmp_path / "s.sqlite")
     slow = SlowCommit(sink)
     daemon = _daemon(tmp_path, sink)
-    daemon._store({})
-    task = asyncio.create_task(daemon._end_batch())
+    daemon.store_poll({})
+    task = asyncio.create_task(daemon.commit_poll())
     await asyncio.sleep(SLOW_S / 4)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -123,13 +122,11 @@ def test_sink_batches_open_once_and_roll_back(tmp_path: Path):
     sink.close()
 
 
-@pytest.mark.e2e
-async def test_deliveries_are_reported_after_their_slow_commit(
-    fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
-) -> None:
-    """Over a real broker: with a slow commit every notice is still delivered and stored, the
-    commits ran on worker threads, and each delivery was reported after its batch's commit."""
-    net = Net(tmp_path, ("IT", "FR"), fresh_broker.bootstrap, idempotence=idempotence_supported)
+async def test_deliveries_are_reported_after_their_slow_commit(tmp_path: Path) -> None:
+    """Publisher to daemon (in memory): with a slow commit every notice is still delivered and
+    stored, the commits ran on worker threads, and each delivery was reported after its batch's
+    commit."""
+    net = memory_net(tmp_path, ("IT", "FR"))
     notices = [example("red", notice_id=f"IT-2025-{i:04d}") for i in range(1, 4)]
     async with net.publisher("IT") as pub:
         for n in notices:

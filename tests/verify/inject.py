@@ -15,6 +15,7 @@ import sys
 import time
 from typing import Any
 
+from broker.sinks.base import storage_errors
 from broker.sinks.sqlite import SqliteSink
 
 FAIL_AT = int(os.environ.get("NBX_INJECT_SINK_FAIL_AT", "0"))
@@ -34,7 +35,7 @@ def _faulty_apply(self: SqliteSink, *args: Any, **kwargs: Any) -> Any:
     return _apply(self, *args, **kwargs)
 
 
-SqliteSink.apply = _faulty_apply  # type: ignore[method-assign]
+SqliteSink.apply = storage_errors(_faulty_apply)  # type: ignore[method-assign]  # as the sink's own
 
 if __name__ == "__main__":
     from broker.cli import main

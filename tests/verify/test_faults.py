@@ -413,18 +413,18 @@ async def test_slow_sink_batches_are_bounded(
     fr = net.daemon("FR")
     fr.max_batch = 25
     sizes: list[int] = []
-    batch = fr._batch
-    apply = fr.sink.apply
+    begin, apply = fr.sink.begin, fr.sink.apply
 
-    async def counting_batch(consumer, producer, batches):
-        sizes.append(sum(len(v) for v in batches.values()))
-        return await batch(consumer, producer, batches)
+    def counting_begin() -> None:  # one sink batch per poll: count the records it applies
+        sizes.append(0)
+        begin()
 
     def slow_apply(*args, **kwargs):
+        sizes[-1] += 1
         time.sleep(0.005)
         return apply(*args, **kwargs)
 
-    fr._batch = counting_batch  # type: ignore[method-assign]
+    fr.sink.begin = counting_begin  # type: ignore[method-assign]
     fr.sink.apply = slow_apply  # type: ignore[method-assign]
     await net.start("FR")
     try:

@@ -210,12 +210,12 @@ def test_every_quarantine_reason_is_a_loggable_code() -> None:
 
     from broker.envelope import open as open_module
     from broker.logging import QUARANTINE_REASONS, REASON_CODES
-    from broker.node import consumer
+    from broker.node import consumer, pipeline
 
     table = re.findall(r"^``([a-z-]+)``", open_module.__doc__ or "", flags=re.MULTILINE)
-    used = re.findall(
-        r'(?:_quarantine\(record, |return |reason = )"([a-z-]+)"',
-        inspect.getsource(consumer.ConsumerDaemon),
+    used = re.findall(  # the receive pipeline's reasons and the daemon's catch-all
+        r'(?:quarantine=|return |reason = )"([a-z-]+)"',
+        inspect.getsource(pipeline) + inspect.getsource(consumer.ConsumerDaemon),
     )
     assert len(table) >= 15
     assert {"timestamp-type", "header-mismatch", "internal", "replay"} <= set(used)
