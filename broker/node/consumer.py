@@ -2,7 +2,7 @@
 
 The daemon of bureau CC reads ``nbx.inbox.CC`` (notices about to be delivered) and
 ``nbx.receipts.CC`` (answers to what CC sent) as the consumer group ``nbx.CC``. For each record,
-in the order of DESIGN.md section 3:
+in the order of docs/architecture.md section 1:
 
 0. the record's timestamp must be the broker's (``LogAppendTime``) and a representable time;
 1. :func:`broker.envelope.open_package`: size, frame, HPKE, strict parse, signature (key valid and

@@ -71,7 +71,7 @@ def test_ops_lists_every_step():
     for op in ("decide (1 recipient)", "seal (audience 1)", "open_package (audience 1)",
                "validate_view", "receipt seal + package_for, 1 answer"):  # fmt: skip
         assert rows[op] > 0
-    # the work DESIGN.md section 3 requires of each delivery is listed and summed
+    # the work docs/architecture.md section 3 requires of each delivery is listed and summed
     required = [o for o in costs if o.required]
     names = {o.op for o in required}
     assert {"required: batch signature, per message (32 per batch)",
