@@ -1,4 +1,5 @@
-"""The daemon's guards from the audit (issue 15, findings 3 to 6), end to end on a real broker.
+"""The daemon's receive guards (docs/security/receive-path.md: time, bounds, replay, header),
+end to end on a real broker.
 
 Each test plays an attacker who can write to FR's inbox (anyone with topic access) or who holds a
 bureau's signing key (an insider, or a thief), and checks the exact quarantine reason, that the
