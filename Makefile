@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck unit e2e-tansu verify clean
+.PHONY: setup hooks demo quick test lint typecheck unit e2e-tansu verify clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,19 @@ $(STAMP): pyproject.toml
 ## setup: create .venv and install nbx with the embedded brokers and test tools
 setup: $(STAMP)
 
+## hooks: install the git pre-commit hooks of .pre-commit-config.yaml (ruff, mypy)
+hooks: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/pre-commit install
+
 ## demo: set up, then run the whole exchange on an embedded broker
 demo: $(STAMP)
 	$(BIN)/nbx demo
+
+## quick: the tests that need no broker, start no process and generate no examples (seconds);
+## `make test` runs everything
+quick: $(STAMP)
+	$(BIN)/pytest -q -m "not broker and not process and not hypothesis"
 
 ## test: set up, lint, type-check, run the suite on noida-db, then the e2e tests on tansu
 test: lint typecheck unit e2e-tansu
@@ -29,8 +39,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict broker
 
+## unit: the whole suite on noida-db, with the coverage of broker/ by the tests' own process
+## (daemons and commands the tests start in other processes are not counted); the floor is the
+## figure measured when it was set (86.90 %), rounded down: raise it when coverage rises
+COVERAGE_FLOOR := 86
+
 unit: $(STAMP)
-	NBX_TEST_BROKER=noida $(BIN)/pytest
+	NBX_TEST_BROKER=noida $(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 e2e-tansu: $(STAMP)
 	NBX_TEST_BROKER=tansu $(BIN)/pytest -m e2e
@@ -41,4 +56,4 @@ verify: $(STAMP)
 	NBX_TEST_BROKER=noida NBX_VERIFY_PROFILE=slow $(BIN)/pytest tests/verify -p no:randomly -p no:logging -q
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage

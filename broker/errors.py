@@ -12,8 +12,11 @@
      +-- SinkError              the local store cannot be written (read-only, disk full)
      +-- DevBrokerError         the embedded development broker failed to start
 
-Each class says whether retrying the same operation may succeed (``retriable``), so the consumer
-daemon can choose between retry and quarantine without knowing every subclass.
+Each class says whether retrying the same operation may succeed (``retriable``), for callers
+such as a bureau's own service publishing through :class:`~broker.node.Publisher`: only a
+:class:`TransportError` may succeed when tried again unchanged. The consumer daemon does not read
+the flag: it retries transport failures itself (logged as ``transport.retry``), quarantines a
+rejected package and stops on a :class:`SinkError` without committing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 class NbxError(Exception):
     """Root of every error NBX raises on purpose."""
 
+    #: whether the same operation may succeed when tried again unchanged
     retriable: bool = False
     #: the ``nbx`` command's exit code for this error
     exit_code: int = 1

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import is_hypothesis_test
 
 from broker import devbroker
 from broker.errors import DevBrokerError
@@ -22,6 +23,35 @@ def broker_impl() -> devbroker.Impl:
     if impl not in devbroker.IMPLS:
         pytest.exit(f"NBX_TEST_BROKER={impl!r}: expected one of {devbroker.IMPLS}", returncode=2)
     return impl  # type: ignore[return-value]
+
+
+#: fixtures that start or reach the real Kafka-protocol broker; a test using any of them, directly
+#: or through another fixture, is marked ``broker``
+BROKER_FIXTURES = frozenset({"dev_broker", "kafka_bootstrap", "fresh_broker"})
+#: modules whose tests start ``python -m broker`` (the ``nbx`` command, a daemon, a dev broker) in
+#: another process: each pays an interpreter start and the package import, or waits out a
+#: connection timeout; their tests are marked ``process``
+PROCESS_MODULES = frozenset(
+    {
+        "tests/foundation/test_cli.py",
+        "tests/foundation/test_devbroker.py",
+        "tests/node/test_cli_node.py",
+        "tests/verify/test_faults.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark what ``make quick`` leaves out: ``broker`` (needs a running broker), ``process``
+    (starts another process) and ``hypothesis`` (property-based: hundreds of examples each)."""
+    root = config.rootpath
+    for item in items:
+        if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.broker)
+        if item.path.relative_to(root).as_posix() in PROCESS_MODULES:
+            item.add_marker(pytest.mark.process)
+        if is_hypothesis_test(getattr(item, "obj", None)):
+            item.add_marker(pytest.mark.hypothesis)
 
 
 def pytest_configure(config: pytest.Config) -> None:

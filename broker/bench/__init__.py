@@ -1,4 +1,4 @@
-"""End-to-end benchmarks behind ``nbx bench raw|secure|broadcast|ops|all`` (GitHub issue 8).
+"""End-to-end benchmarks behind ``nbx bench raw|secure|broadcast|ops|all`` (docs/performance.md).
 
 * :mod:`broker.bench.raw`: a plain aiokafka producer -> consumer of the notice JSON (the baseline);
 * :mod:`broker.bench.secure`: the full path, publisher -> consumer daemon (a subprocess, as

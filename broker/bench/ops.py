@@ -5,10 +5,10 @@ is reported in microseconds. Audience size matters because the signed statement 
 recipient and its grant hash, and every recipient's package carries the whole statement: the
 ``open`` and receipt rows are given for an audience of 1 and of 195.
 
-The rows marked ``required`` are the work DESIGN.md section 3 cannot do without, per delivery of a
-single-recipient notice: the Ed25519 signature and its verification, shared by a batch of
-:data:`SIGN_BATCH` statements as a busy publisher signs them (:mod:`broker.node.signer`: the
-signature, the Merkle proofs, each recipient's proof check and one verification per batch), the
+The rows marked ``required`` are the work docs/architecture.md section 3 cannot do without, per
+delivery of a single-recipient notice: the Ed25519 signature and its verification, shared by a
+batch of :data:`SIGN_BATCH` statements as a busy publisher signs them (:mod:`broker.node.signer`:
+the signature, the Merkle proofs, each recipient's proof check and one verification per batch), the
 HPKE encryption and decryption of the package, the salted digests of the disclosures (computed
 by the sender and again by the recipient), the receipt's share of a batch and one durable store
 write in a batch transaction. Their sum, with what the raw baseline spends on Kafka, bounds the
@@ -124,7 +124,7 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
             return open_package(f, topic=t, recipient=c, decryption_keys=km, directory=directory)
 
         add(f"open_package (audience {label})", _time(opened, rounds))
-    # the work no implementation of DESIGN.md section 3 can skip (audience 1)
+    # the work no implementation of docs/architecture.md section 3 can skip (audience 1)
     sealed1 = sealed_for(one)
     signed = SIGNATURE_DOMAIN + sealed1.statement
     kid1, pub1 = directory.encryption_key(one[0])

@@ -58,7 +58,8 @@ class OpCost:
     op: str
     us: float
     note: str = ""
-    required: bool = False  # work DESIGN.md section 3 requires of every delivery (see ops.py)
+    #: work docs/architecture.md section 3 requires of every delivery (see ops.py)
+    required: bool = False
 
 
 @dataclass

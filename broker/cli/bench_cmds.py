@@ -1,4 +1,4 @@
-"""``nbx bench raw|secure|broadcast|ops|all``: the end-to-end benchmarks of GitHub issue 8.
+"""``nbx bench raw|secure|broadcast|ops|all``: the end-to-end benchmarks (docs/performance.md).
 
 They attach to the ``bench`` group of :mod:`broker.cli.keys_cmds` (next to ``bench envelope``).
 Every mode starts the embedded broker unless ``--bootstrap`` names one, and prints a table, or

@@ -1,11 +1,12 @@
 """Merkle tree hashes and inclusion proofs, exactly as RFC 9162 (Certificate Transparency 2.0)
 section 2.1 defines them, over SHA-256.
 
-Used to sign a batch of statements once (:mod:`broker.envelope.batch`): the origin signs the tree
-head ``(size, root)``; each package carries its statement's index and audit path, from which the
-recipient recomputes the root. Leaves and inner nodes are hashed with different prefixes (0x00,
-0x01), so no inner node can pass for a leaf. The size must be signed with the root (as RFC 9162's
-signed tree head does): one audit path can fit trees of different sizes and give the same root.
+Used to sign a batch of statements once (:func:`broker.envelope.seal.sign_batch`): the origin signs
+the tree head ``(size, root)``; each package carries its statement's index and audit path, from
+which the recipient recomputes the root. Leaves and inner nodes are hashed with different prefixes
+(0x00, 0x01), so no inner node can pass for a leaf. The size must be signed with the root (as RFC
+9162's signed tree head does): one audit path can fit trees of different sizes and give the same
+root.
 """
 
 from __future__ import annotations

@@ -343,8 +343,8 @@ class ConsumerDaemon:
         every one, and return the offsets that may now be committed.
 
         Verifying and storing run on the event loop's thread (a worker thread for them was
-        measured slower: docs/performance.md, second round); only the store's commit, its fsync,
-        runs on a worker thread (fourth round).
+        measured slower: docs/performance.md); only the store's commit, its fsync, runs on a worker
+        thread.
         """
         stored = self.store_poll(batches)
         await self.commit_poll()

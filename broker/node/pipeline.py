@@ -1,6 +1,6 @@
 """The receive pipeline: one record in, one :class:`Outcome` out, synchronously.
 
-The checks run in this order (DESIGN.md section 3, docs/architecture.md):
+The checks run in this order (docs/architecture.md section 1):
 
 0. the record's timestamp must be the broker's (``LogAppendTime``) and a representable time;
 1. :func:`broker.envelope.open_package`: size, frame, HPKE, strict parse, signature (key valid and

@@ -2,7 +2,7 @@
 
 Every failure is an :class:`~broker.errors.NbxError` with one clear line naming the file.
 
-The directory is *followed* while the node runs (issue 15, findings 1 and 2):
+The directory is *followed* while the node runs (docs/security/directory.md):
 
 * :class:`TopicDirectory` keeps one reader of ``nbx.directory`` open and installs every newer
   verified serial as it arrives; :class:`FileDirectory` checks the file's mtime, size and inode

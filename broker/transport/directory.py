@@ -1,6 +1,6 @@
 """The Kafka clients that carry the signed directory (``nbx.directory``), built from
 :class:`~broker.transport.kafka.KafkaSettings` like every other NBX client: TLS and SASL apply to
-the directory exactly as to the inboxes (issue 15, finding 9).
+the directory exactly as to the inboxes (docs/security/directory.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Topic names (DESIGN.md section 4). A bureau id is an ISO 3166-1 alpha-2 code or XA..XZ."""
+"""Topic names (docs/architecture.md section 5).
+
+A bureau id is an ISO 3166-1 alpha-2 code or XA..XZ.
+"""
 
 from __future__ import annotations
 

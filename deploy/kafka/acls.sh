@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Print (or, with --apply, run) the Apache Kafka ACLs for one bureau, as in DESIGN.md section 4:
+# Print (or, with --apply, run) the Apache Kafka ACLs for one bureau, as in docs/architecture.md section 5:
 # a bureau reads only its own inbox, receipts and quarantine and its own consumer group; it writes
 # to every inbox and to other bureaus' receipt topics; the directory is readable by all.
 #

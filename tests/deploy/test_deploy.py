@@ -1,4 +1,5 @@
-"""The deployment scripts print the ACLs DESIGN.md section 4 asks for and refuse bad input."""
+"""The deployment scripts print the ACLs docs/architecture.md section 5 asks for and refuse bad
+input."""
 
 from __future__ import annotations
 

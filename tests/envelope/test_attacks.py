@@ -1,4 +1,4 @@
-"""Attack tests, one section per security property of DESIGN.md section 3 (P1..P6).
+"""Attack tests, one section per security property of docs/architecture.md section 3 (P1..P6).
 
 Every test plays an attacker (a relay, the broker operator, another recipient, a holder of a stolen
 or revoked key) and asserts the exact reason code the recipient's opening function gives.

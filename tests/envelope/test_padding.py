@@ -1,5 +1,5 @@
-"""Frame padding (issue 15, finding 10b): frame sizes take only bucket values, so notices of
-different types and differently redacted views in one bucket are indistinguishable by size."""
+"""Frame padding (docs/security/metadata.md, 10b): frame sizes take only bucket values, so notices
+of different types and differently redacted views in one bucket are indistinguishable by size."""
 
 from __future__ import annotations
 

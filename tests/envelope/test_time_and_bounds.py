@@ -1,4 +1,4 @@
-"""Audit findings on time, ids and bounds (issue 15, findings 3, 4 and 5), at the envelope.
+"""Time, ids and bounds at the envelope (docs/security/receive-path.md).
 
 A key thief chooses ``created_at``, ``expires_at`` and the msg id; a topic that keeps the
 producer's timestamps lets him choose the receive time too. Every signed structure is bounded in

@@ -1,5 +1,5 @@
 """A node follows its directory file while it runs, keeps the highest serial it verified beside its
-store, and stops accepting when the directory is stale or too old (issue 15, findings 1 and 2).
+store, and stops accepting when the directory is stale or too old (docs/security/directory.md).
 
 Real files, real key material; no broker (the topic is covered by test_directory_live.py).
 """

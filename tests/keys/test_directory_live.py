@@ -1,4 +1,4 @@
-"""Running nodes follow the signed directory (issue 15, findings 1 and 2) on the real broker.
+"""Running nodes follow the signed directory (docs/security/directory.md) on the real broker.
 
 A revocation published with ``nbx directory publish`` while daemons run reaches every daemon within
 seconds (measured here; the figure is in docs/security/directory.md), a directory file replaced on

@@ -1,4 +1,4 @@
-"""Finding 9: the directory's Kafka clients are built from KafkaSettings, TLS and SASL included."""
+"""The directory's Kafka clients are built from KafkaSettings, TLS and SASL included."""
 
 from __future__ import annotations
 

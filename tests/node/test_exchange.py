@@ -83,7 +83,8 @@ async def test_every_notice_type_reaches_each_recipient_with_exactly_its_view(
                 assert not any(
                     leaf == path or leaf.startswith(path + ".") for leaf in view_leaves
                 ), (recipient, path)
-            # the manifest the recipient sees (rule ids, or withheld-by-policy: issue 15, 10d)
+            # the manifest the recipient sees (rule ids, or withheld-by-policy:
+            # docs/security/metadata.md, 10d)
             assert sorted(map(tuple, stored["withheld"])) == sorted(decision.grant().withheld)
     finally:
         await net.stop()

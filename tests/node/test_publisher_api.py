@@ -1,4 +1,5 @@
-"""Publisher API safety (issue 15, finding 11): the audience is required; nothing skips policy."""
+"""Publisher API safety (docs/security/metadata.md, 11): the audience is required; nothing
+skips policy."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A peer's receipt reason is free text it chose: only known reason codes reach the logs
-(issue 15, finding 10c)."""
+(docs/security/metadata.md, 10c)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The daemon's guards from the audit (issue 15, findings 3 to 6), end to end: on a real broker
-where the broker's behaviour is what is checked (records it does not stamp), in memory
-(:mod:`broker.testing`) where the daemon's logic is.
+"""The daemon's receive guards (docs/security/receive-path.md: time, bounds, replay, header), end
+to end: on a real broker where the broker's behaviour is what is checked (records it does not
+stamp), in memory (:mod:`broker.testing`) where the daemon's logic is.
 
 Each test plays an attacker who can write to FR's inbox (anyone with topic access) or who holds a
 bureau's signing key (an insider, or a thief), and checks the exact quarantine reason, that the

@@ -1,5 +1,6 @@
-"""Record keys are opaque (issue 15, finding 10a): the broker sees a keyed hash, never a notice id,
-and one notice's messages to one recipient still share a key (one partition, in order)."""
+"""Record keys are opaque (docs/security/metadata.md, 10a): the broker sees a keyed hash, never a
+notice id, and one notice's messages to one recipient still share a key (one partition, in
+order)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the withheld-fields manifest may say (issue 15, finding 10d).
+"""What the withheld-fields manifest may say (docs/security/metadata.md, 10d).
 
 A label that names a rule chosen because the subject is a minor (``default-deny-minor``, or a rule
 with ``subject = "minor"``) tells the recipient the subject is a minor even when the date of birth

@@ -1,4 +1,4 @@
-"""The store on disk (issue 15, findings 5 and 7): private file modes, and the replay guard keyed
+"""The store on disk (docs/security/receive-path.md): private file modes, and the replay guard keyed
 by (sender, msg id), with stores of the previous schema migrated."""
 
 from __future__ import annotations

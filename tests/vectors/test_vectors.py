@@ -100,7 +100,7 @@ def _open_stored(data_hex: str) -> VerifiedPackage:
 
 
 def test_padded_and_unpadded_frames_both_open_to_the_same_package():
-    """WIRE FORMAT (issue 15): frames are padded to a size bucket with spaces after the package
+    """WIRE FORMAT: frames are padded to a size bucket with spaces after the package
     JSON. The padded frames have a bucket size and decrypt to the pinned package plus spaces; the
     previous release's unpadded frames still open, to the same message."""
     from broker.envelope import frame

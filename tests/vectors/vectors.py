@@ -8,7 +8,7 @@ HPKE in ``cryptography`` draws a fresh ephemeral key on every encryption, so the
 reproducible; the vectors pin every deterministic part (digests, statement, signature, grant hashes,
 plaintext package, HPKE ``info``, frame header) and store one frame that must keep opening.
 
-Since frame padding (issue 15), a frame is the package JSON followed by spaces up to a size bucket
+With frame padding, a frame is the package JSON followed by spaces up to a size bucket
 (``broker.envelope.seal.padded_size``); ``frame_FR`` and ``frame_FR_1`` are padded frames. The
 unpadded frames the previous release wrote (the package JSON encrypted as it is) are kept as
 ``*_unpadded`` and must keep opening.

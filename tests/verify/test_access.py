@@ -200,7 +200,7 @@ async def test_the_broker_operator_sees_only_the_minimal_header(
             assert not canary_hits(key)
             for word in (b"red", b'"sender"', b"IT-2026", b"ROSSETTI", b"fraud"):
                 assert word not in value[: len(value) - len(parsed.ciphertext)]
-            # inbox and receipts: an opaque keyed hash (issue 15), never a notice or message id
+            # inbox and receipts: an opaque keyed hash, never a notice or message id
             assert len(key) == 22
             assert not any(key in i or i in key for i in ids)
     TALLY.input("wire records checked for minimal header", seen)
