@@ -173,7 +173,15 @@ def canary_hits(text: str | bytes) -> list[str]:
     """The canaries found in ``text`` (as UTF-8, and case-insensitively)."""
     data = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     upper = data.upper()
-    return sorted(c for c in CANARIES if c in upper)
+    # every canary starts with CANARY: look only where that word is, for each canary length
+    # (a scan per canary was quadratic: the slow profile plants thousands over a long log)
+    lengths = {len(c) for c in CANARIES}
+    hits: set[str] = set()
+    at = upper.find("CANARY")
+    while at != -1:
+        hits.update(upper[at : at + n] for n in lengths if upper[at : at + n] in CANARIES)
+        at = upper.find("CANARY", at + 1)
+    return sorted(hits)
 
 
 # --- log capture ----------------------------------------------------------------------------

@@ -223,3 +223,15 @@ def test_every_quarantine_reason_is_a_loggable_code() -> None:
         (set(table) | set(used)) - QUARANTINE_REASONS
     )
     assert QUARANTINE_REASONS <= REASON_CODES
+
+
+def test_canary_hits_finds_every_planted_canary_and_nothing_else() -> None:
+    """The canary scan finds canaries inside other text, case-insensitively, adjacent to each
+    other and at the end, and reports nothing in text without one."""
+    from tests.verify.support import canary, canary_hits
+
+    a, b = canary("FN"), canary("MARK")
+    text = f"x{a.lower()}{b}y CANARY CANARYFN {a}"
+    assert canary_hits(text) == sorted({a, b})
+    assert canary_hits(text.encode()) == sorted({a, b})
+    assert canary_hits("no canary here, CANARYFN0000000000000000") == []
