@@ -22,7 +22,7 @@ from broker.node import ConsumerDaemon
 from broker.node.config import NodeConfig
 from broker.node.runtime import TopicDirectory
 from tests.conftest import broker_impl
-from tests.node.helpers import Net, example, wait_for
+from tests.node.helpers import Net, example, wait_for, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -243,6 +243,10 @@ async def test_a_directory_topic_that_cannot_be_read_stops_acceptance(
         assert (await net.publish("US", first, ["FR"])).sent == ["FR"]
         assert await wait_for(lambda: fr.stats.delivered == 1)
         assert directory.refusal() is None
+        # the batch is committed (its receipt acknowledged) before the broker goes: a batch in
+        # flight would wait for the broker's acknowledgements instead of reaching the gate
+        idle = await wait_until_idle(fr, net.tasks["FR"], bootstrap, "nbx.FR", ("nbx.inbox.FR",))
+        assert idle
 
         await asyncio.to_thread(fresh_broker.stop, clean=False)
         assert await wait_for(lambda: directory.refusal() == "stale", timeout_s=30.0)
@@ -263,7 +267,8 @@ async def test_a_directory_topic_that_cannot_be_read_stops_acceptance(
         assert await wait_for(lambda: fr.stats.delivered == 2, timeout_s=60.0)
         assert fr.stats.quarantined == 0
     finally:
-        await net.stop()
+        # bounded: a daemon whose broker is gone for good can wait on it (a failure, not a hang)
+        await asyncio.wait_for(net.stop(), timeout=120)
 
 
 async def test_forged_and_older_records_on_the_topic_are_refused_while_running(

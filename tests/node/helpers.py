@@ -9,6 +9,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
 from broker.examples import notices_dir
 from broker.examples import policies_dir as example_policies_dir
 from broker.node import ConsumerDaemon, Publisher
@@ -165,3 +168,54 @@ async def read_topic(
     finally:
         await consumer.stop()
     return out
+
+
+#: committed offsets moved for this long; a batch of hostile records takes seconds
+STALL_S = 300.0
+
+
+async def wait_until_idle(
+    daemon: ConsumerDaemon,
+    task: asyncio.Task[Any],
+    bootstrap: str,
+    group: str,
+    topics: tuple[str, ...],
+) -> bool:
+    """Wait until ``daemon`` has handled every record of ``topics``: its group's committed
+    offsets reach the end of every partition (the daemon commits a record only once it was
+    delivered or quarantined and its quarantine record and receipt were acknowledged, so its
+    counts are final then). No wall-clock deadline: a slow machine only makes this slower.
+    False when the daemon stopped, or when neither its counts nor its committed offsets moved
+    for :data:`STALL_S` seconds."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await reader.start()
+    try:
+        await reader.topics()  # metadata for partitions_for_topic
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(reader.partitions_for_topic(topic) or {0})
+        ]
+        ends = await reader.end_offsets(partitions)  # nothing more is written to them
+        seen: tuple[Any, ...] = ()
+        moved = time.monotonic()
+        while not task.done():
+            offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            # a partition never committed reads as offset 0 (-1 or absent in the answer)
+            committed = {
+                tp: max(0, offsets[tp].offset) if tp in offsets else 0 for tp in partitions
+            }
+            if all(committed[tp] >= ends[tp] for tp in partitions):
+                return True
+            now = (daemon.stats.delivered, daemon.stats.quarantined, tuple(committed.values()))
+            if now != seen:
+                seen, moved = now, time.monotonic()
+            elif time.monotonic() - moved > STALL_S:
+                return False
+            await asyncio.sleep(0.5)
+        return False
+    finally:
+        await reader.stop()
+        await admin.close()
