@@ -12,17 +12,24 @@ from broker.envelope import Grant, VerifiedPackage, open_package, seal
 from broker.keys import BureauKeys, StaticDirectory
 from broker.sinks import Applied, JsonlSink, Position, ReceiptRecord, Sink, SqliteSink
 
-IT, FR = BureauKeys.generate("IT"), BureauKeys.generate("FR")
-DIRECTORY = StaticDirectory([IT.public(), FR.public()])
+IT, FR, ES = (BureauKeys.generate(cc) for cc in ("IT", "FR", "ES"))
+DIRECTORY = StaticDirectory([IT.public(), FR.public(), ES.public()])
 TOPIC = "nbx.inbox.FR"
 CANARY = "CANARY-SURNAME-5512"
 
 
-def package(kind: str = "publish", version: int = 1, notice_id: str = "IT-1") -> VerifiedPackage:
-    """A real package sealed by IT for FR and opened by FR."""
+def package(
+    kind: str = "publish",
+    version: int = 1,
+    notice_id: str = "IT-1",
+    *,
+    signer: BureauKeys = IT,
+    msg_id: str | None = None,
+) -> VerifiedPackage:
+    """A real package sealed by ``signer`` (IT) for FR, with ``msg_id`` if given, opened by FR."""
     units = {"person.family_name": CANARY} if kind in ("publish", "update") else {}
     sealed = seal(
-        signer=IT,
+        signer=signer,
         kind=kind,
         notice_id=notice_id,
         notice_type="red",
@@ -30,6 +37,7 @@ def package(kind: str = "publish", version: int = 1, notice_id: str = "IT-1") ->
         units=units,
         grants={"FR": Grant(frozenset(units), (), "FR@test")},
         handling="H0",
+        msg_id=msg_id,
     )
     frame = sealed.package_for(
         "FR", topic=TOPIC, recipient_kid=FR.encryption_key_id,

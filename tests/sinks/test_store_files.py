@@ -10,45 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from broker.envelope import Grant, VerifiedPackage, open_package, seal
+from broker.envelope import VerifiedPackage
 from broker.errors import ConfigError
 from broker.ids import uuid7
-from broker.keys import BureauKeys, StaticDirectory
 from broker.sinks import Applied, JsonlSink, Position, SqliteSink, open_sink
 
-KEYS = {cc: BureauKeys.generate(cc) for cc in ("IT", "ES", "FR")}
-DIRECTORY = StaticDirectory([k.public() for k in KEYS.values()])
-TOPIC = "nbx.inbox.FR"
+from .test_sinks import ES, IT, package
+
 OLD_MSG_ID = uuid7()
 
 
 def verified(
     *, sender: str = "IT", notice_id: str = "IT-1", kind: str = "publish", msg_id: str | None = None
 ) -> VerifiedPackage:
-    """A package sealed by ``sender`` for FR (with the given msg id) and opened by FR."""
-    fr = KEYS["FR"]
-    sealed = seal(
-        signer=KEYS[sender],
-        kind=kind,
-        notice_id=notice_id,
-        notice_type="red",
-        header={"notice_id": notice_id, "notice_type": "red", "version": 1},
-        units={},
-        grants={"FR": Grant(frozenset(), (), "FR@test")},
-        handling="H0",
-        msg_id=msg_id,
-    )
-    frame = sealed.package_for(
-        "FR", topic=TOPIC, recipient_kid=fr.encryption_key_id,
-        recipient_key=fr.encryption_key.public_key(),
-    )  # fmt: skip
-    return open_package(
-        frame,
-        topic=TOPIC,
-        recipient="FR",
-        decryption_keys={fr.encryption_key_id: fr.encryption_key},
-        directory=DIRECTORY,
-    )
+    """A package sealed by ``sender`` (IT or ES) for FR, opened by FR (see test_sinks.package)."""
+    return package(kind, notice_id=notice_id, signer=ES if sender == "ES" else IT, msg_id=msg_id)
 
 
 def mode(path: Path) -> int:
