@@ -63,7 +63,7 @@ def node() -> None:
 
 
 @node.command("init")
-@click.argument("bureau")
+@click.argument("bureaus", metavar="BUREAU...", nargs=-1, required=True)
 @click.option(
     "--dir",
     "folder",
@@ -79,20 +79,29 @@ def node() -> None:
     default=None,
     help="Policy folder to copy (default: the bundled example policies).",
 )
-def node_init(bureau: str, folder: Path, bootstrap: str, policies: Path | None) -> None:
-    """Write a working example node for BUREAU: anchor, keys, signed directory, node.toml."""
+def node_init(
+    bureaus: tuple[str, ...], folder: Path, bootstrap: str, policies: Path | None
+) -> None:
+    """Write a working example network: one trust anchor, a signed directory listing every
+    BUREAU, and for each its keys and node.toml (``nbx node init IT FR --dir net``)."""
     from broker.examples import policies_dir as example_policies_dir
     from broker.node.provision import provision
 
-    bureau = bureau.upper()
+    ids = [b.upper() for b in bureaus]
+    repeated = sorted({b for b in ids if ids.count(b) > 1})
+    if repeated:
+        msg = f"bureau {', '.join(repeated)} given twice"
+        raise NbxError(msg)
     if folder.exists() and any(folder.iterdir()):
         msg = f"{folder}: already exists and is not empty"
         raise NbxError(msg)
     configs = provision(
-        folder, [bureau], bootstrap=bootstrap, policies=policies or example_policies_dir()
+        folder, ids, bootstrap=bootstrap, policies=policies or example_policies_dir()
     )
-    click.echo(f"wrote {configs[bureau]}")
-    click.echo(f"start the daemon: nbx consume --config {configs[bureau]}")
+    for cc in ids:
+        click.echo(f"wrote {configs[cc]}")
+    for cc in ids:
+        click.echo(f"start the daemon: nbx consume --config {configs[cc]}")
 
 
 @click.command("publish")

@@ -149,8 +149,50 @@ class KeyLookup(Protocol):
         """
         ...
 
+    def bureau_ids(self) -> list[str]:
+        """Ids of every listed bureau, sorted (what ``to="all"`` expands to)."""
+        ...
 
-class StaticDirectory:
+    # --- the refresh hook: how a node keeps the keys current while it runs -------------------
+
+    async def start(self, owner: object) -> None:
+        """Load the keys if needed and keep them current while ``owner`` (a daemon, a publisher)
+        runs; calling it again for the same owner does nothing."""
+        ...
+
+    async def stop(self, owner: object) -> None:
+        """``owner`` no longer needs the keys kept current (the last one stops any follower)."""
+        ...
+
+    def refusal(self) -> str | None:
+        """Why the node must not accept or publish now (``stale``, ``too-old``), or ``None``."""
+        ...
+
+    def refusal_message(self, reason: str) -> str:
+        """One line saying why (for :meth:`refusal`'s ``reason``), for the publisher's error."""
+        ...
+
+
+class FixedKeys:
+    """The refresh hook of :class:`KeyLookup` for keys that do not change while a node runs (a
+    directory read once, the in-memory one of tests): nothing to follow, never refused."""
+
+    async def start(self, owner: object) -> None:
+        """Nothing to follow."""
+
+    async def stop(self, owner: object) -> None:
+        """Nothing to stop."""
+
+    def refusal(self) -> str | None:
+        """Never refused: these keys are as current as when they were loaded."""
+        return None
+
+    def refusal_message(self, reason: str) -> str:
+        """Not reached (:meth:`refusal` is always ``None``); says so if it is."""
+        return f"the keys refuse: {reason}"
+
+
+class StaticDirectory(FixedKeys):
     """An in-memory directory of current keys (no rotation, no revocation)."""
 
     def __init__(self, bureaus: list[BureauPublicKeys]) -> None:
@@ -163,6 +205,10 @@ class StaticDirectory:
         if entry is None or entry.signing_key_id != kid:
             raise EnvelopeRejected("key-unknown")
         return entry.signing_key
+
+    def bureau_ids(self) -> list[str]:
+        """Ids of every bureau given, sorted."""
+        return sorted(self._by_id)
 
     def _entry(self, bureau: str) -> BureauPublicKeys:
         entry = self._by_id.get(bureau)

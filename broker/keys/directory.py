@@ -43,7 +43,7 @@ from pydantic import (
 from broker.envelope.canonical import b64u, b64u_decode, jcs
 from broker.envelope.suites import RecipientPublicKey
 from broker.errors import EnvelopeRejected, KeyDirectoryError
-from broker.keys.bureau import BureauPublicKeys, key_id, raw_public
+from broker.keys.bureau import BureauPublicKeys, FixedKeys, key_id, raw_public
 from broker.keys.hybrid import hybrid_public_key
 
 DIRECTORY_FORMAT: Final = "nbx-directory/1"
@@ -171,7 +171,7 @@ def sign_directory(body: DirectoryBody, anchor_key: ed25519.Ed25519PrivateKey) -
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-class Directory:
+class Directory(FixedKeys):
     """A verified directory: the :class:`~broker.keys.KeyLookup` nodes use.
 
     Build one with :meth:`from_signed` or :meth:`load`, which verify the anchor's signature and the

@@ -69,6 +69,8 @@ __all__ = [  # the pipeline's and the receipt writer's names, as before the spli
 ]
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from broker.node.config import NodeConfig
     from broker.policy import PolicySet
 
@@ -137,30 +139,81 @@ class ConsumerDaemon:
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
         self._stop = asyncio.Event()
+        self._running: asyncio.Task[DaemonStats] | None = None  # the task of ``async with``
+        self._owns_store = False  # from_config opened the sink: leaving ``async with`` closes it
         self.transport: Transport = transport or KafkaTransport(settings)
         self._topics = self.transport.topics()
         self._log = get_logger()
 
     @classmethod
     def from_config(
-        cls, config: NodeConfig, *, transport: Transport | None = None
+        cls,
+        config: NodeConfig,
+        *,
+        transport: Transport | None = None,
+        on_delivered: Callable[[VerifiedPackage, Applied], None] | None = None,
     ) -> ConsumerDaemon:
-        """Build a daemon from a node configuration (the store is opened here)."""
+        """Build a daemon from a node configuration. The store is opened here and belongs to the
+        daemon: leaving ``async with`` closes it (after :meth:`run`, close ``daemon.sink``)."""
         from broker.node.runtime import load_node
 
         node = load_node(config)
-        return cls(
+        daemon = cls(
             node.keys,
             node.directory,
             config.kafka_settings(),
             node.open_store(),
             policies=node.policies,
             decryption_keys=node.decryption_keys,
+            on_delivered=on_delivered,
             max_frame_bytes=config.limits.max_frame_bytes,
             require_log_append_time=config.kafka.require_log_append_time,
             min_suite=config.security.min_suite,
             transport=transport,
         )
+        daemon._owns_store = True
+        return daemon
+
+    async def __aenter__(self) -> ConsumerDaemon:
+        """Start consuming in a background task (as :meth:`run`) and return the daemon."""
+        if self._running is not None:
+            msg = "the daemon is already running"
+            raise RuntimeError(msg)
+        self._stop.clear()
+        self._running = asyncio.create_task(self.run(), name=f"nbx-daemon-{self.bureau}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop: finish and commit the batch in hand, then close the store the daemon opened.
+
+        An error that ended the daemon early (a sink that failed, a broker that could not be
+        reached) is raised here unless the block itself raised.
+        """
+        task, self._running = self._running, None
+        self.stop()
+        try:
+            if task is not None:
+                if exc is None:
+                    await task
+                else:
+                    with contextlib.suppress(Exception):
+                        await task
+        finally:
+            if self._owns_store:
+                self.sink.close()
+
+    async def wait(self) -> DaemonStats:
+        """Inside ``async with``: wait until the daemon ends (an error it ended with is raised);
+        a service usually waits for its own stop signal instead."""
+        if self._running is None:
+            msg = "the daemon is not running: use it as `async with daemon:`"
+            raise RuntimeError(msg)
+        return await asyncio.shield(self._running)
 
     async def close(self) -> None:
         """Release what :meth:`process` opened when driven from outside :meth:`run` (the topic
@@ -176,12 +229,11 @@ class ConsumerDaemon:
     ) -> DaemonStats:
         """Consume until :meth:`stop` is called or no record arrived for ``until_idle_s``
         (:meth:`_run`); the directory is followed meanwhile (:mod:`broker.node.runtime`)."""
-        from broker.node.runtime import unfollow
 
         try:
             return await self._run(until_idle_s=until_idle_s, connect_timeout_s=connect_timeout_s)
         finally:
-            await unfollow(self.directory, self)
+            await self.directory.stop(self)
 
     async def _run(
         self, *, until_idle_s: float | None = None, connect_timeout_s: float | None = None
@@ -223,7 +275,6 @@ class ConsumerDaemon:
     async def _connect(
         self, connect_timeout_s: float | None
     ) -> tuple[Consumer | None, Producer | None]:
-        from broker.node.runtime import follow
 
         started = time.monotonic()
         backoff_s = 0.5
@@ -239,7 +290,7 @@ class ConsumerDaemon:
                     [self.inbox_topic, self.receipts_topic, quarantine(self.bureau)]
                 )
                 await producer.start()
-                await follow(self.directory, self)
+                await self.directory.start(self)
                 if not await self._until_stopped(consumer.start()):
                     # SIGTERM while joining the group (which can take a while): stop cleanly
                     with contextlib.suppress(KafkaError):
@@ -288,17 +339,16 @@ class ConsumerDaemon:
     async def _loop(
         self, consumer: Consumer, producer: Producer, until_idle_s: float | None
     ) -> None:
-        from broker.node.runtime import refusal
 
         last = time.monotonic()
         backoff_s = 0.5
         while not self._stop.is_set():
-            if refusal(self.directory) is not None:  # directory stale or too old: deliver nothing
+            if self.directory.refusal() is not None:  # directory stale or too old: deliver nothing
                 consumer.pause(*consumer.assignment())
             elif consumer.paused():
                 consumer.resume(*consumer.paused())
             batches = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
-            if refusal(self.directory) is not None:  # nothing committed: read again later
+            if self.directory.refusal() is not None:  # nothing committed: read again later
                 for tp, records in batches.items():
                     consumer.seek(tp, records[0].offset)
                 self.stats.paused += 1

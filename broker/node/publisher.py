@@ -27,7 +27,7 @@ from broker.envelope.seal import prepare
 from broker.errors import KeyDirectoryError, NbxError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
-from broker.node.runtime import check_accepting, follow, unfollow
+from broker.node.runtime import check_accepting
 from broker.node.signer import BatchSigner
 from broker.transport import (
     KafkaSettings,
@@ -158,13 +158,13 @@ class Publisher:
         return pub
 
     async def __aenter__(self) -> Publisher:
-        await follow(self.directory, self)  # the directory is followed while the publisher runs
+        await self.directory.start(self)  # the directory is followed while the publisher runs
         producer = self.transport.producer()
         try:
             await producer.start()
         except (KafkaError, OSError) as exc:
             await producer.stop()
-            await unfollow(self.directory, self)
+            await self.directory.stop(self)
             raise connect_error(self.transport.bootstrap, exc) from None
         self._producer = producer
         return self
@@ -179,7 +179,7 @@ class Publisher:
             await self._producer.stop()
             self._producer = None
         await self._topics.close()
-        await unfollow(self.directory, self)
+        await self.directory.stop(self)
         if self._owns_store and self.store is not None:
             self.store.close()
 
@@ -188,11 +188,7 @@ class Publisher:
     def resolve_recipients(self, to: Sequence[str] | Literal["all"]) -> list[str]:
         """``to`` as a sorted list of bureau ids; ``"all"`` means every other bureau listed."""
         if to == ALL:
-            ids = getattr(self.directory, "bureau_ids", None)
-            if ids is None:
-                msg = "this directory cannot list bureaus; name the recipients"
-                raise KeyDirectoryError(msg)
-            return sorted(b for b in ids() if b != self.bureau)
+            return sorted(b for b in self.directory.bureau_ids() if b != self.bureau)
         recipients = sorted(set(to))
         if not recipients:
             msg = "no recipients given"

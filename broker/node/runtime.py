@@ -489,31 +489,11 @@ class TopicDirectory(FollowedDirectory):
             await reader.close()
 
 
-async def follow(directory: KeyLookup, owner: object) -> None:
-    """Start following ``directory`` for ``owner`` if it is a followed one (else nothing)."""
-    if isinstance(directory, FollowedDirectory):
-        await directory.start(owner)
-
-
-async def unfollow(directory: KeyLookup, owner: object) -> None:
-    """Stop following ``directory`` for ``owner`` (the last owner stops the background task)."""
-    if isinstance(directory, FollowedDirectory):
-        await directory.stop(owner)
-
-
-def refusal(directory: KeyLookup) -> str | None:
-    """Why the node must not accept now (``stale``, ``too-old``), or ``None``."""
-    if isinstance(directory, FollowedDirectory):
-        return directory.refusal()
-    return None
-
-
 def check_accepting(directory: KeyLookup) -> None:
     """Raise :class:`KeyDirectoryError` (one line) if the node must not accept now."""
-    if isinstance(directory, FollowedDirectory):
-        reason = directory.refusal()
-        if reason is not None:
-            raise KeyDirectoryError(directory.refusal_message(reason))
+    reason = directory.refusal()
+    if reason is not None:
+        raise KeyDirectoryError(directory.refusal_message(reason))
 
 
 @dataclass
@@ -522,7 +502,7 @@ class Node:
 
     config: NodeConfig
     keys: BureauKeys
-    directory: KeyLookup
+    directory: FollowedDirectory
     policies: PolicySet
     decryption_keys: dict[str, RecipientPrivateKey] = field(default_factory=dict)
 
@@ -531,11 +511,6 @@ class Node:
         from broker.sinks import open_sink
 
         return open_sink(self.config.sink.url, durable=durable)
-
-    async def ready(self) -> None:
-        """Finish loading what needs the broker (the directory topic)."""
-        if isinstance(self.directory, TopicDirectory) and self.directory.current is None:
-            await self.directory.fetch()
 
 
 def load_node(config: NodeConfig) -> Node:
@@ -559,7 +534,7 @@ def load_node(config: NodeConfig) -> Node:
     anchor = load_anchor_public_key(config.trust.anchor)
     freshness = Freshness.from_config(config.trust)
     serials = SerialFile(config.serial_path())
-    directory: KeyLookup
+    directory: FollowedDirectory
     if config.trust.directory == "topic":
         directory = TopicDirectory(config.kafka_settings(), anchor, freshness, serials)
     else:

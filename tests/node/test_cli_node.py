@@ -96,6 +96,30 @@ def test_node_init_writes_a_loadable_node(tmp_path: Path) -> None:
     assert again.stderr.strip() == f"nbx: error: {folder}: already exists and is not empty"
 
 
+def test_node_init_writes_a_network_of_several_bureaus(tmp_path: Path) -> None:
+    """`nbx node init IT FR` writes one anchor and one directory listing both, and a node each
+    whose directory names the other; a bureau given twice is refused before anything is written."""
+    from broker.node.config import NodeConfig
+    from broker.node.runtime import load_node
+
+    folder = tmp_path / "net"
+    twice = nbx("node", "init", "IT", "FR", "it", "--dir", str(folder))
+    assert twice.returncode == 1
+    assert twice.stderr.strip() == "nbx: error: bureau IT given twice"
+    assert not folder.exists()
+    out = nbx("node", "init", "it", "FR", "--dir", str(folder))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:2] == [
+        f"wrote {folder / 'IT' / 'node.toml'}",
+        f"wrote {folder / 'FR' / 'node.toml'}",
+    ]
+    for cc, other in (("IT", "FR"), ("FR", "IT")):
+        node = load_node(NodeConfig.load(folder / cc / "node.toml"))
+        assert node.keys.bureau == cc
+        assert node.directory.bureau_ids() == ["FR", "IT"]
+        assert node.directory.recipient_key(other)[0]
+
+
 @pytest.fixture
 def node_config(tmp_path: Path) -> Path:
     configs = provision(
