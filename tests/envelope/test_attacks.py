@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -44,9 +45,9 @@ def world() -> World:
     return make_world()
 
 
-def reason(world: World, data: bytes, recipient: str = "FR", **kwargs: object) -> str:
+def reason(world: World, data: bytes, recipient: str = "FR", **kwargs: Any) -> str:
     with pytest.raises(EnvelopeRejected) as info:
-        open_as(world, data, recipient, **kwargs)  # type: ignore[arg-type]
+        open_as(world, data, recipient, **kwargs)
     return info.value.reason
 
 
