@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict broker
+	$(BIN)/mypy --strict broker tests
 
 ## unit: the whole suite on noida-db, with the coverage of broker/ by the tests' own process
 ## (daemons and commands the tests start in other processes are not counted); the floor is the

@@ -13,6 +13,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from broker import devbroker
 from broker.bench import broadcast, ops, raw, secure
 from broker.bench.common import Target, percentile
 from broker.bench.report import Report
@@ -22,11 +23,13 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def target(kafka_bootstrap, idempotence_supported, dev_broker):
+def target(
+    kafka_bootstrap: str, idempotence_supported: bool, dev_broker: devbroker.DevBroker
+) -> Target:
     return Target(kafka_bootstrap, "test", dev_broker.pid, idempotence_supported)
 
 
-async def test_raw_and_secure_report_rates_cpu_and_rss(target):
+async def test_raw_and_secure_report_rates_cpu_and_rss(target: Target) -> None:
     """Both throughput modes deliver every message and report rates, CPU per delivery and RSS."""
     report = Report(broker="test", cores=2)
     report.raw = await raw.run(target, messages=20, repeats=2, concurrency=4, warmup=5)
@@ -50,7 +53,7 @@ async def test_raw_and_secure_report_rates_cpu_and_rss(target):
     assert "messages per signature" in report.table()
 
 
-async def test_broadcast_reports_latency_percentiles(target):
+async def test_broadcast_reports_latency_percentiles(target: Target) -> None:
     """A small broadcast is stored at every recipient and reports p50 <= p99 <= max."""
     r = await broadcast.run(target, recipients=5, notices_count=3, hosts=2, warmup=1)
     assert r.recipients == 5
@@ -66,7 +69,7 @@ async def test_broadcast_reports_latency_percentiles(target):
 
 # timings of Python code against C code: coverage's tracer would slow only the Python side
 @pytest.mark.no_cover
-def test_ops_lists_every_step():
+def test_ops_lists_every_step() -> None:
     """The per-operation table covers each step of the secure path with a positive cost."""
     costs = ops.run(rounds=3, audience=3)
     rows = {o.op: o.us for o in costs}
@@ -101,13 +104,13 @@ def test_ops_lists_every_step():
     )
 
 
-def test_percentile_is_nearest_rank():
+def test_percentile_is_nearest_rank() -> None:
     """p99 of 50 samples is the largest; p50 of 1..4 is 2."""
     assert percentile(list(range(1, 51)), 99) == 50
     assert percentile([1, 2, 3, 4], 50) == 2
 
 
-def test_cli_prints_json(kafka_bootstrap):
+def test_cli_prints_json(kafka_bootstrap: str) -> None:
     """``nbx bench raw --json`` on a given broker prints the report as JSON."""
     result = CliRunner().invoke(
         main,
@@ -120,7 +123,7 @@ def test_cli_prints_json(kafka_bootstrap):
     assert data["secure"] is None
 
 
-def test_host_settle_heap_freezes_start_up_and_still_collects_cycles():
+def test_host_settle_heap_freezes_start_up_and_still_collects_cycles() -> None:
     """The broadcast host freezes its start-up heap and collects less often, yet a reference
     cycle made afterwards is still freed (run in a child: the settings are process-wide)."""
     code = """

@@ -34,7 +34,7 @@ def _report(required_us: list[float], *, raw_rate: float = 4000.0) -> Report:
     return report
 
 
-def test_bound_is_cores_over_required_plus_raw_cost_against_raw_rate():
+def test_bound_is_cores_over_required_plus_raw_cost_against_raw_rate() -> None:
     """1.88 ms required + 0.12 ms raw Kafka = 2 ms a delivery: 2 cores give 1 000/s, a quarter
     of raw's 4 000/s; rows not marked required do not count."""
     report = _report([1000.0, 880.0])
@@ -48,12 +48,12 @@ def test_bound_is_cores_over_required_plus_raw_cost_against_raw_rate():
     assert "this run reaches 50% of it" in report.table()
 
 
-def test_bound_never_exceeds_one():
+def test_bound_never_exceeds_one() -> None:
     """Cheap required work cannot make secure faster than raw's own round trips."""
     assert _report([10.0], raw_rate=100.0).ratio_bound == 1.0
 
 
-def test_bound_needs_raw_and_required_rows():
+def test_bound_needs_raw_and_required_rows() -> None:
     """Without the raw mode or without required rows there is no bound (and no table line)."""
     no_ops = _report([])
     assert no_ops.required_ms_per_delivery is None

@@ -7,6 +7,7 @@ and must still pass every key check (P6); the tests below try to break that with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -51,7 +52,7 @@ def batch_package(world: World, n: int = 5, index: int = 2) -> dict[str, Any]:
     return decrypt(world, package(world, sealed_batch(world, n)[index]))
 
 
-def test_every_message_of_a_batch_opens_for_every_recipient(world):
+def test_every_message_of_a_batch_opens_for_every_recipient(world: World) -> None:
     """Seven messages under one signature: each opens for FR and DE with its own view."""
     batch = sealed_batch(world, 7)
     assert len({s.signature for s in batch}) == 1
@@ -67,7 +68,7 @@ def test_every_message_of_a_batch_opens_for_every_recipient(world):
         assert dict(de.disclosed) == UNITS
 
 
-def test_a_batch_of_one_is_the_single_signature(world):
+def test_a_batch_of_one_is_the_single_signature(world: World) -> None:
     """One statement is signed alone, over ``DOMAIN || statement``, and carries no proof."""
     unsigned = prepare(
         signer=world.keys["IT"],
@@ -88,7 +89,7 @@ def test_a_batch_of_one_is_the_single_signature(world):
     assert "proof" not in decrypt(world, package(world, unsigned.signed(signature)))
 
 
-def test_batch_size_limits(world):
+def test_batch_size_limits(world: World) -> None:
     """No empty batch, none above MAX_BATCH."""
     with pytest.raises(ValueError, match="1 to 256"):
         sign_batch(world.keys["IT"], [])
@@ -96,7 +97,7 @@ def test_batch_size_limits(world):
         sign_batch(world.keys["IT"], [b"x"] * (MAX_BATCH + 1))
 
 
-def test_the_package_carries_index_size_and_audit_path(world):
+def test_the_package_carries_index_size_and_audit_path(world: World) -> None:
     """The wire form of the proof: index, size, base64url hashes (3 for a batch of 5)."""
     proof = batch_package(world)["proof"]
     assert (proof["index"], proof["size"]) == (2, 5)
@@ -106,7 +107,7 @@ def test_the_package_carries_index_size_and_audit_path(world):
 # --- P1 / P2: the proof cannot carry another statement -----------------------------------------
 
 
-def test_statement_changed_under_a_batch_signature(world):
+def test_statement_changed_under_a_batch_signature(world: World) -> None:
     """A statement edited after signing leads to another root: signature fails."""
     pkg = batch_package(world)
     st = statement_of(pkg)
@@ -115,7 +116,7 @@ def test_statement_changed_under_a_batch_signature(world):
     assert reason(world, encrypt(world, pkg)) == "signature"
 
 
-def test_grant_widened_under_a_batch_signature(world):
+def test_grant_widened_under_a_batch_signature(world: World) -> None:
     """FR's grant hash replaced by DE's (the full view): the statement no longer fits the root."""
     pkg = batch_package(world)
     st = statement_of(pkg)
@@ -127,7 +128,7 @@ def test_grant_widened_under_a_batch_signature(world):
     assert reason(world, encrypt(world, pkg)) == "signature"
 
 
-def test_proof_of_another_message_of_the_batch(world):
+def test_proof_of_another_message_of_the_batch(world: World) -> None:
     """Message 2 with message 3's proof: the path leads elsewhere."""
     batch = sealed_batch(world, 5)
     pkg = decrypt(world, package(world, batch[2]))
@@ -153,7 +154,9 @@ def test_proof_of_another_message_of_the_batch(world):
         ({"size": 5.0}, "malformed"),
     ],
 )
-def test_proof_index_and_size_changed(world, change, expected):
+def test_proof_index_and_size_changed(
+    world: World, change: dict[str, object], expected: str
+) -> None:
     """Index or size moved: another tree head (signature), or a proof that cannot fit its tree
     (malformed)."""
     pkg = batch_package(world)
@@ -175,7 +178,9 @@ def test_proof_index_and_size_changed(world, change, expected):
         (lambda p: [1, *p[1:]], "malformed"),
     ],
 )
-def test_audit_path_changed(world, edit, expected):
+def test_audit_path_changed(
+    world: World, edit: Callable[[list[Any]], list[Any]], expected: str
+) -> None:
     """Every change to the audit path is rejected: wrong hashes by the signature, the rest as
     malformed."""
     pkg = batch_package(world)
@@ -187,28 +192,28 @@ def test_audit_path_changed(world, edit, expected):
     "proof",
     [None, {}, {"index": 2, "size": 5}, {"index": 2, "size": 5, "path": [], "root": "x"}, []],
 )
-def test_proof_member_malformed(world, proof):
+def test_proof_member_malformed(world: World, proof: object) -> None:
     """A null, partial, extended or wrongly typed proof is malformed."""
     pkg = batch_package(world)
     pkg["proof"] = proof
     assert reason(world, encrypt(world, pkg)) == "malformed"
 
 
-def test_proof_dropped_from_a_batched_package(world):
+def test_proof_dropped_from_a_batched_package(world: World) -> None:
     """Without its proof the batch signature is checked over the statement alone: fails."""
     pkg = batch_package(world)
     del pkg["proof"]
     assert reason(world, encrypt(world, pkg)) == "signature"
 
 
-def test_proof_added_to_a_single_signature(world):
+def test_proof_added_to_a_single_signature(world: World) -> None:
     """A single signature presented as a batch of two (with a made-up sibling): fails."""
     pkg = decrypt(world, package(world, seal_notice(world)))
     pkg["proof"] = {"index": 0, "size": 2, "path": [b64u(bytes(32))]}
     assert reason(world, encrypt(world, pkg)) == "signature"
 
 
-def test_tree_head_signed_by_another_bureau(world):
+def test_tree_head_signed_by_another_bureau(world: World) -> None:
     """ES signs IT's tree head (sender still IT): the signature is not IT's."""
     batch = sealed_batch(world, 4)
     pkg = decrypt(world, package(world, batch[1]))
@@ -218,7 +223,7 @@ def test_tree_head_signed_by_another_bureau(world):
     assert reason(world, encrypt(world, pkg)) == "signature"
 
 
-def test_a_single_signature_cannot_pass_as_a_tree_head(world):
+def test_a_single_signature_cannot_pass_as_a_tree_head(world: World) -> None:
     """Domains differ: the signature over ``DOMAIN || statement`` never verifies a tree head, even
     for a one-leaf tree of that statement (which sign_batch never writes: size 1 is refused)."""
     sealed = seal_notice(world)
@@ -230,7 +235,7 @@ def test_a_single_signature_cannot_pass_as_a_tree_head(world):
 # --- one verification per batch, and the key checks still run per message -----------------------
 
 
-def test_a_recipient_verifies_a_batch_signature_once(world):
+def test_a_recipient_verifies_a_batch_signature_once(world: World) -> None:
     """Opening six messages of one batch runs Ed25519 once; the others reuse the success."""
     batch = sealed_batch(world, 6)
     frames = [package(world, s) for s in batch]
@@ -241,7 +246,7 @@ def test_a_recipient_verifies_a_batch_signature_once(world):
     assert (after.misses - before.misses, after.hits - before.hits) == (1, 5)
 
 
-def test_a_verified_batch_does_not_excuse_a_forged_signature(world):
+def test_a_verified_batch_does_not_excuse_a_forged_signature(world: World) -> None:
     """After message 0 verified, message 1 with a different signature is checked anew: fails."""
     batch = sealed_batch(world, 3)
     open_as(world, package(world, batch[0]))
@@ -252,7 +257,7 @@ def test_a_verified_batch_does_not_excuse_a_forged_signature(world):
     assert reason(world, encrypt(world, pkg)) == "signature"
 
 
-def test_revocation_applies_to_messages_of_an_already_verified_batch():
+def test_revocation_applies_to_messages_of_an_already_verified_batch() -> None:
     """The signature check is shared, the key check is not: after the key is revoked, the next
     message of a batch whose signature was already verified is rejected as key-revoked."""
     w = make_world()

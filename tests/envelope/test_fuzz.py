@@ -37,14 +37,14 @@ def check(data: bytes) -> None:
 
 @FUZZ
 @given(st.binary(max_size=2048))
-def test_arbitrary_bytes(data):
+def test_arbitrary_bytes(data: bytes) -> None:
     """Random bytes never open and never crash the opener."""
     check(data)
 
 
 @FUZZ
 @given(st.binary(max_size=64))
-def test_arbitrary_bytes_with_valid_header(tail):
+def test_arbitrary_bytes_with_valid_header(tail: bytes) -> None:
     """A valid magic/version/suite/key id followed by garbage is rejected."""
     check(FRAME[: 7 + FRAME[6]] + tail)
 
@@ -57,7 +57,7 @@ def test_arbitrary_bytes_with_valid_header(tail):
         max_size=4,
     )
 )
-def test_mutated_valid_frame(edits):
+def test_mutated_valid_frame(edits: list[tuple[int, int, str]]) -> None:
     """Replacing, inserting or deleting bytes of a valid frame: rejected or the same view."""
     data = bytearray(FRAME)
     for pos, value, op in edits:
@@ -82,14 +82,16 @@ JSON = st.recursive(
 
 @FUZZ
 @given(st.binary(max_size=512))
-def test_encrypted_arbitrary_plaintext(plaintext):
+def test_encrypted_arbitrary_plaintext(plaintext: bytes) -> None:
     """Anyone can encrypt to FR's public key: arbitrary plaintext is rejected, never a crash."""
     check(encrypt(WORLD, plaintext))
 
 
 @FUZZ
 @given(JSON, JSON, st.data())
-def test_encrypted_package_like_json(statement, disclosures, data):
+def test_encrypted_package_like_json(
+    statement: object, disclosures: object, data: st.DataObject
+) -> None:
     """Package-shaped JSON with arbitrary members (including numbers JCS cannot encode, deep
     nesting and NaN) is rejected as an EnvelopeRejected, never another exception."""
     base = json.loads(
@@ -105,7 +107,7 @@ def test_encrypted_package_like_json(statement, disclosures, data):
     check(encrypt(WORLD, json.dumps(base, allow_nan=True).encode()))
 
 
-def test_deeply_nested_and_huge_numbers():
+def test_deeply_nested_and_huge_numbers() -> None:
     """Inputs that make JSON or JCS code raise unusual exceptions are still plain rejections."""
     for plaintext in (
         b"[" * 100_000 + b"]" * 100_000,
@@ -140,7 +142,7 @@ def test_deeply_nested_and_huge_numbers():
         check(encrypt(WORLD, plaintext))
 
 
-def test_valid_statement_with_unencodable_disclosure():
+def test_valid_statement_with_unencodable_disclosure() -> None:
     """A genuine statement with a disclosure JCS cannot encode (integer beyond 2**53, NaN)."""
     from .world import decrypt
 
@@ -163,7 +165,7 @@ BATCHED, BATCHED_VIEW = _batched_package()
 
 @FUZZ
 @given(JSON | st.fixed_dictionaries({"index": JSON, "size": JSON, "path": JSON}), st.data())
-def test_arbitrary_proof_member(proof, data):
+def test_arbitrary_proof_member(proof: object, data: st.DataObject) -> None:
     """A genuine batched package whose proof (or one of its members) is replaced by arbitrary
     JSON: rejected as an EnvelopeRejected, or, if the proof is unchanged, the same view."""
     pkg = json.loads(json.dumps(BATCHED))

@@ -45,7 +45,7 @@ def _data(n: int) -> list[bytes]:
 
 
 @pytest.mark.parametrize("n", [*range(1, 34), 63, 64, 65, 100, 256])
-def test_root_and_every_proof_match_the_rfc_definitions(n):
+def test_root_and_every_proof_match_the_rfc_definitions(n: int) -> None:
     """For every size and index: root == MTH, proof == PATH, and the proof leads to the root."""
     data = _data(n)
     leaves = [merkle.leaf_hash(d) for d in data]
@@ -56,7 +56,7 @@ def test_root_and_every_proof_match_the_rfc_definitions(n):
         assert merkle.root_from_proof(leaves[m], m, n, proofs[m]) == mth(data)
 
 
-def test_leaf_and_node_hashes_are_domain_separated():
+def test_leaf_and_node_hashes_are_domain_separated() -> None:
     """A leaf is SHA-256(0x00 || data); a two-leaf root is SHA-256(0x01 || l0 || l1)."""
     a, b = merkle.leaf_hash(b"a"), merkle.leaf_hash(b"b")
     assert a == _h(b"\x00a")
@@ -65,7 +65,7 @@ def test_leaf_and_node_hashes_are_domain_separated():
     assert merkle.root([a, b]) != merkle.leaf_hash(a + b)
 
 
-def test_the_size_must_be_signed_with_the_root():
+def test_the_size_must_be_signed_with_the_root() -> None:
     """Leaf 0 of a 3-leaf tree and of a 4-leaf tree have proofs of the same shape, so one proof
     gives the same root under both sizes: that is why the signed tree head holds the size."""
     leaves = [merkle.leaf_hash(d) for d in _data(3)]
@@ -76,7 +76,9 @@ def test_the_size_must_be_signed_with_the_root():
 
 
 @given(n=st.integers(2, 80), data=st.data())
-def test_a_proof_checked_at_another_place_gives_another_tree_head(n, data):
+def test_a_proof_checked_at_another_place_gives_another_tree_head(
+    n: int, data: st.DataObject
+) -> None:
     """Moving a leaf (index or size) or changing a path hash never reproduces the signed tree
     head ``(size, root)``."""
     leaves = [merkle.leaf_hash(d) for d in _data(n)]
@@ -111,13 +113,15 @@ def test_a_proof_checked_at_another_place_gives_another_tree_head(n, data):
         (0, 1, 1, "too long"),
     ],
 )
-def test_a_path_that_does_not_fit_its_tree_raises(index, size, length, error):
+def test_a_path_that_does_not_fit_its_tree_raises(
+    index: int, size: int, length: int, error: str
+) -> None:
     """Index outside the tree, or a path longer or shorter than the tree allows: ValueError."""
     with pytest.raises(ValueError, match=error):
         merkle.root_from_proof(bytes(32), index, size, [bytes(32)] * length)
 
 
-def test_empty_tree_is_refused():
+def test_empty_tree_is_refused() -> None:
     """There is no batch of nothing."""
     with pytest.raises(ValueError, match="at least one leaf"):
         merkle.root([])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,11 +15,18 @@ from broker.errors import EnvelopeRejected
 from broker.keys.directory import KeyRecord
 from broker.keys.hybrid import HybridEncryptionKey
 
-from .world import OPEN_AT, T0, UNITS, inbox, make_world, seal_notice
+from .world import OPEN_AT, T0, UNITS, World, inbox, make_world, seal_notice
+
+if TYPE_CHECKING:
+    from broker.envelope.open import VerifiedPackage
+    from broker.envelope.suites import RecipientPrivateKey
+
+#: a world whose directory also lists FR's hybrid key, and that key
+PQWorld = tuple[World, HybridEncryptionKey]
 
 
 @pytest.fixture(scope="module")
-def pq_world():
+def pq_world() -> PQWorld:
     world = make_world()
     hybrid = HybridEncryptionKey.generate()
     fr = next(b for b in world.body.bureaus if b.id == "FR")
@@ -40,7 +49,9 @@ def pq_world():
     return world, hybrid
 
 
-def _open(world, data, keys, **kw):
+def _open(
+    world: World, data: bytes, keys: Mapping[str, RecipientPrivateKey], **kw: Any
+) -> VerifiedPackage:
     return open_package(
         data,
         topic=inbox("FR"),
@@ -52,7 +63,7 @@ def _open(world, data, keys, **kw):
     )
 
 
-def test_hybrid_key_selected_and_roundtrips(pq_world):
+def test_hybrid_key_selected_and_roundtrips(pq_world: PQWorld) -> None:
     """The directory hands out FR's newer hybrid key; the frame names suite 2 and opens."""
     world, hybrid = pq_world
     kid, key = world.directory.recipient_key("FR", T0)
@@ -65,7 +76,7 @@ def test_hybrid_key_selected_and_roundtrips(pq_world):
     assert got.disclosed["person.family_name"] == UNITS["person.family_name"]
 
 
-def test_suite_downgrade_rejected(pq_world):
+def test_suite_downgrade_rejected(pq_world: PQWorld) -> None:
     """Relabelling a suite-2 frame as suite 1 fails: the suite must match the key and is in info."""
     world, hybrid = pq_world
     kid, key = world.directory.recipient_key("FR", T0)
@@ -83,11 +94,11 @@ def test_suite_downgrade_rejected(pq_world):
     assert info.value.reason == "decrypt"
 
 
-def test_min_suite_refuses_suite_1_before_decrypting(pq_world):
+def test_min_suite_refuses_suite_1_before_decrypting(pq_world: PQWorld) -> None:
     """A recipient that requires suite 2 refuses a suite-1 frame from a lagging sender (one that
     still encrypts to its X25519 key) with ``suite-too-weak``, and still opens suite 2."""
     world, hybrid = pq_world
-    keys = {
+    keys: dict[str, RecipientPrivateKey] = {
         world.keys["FR"].encryption_key_id: world.keys["FR"].encryption_key,
         hybrid.key_id: hybrid.hpke_private_key(),
     }
@@ -107,7 +118,7 @@ def test_min_suite_refuses_suite_1_before_decrypting(pq_world):
     assert _open(world, current, keys, min_suite=SUITE_MLKEM768_X25519).disclosed
 
 
-def test_static_directory_hands_out_the_hybrid_key():
+def test_static_directory_hands_out_the_hybrid_key() -> None:
     """The in-memory lookup gives a hybrid-only bureau's hybrid key (suite 2), a migrating
     bureau's hybrid key, a classic bureau's X25519 key, and refuses X25519 for a hybrid-only one."""
     from broker.envelope.suites import suite_for_public
@@ -123,6 +134,7 @@ def test_static_directory_hands_out_the_hybrid_key():
         hybrid_key=only.hybrid_key,
     )
     lookup = StaticDirectory([only.public(), classic.public(), both.public()])
+    assert only.hybrid_key is not None
     assert lookup.recipient_key("FR")[0] == only.hybrid_key.key_id
     assert suite_for_public(lookup.recipient_key("FR")[1]) == SUITE_MLKEM768_X25519
     assert suite_for_public(lookup.recipient_key("DE")[1]) == SUITE_MLKEM768_X25519

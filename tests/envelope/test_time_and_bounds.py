@@ -49,7 +49,7 @@ def nested(depth: int) -> Any:
 # --- validity -------------------------------------------------------------------------------
 
 
-def test_statement_may_claim_at_most_the_maximum_validity():
+def test_statement_may_claim_at_most_the_maximum_validity() -> None:
     """A statement valid for MAX_VALIDITY opens; one day longer is refused as ``validity``
     (a stolen key cannot mint messages that stay acceptable for ten years)."""
     world = make_world()
@@ -61,7 +61,7 @@ def test_statement_may_claim_at_most_the_maximum_validity():
     assert reason(world, decade) == "validity"
 
 
-def test_receive_time_ahead_of_local_time_is_refused():
+def test_receive_time_ahead_of_local_time_is_refused() -> None:
     """The broker's receive time may be at most MAX_CLOCK_SKEW ahead of the local clock."""
     world = make_world()
     data = package(world, seal_notice(world))
@@ -71,7 +71,7 @@ def test_receive_time_ahead_of_local_time_is_refused():
     assert reason(world, data, now=now, received_at=ahead) == "clock-skew"
 
 
-def test_back_dated_statement_and_record_do_not_escape_a_revocation():
+def test_back_dated_statement_and_record_do_not_escape_a_revocation() -> None:
     """The thief of a revoked key back-dates created_at and (on a topic that keeps producer
     time) the record timestamp to before the revocation: refused, because the revocation is also
     checked at the time of opening."""
@@ -95,7 +95,7 @@ def test_back_dated_statement_and_record_do_not_escape_a_revocation():
 # --- message ids ----------------------------------------------------------------------------
 
 
-def test_msg_id_must_be_a_uuid7_of_the_creation_time():
+def test_msg_id_must_be_a_uuid7_of_the_creation_time() -> None:
     """A msg id that is not a UUIDv7, or whose time is more than MAX_CLOCK_SKEW from
     created_at (an id copied from another message), makes the statement malformed."""
     world = make_world()
@@ -114,7 +114,7 @@ def test_msg_id_must_be_a_uuid7_of_the_creation_time():
         assert reason(world, package(world, seal_notice(world, msg_id=bad))) == "malformed", bad
 
 
-def test_uuid7_time_parsing():
+def test_uuid7_time_parsing() -> None:
     """uuid7_time_ms reads back the time uuid7 wrote and refuses anything else."""
     assert uuid7_time_ms(uuid7(1_736_933_400_000)) == 1_736_933_400_000
     assert uuid7_time_ms("not-a-uuid") is None
@@ -147,7 +147,7 @@ def _seal_with(world: World, *, header: Any = None, units: dict[str, Any] | None
     )
 
 
-def test_validly_signed_deep_header_is_malformed():
+def test_validly_signed_deep_header_is_malformed() -> None:
     """A header nested 500 levels deep (it used to pass opening and then exhaust the recursion
     of view assembly in the daemon) is refused at opening; MAX_NESTING levels still open."""
     world = make_world()
@@ -158,14 +158,14 @@ def test_validly_signed_deep_header_is_malformed():
         assert reason(world, data) == "malformed"
 
 
-def test_validly_signed_deep_disclosure_is_malformed():
+def test_validly_signed_deep_disclosure_is_malformed() -> None:
     """A disclosed value nested beyond MAX_NESTING is refused at opening."""
     world = make_world()
     data = _seal_with(world, units={**UNITS, "person.aliases": nested(200)})
     assert reason(world, data) == "malformed"
 
 
-def test_validly_signed_wide_structures_are_malformed():
+def test_validly_signed_wide_structures_are_malformed() -> None:
     """More than MAX_ENTRIES entries in a header list, or more disclosures, are refused."""
     world = make_world()
     wide = _seal_with(world, header={"category": "red", "list": list(range(MAX_ENTRIES + 1))})

@@ -30,7 +30,7 @@ def _sections() -> set[int]:
     return {int(n) for n in re.findall(r"^## (\d+)\. ", ARCHITECTURE.read_text(), re.MULTILINE)}
 
 
-def test_the_architecture_document_has_its_sections():
+def test_the_architecture_document_has_its_sections() -> None:
     """Data flow, module map, properties, wire format and topics are sections 1 to 5."""
     text = ARCHITECTURE.read_text()
     assert _sections() == {1, 2, 3, 4, 5}
@@ -40,7 +40,7 @@ def test_the_architecture_document_has_its_sections():
         assert f"**{prop} " in text, prop
 
 
-def test_nothing_cites_the_design_brief():
+def test_nothing_cites_the_design_brief() -> None:
     """No file of the repository points at the design brief, which is not in it."""
     citing = [
         str(p.relative_to(ROOT))
@@ -50,7 +50,7 @@ def test_nothing_cites_the_design_brief():
     assert not citing, citing
 
 
-def test_every_cited_architecture_section_exists():
+def test_every_cited_architecture_section_exists() -> None:
     """Each "docs/architecture.md section N" names a section of the document."""
     sections = _sections()
     cited: list[tuple[str, int]] = []
@@ -62,7 +62,7 @@ def test_every_cited_architecture_section_exists():
     assert not wrong, wrong
 
 
-def test_every_module_folder_of_broker_is_in_the_module_map():
+def test_every_module_folder_of_broker_is_in_the_module_map() -> None:
     """The module map names every package folder of ``broker/`` and every file it names exists."""
     text = ARCHITECTURE.read_text()
     folders = sorted(

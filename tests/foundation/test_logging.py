@@ -31,8 +31,9 @@ def test_json_line_has_timestamp_level_and_event(captured: io.StringIO) -> None:
     assert line["msg_id"] == "m-1"
     assert line["sender"] == "FR"
     stamp = datetime.fromisoformat(str(line["timestamp"]).replace("Z", "+00:00"))
-    assert stamp.utcoffset() is not None
-    assert stamp.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+    offset = stamp.utcoffset()
+    assert offset is not None
+    assert offset.total_seconds() == 0
 
 
 def test_field_value_of_a_notice_never_reaches_the_output(captured: io.StringIO) -> None:

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import json
 import stat
+from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from broker.cli import main
 
 
-def run(*args, ok=True, env=None):
+def run(*args: object, ok: bool = True, env: dict[str, str] | None = None) -> Result:
     result = CliRunner().invoke(main, [str(a) for a in args], env=env)
     assert (result.exit_code == 0) == ok, result.output
     return result
 
 
-def kid_of(path, use):
-    return next(k["kid"] for k in json.loads(path.read_text())["keys"] if k["use"] == use)
+def kid_of(path: Path, use: str) -> str:
+    kid: str = next(k["kid"] for k in json.loads(path.read_text())["keys"] if k["use"] == use)
+    return kid
 
 
-def test_anchor_bureau_add_rotate_revoke_show_verify(tmp_path):
+def test_anchor_bureau_add_rotate_revoke_show_verify(tmp_path: Path) -> None:
     """The whole lifecycle through the CLI; every change is a new serial that verifies."""
     anchor, d = tmp_path / "anchor", tmp_path / "directory.json"
     run("keys", "init-anchor", anchor)
@@ -84,7 +86,7 @@ def test_anchor_bureau_add_rotate_revoke_show_verify(tmp_path):
     assert "rollback" in err
 
 
-def test_forged_directory_and_wrong_anchor(tmp_path):
+def test_forged_directory_and_wrong_anchor(tmp_path: Path) -> None:
     """A directory checked against another anchor fails with one line, no traceback."""
     run("keys", "init-anchor", tmp_path / "a")
     run("keys", "init-anchor", tmp_path / "b")
@@ -123,7 +125,7 @@ def test_forged_directory_and_wrong_anchor(tmp_path):
     assert "does not verify" in err.output
 
 
-def test_passphrase_and_permissions(tmp_path):
+def test_passphrase_and_permissions(tmp_path: Path) -> None:
     """Keys created with NBX_KEY_PASSPHRASE need it; a group-readable anchor key is refused."""
     env = {"NBX_KEY_PASSPHRASE": "s3cret"}
     run("keys", "init-anchor", tmp_path, env=env)
@@ -150,7 +152,7 @@ def test_passphrase_and_permissions(tmp_path):
     run(*args, env=env)
 
 
-def test_bad_arguments(tmp_path):
+def test_bad_arguments(tmp_path: Path) -> None:
     """Bad bureau ids, times and durations are usage errors, not tracebacks."""
     assert "bureau id" in run("keys", "new-bureau", "fra", "--dir", tmp_path, ok=False).output
     run("keys", "init-anchor", tmp_path)
@@ -204,7 +206,7 @@ def test_bad_arguments(tmp_path):
     assert "bad duration" in out
 
 
-def test_bench_envelope_prints_rows():
+def test_bench_envelope_prints_rows() -> None:
     """``nbx bench envelope`` prints seal and open times per audience size."""
     out = run("bench", "envelope", "--rounds", "1", "--recipients", "1", "--recipients", "3").output
     lines = out.strip().splitlines()

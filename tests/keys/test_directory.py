@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from broker.errors import EnvelopeRejected, KeyDirectoryError
-from broker.keys import BureauKeys, Directory, sign_directory
+from broker.keys import BureauKeys, Directory, DirectoryBody, sign_directory
 from broker.keys.directory_edit import (
     PublicDocument,
     add_bureau,
@@ -20,6 +21,8 @@ from broker.keys.directory_edit import (
 from broker.keys.files import public_document
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
+#: the trust anchor, bureau FR's keys, and a directory listing FR
+Setup = tuple[ed25519.Ed25519PrivateKey, BureauKeys, DirectoryBody]
 
 
 def doc(keys: BureauKeys) -> PublicDocument:
@@ -27,14 +30,14 @@ def doc(keys: BureauKeys) -> PublicDocument:
 
 
 @pytest.fixture
-def setup():
+def setup() -> Setup:
     anchor = ed25519.Ed25519PrivateKey.generate()
     fr = BureauKeys.generate("FR")
     body = add_bureau(empty_directory(anchor.public_key(), T0), doc(fr), name="NCB Paris", now=T0)
     return anchor, fr, body
 
 
-def test_serial_increments_on_every_change(setup):
+def test_serial_increments_on_every_change(setup: Setup) -> None:
     """add, rotate and revoke each produce the next serial."""
     _anchor, fr, body = setup
     assert body.serial == 2
@@ -43,7 +46,7 @@ def test_serial_increments_on_every_change(setup):
     assert (rotated.serial, revoked.serial) == (3, 4)
 
 
-def test_lookup_windows(setup):
+def test_lookup_windows(setup: Setup) -> None:
     """A signing key is unknown before its directory entry exists, expired outside its window."""
     anchor, fr, body = setup
     d = Directory.from_signed(sign_directory(body, anchor), anchor.public_key())
@@ -57,7 +60,7 @@ def test_lookup_windows(setup):
         assert info.value.reason == "key-unknown"
 
 
-def test_revocation_time_is_the_boundary(setup):
+def test_revocation_time_is_the_boundary(setup: Setup) -> None:
     """Before the revocation instant the key is valid; at and after it, revoked."""
     _anchor, fr, body = setup
     at = T0 + timedelta(days=10)
@@ -70,7 +73,7 @@ def test_revocation_time_is_the_boundary(setup):
         assert info.value.reason == "key-revoked"
 
 
-def test_revoked_encryption_key_is_not_handed_out(setup):
+def test_revoked_encryption_key_is_not_handed_out(setup: Setup) -> None:
     """After its encryption key is revoked, senders get no key for the bureau (fail closed)."""
     _anchor, fr, body = setup
     body = revoke_key(body, "FR", fr.encryption_key_id, at=T0, reason="key-compromise", now=T0)
@@ -78,7 +81,7 @@ def test_revoked_encryption_key_is_not_handed_out(setup):
         Directory(body).encryption_key("FR", T0 + timedelta(seconds=1))
 
 
-def test_forged_tampered_rolled_back_and_garbage(setup, tmp_path):
+def test_forged_tampered_rolled_back_and_garbage(setup: Setup, tmp_path: Path) -> None:
     """Every way a directory can be bad gives one line naming the source and the problem."""
     anchor, _fr, body = setup
     good = sign_directory(body, anchor)
@@ -97,7 +100,7 @@ def test_forged_tampered_rolled_back_and_garbage(setup, tmp_path):
         Directory.load(tmp_path / "missing.json", anchor.public_key())
 
 
-def test_signed_but_inconsistent_body_is_refused(setup):
+def test_signed_but_inconsistent_body_is_refused(setup: Setup) -> None:
     """Even a body the anchor signed is refused if a key id does not match its public key."""
     anchor, _fr, body = setup
     content = body.to_json()
@@ -112,7 +115,7 @@ def test_signed_but_inconsistent_body_is_refused(setup):
         Directory.from_signed(signed, anchor.public_key())
 
 
-def test_edit_errors(setup):
+def test_edit_errors(setup: Setup) -> None:
     """Adding twice, rotating or revoking an unknown bureau or key, revoking twice: clear errors."""
     _anchor, fr, body = setup
     with pytest.raises(KeyDirectoryError, match="already in the directory"):
@@ -128,7 +131,7 @@ def test_edit_errors(setup):
         rotate_keys(body, doc(fr), now=T0)
 
 
-def test_example_directory_in_repository_verifies():
+def test_example_directory_in_repository_verifies() -> None:
     """``keys/example-directory.json`` verifies against the example ``keys/trust-anchor.pub``."""
     from pathlib import Path
 

@@ -61,7 +61,7 @@ def _cli_revoke(folder: Path, cc: str, kid: str) -> None:
 def _serial(daemon: ConsumerDaemon) -> int:
     """The serial the daemon's lookup holds (a followed directory's current one, or a plain
     loaded Directory's)."""
-    current = getattr(daemon.directory, "current", daemon.directory)
+    current: Any = getattr(daemon.directory, "current", daemon.directory)
     return 0 if current is None else int(current.serial)
 
 

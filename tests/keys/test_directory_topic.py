@@ -18,7 +18,7 @@ from broker.transport import KafkaSettings
 pytestmark = pytest.mark.e2e
 
 
-async def test_fetch_takes_highest_verified_serial(kafka_bootstrap):
+async def test_fetch_takes_highest_verified_serial(kafka_bootstrap: str) -> None:
     settings = KafkaSettings(bootstrap=kafka_bootstrap, enable_idempotence=False)
     """Newest serial wins; a forged record and a replayed older serial are ignored; a node
     already holding a newer serial gets an error rather than a rollback."""

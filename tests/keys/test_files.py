@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,7 @@ from broker.keys.files import (
 )
 
 
-def test_private_keys_are_created_0600(tmp_path):
+def test_private_keys_are_created_0600(tmp_path: Path) -> None:
     """Every private key file is created with mode 0600; public files are not secret."""
     write_bureau_keys(tmp_path, BureauKeys.generate("FR"))
     init_anchor(tmp_path)
@@ -34,7 +35,7 @@ def test_private_keys_are_created_0600(tmp_path):
     assert (tmp_path / "trust-anchor.pub").read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
 
 
-def test_roundtrip_plain_and_encrypted(tmp_path, monkeypatch):
+def test_roundtrip_plain_and_encrypted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keys written with a passphrase load with it, and give the same key ids."""
     keys = BureauKeys.generate("DE")
     write_bureau_keys(tmp_path / "plain", keys)
@@ -49,7 +50,7 @@ def test_roundtrip_plain_and_encrypted(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660, 0o700])
-def test_refuses_key_readable_by_others(tmp_path, mode):
+def test_refuses_key_readable_by_others(tmp_path: Path, mode: int) -> None:
     """A private key with any group/other permission is refused, naming the file and the fix."""
     write_bureau_keys(tmp_path, BureauKeys.generate("FR"))
     path = tmp_path / "FR.signing.key"
@@ -65,7 +66,7 @@ def test_refuses_key_readable_by_others(tmp_path, mode):
     assert "\n" not in message
 
 
-def test_passphrase_errors_are_clear(tmp_path):
+def test_passphrase_errors_are_clear(tmp_path: Path) -> None:
     """Missing, wrong or superfluous passphrases give one line naming the file and the env var."""
     write_bureau_keys(tmp_path / "enc", BureauKeys.generate("FR"), b"s3cret")
     write_bureau_keys(tmp_path / "plain", BureauKeys.generate("FR"))
@@ -81,7 +82,7 @@ def test_passphrase_errors_are_clear(tmp_path):
         assert str(path) in str(info.value)
 
 
-def test_wrong_key_type_and_missing_file(tmp_path):
+def test_wrong_key_type_and_missing_file(tmp_path: Path) -> None:
     """Loading an encryption key as a signing key, or a missing file, fails with one line."""
     write_bureau_keys(tmp_path, BureauKeys.generate("FR"))
     with pytest.raises(KeyDirectoryError, match="not an Ed25519"):
@@ -94,7 +95,7 @@ def test_wrong_key_type_and_missing_file(tmp_path):
         load_anchor_public_key(tmp_path / "nope.pub")
 
 
-def test_never_overwrites(tmp_path):
+def test_never_overwrites(tmp_path: Path) -> None:
     """Creating keys where keys exist is refused (a lost private key cannot be undone)."""
     write_bureau_keys(tmp_path, BureauKeys.generate("FR"))
     with pytest.raises(KeyDirectoryError, match="already exists"):
@@ -104,7 +105,7 @@ def test_never_overwrites(tmp_path):
         init_anchor(tmp_path)
 
 
-def test_key_material_is_not_in_repr():
+def test_key_material_is_not_in_repr() -> None:
     """A bureau's private keys never show up in its repr (and so not in tracebacks or logs)."""
     keys = BureauKeys.generate("FR")
     assert "PrivateKey" not in repr(keys)
@@ -113,12 +114,13 @@ def test_key_material_is_not_in_repr():
 # --- post-quantum hybrid keys (ML-KEM-768 + X25519, envelope suite 2) ---------------------------
 
 
-def test_hybrid_key_file_is_0600_and_roundtrips(tmp_path):
+def test_hybrid_key_file_is_0600_and_roundtrips(tmp_path: Path) -> None:
     """A bureau created with a hybrid key has FR.hybrid.key (0600) and no X25519 file; loading it
     gives the same key id, and its decryption keys hold exactly the hybrid key (suite 2)."""
     from broker.envelope.suites import SUITE_MLKEM768_X25519, suite_for_private
 
     keys = BureauKeys.generate("FR", pq=True)
+    assert keys.hybrid_key is not None
     write_bureau_keys(tmp_path, keys)
     path = tmp_path / "FR.hybrid.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -136,7 +138,7 @@ def test_hybrid_key_file_is_0600_and_roundtrips(tmp_path):
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
-def test_hybrid_key_readable_by_others_is_refused(tmp_path, mode):
+def test_hybrid_key_readable_by_others_is_refused(tmp_path: Path, mode: int) -> None:
     """A hybrid key file with group/other permissions is refused with one line and the fix."""
     write_bureau_keys(tmp_path, BureauKeys.generate("FR", pq=True))
     path = tmp_path / "FR.hybrid.key"
@@ -149,10 +151,11 @@ def test_hybrid_key_readable_by_others_is_refused(tmp_path, mode):
     assert "\n" not in message
 
 
-def test_hybrid_key_passphrase(tmp_path):
+def test_hybrid_key_passphrase(tmp_path: Path) -> None:
     """With a passphrase both halves are PKCS#8-encrypted; a missing, wrong or superfluous
     passphrase is refused with one line naming the file and the variable."""
     keys = BureauKeys.generate("FR", pq=True)
+    assert keys.hybrid_key is not None
     write_bureau_keys(tmp_path / "enc", keys, b"s3cret")
     write_bureau_keys(tmp_path / "plain", BureauKeys.generate("FR", pq=True))
     path = tmp_path / "enc" / "FR.hybrid.key"
@@ -176,7 +179,7 @@ def test_hybrid_key_passphrase(tmp_path):
         assert "\n" not in message
 
 
-def test_hybrid_key_file_damage_is_refused(tmp_path):
+def test_hybrid_key_file_damage_is_refused(tmp_path: Path) -> None:
     """A hybrid file with one block, the halves swapped, or an X25519 file is refused."""
     from cryptography.hazmat.primitives.asymmetric import x25519
 
@@ -202,9 +205,10 @@ def test_hybrid_key_file_damage_is_refused(tmp_path):
         assert "\n" not in str(info.value)
 
 
-def test_pq_public_document_lists_the_hybrid_key(tmp_path):
+def test_pq_public_document_lists_the_hybrid_key(tmp_path: Path) -> None:
     """The public document of a --pq bureau carries alg MLKEM768-X25519 with the hybrid key id."""
     keys = BureauKeys.generate("FR", pq=True)
+    assert keys.hybrid_key is not None
     doc = public_document(keys)
     encrypt = [k for k in doc["keys"] if k["use"] == "encrypt"]
     assert encrypt == [
@@ -217,7 +221,7 @@ def test_pq_public_document_lists_the_hybrid_key(tmp_path):
     ]
 
 
-def test_a_bureau_needs_an_encryption_key(tmp_path):
+def test_a_bureau_needs_an_encryption_key(tmp_path: Path) -> None:
     """A key folder with a signing key and no encryption key of any suite is refused."""
     write_bureau_keys(tmp_path, BureauKeys.generate("FR"))
     (tmp_path / "FR.encryption.key").unlink()
@@ -226,7 +230,7 @@ def test_a_bureau_needs_an_encryption_key(tmp_path):
     assert "FR.hybrid.key" in str(info.value)
 
 
-def test_cli_new_bureau_pq(tmp_path):
+def test_cli_new_bureau_pq(tmp_path: Path) -> None:
     """`nbx keys new-bureau FR --dir D --pq` writes the hybrid key (0600) and a public document
     that `nbx directory add` accepts: the directory hands FR's hybrid key to senders."""
     import json
@@ -236,7 +240,7 @@ def test_cli_new_bureau_pq(tmp_path):
     from broker.cli import main
     from broker.keys import Directory
 
-    def run(*args):
+    def run(*args: object) -> str:
         result = CliRunner().invoke(main, [str(a) for a in args])
         assert result.exit_code == 0, result.output
         return result.output
@@ -268,14 +272,14 @@ def test_cli_new_bureau_pq(tmp_path):
     assert type(key).__name__ == "MLKEM768X25519PublicKey"
 
 
-def test_cli_add_pq_and_add_key_refusals(tmp_path):
+def test_cli_add_pq_and_add_key_refusals(tmp_path: Path) -> None:
     """`nbx keys add-pq` needs the bureau's existing keys and never overwrites; `nbx directory
     add-key` takes encryption keys only and not twice; each refusal is one `nbx: error:` line."""
     from click.testing import CliRunner
 
     from broker.cli import main
 
-    def run(*args, ok=True):
+    def run(*args: object, ok: bool = True) -> str:
         result = CliRunner().invoke(main, [str(a) for a in args])
         assert (result.exit_code == 0) == ok, result.output
         if not ok:  # one line

@@ -29,8 +29,8 @@ class _Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     fake = _Clock()
-    monkeypatch.setattr(kafka.time, "monotonic", fake.monotonic)
-    monkeypatch.setattr(kafka.asyncio, "sleep", fake.sleep)
+    monkeypatch.setattr("broker.transport.kafka.time.monotonic", fake.monotonic)
+    monkeypatch.setattr("broker.transport.kafka.asyncio.sleep", fake.sleep)
     return fake
 
 
@@ -93,7 +93,8 @@ async def test_a_fetch_cancelled_while_pacing_returns_like_aiokafkas_own() -> No
     async def empty(*args: Any, **kwargs: Any) -> bool:
         return False
 
-    task = asyncio.create_task(kafka.paced_fetch(empty, 60.0)())
+    # ensure_future: paced_fetch is declared to return an awaitable (here, a coroutine)
+    task = asyncio.ensure_future(kafka.paced_fetch(empty, 60.0)())
     await asyncio.sleep(0)
     task.cancel()
     assert await task is False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from broker.node import Publisher, PublishResult
 from tests.node.helpers import Net, example, memory_net, wait_for
 
 BUREAUS = ("IT", "FR", "DE")
@@ -64,7 +65,7 @@ async def test_cancel_purges_personal_data_from_the_file_and_receipts_reach_the_
 
         assert any(family in on_disk(cc) for cc in files), "the name must be stored before"
 
-        async def cancel(pub):  # type: ignore[no-untyped-def]
+        async def cancel(pub: Publisher) -> PublishResult:
             return await pub.lifecycle(
                 "cancel",
                 red.notice_id,

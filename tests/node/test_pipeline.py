@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 from broker.bench import inproc
 from broker.examples import policies_dir
@@ -24,7 +25,7 @@ from broker.sinks.sqlite import SqliteSink
 from broker.testing import MemoryBroker
 
 
-def _pipeline(frames: inproc.Frames, sink: SqliteSink, **kw: object) -> ReceivePipeline:
+def _pipeline(frames: inproc.Frames, sink: SqliteSink, **kw: Any) -> ReceivePipeline:
     recipient = frames.recipient
     return ReceivePipeline(
         bureau=recipient.bureau,
@@ -38,7 +39,7 @@ def _pipeline(frames: inproc.Frames, sink: SqliteSink, **kw: object) -> ReceiveP
         min_suite=1,
         require_log_append_time=True,
         receipts_topic=f"nbx.receipts.{recipient.bureau}",
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

@@ -236,6 +236,7 @@ def test_node_refuses_a_readable_or_wrongly_unlocked_hybrid_key(
     for old in es_dir.iterdir():
         old.unlink()
     es = BureauKeys.generate("ES", pq=True)
+    assert es.hybrid_key is not None
     write_bureau_keys(es_dir, es, b"right")
     monkeypatch.setenv(PASSPHRASE_ENV, "right")
     assert list(load_node(net.configs["ES"]).decryption_keys) == [es.hybrid_key.key_id]

@@ -28,7 +28,7 @@ CODE_SHAPED = "mario-rossi-1975"  # looks like a code, is not a known one
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
     buf = io.StringIO()
-    configure("DEBUG", stream=buf)  # type: ignore[arg-type]
+    configure("DEBUG", stream=buf)
     try:
         yield buf
     finally:

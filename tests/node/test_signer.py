@@ -45,18 +45,18 @@ def _verify_all(statements: list[bytes], results: list[tuple[bytes, Any]]) -> No
             public.verify(signature, tree_head(proof.size, root))
 
 
-async def test_calls_of_one_loop_turn_share_one_signature():
+async def test_calls_of_one_loop_turn_share_one_signature() -> None:
     """Nine calls started together: one signature, proofs 0..8 of 9, each verifies."""
     signer = BatchSigner(KEYS)
     statements = [f"statement {i}".encode() for i in range(9)]
     results = await asyncio.gather(*(signer.sign(s) for s in statements))
     assert (signer.signatures, signer.statements) == (1, 9)
     assert len({sig for sig, _ in results}) == 1
-    assert [(p.index, p.size) for _, p in results] == [(i, 9) for i in range(9)]
+    assert [(p.index, p.size) if p else None for _, p in results] == [(i, 9) for i in range(9)]
     _verify_all(statements, results)
 
 
-async def test_calls_one_at_a_time_are_signed_alone():
+async def test_calls_one_at_a_time_are_signed_alone() -> None:
     """Each awaited before the next: no batch, no proof, the single-statement signature."""
     signer = BatchSigner(KEYS)
     statements = [f"alone {i}".encode() for i in range(3)]
@@ -66,17 +66,17 @@ async def test_calls_one_at_a_time_are_signed_alone():
     _verify_all(statements, results)
 
 
-async def test_a_full_batch_is_signed_at_once_and_the_rest_follows():
+async def test_a_full_batch_is_signed_at_once_and_the_rest_follows() -> None:
     """max_batch 4 and ten calls: batches of 4, 4 and 2, all verifying."""
     signer = BatchSigner(KEYS, max_batch=4)
     statements = [f"s{i}".encode() for i in range(10)]
     results = await asyncio.gather(*(signer.sign(s) for s in statements))
-    assert [p.size for _, p in results] == [4, 4, 4, 4, 4, 4, 4, 4, 2, 2]
+    assert [p.size if p else None for _, p in results] == [4, 4, 4, 4, 4, 4, 4, 4, 2, 2]
     assert signer.signatures == 3
     _verify_all(statements, results)
 
 
-async def test_a_cancelled_call_does_not_hold_up_the_others():
+async def test_a_cancelled_call_does_not_hold_up_the_others() -> None:
     """One caller gives up before the turn ends; the others still get their signatures."""
     signer = BatchSigner(KEYS)
     tasks = [asyncio.create_task(signer.sign(f"c{i}".encode())) for i in range(3)]
@@ -92,7 +92,7 @@ class _BrokenKey:
         raise RuntimeError("HSM unavailable")
 
 
-async def test_a_signing_failure_fails_every_call_of_the_batch():
+async def test_a_signing_failure_fails_every_call_of_the_batch() -> None:
     """The error reaches every caller of the batch instead of leaving them waiting."""
     broken = BureauKeys("IT", _BrokenKey(), KEYS.encryption_key)  # type: ignore[arg-type]
     signer = BatchSigner(broken)
@@ -101,7 +101,7 @@ async def test_a_signing_failure_fails_every_call_of_the_batch():
 
 
 @pytest.mark.parametrize("size", [0, 257])
-def test_max_batch_limits(size):
+def test_max_batch_limits(size: int) -> None:
     """A batch size outside 1..MAX_BATCH is refused when the signer is built."""
     with pytest.raises(ValueError, match="max_batch must be 1 to 256"):
         BatchSigner(KEYS, max_batch=size)
@@ -151,7 +151,7 @@ async def _published(concurrent: bool) -> tuple[list[dict[str, Any]], list[str]]
     return packages, opened
 
 
-async def test_concurrent_publishes_share_a_signature_and_each_opens():
+async def test_concurrent_publishes_share_a_signature_and_each_opens() -> None:
     """Six publishes in flight: one signature for all six packages, each opens for DE."""
     packages, opened = await _published(concurrent=True)
     assert sorted(opened) == [f"2026/{i}" for i in range(6)]
@@ -161,7 +161,7 @@ async def test_concurrent_publishes_share_a_signature_and_each_opens():
     assert all(len(b64u_decode(h)) == 32 for p in packages for h in p["proof"]["path"])
 
 
-async def test_sequential_publishes_are_signed_alone():
+async def test_sequential_publishes_are_signed_alone() -> None:
     """One publish at a time: six signatures, no proof (the single-statement format)."""
     packages, opened = await _published(concurrent=False)
     assert len(opened) == 6
@@ -172,7 +172,7 @@ async def test_sequential_publishes_are_signed_alone():
 # --- the operator's switch (limits.max_sign_batch) -----------------------------------------------
 
 
-async def test_max_batch_one_signs_every_call_alone_even_when_concurrent():
+async def test_max_batch_one_signs_every_call_alone_even_when_concurrent() -> None:
     """max_batch 1 (for receivers that predate batch signatures): five calls in one turn, five
     single-statement signatures, no proof."""
     signer = BatchSigner(KEYS, max_batch=1)
@@ -192,7 +192,7 @@ def _node(tmp_path: Path, limits: str = "") -> Path:
     return path
 
 
-def test_node_config_sets_the_publishers_batch_limit(tmp_path):
+def test_node_config_sets_the_publishers_batch_limit(tmp_path: Path) -> None:
     """`[limits] max_sign_batch` reaches the publisher's signer; the default is 64."""
     assert Publisher.from_config(NodeConfig.load(_node(tmp_path / "a"))).signer.max_batch == 64
     path = _node(tmp_path / "b", "\n[limits]\nmax_sign_batch = 1\n")
@@ -200,7 +200,7 @@ def test_node_config_sets_the_publishers_batch_limit(tmp_path):
 
 
 @pytest.mark.parametrize("value", [0, 257, '"many"'])
-def test_node_config_refuses_a_batch_limit_out_of_range(tmp_path, value):
+def test_node_config_refuses_a_batch_limit_out_of_range(tmp_path: Path, value: int | str) -> None:
     """0, more than 256 or not an integer: a ConfigError naming the setting."""
     path = _node(tmp_path, f"\n[limits]\nmax_sign_batch = {value}\n")
     with pytest.raises(ConfigError, match=r"node\.toml: limits\.max_sign_batch: "):

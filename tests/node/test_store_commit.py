@@ -70,7 +70,9 @@ def _daemon(tmp_path: Path, sink: Any) -> ConsumerDaemon:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "jsonl"])
-async def test_commit_runs_on_a_worker_thread_while_the_loop_runs(tmp_path: Path, kind: str):
+async def test_commit_runs_on_a_worker_thread_while_the_loop_runs(
+    tmp_path: Path, kind: str
+) -> None:
     """An empty batch's slow commit: the loop ticked all along, the commit ran off its thread."""
     sink = (
         SqliteSink(tmp_path / "s.sqlite") if kind == "sqlite" else JsonlSink(tmp_path / "s.jsonl")
@@ -89,7 +91,7 @@ async def test_commit_runs_on_a_worker_thread_while_the_loop_runs(tmp_path: Path
     sink.close()
 
 
-async def test_cancelled_during_the_commit_waits_for_it(tmp_path: Path):
+async def test_cancelled_during_the_commit_waits_for_it(tmp_path: Path) -> None:
     """Cancelling the daemon mid-commit raises CancelledError only after the commit finished,
     so whoever closes the sink next never closes it under a running commit."""
     sink = SqliteSink(tmp_path / "s.sqlite")
@@ -105,7 +107,7 @@ async def test_cancelled_during_the_commit_waits_for_it(tmp_path: Path):
     sink.close()
 
 
-def test_sink_batches_open_once_and_roll_back(tmp_path: Path):
+def test_sink_batches_open_once_and_roll_back(tmp_path: Path) -> None:
     """begin() twice is refused; end(commit=False) discards; batch() nests inside a batch."""
     sink = SqliteSink(tmp_path / "s.sqlite")
     sink.begin()

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,11 +11,12 @@ EXAMPLES = ROOT / "examples" / "notices"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def example(kind: str) -> dict:
+def example(kind: str) -> dict[str, Any]:
     """A fresh copy of the example notice of ``kind`` as a dict."""
-    return json.loads((EXAMPLES / f"{kind}.json").read_text(encoding="utf-8"))
+    notice: dict[str, Any] = json.loads((EXAMPLES / f"{kind}.json").read_text(encoding="utf-8"))
+    return notice
 
 
 @pytest.fixture
-def red() -> dict:
+def red() -> dict[str, Any]:
     return example("red")

@@ -4,7 +4,7 @@ import broker.schemas as schemas
 from broker.schemas import DataCategory, HandlingCode, MessageKind, NoticeType, SubjectCategory
 
 
-def test_all_is_sorted_and_complete():
+def test_all_is_sorted_and_complete() -> None:
     """__all__ is sorted (constants, classes, functions: ruff RUF022) and every name exists."""
     key = lambda n: (not n.isupper(), not n[0].isupper(), n)  # noqa: E731 - local sort key
     assert schemas.__all__ == sorted(schemas.__all__, key=key)
@@ -12,7 +12,7 @@ def test_all_is_sorted_and_complete():
         assert hasattr(schemas, name), name
 
 
-def test_contract_enum_values():
+def test_contract_enum_values() -> None:
     """The enum values other modules rely on are exactly these."""
     assert [c.value for c in DataCategory] == [
         "identity", "physical", "biometric", "judicial", "location", "contact",

@@ -9,7 +9,7 @@ from .conftest import ROOT
 SCHEMAS = ROOT / "schemas"
 
 
-def test_committed_schemas_are_up_to_date():
+def test_committed_schemas_are_up_to_date() -> None:
     """Fails when a model changed without `nbx schema export` (or a stale file is left)."""
     expected = render_schemas()
     committed = {
@@ -20,7 +20,7 @@ def test_committed_schemas_are_up_to_date():
         assert committed[name] == text, f"{name} is out of date; run: nbx schema export"
 
 
-def test_schemas_expose_categories_and_header():
+def test_schemas_expose_categories_and_header() -> None:
     """x-nbx-category and x-nbx-header appear in the exported schema."""
     red = json.loads(render_schemas()["notice.red.json"])
     assert red["properties"]["notice_id"]["x-nbx-header"] is True

@@ -7,22 +7,22 @@ import pytest
 
 from broker.errors import SchemaError
 from broker.schemas import NoticeType
-from broker.schemas.interpol import import_interpol
+from broker.schemas.interpol import ImportResult, import_interpol
 
 from .conftest import FIXTURES
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
 
-def load(name):
+def load(name: str) -> ImportResult:
     return import_interpol((FIXTURES / name).read_bytes(), now=NOW)
 
 
-def problems(result, kind=None):
+def problems(result: ImportResult, kind: str | None = None) -> list[tuple[str, str, str]]:
     return [(p.record, p.path, p.message) for p in result.problems if kind in (None, p.kind)]
 
 
-def test_red_detail_record_is_mapped():
+def test_red_detail_record_is_mapped() -> None:
     """Names, slash dates, metres, 3-letter language and colour codes, CRLF charges are mapped."""
     result = load("red_detail.json")
     (notice,) = result.notices
@@ -33,6 +33,7 @@ def test_red_detail_record_is_mapped():
     assert p.date_of_birth == "1976-08-30"
     assert p.languages == ["fr", "en"]
     assert p.nationalities == ["FR"]
+    assert p.physical is not None
     assert (p.physical.height_cm, p.physical.weight_kg) == (183, None)  # weight 0 = unknown
     assert (p.physical.eye_colour, p.physical.hair_colour) == ("blue", "brown")
     assert p.physical.distinguishing_marks is None  # "-" placeholder
@@ -42,7 +43,7 @@ def test_red_detail_record_is_mapped():
     assert [w.issuing_country for w in notice.judicial.warrants] == ["FR", "BE"]
 
 
-def test_red_detail_reports_what_it_could_not_map():
+def test_red_detail_reports_what_it_could_not_map() -> None:
     """Unknown codes, extra colours, chargeless warrants and photo links are reported by record."""
     assert problems(load("red_detail.json"), "unmapped") == [
         ("2021/48211", "nationalities", "unknown country code 'ZZ'"),
@@ -62,7 +63,7 @@ def test_red_detail_reports_what_it_could_not_map():
     ]
 
 
-def test_imported_red_is_flagged_as_incomplete_for_publication():
+def test_imported_red_is_flagged_as_incomplete_for_publication() -> None:
     """The public record lacks judicial detail: the criteria gaps are reported, not hidden."""
     gaps = problems(load("red_detail.json"), "criteria")
     assert ("2021/48211", "judicial.purpose", "required for publication") in gaps
@@ -73,10 +74,12 @@ def test_imported_red_is_flagged_as_incomplete_for_publication():
     ) in gaps
 
 
-def test_list_format_year_only_and_bad_dates():
+def test_list_format_year_only_and_bad_dates() -> None:
     """List format: one notice per entry; year-only dates kept, impossible ones reported."""
     result = load("red_list.json")
     assert [n.notice_id for n in result.notices] == ["INTERPOL-2023-7001", "INTERPOL-2019-15"]
+    assert result.notices[0].person is not None
+    assert result.notices[1].person is not None
     assert result.notices[0].person.date_of_birth == "1990"
     assert result.notices[0].person.forenames is None  # null
     assert result.notices[1].person.date_of_birth is None
@@ -85,7 +88,7 @@ def test_list_format_year_only_and_bad_dates():
     ]
 
 
-def test_yellow_detail_record():
+def test_yellow_detail_record() -> None:
     """Yellow: event date and place become last-seen data; parents kept; bad hair code reported."""
     result = load("yellow_detail.json")
     (notice,) = result.notices
@@ -95,21 +98,24 @@ def test_yellow_detail_record():
     assert (notice.missing.last_seen_place, notice.missing.last_seen_country) == ("Gdańsk", "PL")
     assert notice.person.parent_names == ["TOMASZ NOWAK (father)"]
     assert notice.person.languages == ["pl"]
+    assert notice.person.physical is not None
     assert notice.person.physical.height_cm == 160
     assert problems(result) == [("2024/3310", "hairs_id", "unknown colour code 'XXX'")]
 
 
-def test_un_detail_record():
+def test_un_detail_record() -> None:
     """UN: reference, listing date and committee (from the reference prefix) are mapped."""
     result = load("un_detail.json")
     (notice,) = result.notices
+    assert notice.notice_type is NoticeType.UN
     assert notice.sanctions.reference == "TAi.900"
     assert notice.sanctions.committee == "1988 Sanctions Committee (Taliban)"
+    assert notice.sanctions.listed_on is not None
     assert notice.sanctions.listed_on.isoformat() == "2001-01-25"
     assert problems(result) == [("2010/90001", "summary", "field not mapped")]
 
 
-def test_record_of_unknown_type_is_reported_not_dropped():
+def test_record_of_unknown_type_is_reported_not_dropped() -> None:
     """A record whose type cannot be told is reported as invalid, and the others still import."""
     doc = [
         {"entity_id": "2020/1", "name": "X"},
@@ -122,7 +128,7 @@ def test_record_of_unknown_type_is_reported_not_dropped():
     ]
 
 
-def test_record_failing_schema_is_reported():
+def test_record_failing_schema_is_reported() -> None:
     """A record that cannot form a valid notice is reported with the schema errors."""
     doc = {"entity_id": "2020/2", "name": "Y" * 300}
     result = import_interpol(json.dumps(doc), now=NOW, notice_type=NoticeType.YELLOW)
@@ -132,7 +138,7 @@ def test_record_failing_schema_is_reported():
     ]
 
 
-def test_not_json():
+def test_not_json() -> None:
     """Garbage input is one SchemaError."""
     with pytest.raises(SchemaError, match="invalid JSON"):
         import_interpol(b"<html>", now=NOW)

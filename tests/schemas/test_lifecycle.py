@@ -9,7 +9,7 @@ AT = "2025-05-01T10:00:00Z"
 MSG = "0196a0b2-7c1e-7abc-8def-0123456789ab"
 
 
-def test_valid_messages():
+def test_valid_messages() -> None:
     """Each lifecycle message validates with its minimal fields."""
     assert Cancel(notice_id="IT-2025-0001", reason="arrested", withdraw=True).withdraw
     assert Suspend(notice_id="IT-2025-0001", reason="under review").until is None
@@ -27,7 +27,7 @@ def test_valid_messages():
     assert r.reason is None
 
 
-def test_rejected_receipt_needs_reason():
+def test_rejected_receipt_needs_reason() -> None:
     """A rejection without a reason is refused."""
     with pytest.raises(ValidationError, match="reason: required when the status is rejected"):
         Receipt.model_validate(
@@ -49,13 +49,13 @@ def test_rejected_receipt_needs_reason():
         {"reason": "x"},
     ],
 )
-def test_cancel_is_strict(data):
+def test_cancel_is_strict(data: dict[str, object]) -> None:
     """Unknown keys, malformed or missing notice ids are refused."""
     with pytest.raises(ValidationError):
         Cancel.model_validate(data)
 
 
-def test_update_supersedes_a_real_version():
+def test_update_supersedes_a_real_version() -> None:
     """Version 0 cannot be superseded."""
     with pytest.raises(ValidationError):
         UpdateInfo(supersedes_version=0)

@@ -1,14 +1,17 @@
 """Notice models and publication criteria: valid examples and the main refusals, exact messages."""
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from broker.errors import SchemaError
-from broker.schemas import NoticeInvalid, NoticeType, parse_notice, validate_notice
+from broker.schemas import NoticeInvalid, NoticeType, RedNotice, parse_notice, validate_notice
 
 from .conftest import example
 
 
-def errors_of(data) -> list[tuple[str, str]]:
+def errors_of(data: bytes | str | dict[str, Any]) -> list[tuple[str, str]]:
     with pytest.raises(NoticeInvalid) as info:
         parse_notice(data)
     assert isinstance(info.value, SchemaError)
@@ -16,14 +19,14 @@ def errors_of(data) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("kind", [t.value for t in NoticeType])
-def test_example_of_every_type_is_valid(kind):
+def test_example_of_every_type_is_valid(kind: str) -> None:
     """Each shipped example parses into the model of its own type (the discriminator works)."""
     notice = parse_notice(example(kind))
     assert notice.notice_type == kind
     assert type(notice).__name__.lower().startswith(kind[:3])
 
 
-def test_message_lists_every_error_one_per_line():
+def test_message_lists_every_error_one_per_line() -> None:
     """The exception text is `path: message` per line, the same pairs as `exc.errors`."""
     data = example("red")
     data["issuing_bureau"] = "QQ"
@@ -37,7 +40,7 @@ def test_message_lists_every_error_one_per_line():
     ]
 
 
-def test_code_checks_remembered_for_valid_codes_still_refuse_unknown_ones_every_time():
+def test_code_checks_remembered_for_valid_codes_still_refuse_unknown_ones_every_time() -> None:
     """Country and language checks cache only valid codes: an unknown code fails each time,
     a valid one keeps passing."""
     for _ in range(2):
@@ -107,13 +110,15 @@ def test_code_checks_remembered_for_valid_codes_still_refuse_unknown_ones_every_
         ),
     ],
 )
-def test_schema_errors_name_the_field(red, mutate, expected):
+def test_schema_errors_name_the_field(
+    red: dict[str, Any], mutate: Callable[[dict[str, Any]], object], expected: list[tuple[str, str]]
+) -> None:
     """Schema violations are reported with the dotted path of the offending field."""
     mutate(red)
     assert errors_of(red) == expected
 
 
-def test_red_needs_identifiers(red):
+def test_red_needs_identifiers(red: dict[str, Any]) -> None:
     """A red notice without name+date of birth and without biometrics is refused."""
     del red["person"]["date_of_birth"]
     del red["person"]["biometrics"]
@@ -126,14 +131,16 @@ def test_red_needs_identifiers(red):
     ]
 
 
-def test_red_with_biometric_but_no_name_is_identifiable(red):
+def test_red_with_biometric_but_no_name_is_identifiable(red: dict[str, Any]) -> None:
     """A fingerprint reference alone is enough to identify the person."""
     del red["person"]["family_name"]
     del red["person"]["date_of_birth"]
-    assert parse_notice(red).person.family_name is None
+    person = parse_notice(red).person
+    assert person is not None
+    assert person.family_name is None
 
 
-def test_red_needs_warrant_and_charges(red):
+def test_red_needs_warrant_and_charges(red: dict[str, Any]) -> None:
     """A red notice without warrant or charges is refused, one message each."""
     red["judicial"]["warrants"] = []
     red["judicial"]["charges"] = []
@@ -143,7 +150,7 @@ def test_red_needs_warrant_and_charges(red):
     ]
 
 
-def test_red_prosecution_threshold(red):
+def test_red_prosecution_threshold(red: dict[str, Any]) -> None:
     """Prosecution for offences punishable by less than 2 years is refused."""
     for charge in red["judicial"]["charges"]:
         charge["maximum_penalty_months"] = 18
@@ -158,7 +165,7 @@ def test_red_prosecution_threshold(red):
     assert parse_notice(red)
 
 
-def test_red_sentence_threshold(red):
+def test_red_sentence_threshold(red: dict[str, Any]) -> None:
     """Serving a sentence needs at least 6 months remaining; 6 is accepted, 5 is refused."""
     red["subject_category"] = "convicted"
     red["judicial"].update(purpose="sentence", sentence_imposed_months=36)
@@ -170,7 +177,9 @@ def test_red_sentence_threshold(red):
         )
     ]
     red["judicial"]["sentence_remaining_months"] = 6
-    assert parse_notice(red).judicial.sentence_remaining_months == 6
+    notice = parse_notice(red)
+    assert isinstance(notice, RedNotice)
+    assert notice.judicial.sentence_remaining_months == 6
 
 
 @pytest.mark.parametrize(
@@ -183,13 +192,15 @@ def test_red_sentence_threshold(red):
         ("private_dispute", "refused: a red notice cannot be issued for a private dispute"),
     ],
 )
-def test_red_refuses_administrative_and_private_matters(red, nature, message):
+def test_red_refuses_administrative_and_private_matters(
+    red: dict[str, Any], nature: str, message: str
+) -> None:
     """An administrative violation or a private dispute is refused with its reason."""
     red["judicial"]["charges"][1]["nature"] = nature
     assert errors_of(red) == [("judicial.charges.1.nature", message)]
 
 
-def test_red_other_refusals(red):
+def test_red_other_refusals(red: dict[str, Any]) -> None:
     """Time-barred, expired warrant, missing assurance, mismatched subject: each is reported."""
     red["judicial"]["limitation_date"] = "2024-12-31"
     red["judicial"]["warrants"][0]["expires_on"] = "2025-02-01"
@@ -207,10 +218,12 @@ def test_red_other_refusals(red):
     ]
 
 
-def test_validate_notice_skips_criteria(red):
+def test_validate_notice_skips_criteria(red: dict[str, Any]) -> None:
     """Schema-only validation accepts a draft the criteria would refuse."""
     red["judicial"]["charges"] = []
-    assert validate_notice(red).judicial.charges == []
+    notice = validate_notice(red)
+    assert isinstance(notice, RedNotice)
+    assert notice.judicial.charges == []
 
 
 @pytest.mark.parametrize(
@@ -314,7 +327,9 @@ def test_validate_notice_skips_criteria(red):
         ),
     ],
 )
-def test_type_specific_refusals(kind, mutate, expected):
+def test_type_specific_refusals(
+    kind: str, mutate: Callable[[dict[str, Any]], object], expected: list[tuple[str, str]]
+) -> None:
     """Each notice type's own requirements are enforced with an exact message and path."""
     data = example(kind)
     mutate(data)
@@ -332,7 +347,7 @@ def test_type_specific_refusals(kind, mutate, expected):
         ("[1, 2]", "$: a notice must be a JSON object"),
     ],
 )
-def test_not_a_notice_document(data, expected):
+def test_not_a_notice_document(data: bytes | str, expected: str) -> None:
     """Bytes that are not a JSON object are refused at the root path."""
     with pytest.raises(NoticeInvalid) as info:
         parse_notice(data)

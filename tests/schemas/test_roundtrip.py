@@ -2,6 +2,7 @@
 
 import string
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,13 +34,16 @@ refs = st.builds(
 )
 
 
-def optional(strategy):
+T = TypeVar("T")
+
+
+def optional(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
     return st.none() | strategy
 
 
 @st.composite
-def persons(draw):
-    person = {
+def persons(draw: st.DrawFn) -> dict[str, Any]:
+    person: dict[str, Any] = {
         "family_name": draw(optional(text)),
         "forenames": draw(optional(text)),
         "sex": draw(optional(st.sampled_from(["M", "F", "U"]))),
@@ -64,7 +68,7 @@ def persons(draw):
 
 
 @st.composite
-def notices(draw):
+def notices(draw: st.DrawFn) -> dict[str, Any]:
     kind = draw(st.sampled_from(list(NoticeType)))
     data = example(kind.value)
     data["version"] = draw(st.integers(1, 1000))
@@ -103,7 +107,7 @@ def notices(draw):
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(notices())
-def test_json_round_trip_is_identity(data):
+def test_json_round_trip_is_identity(data: dict[str, Any]) -> None:
     """model -> JSON -> model gives back an equal model for generated notices of every type."""
     notice = validate_notice(data)
     again = type(notice).model_validate_json(notice.model_dump_json())
@@ -113,7 +117,7 @@ def test_json_round_trip_is_identity(data):
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(notices())
-def test_units_split_is_lossless(data):
+def test_units_split_is_lossless(data: dict[str, Any]) -> None:
     """Header + all disclosure units reassemble into the same notice (empty blocks aside)."""
     notice = validate_notice(data)
     units = disclosure_units(notice)

@@ -1,6 +1,7 @@
 """Disclosure units, header, view assembly and partial-view validation, categories, minors."""
 
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -18,12 +19,12 @@ from broker.schemas import (
     validate_view,
 )
 from broker.schemas.export import render_schemas
-from broker.schemas.units import header_fields
+from broker.schemas.units import JSON, header_fields
 
 from .conftest import example
 
 
-def test_units_of_red_example():
+def test_units_of_red_example() -> None:
     """Units carry dotted paths without list indices, sorted, with JSON values and categories."""
     units = disclosure_units(parse_notice(example("red")))
     paths = [u.path for u in units]
@@ -33,13 +34,15 @@ def test_units_of_red_example():
     assert by_path["person.date_of_birth"].category is DataCategory.IDENTITY
     assert by_path["person.biometrics.fingerprints"].category is DataCategory.BIOMETRIC
     assert isinstance(by_path["person.biometrics.fingerprints"].value, list)
-    assert by_path["judicial.charges"].value[0]["legal_provision"] == "Art. 640 c.p."
+    charges = by_path["judicial.charges"].value
+    assert isinstance(charges, list)
+    assert charges[0]["legal_provision"] == "Art. 640 c.p."
     assert by_path["judicial.limitation_date"].value == "2034-06-30"
     assert "person.biometrics.dna_profile" not in by_path  # absent fields are not units
     assert not any(p[-1].isdigit() for p in paths)
 
 
-def test_header_has_no_personal_data():
+def test_header_has_no_personal_data() -> None:
     """non_redactable returns exactly the header fields; no block is in it."""
     header = non_redactable(parse_notice(example("red")))
     assert list(header) == header_fields("red")
@@ -49,7 +52,7 @@ def test_header_has_no_personal_data():
 
 
 @pytest.mark.parametrize("kind", [t.value for t in NoticeType])
-def test_header_is_the_full_dump_restricted_to_header_fields(kind):
+def test_header_is_the_full_dump_restricted_to_header_fields(kind: str) -> None:
     """non_redactable dumps only the header fields, with the same values and order as the whole
     notice dumped without nulls (also when optional header fields are null)."""
     notice = parse_notice(example(kind))
@@ -62,7 +65,7 @@ def test_header_is_the_full_dump_restricted_to_header_fields(kind):
 
 
 @pytest.mark.parametrize("kind", [t.value for t in NoticeType])
-def test_header_and_units_rebuild_the_notice(kind):
+def test_header_and_units_rebuild_the_notice(kind: str) -> None:
     """Header + every unit, assembled, parses back to the same notice, for every type."""
     notice = parse_notice(example(kind))
     units = {u.path: u.value for u in disclosure_units(notice)}
@@ -71,11 +74,11 @@ def test_header_and_units_rebuild_the_notice(kind):
     assert validate_view(view) == view
 
 
-def test_partial_view_is_valid_and_withheld_fields_are_absent():
+def test_partial_view_is_valid_and_withheld_fields_are_absent() -> None:
     """A view without the withheld units passes validate_view and lacks those fields."""
     notice = parse_notice(example("red"))
     kept = {u.path: u.value for u in disclosure_units(notice) if u.category != "biometric"}
-    view = validate_view(assemble_view(non_redactable(notice), kept))
+    view: dict[str, Any] = validate_view(assemble_view(non_redactable(notice), kept))
     assert "biometrics" not in view["person"]
     assert view["person"]["family_name"] == "ROSSETTI"
 
@@ -106,7 +109,9 @@ def test_partial_view_is_valid_and_withheld_fields_are_absent():
         ),
     ],
 )
-def test_validate_view_rejects_bad_present_fields(path, value, expected):
+def test_validate_view_rejects_bad_present_fields(
+    path: str, value: JSON, expected: list[tuple[str, str]]
+) -> None:
     """Every present field of a partial view is checked, with its path."""
     notice = parse_notice(example("red"))
     with pytest.raises(NoticeInvalid) as info:
@@ -114,7 +119,7 @@ def test_validate_view_rejects_bad_present_fields(path, value, expected):
     assert info.value.errors == expected
 
 
-def test_validate_view_needs_the_header():
+def test_validate_view_needs_the_header() -> None:
     """A view missing a header field is refused: withheld applies to tagged fields only."""
     notice = parse_notice(example("red"))
     header = non_redactable(notice)
@@ -124,14 +129,14 @@ def test_validate_view_needs_the_header():
     assert info.value.errors == [("handling", "Field required")]
 
 
-def test_assemble_view_refuses_header_paths():
+def test_assemble_view_refuses_header_paths() -> None:
     """A unit cannot overwrite a header field."""
     header = non_redactable(parse_notice(example("red")))
     with pytest.raises(NoticeInvalid, match=r"^handling\.code: not a disclosure unit path$"):
         assemble_view(header, {"handling.code": "H0"})
 
 
-def test_field_categories_match_json_schema():
+def test_field_categories_match_json_schema() -> None:
     """Every path from field_categories is tagged with the same category in the JSON Schema."""
     import json
 
@@ -154,7 +159,7 @@ def test_field_categories_match_json_schema():
 
 
 @pytest.mark.parametrize("kind", [t.value for t in NoticeType])
-def test_every_field_is_header_tagged_or_block(kind):
+def test_every_field_is_header_tagged_or_block(kind: str) -> None:
     """Tagging is complete: each type's fields are all header, tagged or blocks (else TypeError)."""
     cats = field_categories(kind)
     assert cats
@@ -175,14 +180,14 @@ def test_every_field_is_header_tagged_or_block(kind):
         ("2008-02-29", date(2026, 3, 1), False),
     ],
 )
-def test_is_minor_reads_partial_dates_conservatively(dob, at, minor):
+def test_is_minor_reads_partial_dates_conservatively(dob: str, at: date, minor: bool) -> None:
     """A year-only or year-month date of birth counts as a minor as long as it could be one."""
     data = example("yellow")
     data["person"]["date_of_birth"] = dob
     assert is_minor(parse_notice(data), at) is minor
 
 
-def test_is_minor_without_date_of_birth():
+def test_is_minor_without_date_of_birth() -> None:
     """No date of birth: not a minor, except a black notice whose estimated minimum age is < 18."""
     assert is_minor(parse_notice(example("orange")), date(2025, 1, 1)) is False
     data = example("black")
@@ -190,13 +195,13 @@ def test_is_minor_without_date_of_birth():
     assert is_minor(parse_notice(data), date(2025, 1, 1)) is True
 
 
-def test_validate_view_copies_unless_told_not_to():
+def test_validate_view_copies_unless_told_not_to() -> None:
     """``copy=False`` returns the same values (no deep copy) and checks exactly as much."""
     notice = parse_notice(example("red"))
     units = {u.path: u.value for u in disclosure_units(notice)}
-    view = assemble_view(non_redactable(notice), units)
-    copied = validate_view(view)
-    shared = validate_view(view, copy=False)
+    view: dict[str, Any] = assemble_view(non_redactable(notice), units)
+    copied: dict[str, Any] = validate_view(view)
+    shared: dict[str, Any] = validate_view(view, copy=False)
     assert copied == shared == view
     assert copied["judicial"]["charges"] is not view["judicial"]["charges"]
     assert shared["judicial"]["charges"] is view["judicial"]["charges"]

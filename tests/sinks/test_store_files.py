@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,14 +34,14 @@ def mode(path: Path) -> int:
 
 
 @pytest.fixture(autouse=True)
-def _open_umask():
+def _open_umask() -> Iterator[None]:
     """A permissive umask (the default on many systems): the store must not rely on it."""
     old = os.umask(0o022)
     yield
     os.umask(old)
 
 
-def test_sqlite_store_and_its_wal_are_private(tmp_path: Path):
+def test_sqlite_store_and_its_wal_are_private(tmp_path: Path) -> None:
     """The SQLite file, its WAL and shared-memory files are 0600 under a 0022 umask, also after
     a delivery and a purge; a folder created for the store is 0700."""
     path = tmp_path / "new" / "FR.sqlite"
@@ -55,7 +56,7 @@ def test_sqlite_store_and_its_wal_are_private(tmp_path: Path):
         sink.close()
 
 
-def test_jsonl_store_is_private_also_after_a_purge_rewrite(tmp_path: Path):
+def test_jsonl_store_is_private_also_after_a_purge_rewrite(tmp_path: Path) -> None:
     """The JSON-lines file is 0600, and stays 0600 after a purge rewrote it."""
     path = tmp_path / "FR.jsonl"
     sink = JsonlSink(path)
@@ -69,7 +70,7 @@ def test_jsonl_store_is_private_also_after_a_purge_rewrite(tmp_path: Path):
 
 
 @pytest.mark.parametrize("url", ["sqlite:///{}/FR.sqlite", "jsonl:///{}/FR.jsonl"])
-def test_a_store_readable_by_others_is_refused(tmp_path: Path, url: str):
+def test_a_store_readable_by_others_is_refused(tmp_path: Path, url: str) -> None:
     """A store left readable by group or others (as older releases created it) is refused with
     one line naming the file, its mode and the fix."""
     target = url.format(tmp_path)
@@ -84,7 +85,7 @@ def test_a_store_readable_by_others_is_refused(tmp_path: Path, url: str):
     )
 
 
-def test_a_wal_readable_by_others_is_refused(tmp_path: Path):
+def test_a_wal_readable_by_others_is_refused(tmp_path: Path) -> None:
     """The WAL of a private database holds the same data: a readable one is refused too."""
     path = tmp_path / "FR.sqlite"
     SqliteSink(path).close()
@@ -96,7 +97,7 @@ def test_a_wal_readable_by_others_is_refused(tmp_path: Path):
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "jsonl"])
-def test_the_replay_guard_is_per_sender(tmp_path: Path, kind: str):
+def test_the_replay_guard_is_per_sender(tmp_path: Path, kind: str) -> None:
     """Two senders' messages with the same msg id are two messages: the second is delivered,
     not taken for a replay (a co-recipient cannot spend another sender's msg id); the same
     sender's id at another position is still a replay."""
@@ -125,7 +126,7 @@ INSERT INTO deliveries VALUES ('{msg_id}', 'IT-0', 'IT', 'publish', 't', 0, 7, '
 """
 
 
-def test_a_store_of_the_previous_schema_is_migrated(tmp_path: Path):
+def test_a_store_of_the_previous_schema_is_migrated(tmp_path: Path) -> None:
     """A store whose replay guard was keyed by msg id alone is rebuilt keyed by (sender, msg id),
     keeping every delivery; a second open leaves it as it is."""
     path = tmp_path / "FR.sqlite"

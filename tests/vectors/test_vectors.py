@@ -16,20 +16,20 @@ STORED = json.loads(ENVELOPE.read_text())
 FRESH, FRESH_DIRECTORY = build()
 
 
-def test_statement_and_signature_are_pinned():
+def test_statement_and_signature_are_pinned() -> None:
     """The signed statement bytes and the (deterministic) Ed25519 signature are unchanged."""
     assert FRESH["statement"] == STORED["statement"]
     assert FRESH["signature"] == STORED["signature"]
 
 
-def test_disclosures_and_digests_are_pinned():
+def test_disclosures_and_digests_are_pinned() -> None:
     """Disclosures ``[salt, path, value]`` and their digests in the statement are unchanged."""
     assert FRESH["disclosures"] == STORED["disclosures"]
     statement = json.loads(STORED["statement"])
     assert sorted(digest(d) for d in STORED["disclosures"].values()) == statement["digests"]
 
 
-def test_package_plaintext_info_and_frame_header_are_pinned():
+def test_package_plaintext_info_and_frame_header_are_pinned() -> None:
     """The package JSON, the HPKE info string and the clear frame header are unchanged."""
     assert FRESH["plaintext_FR"] == STORED["plaintext_FR"]
     assert FRESH["info_FR"] == STORED["info_FR"]
@@ -37,7 +37,7 @@ def test_package_plaintext_info_and_frame_header_are_pinned():
     assert STORED["frame_FR"].startswith(STORED["frame_header_FR"])
 
 
-def test_stored_frame_still_opens():
+def test_stored_frame_still_opens() -> None:
     """The stored frame (random HPKE ephemeral) opens with the fixed recipient key."""
     keys = fixed_keys()
     fr = keys["FR"]
@@ -54,7 +54,7 @@ def test_stored_frame_still_opens():
     assert got.msg_id == "0194694c-5dc0-7000-8000-000000000001"
 
 
-def test_batch_signature_and_proof_are_pinned():
+def test_batch_signature_and_proof_are_pinned() -> None:
     """Three statements under one signature: statements, signature, and the package with its
     proof (index, size, audit path) are unchanged, and the stored frame still opens."""
     assert FRESH["batch"]["statements"] == STORED["batch"]["statements"]
@@ -78,7 +78,7 @@ def test_batch_signature_and_proof_are_pinned():
     )
 
 
-def test_directory_encoding_and_signature_are_pinned():
+def test_directory_encoding_and_signature_are_pinned() -> None:
     """The signed directory is byte-identical and verifies against the fixed anchor."""
     assert DIRECTORY.read_bytes() == FRESH_DIRECTORY
     directory = Directory.from_signed(DIRECTORY.read_bytes(), fixed_anchor().public_key())
@@ -99,7 +99,7 @@ def _open_stored(data_hex: str) -> VerifiedPackage:
     )
 
 
-def test_padded_and_unpadded_frames_both_open_to_the_same_package():
+def test_padded_and_unpadded_frames_both_open_to_the_same_package() -> None:
     """WIRE FORMAT: frames are padded to a size bucket with spaces after the package
     JSON. The padded frames have a bucket size and decrypt to the pinned package plus spaces; the
     previous release's unpadded frames still open, to the same message."""

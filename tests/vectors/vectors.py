@@ -141,7 +141,7 @@ def build() -> tuple[dict[str, Any], bytes]:
         recipient_kid=fr.encryption_key_id,
         recipient_key=fr.encryption_key.public_key(),
     )
-    envelope = {
+    envelope: dict[str, Any] = {
         "comment": "NBX envelope (statement v2) known-answer vector; see tests/vectors/vectors.py",
         "keys": {
             cc: {"signing_seed": _seed(n).hex(), "encryption_seed": _seed(n + 1).hex()}

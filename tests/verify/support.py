@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -281,7 +281,10 @@ def read_all(
             msgs = consumer.consume(num_messages=1000, timeout=0.5)
             got = [m for m in msgs if m.error() is None]
             for m in got:
-                out.append((m.key() or b"", m.value() or b"", list(m.headers() or [])))
+                # a consumed record's headers are (str, bytes) pairs; the stubs' type is the
+                # wider one produce accepts (a dict, str values)
+                headers = cast("list[tuple[str, bytes]]", m.headers() or [])
+                out.append((m.key() or b"", m.value() or b"", list(headers)))
             if got:
                 last = time.monotonic()
             elif len(out) >= expect and time.monotonic() - last >= idle_s:

@@ -17,10 +17,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from broker import devbroker
+from broker.sinks import Applied
 from tests.conftest import broker_impl
 from tests.node.helpers import Net, wait_for
 from tests.verify.support import (
@@ -43,7 +45,9 @@ BASE_SEED = int(os.environ.get("NBX_VERIFY_SEED", "0")) or int.from_bytes(os.ura
 _OUTPUT: dict[int, tuple[Path, Path]] = {}
 
 
-def _spawn(config: Path, *args: str, env: dict[str, str] | None = None, inject: bool = False):
+def _spawn(
+    config: Path, *args: str, env: dict[str, str] | None = None, inject: bool = False
+) -> subprocess.Popen[bytes]:
     """Start ``nbx consume`` (optionally with a sink fault injected); output goes to files, so a
     chatty daemon never blocks on a full pipe."""
     module = "tests.verify.inject" if inject else "broker"
@@ -419,7 +423,7 @@ async def test_slow_sink_batches_are_bounded(
         sizes.append(0)
         begin()
 
-    def slow_apply(*args, **kwargs):
+    def slow_apply(*args: Any, **kwargs: Any) -> Applied:
         sizes[-1] += 1
         time.sleep(0.005)
         return apply(*args, **kwargs)

@@ -64,14 +64,16 @@ def _set(data: object, path: tuple[object, ...], value: object) -> object:
     out = json.loads(json.dumps(data))
     cur = out
     for step in path[:-1]:
-        cur = cur[step]  # type: ignore[index]
-    cur[path[-1]] = value  # type: ignore[index]
+        cur = cur[step]
+    cur[path[-1]] = value
     return out
 
 
 @FILES
 @given(st.sampled_from(NOTICE_PATHS), JSON)
-def test_mutated_notice_files_raise_only_schema_errors(path, value):
+def test_mutated_notice_files_raise_only_schema_errors(
+    path: tuple[object, ...], value: object
+) -> None:
     """A genuine notice with any one field replaced by any JSON value either parses or raises
     SchemaError; never another exception."""
     TALLY.input("notice files")
@@ -81,7 +83,7 @@ def test_mutated_notice_files_raise_only_schema_errors(path, value):
 
 @FILES
 @given(st.binary(max_size=600) | JSON.map(lambda v: json.dumps(v).encode()))
-def test_arbitrary_notice_files_raise_only_schema_errors(data):
+def test_arbitrary_notice_files_raise_only_schema_errors(data: bytes) -> None:
     """Arbitrary bytes or JSON as a notice file: SchemaError or a notice, nothing else."""
     TALLY.input("notice files")
     with contextlib.suppress(SchemaError):
@@ -98,7 +100,7 @@ def test_arbitrary_notice_files_raise_only_schema_errors(data):
         lambda d: "\n".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in d.items()).encode()
     )
 )
-def test_hostile_policy_files_raise_only_policy_errors(data):
+def test_hostile_policy_files_raise_only_policy_errors(data: bytes) -> None:
     """Arbitrary, spliced and generated TOML policy files: PolicyError or a policy."""
     TALLY.input("policy files")
     with contextlib.suppress(PolicyError):
@@ -107,7 +109,9 @@ def test_hostile_policy_files_raise_only_policy_errors(data):
 
 @FILES
 @given(st.data())
-def test_hostile_directory_documents_raise_only_key_directory_errors(node, data):
+def test_hostile_directory_documents_raise_only_key_directory_errors(
+    node: dict[str, Path], data: st.DataObject
+) -> None:
     """A signed directory with bytes replaced, inserted or cut, or arbitrary bytes/JSON: the
     loader raises KeyDirectoryError (never another exception) and never accepts a changed one."""
     genuine = (node["folder"] / "directory.json").read_bytes()
@@ -130,7 +134,9 @@ def test_hostile_directory_documents_raise_only_key_directory_errors(node, data)
 
 @FILES
 @given(st.data())
-def test_hostile_config_files_raise_only_config_errors(node, tmp_path_factory, data):
+def test_hostile_config_files_raise_only_config_errors(
+    node: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
     """A genuine node.toml with a line replaced by generated TOML, or arbitrary bytes: ConfigError
     or a loaded config; never another exception."""
     genuine = node["config"].read_text().splitlines()
@@ -184,7 +190,9 @@ ARG = st.text(st.characters(blacklist_characters="\x00"), max_size=30).filter(
 
 @CLI
 @given(st.sampled_from(SAFE_COMMANDS), st.lists(ARG, max_size=4), st.binary(max_size=300))
-def test_hostile_cli_arguments_and_files_never_crash(node, command, args, content):
+def test_hostile_cli_arguments_and_files_never_crash(
+    node: dict[str, Path], command: list[str], args: list[str], content: bytes
+) -> None:
     """Offline commands with generated arguments and a generated file: exit 0, 1 or 2, never an
     unhandled exception; an exit 1 ends with one 'nbx: error:' line (or lists problems)."""
     folder = node["folder"]

@@ -129,8 +129,8 @@ async def test_hostile_records_are_quarantined_never_delivered(
     net = Net(tmp_path, ("IT", "FR", "DE"), bootstrap, idempotence=idempotence_supported)
     first = [canary_notice(f"IT-2026-H{i:04d}") for i in range(3)]
     last = [canary_notice(f"IT-2026-H{i:04d}") for i in range(3, 5)]
-    for n in first:
-        await net.publish("IT", n, ["FR", "DE"])
+    for notice in first:
+        await net.publish("IT", notice, ["FR", "DE"])
     genuine = (await read_topic(bootstrap, "nbx.inbox.FR", expect=3))[0][1]
     for_de = (await read_topic(bootstrap, "nbx.inbox.DE", expect=3))[0][1]
     fr_keys = load_bureau_keys(net.configs["FR"].keys.dir, "FR")
