@@ -6,6 +6,7 @@ reached) is printed as one line on stderr with a non-zero exit code, never as a 
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any
@@ -15,9 +16,57 @@ import click
 from broker.errors import NbxError
 from broker.logging import configure, quiet_client_libraries
 
+#: every command of ``nbx`` and the module of :mod:`broker.cli` that registers it; a module is
+#: imported only when one of its commands runs (or ``nbx --help`` lists them all), so a command
+#: does not pay for the imports of the others (tests/foundation/test_cli.py checks the table)
+COMMAND_MODULES: dict[str, str] = {
+    "bench": "keys_cmds",
+    "cancel": "node_cmds",
+    "consume": "node_cmds",
+    "demo": "brokers",
+    "dev-broker": "brokers",
+    "directory": "keys_cmds",
+    "erasure": "node_cmds",
+    "import": "schema_cmds",
+    "inbox": "node_cmds",
+    "keys": "keys_cmds",
+    "node": "node_cmds",
+    "ping": "brokers",
+    "policy": "policy_cmds",
+    "publish": "node_cmds",
+    "schema": "schema_cmds",
+    "status": "node_cmds",
+    "suspend": "node_cmds",
+    "validate": "schema_cmds",
+}
+#: modules that add subcommands to a group another module registers, loaded after it
+EXTENDS: dict[str, tuple[str, ...]] = {"bench": ("bench_cmds",)}
+
+
+def load_commands(module: str) -> dict[str, click.Command]:
+    """The commands ``broker.cli.<module>`` registers."""
+    scratch = click.Group()
+    importlib.import_module(f"broker.cli.{module}").register(scratch)
+    return dict(scratch.commands)
+
 
 class NbxGroup(click.Group):
-    """A click group that turns NBX errors into one clear line and exit code 1."""
+    """A click group that loads each command's module on first use and turns NBX errors into
+    one clear line and exit code 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command, loaded or not."""
+        return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, importing its module the first time."""
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            for name, command in load_commands(module).items():
+                self.commands.setdefault(name, command)
+            for extra in EXTENDS.get(cmd_name, ()):
+                importlib.import_module(f"broker.cli.{extra}")
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:  # click returns whatever the command returns
         """Run the command, printing ``nbx: error: ...`` instead of a traceback for known errors."""
@@ -44,29 +93,3 @@ def main() -> None:
     """
     quiet_client_libraries()
     configure(level=os.environ.get("NBX_LOG_LEVEL", "WARNING"), stream="stderr")
-
-
-# Command registration: one line per command module, each module owns its commands.
-from broker.cli import brokers as _brokers  # noqa: E402
-
-_brokers.register(main)
-
-from broker.cli import schema_cmds as _schema_cmds  # noqa: E402
-
-_schema_cmds.register(main)
-
-from broker.cli import keys_cmds as _keys_cmds  # noqa: E402
-
-_keys_cmds.register(main)
-
-from broker.cli import node_cmds as _node_cmds  # noqa: E402
-
-_node_cmds.register(main)
-
-from broker.cli import policy_cmds as _policy_cmds  # noqa: E402
-
-_policy_cmds.register(main)
-
-from broker.cli import bench_cmds as _bench_cmds  # noqa: E402
-
-_bench_cmds.register(main)
