@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from broker.errors import EnvelopeRejected, KeyDirectoryError
 
 if TYPE_CHECKING:  # both import this module
-    from broker.envelope.suites import RecipientPrivateKey, RecipientPublicKey
     from broker.keys.hybrid import HybridEncryptionKey
+    from broker.wire.suites import RecipientPrivateKey, RecipientPublicKey
 
 
 def key_id(public_bytes: bytes) -> str:

@@ -34,7 +34,6 @@ from aiokafka.errors import KafkaError
 
 from broker.envelope import VerifiedPackage
 from broker.envelope.open import MAX_FRAME_BYTES
-from broker.envelope.suites import SUITE_X25519, RecipientPrivateKey
 from broker.errors import SinkError, TransportError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
@@ -58,6 +57,7 @@ from broker.transport import (
     track_topics,
 )
 from broker.transport.factory import Consumer, Producer
+from broker.wire.suites import SUITE_X25519, RecipientPrivateKey
 
 __all__ = [  # the pipeline's and the receipt writer's names, as before the split
     "LOG_APPEND_TIME",

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiokafka import ConsumerRecord
 
 from broker.envelope import VerifiedPackage, open_package
-from broker.envelope.suites import RecipientPrivateKey
 from broker.errors import EnvelopeRejected, KeyDirectoryError, SchemaError
 from broker.keys import KeyLookup
 from broker.logging import get_logger, reason_code
 from broker.node.receipts import Answer, answer
 from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
+from broker.wire.suites import RecipientPrivateKey
 
 if TYPE_CHECKING:
     from broker.policy import PolicySet

@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from broker.envelope.suites import SUITE_MLKEM768_X25519, RecipientPrivateKey, RecipientPublicKey
 from broker.errors import ConfigError, KeyDirectoryError, TransportError
 from broker.keys import BureauKeys, BureauPublicKeys, Directory, KeyLookup
 from broker.keys.directory_topic import DirectoryReader, Found, no_directory
 from broker.logging import get_logger
+from broker.wire.suites import SUITE_MLKEM768_X25519, RecipientPrivateKey, RecipientPublicKey
 
 if TYPE_CHECKING:
     from broker.keys.directory import KeyRecord

@@ -35,8 +35,8 @@ import hmac
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from broker.envelope.canonical import jcs
 from broker.keys.bureau import BureauKeys
+from broker.wire.canonical import jcs
 
 #: HKDF ``info``: the secret serves record keys and nothing else.
 DOMAIN = b"nbx/record-key/v1"
