@@ -41,8 +41,9 @@ from pydantic import (
 )
 
 from broker.errors import EnvelopeRejected, KeyDirectoryError
-from broker.keys.bureau import BureauPublicKeys, key_id, raw_public
+from broker.keys.bureau import BureauPublicKeys
 from broker.keys.hybrid import hybrid_public_key
+from broker.keys.key_ids import key_id, raw_public
 from broker.wire.canonical import b64u, b64u_decode, jcs
 from broker.wire.suites import RecipientPublicKey
 

@@ -32,6 +32,7 @@ from broker.errors import EnvelopeRejected, KeyDirectoryError, SchemaError
 from broker.keys import KeyLookup
 from broker.logging import get_logger, reason_code
 from broker.node.receipts import Answer, answer
+from broker.node.stats import DaemonStats
 from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
 from broker.wire.suites import RecipientPrivateKey
 
@@ -42,22 +43,6 @@ if TYPE_CHECKING:
 LOG_APPEND_TIME = 1
 INBOX = "inbox"
 RECEIPTS = "receipts"
-
-
-@dataclass
-class DaemonStats:
-    """Counters of one daemon run."""
-
-    delivered: int = 0
-    purged: int = 0
-    stale: int = 0
-    #: polls skipped because the directory could not be confirmed (see runtime.refusal)
-    paused: int = 0
-    redelivered: int = 0
-    quarantined: int = 0
-    receipts_sent: int = 0
-    receipts_received: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
