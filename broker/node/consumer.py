@@ -37,11 +37,12 @@ from broker.envelope.open import MAX_FRAME_BYTES
 from broker.errors import SinkError, TransportError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
-from broker.node.pipeline import LOG_APPEND_TIME, NOTICE_KINDS, Outcome, ReceivePipeline
+from broker.node.pipeline import NOTICE_KINDS, Outcome, ReceivePipeline
 from broker.node.receipts import RECEIPTS_NOTICE_ID, Action, Answer, ReceiptWriter
 from broker.node.stats import DaemonStats
 from broker.sinks.base import Applied, Sink
 from broker.transport import (
+    LOG_APPEND_TIME,
     KafkaSettings,
     KafkaTransport,
     Transport,

@@ -34,13 +34,12 @@ from broker.logging import get_logger, reason_code
 from broker.node.receipts import Answer, answer
 from broker.node.stats import DaemonStats
 from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
+from broker.transport import LOG_APPEND_TIME
 from broker.wire.suites import RecipientPrivateKey
 
 if TYPE_CHECKING:
     from broker.policy import PolicySet
 
-#: aiokafka's ``timestamp_type`` of a record stamped by the broker (``LogAppendTime``)
-LOG_APPEND_TIME = 1
 INBOX = "inbox"
 RECEIPTS = "receipts"
 

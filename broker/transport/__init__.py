@@ -3,6 +3,7 @@ transport seam (:class:`Transport`, :class:`KafkaTransport`)."""
 
 from broker.transport.factory import KafkaTransport, Transport
 from broker.transport.kafka import (
+    LOG_APPEND_TIME,
     KafkaSettings,
     connect_error,
     list_topics,
@@ -14,6 +15,7 @@ from broker.transport.topics import DIRECTORY_TOPIC, inbox, quarantine, receipts
 
 __all__ = [
     "DIRECTORY_TOPIC",
+    "LOG_APPEND_TIME",
     "KafkaSettings",
     "KafkaTransport",
     "Transport",
