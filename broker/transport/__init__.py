@@ -1,4 +1,6 @@
-"""Kafka wiring: topic names, record headers, producer and consumer construction, and the
+"""Kafka wiring, the one door to the broker: every aiokafka client NBX builds (producer,
+consumer, admin, the directory topic's reader and producer) is made here from
+:class:`KafkaSettings`; topic names and how each topic is created; opaque record keys; and the
 transport seam (:class:`Transport`, :class:`KafkaTransport`)."""
 
 from broker.transport.factory import KafkaTransport, Transport
