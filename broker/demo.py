@@ -59,6 +59,7 @@ class Network:
         *,
         enable_idempotence: bool,
         require_log_append_time: bool = True,
+        pace_empty_fetches: bool = False,
     ) -> None:
         """Provision the bureaus in ``folder``."""
         self.configs = {
@@ -71,6 +72,7 @@ class Network:
                 enable_idempotence=enable_idempotence,
                 session_timeout_ms=6_000,
                 require_log_append_time=require_log_append_time,
+                pace_empty_fetches=pace_empty_fetches,
             ).items()
         }
         self.daemons = {cc: ConsumerDaemon.from_config(cfg) for cc, cfg in self.configs.items()}
@@ -178,6 +180,7 @@ async def run_demo(
     enable_idempotence: bool,
     echo: Callable[[str], None],
     require_log_append_time: bool = True,
+    pace_empty_fetches: bool = False,
 ) -> dict[str, Any]:
     """The demo on a running broker; returns the JSON report."""
     net = Network(
@@ -185,6 +188,7 @@ async def run_demo(
         bootstrap,
         enable_idempotence=enable_idempotence,
         require_log_append_time=require_log_append_time,
+        pace_empty_fetches=pace_empty_fetches,
     )
     echo(f"provisioned bureaus {', '.join(BUREAUS)}: anchor, keys, signed directory, policies")
     await net.start()
@@ -247,6 +251,7 @@ def main(
                     Path(tmp),
                     enable_idempotence=impl != "tansu",
                     require_log_append_time=devbroker.STAMPS_LOG_APPEND_TIME[impl],
+                    pace_empty_fetches=devbroker.NEEDS_FETCH_PACING[impl],
                     echo=say,
                 )
             )

@@ -30,9 +30,7 @@ from dataclasses import dataclass
 from aiokafka import ConsumerRecord, TopicPartition
 
 from broker.transport.factory import Consumer, Producer, TopicEnsurer
-
-#: aiokafka's ``timestamp_type`` of a record stamped by the broker
-LOG_APPEND_TIME = 1
+from broker.transport.kafka import LOG_APPEND_TIME
 
 __all__ = [
     "LOG_APPEND_TIME",

@@ -57,10 +57,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_configure(config: pytest.Config) -> None:
     """tansu keeps the producer's timestamp even on ``LogAppendTime`` topics, so nodes whose
     configuration is read in these tests (and the ``nbx`` commands they run) accept its records;
-    the refusal itself is tested on noida-db, which stamps records as Apache Kafka does."""
+    the refusal itself is tested on noida-db, which stamps records as Apache Kafka does. On
+    noida-db, which answers empty fetches at once, those nodes pace their idle fetches."""
     del config
     if not devbroker.STAMPS_LOG_APPEND_TIME[broker_impl()]:
         os.environ["NBX_KAFKA__REQUIRE_LOG_APPEND_TIME"] = "false"
+    if devbroker.NEEDS_FETCH_PACING[broker_impl()]:  # noida-db answers empty fetches at once
+        os.environ["NBX_KAFKA__PACE_EMPTY_FETCHES"] = "true"
 
 
 @pytest.fixture(scope="session")

@@ -98,6 +98,7 @@ async def run(
             policies=policies_dir(),
             enable_idempotence=target.idempotence,
             require_log_append_time=target.stamps_log_append_time,
+            pace_empty_fetches=target.paces_empty_fetches,
             session_timeout_ms=6_000,
         )
         async with Publisher.from_config(NodeConfig.load(paths[SENDER])) as pub:

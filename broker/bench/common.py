@@ -43,6 +43,12 @@ class Target:
         """Whether the broker time-stamps records itself (an external one is taken to be Kafka)."""
         return devbroker.STAMPS_LOG_APPEND_TIME.get(self.impl, True)
 
+    @property
+    def paces_empty_fetches(self) -> bool:
+        """Whether consumers pace empty fetches (an embedded noida-db; an external broker is
+        taken to be Kafka, which needs no pacing)."""
+        return devbroker.NEEDS_FETCH_PACING.get(self.impl, False)
+
 
 @contextlib.contextmanager
 def broker_target(

@@ -47,12 +47,11 @@ from broker.keys import BureauKeys
 from broker.keys.bureau import StaticDirectory
 from broker.logging import Discard, configure
 from broker.node import ConsumerDaemon, Publisher
-from broker.node.pipeline import LOG_APPEND_TIME
 from broker.policy import load_policies
 from broker.schemas import NoticeBase
 from broker.sinks.sqlite import SqliteSink
 from broker.testing import MemoryBroker
-from broker.transport import KafkaSettings, inbox
+from broker.transport import LOG_APPEND_TIME, KafkaSettings, inbox
 
 _NO_BROKER = KafkaSettings(bootstrap="127.0.0.1:1")  # never contacted
 

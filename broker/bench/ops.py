@@ -29,10 +29,8 @@ from broker.bench import inproc
 from broker.bench.broadcast import bureau_ids
 from broker.bench.common import RECIPIENT, SENDER, red_notice_data
 from broker.bench.report import OpCost
-from broker.envelope import Grant, merkle, open_package, seal
-from broker.envelope.canonical import digests
+from broker.envelope import Grant, open_package, seal
 from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info, sign_batch, tree_head
-from broker.envelope.suites import HPKE_SUITES, suite_for_public
 from broker.examples import policies_dir
 from broker.keys import BureauKeys
 from broker.keys.bureau import StaticDirectory
@@ -46,6 +44,9 @@ from broker.schemas import (
 )
 from broker.sinks import Position
 from broker.sinks.sqlite import SqliteSink
+from broker.wire import merkle
+from broker.wire.canonical import digests
+from broker.wire.suites import HPKE_SUITES, suite_for_public
 
 _BATCH = 100  # messages per store transaction in the batched row (a daemon stores a poll at once)
 #: statements per batch signature in the required rows: ``nbx bench secure``'s default

@@ -61,7 +61,12 @@ async def run(
         try:
             await send(0)  # create the topic before the consumer subscribes
             argv = python_argv(
-                "-m", "broker.bench.rawconsume", target.bootstrap, topic, f"bench-raw-{run_id}"
+                "-m",
+                "broker.bench.rawconsume",
+                target.bootstrap,
+                topic,
+                f"bench-raw-{run_id}",
+                "pace" if target.paces_empty_fetches else "no-pace",
             )
             async with running(argv, log=log, stdout_pipe=True) as proc:
                 if proc.stdout is None:  # pragma: no cover - piped above

@@ -1,9 +1,11 @@
-"""The raw baseline's consumer process: ``python -m broker.bench.rawconsume BOOTSTRAP TOPIC GROUP``.
+"""The raw baseline's consumer process:
+``python -m broker.bench.rawconsume BOOTSTRAP TOPIC GROUP pace|no-pace``.
 
 A plain aiokafka consumer in a group with manual commits, like the daemon: it reads batches with
 ``getmany``, parses each record's JSON (the least any consumer does), commits after each batch and
 prints ``<records so far> <monotonic time>`` after each commit. No crypto, no policy, no store.
-It runs until SIGTERM.
+It runs until SIGTERM. ``pace`` paces empty fetches as the daemons' consumers do on the same
+broker (``KafkaSettings.pace_empty_fetches``).
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ from aiokafka import TopicPartition
 from broker.transport import KafkaSettings, make_consumer
 
 
-async def consume(bootstrap: str, topic: str, group: str) -> None:
+async def consume(bootstrap: str, topic: str, group: str, *, pace: bool = False) -> None:
     """Consume ``topic`` as ``group`` until SIGTERM, reporting progress on stdout."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     consumer = make_consumer(
-        KafkaSettings(bootstrap=bootstrap, session_timeout_ms=6_000), topic, group_id=group
+        KafkaSettings(bootstrap=bootstrap, session_timeout_ms=6_000, pace_empty_fetches=pace),
+        topic,
+        group_id=group,
     )
     await consumer.start()
     count = 0
@@ -49,4 +53,4 @@ async def consume(bootstrap: str, topic: str, group: str) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - run as a helper process
-    asyncio.run(consume(sys.argv[1], sys.argv[2], sys.argv[3]))
+    asyncio.run(consume(sys.argv[1], sys.argv[2], sys.argv[3], pace=sys.argv[4:] == ["pace"]))

@@ -20,7 +20,7 @@ from broker.logging import configure, quiet_client_libraries
 #: imported only when one of its commands runs (or ``nbx --help`` lists them all), so a command
 #: does not pay for the imports of the others (tests/foundation/test_cli.py checks the table)
 COMMAND_MODULES: dict[str, str] = {
-    "bench": "keys_cmds",
+    "bench": "bench_cmds",
     "cancel": "node_cmds",
     "consume": "node_cmds",
     "demo": "brokers",
@@ -39,8 +39,6 @@ COMMAND_MODULES: dict[str, str] = {
     "suspend": "node_cmds",
     "validate": "schema_cmds",
 }
-#: modules that add subcommands to a group another module registers, loaded after it
-EXTENDS: dict[str, tuple[str, ...]] = {"bench": ("bench_cmds",)}
 
 
 def load_commands(module: str) -> dict[str, click.Command]:
@@ -64,8 +62,6 @@ class NbxGroup(click.Group):
         if module is not None and cmd_name not in self.commands:
             for name, command in load_commands(module).items():
                 self.commands.setdefault(name, command)
-            for extra in EXTENDS.get(cmd_name, ()):
-                importlib.import_module(f"broker.cli.{extra}")
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:  # click returns whatever the command returns

@@ -1,8 +1,8 @@
-"""``nbx bench raw|secure|broadcast|ops|all``: the end-to-end benchmarks (docs/performance.md).
+"""``nbx bench envelope|raw|secure|broadcast|ops|all``: the benchmarks (docs/performance.md).
 
-They attach to the ``bench`` group of :mod:`broker.cli.keys_cmds` (next to ``bench envelope``).
-Every mode starts the embedded broker unless ``--bootstrap`` names one, and prints a table, or
-JSON with ``--json``. See ``docs/performance.md`` for the method and the figures.
+``bench envelope`` times sealing and opening alone (:mod:`broker.bench.envelope`). Every other
+mode starts the embedded broker unless ``--bootstrap`` names one, and prints a table, or JSON with
+``--json``. See ``docs/performance.md`` for the method and the figures.
 """
 
 from __future__ import annotations
@@ -10,15 +10,43 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from broker.cli.keys_cmds import bench
-
 _MODES = ("raw", "secure", "broadcast", "ops")
+
+
+@click.group("bench")
+def bench() -> None:
+    """Benchmarks: the envelope alone, and the end-to-end paths (docs/performance.md)."""
+
+
+@bench.command("envelope")
+@click.option("--rounds", type=click.IntRange(1), default=5, show_default=True)
+@click.option(
+    "--recipients",
+    "counts",
+    type=click.IntRange(1, 250),
+    multiple=True,
+    default=(1, 10, 195),
+    show_default=True,
+)
+def bench_envelope(rounds: int, counts: tuple[int, ...]) -> None:
+    """Time sealing (sign once + encrypt per recipient) and opening one package."""
+    from broker.bench.envelope import run
+
+    click.echo(
+        f"{'recipients':>10}  {'seal+encrypt ms':>15}  {'per recipient ms':>16}  {'open ms':>8}"
+    )
+    for row in run(counts, rounds=rounds, clock=time.perf_counter):
+        click.echo(
+            f"{row.recipients:>10}  {row.seal_ms:>15.2f}  "
+            f"{row.seal_ms / row.recipients:>16.3f}  {row.open_ms:>8.3f}"
+        )
 
 
 def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -117,5 +145,5 @@ all_cmd = _command(
 
 
 def register(group: click.Group) -> None:
-    """Nothing to add: the commands attach to the ``bench`` group already registered."""
-    del group
+    """Add the ``bench`` command group to ``group``."""
+    group.add_command(bench)

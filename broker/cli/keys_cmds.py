@@ -1,4 +1,4 @@
-"""``nbx keys ...``, ``nbx directory ...`` and ``nbx bench envelope``.
+"""``nbx keys ...`` and ``nbx directory ...``.
 
 Private keys are read with :mod:`broker.keys.files` (mode 0600 enforced, passphrase from
 ``NBX_KEY_PASSPHRASE``). Every directory change verifies the current file against the anchor, makes
@@ -12,7 +12,6 @@ import json
 import os
 import re
 import tempfile
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -387,37 +386,7 @@ def fetch(
     click.echo(f"wrote {path} serial {loaded.serial}")
 
 
-@click.group("bench")
-def bench() -> None:
-    """Micro-benchmarks."""
-
-
-@bench.command("envelope")
-@click.option("--rounds", type=click.IntRange(1), default=5, show_default=True)
-@click.option(
-    "--recipients",
-    "counts",
-    type=click.IntRange(1, 250),
-    multiple=True,
-    default=(1, 10, 195),
-    show_default=True,
-)
-def bench_envelope(rounds: int, counts: tuple[int, ...]) -> None:
-    """Time sealing (sign once + encrypt per recipient) and opening one package."""
-    from broker.envelope.bench import run
-
-    click.echo(
-        f"{'recipients':>10}  {'seal+encrypt ms':>15}  {'per recipient ms':>16}  {'open ms':>8}"
-    )
-    for row in run(counts, rounds=rounds, clock=time.perf_counter):
-        click.echo(
-            f"{row.recipients:>10}  {row.seal_ms:>15.2f}  "
-            f"{row.seal_ms / row.recipients:>16.3f}  {row.open_ms:>8.3f}"
-        )
-
-
 def register(group: click.Group) -> None:
     """Add this module's command groups to ``group``."""
     group.add_command(keys)
     group.add_command(directory)
-    group.add_command(bench)

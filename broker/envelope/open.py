@@ -46,8 +46,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pydantic import BaseModel, ConfigDict, Field
 
-from broker.envelope import frame, merkle
-from broker.envelope.canonical import b64u, b64u_decode, digests, loads_checked
 from broker.envelope.seal import (
     MAX_BATCH,
     SIGNATURE_DOMAIN,
@@ -56,16 +54,18 @@ from broker.envelope.seal import (
     hpke_info,
     tree_head,
 )
-from broker.envelope.suites import (
+from broker.errors import EnvelopeRejected
+from broker.ids import uuid7_time_ms
+from broker.keys.bureau import KeyLookup
+from broker.logging import get_logger
+from broker.wire import frame, merkle
+from broker.wire.canonical import b64u, b64u_decode, digests, loads_checked
+from broker.wire.suites import (
     HPKE_SUITES,
     SUITE_X25519,
     RecipientPrivateKey,
     suite_for_private,
 )
-from broker.errors import EnvelopeRejected
-from broker.ids import uuid7_time_ms
-from broker.keys.bureau import KeyLookup
-from broker.logging import get_logger
 
 MAX_FRAME_BYTES = 1 << 20
 #: How far a statement's ``created_at`` may lie ahead of the receive time (sender clock skew).

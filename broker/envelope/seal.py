@@ -38,12 +38,12 @@ from typing import Any
 
 import orjson
 
-from broker.envelope import frame, merkle
-from broker.envelope.canonical import b64u, digest, jcs
-from broker.envelope.canonical import digests as digest_all
-from broker.envelope.suites import HPKE_SUITES, RecipientPublicKey, suite_for_public
 from broker.ids import uuid7
 from broker.keys.bureau import BureauKeys
+from broker.wire import frame, merkle
+from broker.wire.canonical import b64u, digest, jcs
+from broker.wire.canonical import digests as digest_all
+from broker.wire.suites import HPKE_SUITES, RecipientPublicKey, suite_for_public
 
 STATEMENT_VERSION = 2  # 2: grants grouped as {grant hash: [recipients]}
 SIGNATURE_DOMAIN = b"nbx/statement/v1\x00"
@@ -205,7 +205,7 @@ class Sealed:
         """Encrypt the package for ``recipient`` and return the frame to produce to ``topic``.
 
         The suite follows from the key type: an X25519 key gives suite 1, an ML-KEM-768+X25519
-        hybrid key suite 2 (:mod:`broker.envelope.suites`). The package is padded with spaces so
+        hybrid key suite 2 (:mod:`broker.wire.suites`). The package is padded with spaces so
         that the frame is exactly :func:`padded_size` bytes, at most ``max_frame_bytes``.
         """
         suite = suite_for_public(recipient_key)

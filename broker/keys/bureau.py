@@ -1,6 +1,7 @@
-"""A bureau's key pair set, key ids, and the key lookup interface the envelope verifies against.
+"""A bureau's key pair set and the key lookup interface the envelope verifies against.
 
-Each bureau has an Ed25519 signing key and at least one encryption key, each with a key id: an
+Each bureau has an Ed25519 signing key and at least one encryption key, each with a key id
+(:mod:`broker.keys.key_ids`): an
 X25519 key (envelope suite 1), an ML-KEM-768 + X25519 hybrid key (suite 2,
 :mod:`broker.keys.hybrid`), or both during a migration. :class:`KeyLookup` is the interface
 :func:`broker.envelope.open_package` uses to find a sender's signing key valid at a given time and
@@ -11,33 +12,18 @@ the publisher uses to find a recipient's published encryption key (whose type pi
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from cryptography.hazmat.primitives import hpke, serialization
+from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from broker.errors import EnvelopeRejected, KeyDirectoryError
-
-if TYPE_CHECKING:  # both import this module
-    from broker.envelope.suites import RecipientPrivateKey, RecipientPublicKey
-    from broker.keys.hybrid import HybridEncryptionKey
-
-
-def key_id(public_bytes: bytes) -> str:
-    """Key id: the first 16 bytes of SHA-256 of the raw public key, base64url without padding."""
-    return (
-        base64.urlsafe_b64encode(hashlib.sha256(public_bytes).digest()[:16]).rstrip(b"=").decode()
-    )
-
-
-def raw_public(key: ed25519.Ed25519PublicKey | x25519.X25519PublicKey) -> bytes:
-    """The raw 32-byte encoding of an Ed25519 or X25519 public key."""
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+from broker.keys.hybrid import HybridEncryptionKey
+from broker.keys.key_ids import key_id, raw_public
+from broker.wire.suites import RecipientPrivateKey, RecipientPublicKey
 
 
 @dataclass(frozen=True)
@@ -64,8 +50,6 @@ class BureauKeys:
         """Create fresh keys for ``bureau``: an X25519 encryption key, or with ``pq`` a hybrid
         ML-KEM-768 + X25519 one instead."""
         if pq:
-            from broker.keys.hybrid import HybridEncryptionKey
-
             return cls(
                 bureau, ed25519.Ed25519PrivateKey.generate(), None, HybridEncryptionKey.generate()
             )

@@ -40,11 +40,12 @@ from pydantic import (
     model_validator,
 )
 
-from broker.envelope.canonical import b64u, b64u_decode, jcs
-from broker.envelope.suites import RecipientPublicKey
 from broker.errors import EnvelopeRejected, KeyDirectoryError
-from broker.keys.bureau import BureauPublicKeys, FixedKeys, key_id, raw_public
+from broker.keys.bureau import BureauPublicKeys, FixedKeys
 from broker.keys.hybrid import hybrid_public_key
+from broker.keys.key_ids import key_id, raw_public
+from broker.wire.canonical import b64u, b64u_decode, jcs
+from broker.wire.suites import RecipientPublicKey
 
 DIRECTORY_FORMAT: Final = "nbx-directory/1"
 DIRECTORY_DOMAIN = b"nbx/directory/v1\x00"

@@ -24,16 +24,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from broker.errors import KeyDirectoryError, TransportError
 from broker.keys.directory import Directory
 from broker.logging import get_logger
-from broker.transport import KafkaSettings
+from broker.transport import DIRECTORY_TOPIC, KafkaSettings
 from broker.transport.admin import TopicManager
 from broker.transport.directory import make_directory_producer, make_directory_reader
-from broker.transport.topics import DIRECTORY_TOPIC
 
 DIRECTORY_KEY = b"directory"
 
 __all__ = [
     "DIRECTORY_KEY",
-    "DIRECTORY_TOPIC",
     "DirectoryReader",
     "Found",
     "ensure_directory_topic",

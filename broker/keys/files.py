@@ -41,10 +41,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from broker.envelope.canonical import b64u
 from broker.errors import KeyDirectoryError
-from broker.keys.bureau import BureauKeys, raw_public
+from broker.keys.bureau import BureauKeys
 from broker.keys.hybrid import HybridEncryptionKey
+from broker.keys.key_ids import raw_public
+from broker.wire.canonical import b64u
 
 PASSPHRASE_ENV = "NBX_KEY_PASSPHRASE"  # noqa: S105 - the variable name, not a passphrase
 ANCHOR_PRIVATE = "trust-anchor.key"

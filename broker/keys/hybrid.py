@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from broker.errors import KeyDirectoryError
-from broker.keys.bureau import key_id, raw_public
+from broker.keys.key_ids import key_id, raw_public
 
 MLKEM768_PUBLIC_BYTES = 1184
 

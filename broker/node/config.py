@@ -106,6 +106,10 @@ class KafkaConfig(BaseModel):
     topic_partitions: int = Field(default=1, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     request_timeout_ms: int = Field(default=30_000, ge=1_000)
+    #: Pace idle fetches, for a development broker that answers an empty fetch at once instead of
+    #: holding it (noida-db; ``nbx demo``, the benchmarks and the tests turn it on there). Leave
+    #: off for Apache Kafka: it patches a private method of aiokafka's fetcher.
+    pace_empty_fetches: bool = False
 
     @field_validator("bootstrap")
     @classmethod
@@ -276,6 +280,7 @@ class NodeConfig(BaseSettings):
             topic_partitions=k.topic_partitions,
             topic_replication=k.topic_replication,
             group_instance_id=k.group_instance_id or f"nbx.{self.bureau}.{socket.gethostname()}",
+            pace_empty_fetches=k.pace_empty_fetches,
         )
 
     def sink_path(self) -> Path:

@@ -34,20 +34,15 @@ from aiokafka.errors import KafkaError
 
 from broker.envelope import VerifiedPackage
 from broker.envelope.open import MAX_FRAME_BYTES
-from broker.envelope.suites import SUITE_X25519, RecipientPrivateKey
 from broker.errors import SinkError, TransportError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
-from broker.node.pipeline import (
-    LOG_APPEND_TIME,
-    NOTICE_KINDS,
-    DaemonStats,
-    Outcome,
-    ReceivePipeline,
-)
+from broker.node.pipeline import NOTICE_KINDS, Outcome, ReceivePipeline
 from broker.node.receipts import RECEIPTS_NOTICE_ID, Action, Answer, ReceiptWriter
+from broker.node.stats import DaemonStats
 from broker.sinks.base import Applied, Sink
 from broker.transport import (
+    LOG_APPEND_TIME,
     KafkaSettings,
     KafkaTransport,
     Transport,
@@ -58,6 +53,7 @@ from broker.transport import (
     track_topics,
 )
 from broker.transport.factory import Consumer, Producer
+from broker.wire.suites import SUITE_X25519, RecipientPrivateKey
 
 __all__ = [  # the pipeline's and the receipt writer's names, as before the split
     "LOG_APPEND_TIME",

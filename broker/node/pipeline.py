@@ -28,36 +28,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiokafka import ConsumerRecord
 
 from broker.envelope import VerifiedPackage, open_package
-from broker.envelope.suites import RecipientPrivateKey
 from broker.errors import EnvelopeRejected, KeyDirectoryError, SchemaError
 from broker.keys import KeyLookup
 from broker.logging import get_logger, reason_code
 from broker.node.receipts import Answer, answer
+from broker.node.stats import DaemonStats
 from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
+from broker.transport import LOG_APPEND_TIME
+from broker.wire.suites import RecipientPrivateKey
 
 if TYPE_CHECKING:
     from broker.policy import PolicySet
 
-#: aiokafka's ``timestamp_type`` of a record stamped by the broker (``LogAppendTime``)
-LOG_APPEND_TIME = 1
 INBOX = "inbox"
 RECEIPTS = "receipts"
-
-
-@dataclass
-class DaemonStats:
-    """Counters of one daemon run."""
-
-    delivered: int = 0
-    purged: int = 0
-    stale: int = 0
-    #: polls skipped because the directory could not be confirmed (see runtime.refusal)
-    paused: int = 0
-    redelivered: int = 0
-    quarantined: int = 0
-    receipts_sent: int = 0
-    receipts_received: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ bootstrap = "{bootstrap}"
 security_protocol = "PLAINTEXT"
 enable_idempotence = {idempotence}
 require_log_append_time = {log_append_time}
+pace_empty_fetches = {pace_empty_fetches}  # true only for noida-db (see README)
 session_timeout_ms = {session_timeout_ms}
 
 [policy]
@@ -67,11 +68,13 @@ def provision(
     session_timeout_ms: int = 10_000,
     now: datetime | None = None,
     require_log_append_time: bool = True,
+    pace_empty_fetches: bool = False,
 ) -> dict[str, Path]:
     """Create anchor, keys, a signed directory and one ``node.toml`` per bureau in ``folder``.
 
     Returns the config path of each bureau. ``policies`` is copied to ``folder/policies``.
     ``require_log_append_time=False`` is for a broker that cannot time-stamp records (tansu).
+    ``pace_empty_fetches=True`` is for a broker that answers empty fetches at once (noida-db).
     """
     now = now or datetime.now(UTC) - timedelta(minutes=5)
     folder.mkdir(parents=True, exist_ok=True)
@@ -99,6 +102,7 @@ def provision(
                 bootstrap=bootstrap,
                 idempotence=str(enable_idempotence).lower(),
                 log_append_time=str(require_log_append_time).lower(),
+                pace_empty_fetches=str(pace_empty_fetches).lower(),
                 session_timeout_ms=session_timeout_ms,
                 policies="../policies",
                 sink=f"{sink}:///{cc}.{ext}",

@@ -12,18 +12,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from broker.envelope import Grant, VerifiedPackage, seal
 from broker.errors import NbxError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
+from broker.node.stats import DaemonStats
 from broker.transport import receipts
 from broker.transport.factory import Producer
 from broker.transport.record_keys import record_key
-
-if TYPE_CHECKING:
-    from broker.node.pipeline import DaemonStats
 
 #: something to produce once the batch is stored; returns the broker's acknowledgement
 Action = Callable[[Producer], Awaitable[Awaitable[Any]]]

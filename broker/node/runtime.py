@@ -33,11 +33,12 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from broker.envelope.suites import SUITE_MLKEM768_X25519, RecipientPrivateKey, RecipientPublicKey
 from broker.errors import ConfigError, KeyDirectoryError, TransportError
 from broker.keys import BureauKeys, BureauPublicKeys, Directory, KeyLookup
 from broker.keys.directory_topic import DirectoryReader, Found, no_directory
 from broker.logging import get_logger
+from broker.transport import DIRECTORY_TOPIC
+from broker.wire.suites import SUITE_MLKEM768_X25519, RecipientPrivateKey, RecipientPublicKey
 
 if TYPE_CHECKING:
     from broker.keys.directory import KeyRecord
@@ -403,7 +404,7 @@ class TopicDirectory(FollowedDirectory):
     """The directory on ``nbx.directory``: read to its end on start, then followed with one
     reader kept open (a new serial is installed as soon as the broker delivers it)."""
 
-    source = "nbx.directory"
+    source = DIRECTORY_TOPIC
 
     def __init__(
         self,

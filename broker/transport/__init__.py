@@ -1,8 +1,11 @@
-"""Kafka wiring: topic names, record headers, producer and consumer construction, and the
+"""Kafka wiring, the one door to the broker: every aiokafka client NBX builds (producer,
+consumer, admin, the directory topic's reader and producer) is made here from
+:class:`KafkaSettings`; topic names and how each topic is created; opaque record keys; and the
 transport seam (:class:`Transport`, :class:`KafkaTransport`)."""
 
 from broker.transport.factory import KafkaTransport, Transport
 from broker.transport.kafka import (
+    LOG_APPEND_TIME,
     KafkaSettings,
     connect_error,
     list_topics,
@@ -14,6 +17,7 @@ from broker.transport.topics import DIRECTORY_TOPIC, inbox, quarantine, receipts
 
 __all__ = [
     "DIRECTORY_TOPIC",
+    "LOG_APPEND_TIME",
     "KafkaSettings",
     "KafkaTransport",
     "Transport",

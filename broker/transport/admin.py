@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from broker.logging import get_logger
-from broker.transport.kafka import KafkaSettings, connect_error, security_kwargs
+from broker.transport.kafka import KafkaSettings, connect_error, make_admin
 from broker.transport.topics import DIRECTORY_TOPIC
 
 _TOPIC_EXISTS = 36
@@ -28,6 +28,13 @@ def topic_config(name: str) -> dict[str, str]:
     if name.startswith(("nbx.inbox.", "nbx.receipts.")):
         return {"message.timestamp.type": "LogAppendTime"}
     return {}
+
+
+def new_topic(name: str, settings: KafkaSettings) -> NewTopic:
+    """How NBX creates topic ``name``: partitions, replication and :func:`topic_config`."""
+    # one partition keeps the directory's records in one order
+    partitions = 1 if name == DIRECTORY_TOPIC else settings.topic_partitions
+    return NewTopic(name, partitions, settings.topic_replication, topic_configs=topic_config(name))
 
 
 class TopicManager:
@@ -46,12 +53,7 @@ class TopicManager:
             return set()
         try:
             if self._admin is None:
-                admin = AIOKafkaAdminClient(
-                    **security_kwargs(self.settings),
-                    bootstrap_servers=self.settings.bootstrap,
-                    client_id=self.settings.client_id,
-                    request_timeout_ms=self.settings.request_timeout_ms,
-                )
+                admin = make_admin(self.settings)
                 await admin.start()
                 self._admin = admin
             existing = set(await self._admin.list_topics())
@@ -59,16 +61,7 @@ class TopicManager:
             created: set[str] = set()
             if to_create:
                 response = await self._admin.create_topics(
-                    [
-                        NewTopic(
-                            n,
-                            # one partition keeps the directory's records in one order
-                            1 if n == DIRECTORY_TOPIC else self.settings.topic_partitions,
-                            self.settings.topic_replication,
-                            topic_configs=topic_config(n),
-                        )
-                        for n in to_create
-                    ]
+                    [new_topic(n, self.settings) for n in to_create]
                 )
                 for topic, code, *_ in response.topic_errors:
                     if code == 0:

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from broker.transport.kafka import KafkaSettings, PacedConsumer, make_producer, security_kwargs
+from broker.transport.kafka import KafkaSettings, consumer_class, make_producer, security_kwargs
 
 
 def make_directory_reader(settings: KafkaSettings) -> AIOKafkaConsumer:
     """A consumer outside any group (partitions are assigned, nothing is committed), reading from
-    the beginning, whose empty fetches are paced (:class:`~broker.transport.kafka.PacedConsumer`)
-    so that a reader kept open for the node's lifetime does not spin on a broker that answers
-    empty fetches at once."""
-    return PacedConsumer(
+    the beginning. It stays open for the node's lifetime, so with ``pace_empty_fetches`` its empty
+    fetches are paced as the daemon's are (:func:`~broker.transport.kafka.consumer_class`)."""
+    return consumer_class(settings)(
         **security_kwargs(settings),
         bootstrap_servers=settings.bootstrap,
         client_id=settings.client_id,

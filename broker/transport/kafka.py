@@ -1,4 +1,4 @@
-"""Producer and consumer construction with the settings every NBX node uses.
+"""Producer, consumer and admin client construction with the settings every NBX node uses.
 
 Producers use ``acks=all``; idempotence is on where the broker supports it (tansu does not, so it is
 a setting). Consumers never auto-commit: the daemon commits an offset only after the message was
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
@@ -41,6 +42,10 @@ class KafkaSettings:
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: str | None = field(default=None, repr=False)
+    #: Pace empty fetches (:class:`PacedConsumer`). Only for a development broker that answers an
+    #: empty fetch at once instead of holding it (noida-db); off for Apache Kafka, which needs no
+    #: patch of aiokafka's internals (see :func:`consumer_class`).
+    pace_empty_fetches: bool = False
 
 
 def security_kwargs(settings: KafkaSettings) -> dict[str, Any]:
@@ -63,6 +68,9 @@ def security_kwargs(settings: KafkaSettings) -> dict[str, Any]:
         }
     return kwargs
 
+
+#: aiokafka's ``timestamp_type`` of a record stamped by the broker (``LogAppendTime``)
+LOG_APPEND_TIME = 1
 
 #: bytes per producer batch and partition (below Kafka's default 1 MB ``message.max.bytes``)
 PRODUCER_BATCH_BYTES = 256 * 1024
@@ -88,6 +96,17 @@ def make_producer(settings: KafkaSettings) -> AIOKafkaProducer:
     )
 
 
+def make_admin(settings: KafkaSettings) -> AIOKafkaAdminClient:
+    """An admin client (not started): what :class:`~broker.transport.admin.TopicManager` creates
+    topics with."""
+    return AIOKafkaAdminClient(
+        **security_kwargs(settings),
+        bootstrap_servers=settings.bootstrap,
+        client_id=settings.client_id,
+        request_timeout_ms=settings.request_timeout_ms,
+    )
+
+
 async def track_topics(producer: AIOKafkaProducer, topics: Iterable[str]) -> None:
     """Make ``producer`` keep metadata for every topic of ``topics`` before producing to them.
 
@@ -109,7 +128,8 @@ EMPTY_FETCH_INTERVAL_S = 0.02
 
 class PacedConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is untyped here
     """An :class:`AIOKafkaConsumer` that never asks one broker for records more than once per
-    :data:`EMPTY_FETCH_INTERVAL_S` while it has none.
+    :data:`EMPTY_FETCH_INTERVAL_S` while it has none. Used only with
+    ``KafkaSettings.pace_empty_fetches`` (:func:`consumer_class`).
 
     A Kafka broker holds a fetch until data arrives or ``fetch.max.wait.ms`` passes, so an idle
     consumer sends about two fetches a second. A broker that answers empty fetches at once
@@ -117,6 +137,10 @@ class PacedConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is unty
     client CPU) would make every idle daemon spin; aiokafka refetches immediately. After an empty
     answer that came back sooner than the interval, the fetch waits out the rest. On a broker that
     honours the wait this never triggers; elsewhere a record can wait up to the interval.
+
+    aiokafka has no setting for this, so the class wraps a private method of aiokafka's fetcher
+    (``_fetcher._proc_fetch_request``): that is why it is switched on only for the development
+    brokers that need it, never for Apache Kafka.
     """
 
     async def start(self) -> None:
@@ -152,10 +176,17 @@ def paced_fetch(
     return paced
 
 
+def consumer_class(settings: KafkaSettings) -> type[AIOKafkaConsumer]:
+    """The consumer class for ``settings``: :class:`PacedConsumer` with
+    ``pace_empty_fetches`` (a development broker that answers empty fetches at once), else the
+    plain :class:`AIOKafkaConsumer`."""
+    return PacedConsumer if settings.pace_empty_fetches else AIOKafkaConsumer
+
+
 def make_consumer(settings: KafkaSettings, *topics: str, group_id: str) -> AIOKafkaConsumer:
-    """A consumer in ``group_id`` with manual commits, reading from the earliest offset, whose
-    empty fetches are paced (:class:`PacedConsumer`)."""
-    return PacedConsumer(
+    """A consumer in ``group_id`` with manual commits, reading from the earliest offset (its
+    empty fetches paced with ``settings.pace_empty_fetches``, see :func:`consumer_class`)."""
+    return consumer_class(settings)(
         *topics,
         **security_kwargs(settings),
         bootstrap_servers=settings.bootstrap,

@@ -31,12 +31,13 @@ import base64
 import functools
 import hashlib
 import hmac
+from typing import Protocol
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from broker.envelope.canonical import jcs
-from broker.keys.bureau import BureauKeys
+from broker.wire.canonical import jcs
 
 #: HKDF ``info``: the secret serves record keys and nothing else.
 DOMAIN = b"nbx/record-key/v1"
@@ -49,7 +50,21 @@ def _secret(private_raw: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=DOMAIN).derive(private_raw)
 
 
-def record_key(sender: BureauKeys, recipient: str, subject: str) -> bytes:
+class SigningKeyHolder(Protocol):
+    """The sender, as far as a record key needs it: its Ed25519 signing key.
+
+    :class:`broker.keys.BureauKeys` is one. Taking this instead of ``BureauKeys`` keeps the
+    transport below :mod:`broker.keys` (docs/architecture.md section 2): the directory topic's
+    clients in ``keys/`` are built here, so ``transport/`` must not import ``keys/``.
+    """
+
+    @property
+    def signing_key(self) -> ed25519.Ed25519PrivateKey:
+        """The sender's private signing key."""
+        ...
+
+
+def record_key(sender: SigningKeyHolder, recipient: str, subject: str) -> bytes:
     """The record key of a message from ``sender`` to ``recipient`` about ``subject``."""
     secret = _secret(sender.signing_key.private_bytes_raw())
     mac = hmac.new(secret, jcs([recipient, subject]), hashlib.sha256).digest()[:KEY_BYTES]

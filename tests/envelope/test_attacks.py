@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from broker.envelope import Grant, frame
-from broker.envelope.canonical import digest, jcs
+from broker.envelope import Grant
 from broker.errors import EnvelopeRejected, KeyDirectoryError
 from broker.keys import BureauKeys, Directory, sign_directory
 from broker.keys.directory_edit import revoke_key, rotate_keys
+from broker.wire import frame
+from broker.wire.canonical import digest, jcs
 
 from .world import (
     DE_GRANT,
@@ -359,8 +360,8 @@ def test_p4_statement_not_canonical(world: World) -> None:
     st = statement_of(pkg)
     body = json.dumps(st, sort_keys=False, indent=1).encode()
     assert body != jcs(st)
-    from broker.envelope.canonical import b64u
     from broker.envelope.seal import SIGNATURE_DOMAIN
+    from broker.wire.canonical import b64u
 
     signed = {
         **pkg,
@@ -402,7 +403,7 @@ def test_p5_salts_are_16_random_bytes(world: World) -> None:
     pkg = decrypt(world, package(world, seal_notice(world), "DE"), "DE")
     salts = [d[0] for d in pkg["disclosures"]]
     assert len(set(salts)) == len(salts) == len(UNITS)
-    from broker.envelope.canonical import b64u_decode
+    from broker.wire.canonical import b64u_decode
 
     assert all(len(b64u_decode(s)) == 16 for s in salts)
 
@@ -506,8 +507,8 @@ def test_p6_forged_directory_rejected() -> None:
     forger = ed25519.Ed25519PrivateKey.generate()
     body = world.body.model_copy(update={"anchor_kid": world.body.anchor_kid})
     content = body.to_json()
-    from broker.envelope.canonical import b64u
     from broker.keys.directory import DIRECTORY_DOMAIN
+    from broker.wire.canonical import b64u
 
     forged = json.dumps(
         {"directory": content, "signature": b64u(forger.sign(DIRECTORY_DOMAIN + jcs(content)))}

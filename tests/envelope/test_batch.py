@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from broker.envelope import merkle, sign_batch
 from broker.envelope import open as envelope_open
-from broker.envelope.canonical import b64u, b64u_decode, jcs
+from broker.envelope import sign_batch
 from broker.envelope.seal import MAX_BATCH, SIGNATURE_DOMAIN, prepare, tree_head
 from broker.errors import EnvelopeRejected
 from broker.keys.directory_edit import revoke_key
+from broker.wire import merkle
+from broker.wire.canonical import b64u, b64u_decode, jcs
 
 from .world import (
     FR_GRANT,

@@ -11,7 +11,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.envelope.canonical import b64u, b64u_decode, jcs, loads_checked
+from broker.wire.canonical import b64u, b64u_decode, jcs, loads_checked
 
 scalars = st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False)
 values = st.recursive(

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.envelope.canonical import b64u
 from broker.errors import EnvelopeRejected
+from broker.wire.canonical import b64u
 
 from .world import FR_GRANT, UNITS, encrypt, make_world, open_as, package, seal_notice
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.envelope import merkle
 from broker.envelope.seal import tree_head
+from broker.wire import merkle
 
 
 def _h(data: bytes) -> bytes:

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from broker.envelope import Grant, frame, seal
+from broker.envelope import Grant, seal
 from broker.envelope.open import MAX_FRAME_BYTES, UnverifiedPackage
 from broker.envelope.seal import PAD_MIN, PAD_STEP, bucket_sizes, padded_size
 from broker.keys.hybrid import HybridEncryptionKey
 from broker.schemas import disclosure_units, non_redactable
+from broker.wire import frame
 from tests.node.helpers import example
 
 from .world import DE_GRANT, FR_GRANT, T0, decrypt, make_world, open_as, package, seal_notice
@@ -98,7 +99,7 @@ def test_padding_is_json_whitespace_the_previous_strict_parse_accepts() -> None:
     sealed = seal_notice(world)
     data = package(world, sealed, "FR")
     from broker.envelope.seal import hpke_info
-    from broker.envelope.suites import HPKE_SUITES
+    from broker.wire.suites import HPKE_SUITES
 
     parsed = frame.decode(data)
     keys = world.keys["FR"]

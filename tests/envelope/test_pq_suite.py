@@ -8,18 +8,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from broker.envelope import frame, open_package
-from broker.envelope.canonical import b64u
-from broker.envelope.suites import SUITE_MLKEM768_X25519, SUITE_X25519
+from broker.envelope import open_package
 from broker.errors import EnvelopeRejected
 from broker.keys.directory import KeyRecord
 from broker.keys.hybrid import HybridEncryptionKey
+from broker.wire import frame
+from broker.wire.canonical import b64u
+from broker.wire.suites import SUITE_MLKEM768_X25519, SUITE_X25519
 
 from .world import OPEN_AT, T0, UNITS, World, inbox, make_world, seal_notice
 
 if TYPE_CHECKING:
     from broker.envelope.open import VerifiedPackage
-    from broker.envelope.suites import RecipientPrivateKey
+    from broker.wire.suites import RecipientPrivateKey
 
 #: a world whose directory also lists FR's hybrid key, and that key
 PQWorld = tuple[World, HybridEncryptionKey]
@@ -121,9 +122,9 @@ def test_min_suite_refuses_suite_1_before_decrypting(pq_world: PQWorld) -> None:
 def test_static_directory_hands_out_the_hybrid_key() -> None:
     """The in-memory lookup gives a hybrid-only bureau's hybrid key (suite 2), a migrating
     bureau's hybrid key, a classic bureau's X25519 key, and refuses X25519 for a hybrid-only one."""
-    from broker.envelope.suites import suite_for_public
     from broker.errors import KeyDirectoryError
     from broker.keys import BureauKeys, StaticDirectory
+    from broker.wire.suites import suite_for_public
 
     only = BureauKeys.generate("FR", pq=True)
     classic = BureauKeys.generate("IT")

@@ -12,13 +12,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from broker.envelope import Grant, Sealed, VerifiedPackage, frame, open_package, seal, sign_batch
-from broker.envelope.canonical import b64u, b64u_decode, jcs
+from broker.envelope import Grant, Sealed, VerifiedPackage, open_package, seal, sign_batch
 from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info, prepare
-from broker.envelope.suites import HPKE_SUITES, SUITE_X25519
 from broker.keys import BureauKeys, Directory, DirectoryBody, sign_directory
 from broker.keys.directory_edit import PublicDocument, add_bureau, empty_directory
 from broker.keys.files import public_document
+from broker.wire import frame
+from broker.wire.canonical import b64u, b64u_decode, jcs
+from broker.wire.suites import HPKE_SUITES, SUITE_X25519
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 OPEN_AT = T0 + timedelta(hours=1)

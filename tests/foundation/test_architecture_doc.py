@@ -74,3 +74,20 @@ def test_every_module_folder_of_broker_is_in_the_module_map() -> None:
     assert named
     absent = [n for n in named if not (ROOT / n).exists()]
     assert not absent, absent
+
+
+def test_the_layer_table_of_the_document_is_the_one_the_layer_test_checks() -> None:
+    """The module map's layer table lists the same packages on the same layers, bottom-up, as
+    ``LAYERS`` in tests/foundation/test_layers.py."""
+    from tests.foundation.test_layers import LAYERS
+
+    rows = re.findall(r"^\| (\d+) \| (.+) \|$", ARCHITECTURE.read_text(), re.MULTILINE)
+    assert [int(n) for n, _ in rows] == list(range(len(rows)))
+    documented = tuple(
+        tuple(
+            re.sub(r"^broker/(\w+)(?:/|\.py)$", r"\1", path)
+            for path in re.findall(r"`(broker/[\w/.]+)`", cells)
+        )
+        for _, cells in rows
+    )
+    assert documented == LAYERS

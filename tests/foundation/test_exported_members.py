@@ -26,7 +26,7 @@ EMBEDDING_API = {
     "ALL": "broker.node.publisher",
     "Applied": "broker.sinks.base",
     "ConsumerDaemon": "broker.node.consumer",
-    "DaemonStats": "broker.node.pipeline",
+    "DaemonStats": "broker.node.stats",
     "KafkaSettings": "broker.transport.kafka",
     "NodeConfig": "broker.node.config",
     "NoticeInvalid": "broker.schemas.validation",

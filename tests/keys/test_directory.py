@@ -105,8 +105,8 @@ def test_signed_but_inconsistent_body_is_refused(setup: Setup) -> None:
     anchor, _fr, body = setup
     content = body.to_json()
     content["bureaus"][0]["keys"][0]["kid"] = "AAAAAAAAAAAAAAAAAAAAAA"
-    from broker.envelope.canonical import b64u, jcs
     from broker.keys.directory import DIRECTORY_DOMAIN
+    from broker.wire.canonical import b64u, jcs
 
     signed = json.dumps(
         {"directory": content, "signature": b64u(anchor.sign(DIRECTORY_DOMAIN + jcs(content)))}

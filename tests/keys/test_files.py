@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from broker.envelope.canonical import b64u
 from broker.errors import KeyDirectoryError
 from broker.keys import BureauKeys
 from broker.keys.files import (
@@ -23,6 +22,7 @@ from broker.keys.files import (
     write_bureau_keys,
     write_private_key,
 )
+from broker.wire.canonical import b64u
 
 
 def test_private_keys_are_created_0600(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_key_material_is_not_in_repr() -> None:
 def test_hybrid_key_file_is_0600_and_roundtrips(tmp_path: Path) -> None:
     """A bureau created with a hybrid key has FR.hybrid.key (0600) and no X25519 file; loading it
     gives the same key id, and its decryption keys hold exactly the hybrid key (suite 2)."""
-    from broker.envelope.suites import SUITE_MLKEM768_X25519, suite_for_private
+    from broker.wire.suites import SUITE_MLKEM768_X25519, suite_for_private
 
     keys = BureauKeys.generate("FR", pq=True)
     assert keys.hybrid_key is not None

@@ -13,10 +13,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from broker import devbroker
-from broker.envelope import frame
 from broker.envelope.seal import hpke_info
-from broker.envelope.suites import HPKE_SUITES, SUITE_X25519
 from broker.node.runtime import load_node
+from broker.wire import frame
+from broker.wire.suites import HPKE_SUITES, SUITE_X25519
 from tests.node.helpers import Net, example, read_topic, wait_for
 
 pytestmark = pytest.mark.e2e

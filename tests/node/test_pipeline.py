@@ -13,11 +13,11 @@ from broker.keys.bureau import StaticDirectory
 from broker.node.pipeline import (
     HANDLERS,
     NOTICE_KINDS,
-    DaemonStats,
     Outcome,
     Received,
     ReceivePipeline,
 )
+from broker.node.stats import DaemonStats
 from broker.policy import load_policies
 from broker.schemas import validate_view
 from broker.sinks import Applied

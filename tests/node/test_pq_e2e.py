@@ -18,8 +18,6 @@ from click.testing import CliRunner
 
 from broker import devbroker
 from broker.cli import main
-from broker.envelope import frame
-from broker.envelope.suites import SUITE_MLKEM768_X25519, SUITE_X25519
 from broker.errors import ConfigError, KeyDirectoryError
 from broker.keys import BureauKeys
 from broker.keys.files import PASSPHRASE_ENV, load_hybrid_key, write_bureau_keys
@@ -27,6 +25,8 @@ from broker.keys.hybrid import HybridEncryptionKey
 from broker.node import Publisher
 from broker.node.config import NodeConfig
 from broker.node.runtime import load_node
+from broker.wire import frame
+from broker.wire.suites import SUITE_MLKEM768_X25519, SUITE_X25519
 from tests.node.helpers import Net, example, read_topic, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -39,7 +39,7 @@ def test_record_key_secret_is_not_the_signing_key_itself() -> None:
     import hashlib
     import hmac
 
-    from broker.envelope.canonical import jcs
+    from broker.wire.canonical import jcs
 
     it = BureauKeys.generate("IT")
     raw = it.signing_key.private_bytes_raw()

@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 
 from broker.bench.common import RECIPIENT, red_notice_data
-from broker.envelope import frame, merkle, open_package
-from broker.envelope.canonical import b64u_decode
+from broker.envelope import open_package
 from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info, tree_head
-from broker.envelope.suites import HPKE_SUITES
 from broker.errors import ConfigError
 from broker.examples import policies_dir
 from broker.keys import BureauKeys
@@ -28,6 +26,9 @@ from broker.schemas import parse_notice
 from broker.sinks.sqlite import SqliteSink
 from broker.testing import MemoryBroker
 from broker.transport import KafkaSettings
+from broker.wire import frame, merkle
+from broker.wire.canonical import b64u_decode
+from broker.wire.suites import HPKE_SUITES
 
 KEYS = BureauKeys.generate("IT")
 

@@ -7,8 +7,8 @@ import json
 from datetime import timedelta
 
 from broker.envelope import VerifiedPackage, open_package
-from broker.envelope.canonical import digest
 from broker.keys import Directory, StaticDirectory
+from broker.wire.canonical import digest
 
 from .vectors import DIRECTORY, ENVELOPE, T0, build, fixed_anchor, fixed_keys
 
@@ -103,9 +103,9 @@ def test_padded_and_unpadded_frames_both_open_to_the_same_package() -> None:
     """WIRE FORMAT: frames are padded to a size bucket with spaces after the package
     JSON. The padded frames have a bucket size and decrypt to the pinned package plus spaces; the
     previous release's unpadded frames still open, to the same message."""
-    from broker.envelope import frame
     from broker.envelope.seal import bucket_sizes, hpke_info
-    from broker.envelope.suites import HPKE_SUITES
+    from broker.wire import frame
+    from broker.wire.suites import HPKE_SUITES
 
     fr = fixed_keys()["FR"]
     padded = bytes.fromhex(STORED["frame_FR"])

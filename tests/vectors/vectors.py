@@ -24,12 +24,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from broker.envelope import Grant, seal, sign_batch
-from broker.envelope import frame as frame_codec
 from broker.envelope.seal import Sealed, hpke_info, prepare
-from broker.envelope.suites import HPKE_SUITES, SUITE_X25519
 from broker.keys import BureauKeys, DirectoryBody, sign_directory
 from broker.keys.directory_edit import PublicDocument, add_bureau, empty_directory
 from broker.keys.files import public_document
+from broker.wire import frame as frame_codec
+from broker.wire.suites import HPKE_SUITES, SUITE_X25519
 
 HERE = Path(__file__).parent
 ENVELOPE = HERE / "envelope-v2.json"

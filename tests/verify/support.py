@@ -361,9 +361,9 @@ KNOWN_REASONS = QUARANTINE_REASONS
 
 def encrypt_to(keys: Any, plaintext: bytes, topic: str | None = None) -> bytes:
     """Encrypt any plaintext to ``keys.bureau`` (its public key is public: anyone can)."""
-    from broker.envelope import frame
     from broker.envelope.seal import hpke_info
-    from broker.envelope.suites import HPKE_SUITES, SUITE_X25519
+    from broker.wire import frame
+    from broker.wire.suites import HPKE_SUITES, SUITE_X25519
 
     kid = keys.encryption_key_id
     topic = topic or f"nbx.inbox.{keys.bureau}"
@@ -374,9 +374,9 @@ def encrypt_to(keys: Any, plaintext: bytes, topic: str | None = None) -> bytes:
 
 def decrypt_as(keys: Any, data: bytes, topic: str | None = None) -> dict[str, Any]:
     """The package JSON in a frame addressed to ``keys.bureau`` (what an insider starts from)."""
-    from broker.envelope import frame
     from broker.envelope.seal import hpke_info
-    from broker.envelope.suites import HPKE_SUITES
+    from broker.wire import frame
+    from broker.wire.suites import HPKE_SUITES
 
     parsed = frame.decode(data)
     topic = topic or f"nbx.inbox.{keys.bureau}"
@@ -388,7 +388,7 @@ def decrypt_as(keys: Any, data: bytes, topic: str | None = None) -> dict[str, An
 
 
 def statement_of(package: dict[str, Any]) -> dict[str, Any]:
-    from broker.envelope.canonical import b64u_decode
+    from broker.wire.canonical import b64u_decode
 
     out: dict[str, Any] = json.loads(b64u_decode(package["statement"]))
     return out
@@ -396,8 +396,8 @@ def statement_of(package: dict[str, Any]) -> dict[str, Any]:
 
 def resigned(package: dict[str, Any], statement: dict[str, Any], signer: Any) -> dict[str, Any]:
     """``package`` with ``statement`` signed by the Ed25519 private key ``signer``."""
-    from broker.envelope.canonical import b64u, jcs
     from broker.envelope.seal import SIGNATURE_DOMAIN
+    from broker.wire.canonical import b64u, jcs
 
     body = jcs(statement)
     return {

@@ -12,12 +12,13 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from broker import devbroker
-from broker.envelope import Grant, frame, open_package, seal
+from broker.envelope import Grant, open_package, seal
 from broker.envelope.seal import hpke_info
-from broker.envelope.suites import HPKE_SUITES
 from broker.errors import EnvelopeRejected
 from broker.keys.files import load_bureau_keys
 from broker.schemas import disclosure_units, non_redactable
+from broker.wire import frame
+from broker.wire.suites import HPKE_SUITES
 from tests.node.helpers import Net, read_topic, wait_for
 from tests.verify.support import (
     TALLY,

@@ -4,7 +4,7 @@ Layout (all integers big-endian)::
 
     magic    4 bytes   b"NBX\\x00"
     version  1 byte    FORMAT_VERSION
-    suite    1 byte    HPKE suite id (:mod:`broker.envelope.suites`: 1 X25519, 2 ML-KEM-768+X25519)
+    suite    1 byte    HPKE suite id (:mod:`broker.wire.suites`: 1 X25519, 2 ML-KEM-768+X25519)
     kid_len  1 byte    length of the recipient key id
     kid      kid_len   recipient encryption key id (ASCII)
     ct       rest      HPKE single-shot ciphertext (encapsulated key || AEAD ciphertext)
@@ -17,8 +17,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from broker.envelope.suites import HPKE_SUITES, SUITE_MLKEM768_X25519, SUITE_X25519
 from broker.errors import EnvelopeRejected
+from broker.wire.suites import HPKE_SUITES, SUITE_MLKEM768_X25519, SUITE_X25519
 
 MAGIC = b"NBX\x00"
 FORMAT_VERSION = 1
