@@ -79,8 +79,20 @@ def node() -> None:
     default=None,
     help="Policy folder to copy (default: the bundled example policies).",
 )
+@click.option(
+    "--dev-broker",
+    "dev_broker",
+    type=click.Choice(["noida", "tansu"]),
+    default=None,
+    help="Configure the nodes for this embedded development broker (`nbx dev-broker --impl`): "
+    "idle-fetch pacing for noida-db, no LogAppendTime check for tansu. Default: Apache Kafka.",
+)
 def node_init(
-    bureaus: tuple[str, ...], folder: Path, bootstrap: str, policies: Path | None
+    bureaus: tuple[str, ...],
+    folder: Path,
+    bootstrap: str,
+    policies: Path | None,
+    dev_broker: str | None,
 ) -> None:
     """Write a working example network: one trust anchor, a signed directory listing every
     BUREAU, and for each its keys and node.toml (``nbx node init IT FR --dir net``)."""
@@ -95,8 +107,15 @@ def node_init(
     if folder.exists() and any(folder.iterdir()):
         msg = f"{folder}: already exists and is not empty"
         raise NbxError(msg)
+    from broker import devbroker
+
     configs = provision(
-        folder, ids, bootstrap=bootstrap, policies=policies or example_policies_dir()
+        folder,
+        ids,
+        bootstrap=bootstrap,
+        policies=policies or example_policies_dir(),
+        require_log_append_time=dev_broker is None or devbroker.STAMPS_LOG_APPEND_TIME[dev_broker],
+        pace_empty_fetches=dev_broker is not None and devbroker.NEEDS_FETCH_PACING[dev_broker],
     )
     for cc in ids:
         click.echo(f"wrote {configs[cc]}")

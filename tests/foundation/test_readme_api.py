@@ -3,6 +3,7 @@ README says it prints."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -54,7 +55,8 @@ def test_readme_program_is_complete() -> None:
     compile(program, "service.py", "exec")
     assert "from broker import " in program
     commands = shell_commands(section)
-    assert commands[1] == "nbx node init IT FR --dir net --bootstrap 127.0.0.1:9092"
+    assert commands[0] == "nbx dev-broker --port 9092 &"
+    assert commands[1] == "nbx node init IT FR --dir net --dev-broker noida"
     assert commands[2] == (
         "python service.py net/IT/node.toml net/FR/node.toml examples/notices/red.json"
     )
@@ -62,15 +64,17 @@ def test_readme_program_is_complete() -> None:
 
 @pytest.mark.e2e
 def test_readme_python_api_example_runs(tmp_path: Path, kafka_bootstrap: str) -> None:
-    """The README's commands, as a newcomer runs them (the test broker's address instead of
-    127.0.0.1:9092, this interpreter for ``python``): `nbx node init IT FR`, then service.py
+    """The README's commands, as a newcomer runs them (the test's broker instead of the one the
+    first command starts, this interpreter for ``python``): `nbx node init IT FR`, then service.py
     publishes the red notice from IT to FR, receives it at FR and prints exactly the two lines the
     README promises."""
     section = readme_section()
     (tmp_path / "service.py").write_text(service_program(section))
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     _, init_line, service_line = shell_commands(section)
-    init_args = init_line.replace("127.0.0.1:9092", kafka_bootstrap).split()
+    impl = os.environ.get("NBX_TEST_BROKER", "noida")
+    init_line = init_line.replace("--dev-broker noida", f"--dev-broker {impl}")
+    init_args = [*init_line.split(), "--bootstrap", kafka_bootstrap]
     init = run([sys.executable, "-m", "broker", *init_args[1:]], tmp_path)
     assert init.returncode == 0, init.stderr
     assert init.stdout.splitlines()[:2] == [
