@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from broker.errors import NbxError, SchemaError
+from broker.vocab import LifecycleKind, MessageKind, SendStatus
 
 CONFIG = click.option(
     "--config",
@@ -48,7 +49,8 @@ def _print_result(result: Any, as_json: bool) -> None:
         return
     click.echo(f"{result.kind} {result.notice_id} msg {result.msg_id or '-'}")
     for o in result.outcomes:
-        detail = f"{o.disclosed} disclosed, {o.withheld} withheld" if o.status == "sent" else ""
+        sent = o.status == SendStatus.SENT
+        detail = f"{o.disclosed} disclosed, {o.withheld} withheld" if sent else ""
         click.echo(f"  {o.recipient:3} {o.status:9} {o.reason or detail}")
 
 
@@ -150,7 +152,7 @@ def publish(
     _exit_for(result)
 
 
-def _lifecycle_command(kind: str, help_text: str) -> click.Command:
+def _lifecycle_command(kind: LifecycleKind, help_text: str) -> click.Command:
     @click.command(kind, help=help_text)
     @CONFIG
     @click.argument("notice_id")
@@ -181,10 +183,10 @@ def _lifecycle_command(kind: str, help_text: str) -> click.Command:
                     msg = f"{notice_id}: no recipients known; give --to"
                     raise NbxError(msg)
                 details: dict[str, Any] = {"notice_id": notice_id, "reason": reason}
-                if kind == "cancel":
+                if MessageKind(kind) is MessageKind.CANCEL:
                     details["withdraw"] = withdraw
                 return await pub.lifecycle(
-                    kind,  # type: ignore[arg-type]
+                    kind,
                     notice_id,
                     notice_type,
                     recipients,

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from broker.errors import EnvelopeRejected, KeyDirectoryError
+from broker.vocab import Reason
 
 if TYPE_CHECKING:  # both import this module
     from broker.envelope.suites import RecipientPrivateKey, RecipientPublicKey
@@ -161,7 +162,7 @@ class StaticDirectory:
         """Return the bureau's signing key if ``kid`` matches, else reject as ``key-unknown``."""
         entry = self._by_id.get(bureau)
         if entry is None or entry.signing_key_id != kid:
-            raise EnvelopeRejected("key-unknown")
+            raise EnvelopeRejected(Reason.KEY_UNKNOWN)
         return entry.signing_key
 
     def _entry(self, bureau: str) -> BureauPublicKeys:

@@ -45,6 +45,7 @@ from broker.envelope.suites import RecipientPublicKey
 from broker.errors import EnvelopeRejected, KeyDirectoryError
 from broker.keys.bureau import BureauPublicKeys, key_id, raw_public
 from broker.keys.hybrid import hybrid_public_key
+from broker.vocab import Reason
 
 DIRECTORY_FORMAT: Final = "nbx-directory/1"
 DIRECTORY_DOMAIN = b"nbx/directory/v1\x00"
@@ -279,11 +280,11 @@ class Directory:
         record = self._by_id.get(bureau)
         key = record.key(kid) if record is not None else None
         if key is None or key.use != "sign":
-            raise EnvelopeRejected("key-unknown")
+            raise EnvelopeRejected(Reason.KEY_UNKNOWN)
         if key.revoked_at(at):
-            raise EnvelopeRejected("key-revoked")
+            raise EnvelopeRejected(Reason.KEY_REVOKED)
         if not key.valid_at(at):
-            raise EnvelopeRejected("key-expired")
+            raise EnvelopeRejected(Reason.KEY_EXPIRED)
         cached = self._signing.get(kid)
         if cached is None:
             cached = ed25519.Ed25519PublicKey.from_public_bytes(key.raw_public)

@@ -28,6 +28,7 @@ from broker.transport import KafkaSettings
 from broker.transport.admin import TopicManager
 from broker.transport.directory import make_directory_producer, make_directory_reader
 from broker.transport.topics import DIRECTORY_TOPIC
+from broker.vocab import DirectoryState
 
 DIRECTORY_KEY = b"directory"
 
@@ -100,7 +101,7 @@ class Found:
                 topic=DIRECTORY_TOPIC,
                 partition=partition,
                 offset=offset,
-                reason="unverified",
+                reason=DirectoryState.UNVERIFIED,
             )
             return
         if found.serial < floor:
@@ -112,7 +113,7 @@ class Found:
                     offset=offset,
                     serial=found.serial,
                     current_serial=floor,
-                    reason="rollback",
+                    reason=DirectoryState.ROLLBACK,
                 )
             return
         if self.best is None or found.serial > self.best.serial:

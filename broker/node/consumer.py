@@ -58,6 +58,7 @@ from broker.transport import (
     track_topics,
 )
 from broker.transport.factory import Consumer, Producer
+from broker.vocab import Reason
 
 __all__ = [  # the pipeline's and the receipt writer's names, as before the split
     "LOG_APPEND_TIME",
@@ -469,7 +470,7 @@ class ConsumerDaemon:
                 offset=record.offset,
                 error_type=type(exc).__name__,
             )
-            return Outcome(quarantine="internal")
+            return Outcome(quarantine=Reason.INTERNAL)
 
     def _sink_failure(self, exc: SinkError) -> SinkError:
         """The store failed (the sink says why): log it and stop before any commit."""
@@ -480,10 +481,11 @@ class ConsumerDaemon:
             reason=exc.reason,
         )
 
-    def _quarantine(self, record: ConsumerRecord[bytes, bytes], reason: str) -> Action:
+    def _quarantine(self, record: ConsumerRecord[bytes, bytes], reason: Reason) -> Action:
         """Count and log a rejection; the raw record goes to quarantine after the batch."""
         self.stats.quarantined += 1
-        self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
+        counted = reason.value  # a plain str key: the counts are reported as JSON
+        self.stats.reasons[counted] = self.stats.reasons.get(counted, 0) + 1
         self._log.warning(
             "package.quarantined",
             recipient=self.bureau,
