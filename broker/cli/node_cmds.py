@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from broker.errors import NbxError, SchemaError
+from broker.ids import is_bureau_id
 from broker.vocab import LifecycleKind, MessageKind, SendStatus
 
 CONFIG = click.option(
@@ -36,7 +37,7 @@ def _recipients(value: str) -> list[str] | str:
     if value.strip().lower() == "all":
         return "all"
     out = [p.strip().upper() for p in value.split(",") if p.strip()]
-    bad = [p for p in out if len(p) != 2 or not p.isalpha()]
+    bad = [p for p in out if not is_bureau_id(p)]
     if bad or not out:
         msg = f"--to: expected 'all' or country codes like FR,DE; got {value!r}"
         raise click.BadParameter(msg)

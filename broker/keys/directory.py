@@ -43,6 +43,7 @@ from pydantic import (
 from broker.envelope.canonical import b64u, b64u_decode, jcs
 from broker.envelope.suites import RecipientPublicKey
 from broker.errors import EnvelopeRejected, KeyDirectoryError
+from broker.ids import BureauId
 from broker.keys.bureau import BureauPublicKeys, key_id, raw_public
 from broker.keys.hybrid import hybrid_public_key
 from broker.vocab import Reason
@@ -54,7 +55,6 @@ ALGORITHMS = {"sign": ("Ed25519",), "encrypt": ("X25519", "MLKEM768-X25519")}
 _PUBLIC_LENGTHS = {"Ed25519": 32, "X25519": 32, "MLKEM768-X25519": 1184 + 32}
 _MODEL = ConfigDict(frozen=True, extra="forbid")
 
-BureauId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
