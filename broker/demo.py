@@ -28,6 +28,7 @@ from broker.node.config import NodeConfig
 from broker.node.provision import provision
 from broker.schemas import NoticeBase, header_fields, parse_notice
 from broker.sinks import Sink
+from broker.vocab import MessageKind, ReceiptStatus
 
 BUREAUS = ("IT", "ES", "FR", "DE", "NL", "US")
 YELLOW_TO = ("FR", "IT", "DE", "NL")
@@ -113,14 +114,16 @@ class Network:
             daemon.keys, daemon.directory, self.configs[cc].kafka_settings(), store=daemon.sink
         ) as pub:
             return await pub.lifecycle(
-                "cancel",
+                MessageKind.CANCEL.value,
                 notice_id,
                 notice_type,
                 pub.recipients_of(notice_id),
                 details={"notice_id": notice_id, "reason": reason, "withdraw": False},
             )
 
-    async def wait_receipts(self, cc: str, notice_id: str, status: str, count: int) -> bool:
+    async def wait_receipts(
+        self, cc: str, notice_id: str, status: ReceiptStatus, count: int
+    ) -> bool:
         """Wait until ``count`` receipts with ``status`` for ``notice_id`` reached ``cc``."""
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
@@ -205,9 +208,11 @@ async def run_demo(
             f"ES published yellow notice {yellow.notice_id} to {', '.join(YELLOW_TO)}: "
             f"sent to {', '.join(yellow_result.sent)}"
         )
-        ok_red = await net.wait_receipts("IT", red.notice_id, "delivered", len(red_result.sent))
+        ok_red = await net.wait_receipts(
+            "IT", red.notice_id, ReceiptStatus.DELIVERED, len(red_result.sent)
+        )
         ok_yellow = await net.wait_receipts(
-            "ES", yellow.notice_id, "delivered", len(yellow_result.sent)
+            "ES", yellow.notice_id, ReceiptStatus.DELIVERED, len(yellow_result.sent)
         )
         report["red"] = {"publish": red_result.to_json(), "received": _received(net, red.notice_id)}
         report["yellow"] = {
@@ -220,7 +225,9 @@ async def run_demo(
         )
         cancel = await net.cancel("IT", red.notice_id, "red", "subject arrested")
         echo(f"\nIT cancelled {red.notice_id}: sent to {', '.join(cancel.sent)}")
-        ok_purge = await net.wait_receipts("IT", red.notice_id, "purged", len(cancel.sent))
+        ok_purge = await net.wait_receipts(
+            "IT", red.notice_id, ReceiptStatus.PURGED, len(cancel.sent)
+        )
         purged = [
             {"recipient": r["recipient"], "receipts": [x["status"] for m in r["messages"]
                                                       for x in m["receipts"]]}

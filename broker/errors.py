@@ -21,6 +21,8 @@ rejected package and stops on a :class:`SinkError` without committing.
 
 from __future__ import annotations
 
+from broker.vocab import Reason, StoreFailure
+
 
 class NbxError(Exception):
     """Root of every error NBX raises on purpose."""
@@ -54,7 +56,7 @@ class EnvelopeRejected(NbxError):  # noqa: N818 - a rejection is the outcome, no
     that could help an attacker goes to the debug log, never into the exception message.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Reason) -> None:
         super().__init__(f"package rejected: {reason}")
         self.reason = reason
 
@@ -68,12 +70,13 @@ class TransportError(NbxError):
 class SinkError(NbxError):
     """The local store cannot be written; the daemon stops without committing the offset.
 
-    ``reason`` is one of ``read-only``, ``disk-full``, ``locked``, ``storage-error``.
+    ``reason`` is one of ``read-only``, ``disk-full``, ``locked``, ``storage-error``
+    (:class:`~broker.vocab.StoreFailure`).
     """
 
     exit_code = 3
 
-    def __init__(self, message: str, *, reason: str = "storage-error") -> None:
+    def __init__(self, message: str, *, reason: StoreFailure = StoreFailure.STORAGE_ERROR) -> None:
         super().__init__(message)
         self.reason = reason
 

@@ -1,9 +1,54 @@
-"""Identifiers: UUIDv7 message ids (time-ordered, RFC 9562)."""
+"""Identifiers: UUIDv7 message ids (time-ordered, RFC 9562) and bureau ids.
+
+A bureau id is an ISO 3166-1 alpha-2 country code or an organisation's code in ``XA``..``XZ``
+(ISO's user-assigned range). :data:`BureauId` (for pydantic models) and :func:`is_bureau_id`
+(for everything else: the CLI, topic names, policy file names) are the one definition.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import time
+from functools import cache
+from typing import Annotated
+
+import pycountry
+from pydantic import AfterValidator, Field
+
+#: The shape of a bureau id: two upper-case letters.
+BUREAU_ID_PATTERN = r"^[A-Z]{2}$"
+_SHAPE = re.compile(r"[A-Z]{2}")
+_ORGANISATION = re.compile(r"X[A-Z]")
+
+
+# Valid codes are remembered (the ISO list bounds them); an unknown code raises, and raising is
+# not cached.
+@cache
+def bureau_id(code: str) -> str:
+    """``code`` if it is a bureau id, else :class:`ValueError` saying why."""
+    if _SHAPE.fullmatch(code) is None:
+        msg = f"invalid bureau id {code!r}: expected two upper-case letters such as FR"
+        raise ValueError(msg)
+    if _ORGANISATION.fullmatch(code) is None and pycountry.countries.get(alpha_2=code) is None:
+        msg = f"unknown ISO 3166-1 alpha-2 country code {code!r}"
+        raise ValueError(msg)
+    return code
+
+
+def is_bureau_id(code: str) -> bool:
+    """Whether ``code`` is a bureau id (see :func:`bureau_id`)."""
+    try:
+        bureau_id(code)
+    except ValueError:
+        return False
+    return True
+
+
+#: A bureau id in a pydantic model: the pattern (in the JSON Schema), then :func:`bureau_id`.
+BureauId = Annotated[
+    str, Field(pattern=BUREAU_ID_PATTERN, examples=["FR", "XI"]), AfterValidator(bureau_id)
+]
 
 
 def uuid7(now_ms: int | None = None) -> str:

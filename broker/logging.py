@@ -23,6 +23,11 @@ from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
+from structlog.typing import FilteringBoundLogger
+
+# re-exported: the reason codes (defined with their enums in broker.vocab)
+from broker.vocab import QUARANTINE_REASONS as QUARANTINE_REASONS
+from broker.vocab import REASON_CODES as REASON_CODES
 
 #: Operational keys that may appear in a log line. Anything else is dropped.
 ALLOWED_KEYS: frozenset[str] = frozenset(
@@ -89,50 +94,6 @@ ID_KEYS: frozenset[str] = frozenset({"msg_id", "notice_id", "sender", "recipient
 _ID = re.compile(r"^[a-z0-9][a-z0-9._:@/-]{0,127}$", re.IGNORECASE)
 #: What an unknown reason or a value that is not code-shaped is logged as.
 OTHER = "other"
-
-#: Every reason a daemon quarantines a record with (the ``nbx-reason`` header), which is also
-#: what a rejected receipt says: the envelope's checks (broker.envelope.open), then the daemon's.
-QUARANTINE_REASONS: frozenset[str] = frozenset(
-    {
-        # open_package (broker.envelope.open)
-        "too-large",
-        "frame",
-        "decrypt",
-        "suite-too-weak",
-        "malformed",
-        "validity",
-        "key-unknown",
-        "key-revoked",
-        "key-expired",
-        "signature",
-        "not-addressed",
-        "digest",
-        "grant",
-        "clock-skew",
-        "not-yet-valid",
-        "expired",
-        # the consumer daemon
-        "timestamp-type",
-        "timestamp",
-        "wrong-topic",
-        "replay",
-        "header-mismatch",
-        "schema",
-        "origin-mismatch",
-        "declined-by-policy",
-        "internal",
-    }
-)
-#: Every reason code a node writes itself (quarantine, rejection and receipt reasons, store
-#: failures). A receipt's reason comes from the peer that signed it: only these are logged.
-REASON_CODES: frozenset[str] = QUARANTINE_REASONS | {
-    # the store
-    "read-only",
-    "disk-full",
-    "locked",
-    "storage-error",
-    "key",
-}
 
 
 def reason_code(reason: str | None) -> str | None:
@@ -234,6 +195,8 @@ def quiet_client_libraries() -> None:
     lib.propagate = False
 
 
-def get_logger() -> Any:
-    """Return a structlog logger (configured by :func:`configure`)."""
-    return structlog.get_logger()
+def get_logger() -> FilteringBoundLogger:
+    """Return a structlog logger (configured by :func:`configure`: a filtering bound logger,
+    which is also structlog's default before :func:`configure` runs)."""
+    logger: FilteringBoundLogger = structlog.get_logger()
+    return logger

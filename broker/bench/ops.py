@@ -34,6 +34,7 @@ from broker.envelope.seal import SIGNATURE_DOMAIN, hpke_info, sign_batch, tree_h
 from broker.examples import policies_dir
 from broker.keys import BureauKeys
 from broker.keys.bureau import StaticDirectory
+from broker.node.receipts import RECEIPTS_NOTICE_ID
 from broker.policy import decide, decide_all, inbound_check, load_policies
 from broker.schemas import (
     assemble_view,
@@ -44,6 +45,7 @@ from broker.schemas import (
 )
 from broker.sinks import Position
 from broker.sinks.sqlite import SqliteSink
+from broker.vocab import MessageKind, ReceiptStatus
 from broker.wire import merkle
 from broker.wire.canonical import digests
 from broker.wire.suites import HPKE_SUITES, suite_for_public
@@ -88,7 +90,7 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
     def sealed_for(audience_ids: list[str]) -> Any:
         return seal(
             signer=sender,
-            kind="publish",
+            kind=MessageKind.PUBLISH,
             notice_id=notice.notice_id,
             notice_type="red",
             header=header,
@@ -184,7 +186,7 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
             "msg_id": pkg.msg_id,
             "notice_id": pkg.notice_id,
             "recipient": ids[0],
-            "status": "delivered",
+            "status": ReceiptStatus.DELIVERED.value,  # plain str, as the receipt writer's
             "reason": None,
             "at": datetime.now(UTC).isoformat(),
         }
@@ -192,12 +194,12 @@ def run(*, rounds: int = 50, audience: int = 195) -> list[OpCost]:
         def run() -> bytes:
             s = seal(
                 signer=keys[ids[0]],
-                kind="receipt",
-                notice_id="receipts",
-                notice_type="receipt",
+                kind=MessageKind.RECEIPT,
+                notice_id=RECEIPTS_NOTICE_ID,
+                notice_type=MessageKind.RECEIPT.value,
                 header={"receipts": [answer] * count},
                 units={},
-                grants={SENDER: Grant(frozenset(), (), "receipt")},
+                grants={SENDER: Grant(frozenset(), (), MessageKind.RECEIPT.value)},
                 handling="H0",
             )
             kid, key = directory.encryption_key(SENDER)

@@ -20,6 +20,7 @@ import click
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from broker.errors import KeyDirectoryError
+from broker.ids import is_bureau_id
 from broker.keys import BureauKeys, Directory, DirectoryBody, files, sign_directory
 from broker.keys import directory_edit as edit
 from broker.keys.hybrid import HybridEncryptionKey
@@ -27,7 +28,6 @@ from broker.transport import KafkaSettings
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_BUREAU = re.compile(r"^[A-Z]{2}$")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -57,7 +57,7 @@ def parse_time(text: str) -> datetime:
 
 
 def _bureau(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    if not _BUREAU.match(value):
+    if not is_bureau_id(value):
         msg = f"{value!r} is not a bureau id (two upper-case letters, e.g. FR or XI)"
         raise click.BadParameter(msg)
     return value

@@ -14,6 +14,8 @@ from typing import Any
 import click
 
 from broker.errors import NbxError, SchemaError
+from broker.ids import is_bureau_id
+from broker.vocab import LifecycleKind, MessageKind, SendStatus
 
 CONFIG = click.option(
     "--config",
@@ -35,7 +37,7 @@ def _recipients(value: str) -> list[str] | str:
     if value.strip().lower() == "all":
         return "all"
     out = [p.strip().upper() for p in value.split(",") if p.strip()]
-    bad = [p for p in out if len(p) != 2 or not p.isalpha()]
+    bad = [p for p in out if not is_bureau_id(p)]
     if bad or not out:
         msg = f"--to: expected 'all' or country codes like FR,DE; got {value!r}"
         raise click.BadParameter(msg)
@@ -48,7 +50,8 @@ def _print_result(result: Any, as_json: bool) -> None:
         return
     click.echo(f"{result.kind} {result.notice_id} msg {result.msg_id or '-'}")
     for o in result.outcomes:
-        detail = f"{o.disclosed} disclosed, {o.withheld} withheld" if o.status == "sent" else ""
+        sent = o.status == SendStatus.SENT
+        detail = f"{o.disclosed} disclosed, {o.withheld} withheld" if sent else ""
         click.echo(f"  {o.recipient:3} {o.status:9} {o.reason or detail}")
 
 
@@ -97,9 +100,15 @@ def node_init(
     """Write a working example network: one trust anchor, a signed directory listing every
     BUREAU, and for each its keys and node.toml (``nbx node init IT FR --dir net``)."""
     from broker.examples import policies_dir as example_policies_dir
+    from broker.ids import bureau_id
     from broker.node.provision import provision
 
     ids = [b.upper() for b in bureaus]
+    for cc in ids:
+        try:
+            bureau_id(cc)
+        except ValueError as exc:
+            raise NbxError(str(exc)) from None
     repeated = sorted({b for b in ids if ids.count(b) > 1})
     if repeated:
         msg = f"bureau {', '.join(repeated)} given twice"
@@ -178,7 +187,7 @@ def publish(
     _exit_for(result)
 
 
-def _lifecycle_command(kind: str, help_text: str) -> click.Command:
+def _lifecycle_command(kind: LifecycleKind, help_text: str) -> click.Command:
     @click.command(kind, help=help_text)
     @CONFIG
     @click.argument("notice_id")
@@ -209,10 +218,10 @@ def _lifecycle_command(kind: str, help_text: str) -> click.Command:
                     msg = f"{notice_id}: no recipients known; give --to"
                     raise NbxError(msg)
                 details: dict[str, Any] = {"notice_id": notice_id, "reason": reason}
-                if kind == "cancel":
+                if MessageKind(kind) is MessageKind.CANCEL:
                     details["withdraw"] = withdraw
                 return await pub.lifecycle(
-                    kind,  # type: ignore[arg-type]
+                    kind,
                     notice_id,
                     notice_type,
                     recipients,

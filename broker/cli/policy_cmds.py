@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,10 +10,9 @@ from pathlib import Path
 import click
 
 from broker.errors import SchemaError
+from broker.ids import is_bureau_id
 from broker.policy import Decision, SenderRestrictions, check_policies, decide_all, load_policies
 from broker.schemas import HandlingCode, NoticeBase, disclosure_units, is_minor, parse_notice
-
-_BUREAU = re.compile(r"^[A-Z]{2}$")
 
 
 @click.group("policy")
@@ -47,7 +45,7 @@ def _countries(values: tuple[str, ...], option: str) -> list[str]:
     for value in values:
         for code in value.split(","):
             code = code.strip().upper()
-            if not _BUREAU.match(code):
+            if not is_bureau_id(code):
                 msg = f"{code!r} is not a two-letter bureau code"
                 raise click.BadParameter(msg, param_hint=option)
             if code not in out:

@@ -58,6 +58,7 @@ from broker.errors import EnvelopeRejected
 from broker.ids import uuid7_time_ms
 from broker.keys.bureau import KeyLookup
 from broker.logging import get_logger
+from broker.vocab import Reason
 from broker.wire import frame, merkle
 from broker.wire.canonical import b64u, b64u_decode, digests, loads_checked
 from broker.wire.suites import (
@@ -152,7 +153,7 @@ class VerifiedPackage:
             raise TypeError(msg)
 
 
-def _reject(reason: str, detail: str) -> EnvelopeRejected:
+def _reject(reason: Reason, detail: str) -> EnvelopeRejected:
     get_logger().debug("envelope.rejected", reason=reason, error_type=detail)
     return EnvelopeRejected(reason)
 
@@ -199,7 +200,7 @@ def _parse(plaintext: bytes) -> _Parsed:
         disclosure_digests = tuple(digests([list(d) for d in package.disclosures]))
         signed = _signed_bytes(package, statement_bytes)
     except Exception:  # fold every parse failure of untrusted input into one reason
-        raise _reject("malformed", "parse") from None
+        raise _reject(Reason.MALFORMED, "parse") from None
     if (
         not canonical
         or statement.v != STATEMENT_VERSION
@@ -214,9 +215,9 @@ def _parse(plaintext: bytes) -> _Parsed:
         or len(statement.audience) > MAX_ENTRIES
         or not _msg_id_fits(statement.msg_id, created)
     ):
-        raise _reject("malformed", "statement")
+        raise _reject(Reason.MALFORMED, "statement")
     if expires - created > MAX_VALIDITY:
-        raise _reject("validity", "expires_at")
+        raise _reject(Reason.VALIDITY, "expires_at")
     return _Parsed(
         package,
         statement,
@@ -314,7 +315,7 @@ def _not_revoked_now(directory: KeyLookup, sender: str, kid: str, now: datetime)
     try:
         directory.signing_key(sender, kid, now)
     except EnvelopeRejected as exc:
-        if exc.reason == "key-revoked":
+        if exc.reason == Reason.KEY_REVOKED:
             raise
 
 
@@ -349,22 +350,22 @@ def open_package(
     :data:`MAX_VALIDITY`, which bounds how far back a receive time can usefully lie.
     """
     if len(data) > max_size:
-        raise _reject("too-large", "size")
+        raise _reject(Reason.TOO_LARGE, "size")
     parsed_frame = frame.decode(data)
     if parsed_frame.suite < min_suite:
-        raise _reject("suite-too-weak", f"suite-{parsed_frame.suite}")
+        raise _reject(Reason.SUITE_TOO_WEAK, f"suite-{parsed_frame.suite}")
     private_key = decryption_keys.get(parsed_frame.recipient_kid)
     if private_key is None:
-        raise _reject("decrypt", "unknown-recipient-kid")
+        raise _reject(Reason.DECRYPT, "unknown-recipient-kid")
     if suite_for_private(private_key) != parsed_frame.suite:
-        raise _reject("decrypt", "suite-mismatch")
+        raise _reject(Reason.DECRYPT, "suite-mismatch")
     info = hpke_info(topic, recipient, parsed_frame.recipient_kid, parsed_frame.suite)
     try:
         plaintext = HPKE_SUITES[parsed_frame.suite].decrypt(
             parsed_frame.ciphertext, private_key, info=info
         )
     except Exception:  # InvalidTag, ValueError: cryptography folds HPKE failures; so do we
-        raise _reject("decrypt", "hpke") from None
+        raise _reject(Reason.DECRYPT, "hpke") from None
     p = _parse(plaintext)
     statement = p.statement
     current = now if now is not None else datetime.now(UTC)
@@ -375,29 +376,29 @@ def open_package(
     try:
         _verify(public_key, p.signature, p.signed, batched=p.batched)
     except InvalidSignature:
-        raise _reject("signature", "ed25519") from None
+        raise _reject(Reason.SIGNATURE, "ed25519") from None
     granted_hash = next((h for h, rs in statement.grants.items() if recipient in rs), None)
     if granted_hash is None:
-        raise _reject("not-addressed", "audience")
+        raise _reject(Reason.NOT_ADDRESSED, "audience")
     disclosed: dict[str, Any] = {}
     known = set(statement.digests)
     for disclosure, d in zip(p.package.disclosures, p.disclosure_digests, strict=True):
         if d not in known:
-            raise _reject("digest", "unknown-digest")
+            raise _reject(Reason.DIGEST, "unknown-digest")
         path = disclosure[1]
         if path in disclosed:
-            raise _reject("digest", "duplicate-path")
+            raise _reject(Reason.DIGEST, "duplicate-path")
         disclosed[path] = disclosure[2]
     withheld = [list(w) for w in p.package.withheld]
     view = grant_hash(list(p.disclosure_digests), withheld, p.package.policy)
     if view != granted_hash or {w[0] for w in withheld} & disclosed.keys():
-        raise _reject("grant", "grant-hash")
+        raise _reject(Reason.GRANT, "grant-hash")
     if received > current + MAX_CLOCK_SKEW:
-        raise _reject("clock-skew", "received_at")
+        raise _reject(Reason.CLOCK_SKEW, "received_at")
     if p.created > received + MAX_CLOCK_SKEW:
-        raise _reject("not-yet-valid", "created_at")
+        raise _reject(Reason.NOT_YET_VALID, "created_at")
     if current >= p.expires:
-        raise _reject("expired", "expires_at")
+        raise _reject(Reason.EXPIRED, "expires_at")
     return VerifiedPackage(
         msg_id=statement.msg_id,
         kind=statement.kind,

@@ -339,7 +339,7 @@ def prepare(
     statement = {
         "v": STATEMENT_VERSION,
         "msg_id": mid,
-        "kind": kind,
+        "kind": str(kind),  # a plain str (not a MessageKind): canonical JSON's fast path
         "notice_id": notice_id,
         "notice_type": notice_type,
         "sender": signer.bureau,

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from broker.errors import EnvelopeRejected, KeyDirectoryError
 from broker.keys.hybrid import HybridEncryptionKey
 from broker.keys.key_ids import key_id, raw_public
+from broker.vocab import DirectoryState, Reason
 from broker.wire.suites import RecipientPrivateKey, RecipientPublicKey
 
 
@@ -148,11 +149,11 @@ class KeyLookup(Protocol):
         """``owner`` no longer needs the keys kept current (the last one stops any follower)."""
         ...
 
-    def refusal(self) -> str | None:
+    def refusal(self) -> DirectoryState | None:
         """Why the node must not accept or publish now (``stale``, ``too-old``), or ``None``."""
         ...
 
-    def refusal_message(self, reason: str) -> str:
+    def refusal_message(self, reason: DirectoryState) -> str:
         """One line saying why (for :meth:`refusal`'s ``reason``), for the publisher's error."""
         ...
 
@@ -167,11 +168,11 @@ class FixedKeys:
     async def stop(self, owner: object) -> None:
         """Nothing to stop."""
 
-    def refusal(self) -> str | None:
+    def refusal(self) -> DirectoryState | None:
         """Never refused: these keys are as current as when they were loaded."""
         return None
 
-    def refusal_message(self, reason: str) -> str:
+    def refusal_message(self, reason: DirectoryState) -> str:
         """Not reached (:meth:`refusal` is always ``None``); says so if it is."""
         return f"the keys refuse: {reason}"
 
@@ -187,7 +188,7 @@ class StaticDirectory(FixedKeys):
         """Return the bureau's signing key if ``kid`` matches, else reject as ``key-unknown``."""
         entry = self._by_id.get(bureau)
         if entry is None or entry.signing_key_id != kid:
-            raise EnvelopeRejected("key-unknown")
+            raise EnvelopeRejected(Reason.KEY_UNKNOWN)
         return entry.signing_key
 
     def bureau_ids(self) -> list[str]:

@@ -41,9 +41,11 @@ from pydantic import (
 )
 
 from broker.errors import EnvelopeRejected, KeyDirectoryError
+from broker.ids import BureauId
 from broker.keys.bureau import BureauPublicKeys, FixedKeys
 from broker.keys.hybrid import hybrid_public_key
 from broker.keys.key_ids import key_id, raw_public
+from broker.vocab import Reason
 from broker.wire.canonical import b64u, b64u_decode, jcs
 from broker.wire.suites import RecipientPublicKey
 
@@ -54,7 +56,6 @@ ALGORITHMS = {"sign": ("Ed25519",), "encrypt": ("X25519", "MLKEM768-X25519")}
 _PUBLIC_LENGTHS = {"Ed25519": 32, "X25519": 32, "MLKEM768-X25519": 1184 + 32}
 _MODEL = ConfigDict(frozen=True, extra="forbid")
 
-BureauId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
@@ -280,11 +281,11 @@ class Directory(FixedKeys):
         record = self._by_id.get(bureau)
         key = record.key(kid) if record is not None else None
         if key is None or key.use != "sign":
-            raise EnvelopeRejected("key-unknown")
+            raise EnvelopeRejected(Reason.KEY_UNKNOWN)
         if key.revoked_at(at):
-            raise EnvelopeRejected("key-revoked")
+            raise EnvelopeRejected(Reason.KEY_REVOKED)
         if not key.valid_at(at):
-            raise EnvelopeRejected("key-expired")
+            raise EnvelopeRejected(Reason.KEY_EXPIRED)
         cached = self._signing.get(kid)
         if cached is None:
             cached = ed25519.Ed25519PublicKey.from_public_bytes(key.raw_public)

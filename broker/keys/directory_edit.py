@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from broker.errors import KeyDirectoryError
+from broker.ids import BureauId
 from broker.keys.directory import (
-    BureauId,
     BureauRecord,
     DirectoryBody,
     KeyRecord,

@@ -27,6 +27,7 @@ from broker.logging import get_logger
 from broker.transport import DIRECTORY_TOPIC, KafkaSettings
 from broker.transport.admin import TopicManager
 from broker.transport.directory import make_directory_producer, make_directory_reader
+from broker.vocab import DirectoryState
 
 DIRECTORY_KEY = b"directory"
 
@@ -98,7 +99,7 @@ class Found:
                 topic=DIRECTORY_TOPIC,
                 partition=partition,
                 offset=offset,
-                reason="unverified",
+                reason=DirectoryState.UNVERIFIED,
             )
             return
         if found.serial < floor:
@@ -110,7 +111,7 @@ class Found:
                     offset=offset,
                     serial=found.serial,
                     current_serial=floor,
-                    reason="rollback",
+                    reason=DirectoryState.ROLLBACK,
                 )
             return
         if self.best is None or found.serial > self.best.serial:

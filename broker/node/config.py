@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from broker.errors import ConfigError
+from broker.ids import BureauId
 from broker.transport import KafkaSettings
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
@@ -174,7 +175,7 @@ class NodeConfig(BaseSettings):
         env_prefix="NBX_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    bureau: str = Field(pattern=r"^[A-Z]{2}$")
+    bureau: BureauId
     keys: KeysConfig
     trust: TrustConfig
     kafka: KafkaConfig

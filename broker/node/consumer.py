@@ -53,6 +53,7 @@ from broker.transport import (
     track_topics,
 )
 from broker.transport.factory import Consumer, Producer
+from broker.vocab import Reason
 from broker.wire.suites import SUITE_X25519, RecipientPrivateKey
 
 __all__ = [  # the pipeline's and the receipt writer's names, as before the split
@@ -515,7 +516,7 @@ class ConsumerDaemon:
                 offset=record.offset,
                 error_type=type(exc).__name__,
             )
-            return Outcome(quarantine="internal")
+            return Outcome(quarantine=Reason.INTERNAL)
 
     def _sink_failure(self, exc: SinkError) -> SinkError:
         """The store failed (the sink says why): log it and stop before any commit."""
@@ -526,10 +527,11 @@ class ConsumerDaemon:
             reason=exc.reason,
         )
 
-    def _quarantine(self, record: ConsumerRecord[bytes, bytes], reason: str) -> Action:
+    def _quarantine(self, record: ConsumerRecord[bytes, bytes], reason: Reason) -> Action:
         """Count and log a rejection; the raw record goes to quarantine after the batch."""
         self.stats.quarantined += 1
-        self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
+        counted = reason.value  # a plain str key: the counts are reported as JSON
+        self.stats.reasons[counted] = self.stats.reasons.get(counted, 0) + 1
         self._log.warning(
             "package.quarantined",
             recipient=self.bureau,

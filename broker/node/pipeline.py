@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import ConsumerRecord
+from structlog.typing import FilteringBoundLogger
 
 from broker.envelope import VerifiedPackage, open_package
 from broker.errors import EnvelopeRejected, KeyDirectoryError, SchemaError
@@ -35,6 +36,7 @@ from broker.node.receipts import Answer, answer
 from broker.node.stats import DaemonStats
 from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
 from broker.transport import LOG_APPEND_TIME
+from broker.vocab import MessageKind, Reason, ReceiptStatus
 from broker.wire.suites import RecipientPrivateKey
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ class Outcome:
     """What the pipeline decided for one record: quarantine it (with the reason), answer its
     sender, and whether it was applied (what ``on_delivered`` hears of after the commit)."""
 
-    quarantine: str | None = None
+    quarantine: Reason | None = None
     answer: Answer | None = None
     delivered: tuple[VerifiedPackage, Applied] | None = None
 
@@ -90,24 +92,26 @@ class NoticeHandler:
         sink, stats = pipe.sink, pipe.stats
         seen = sink.seen(package.sender, package.msg_id)
         if seen is not None and seen.position != position:
-            return Outcome(quarantine="replay")
+            return Outcome(quarantine=Reason.REPLAY)
         if seen is not None:  # redelivery after a crash: answer again, store nothing
             stats.redelivered += 1
-            status = RECEIPT_STATUS.get(seen.outcome, "delivered")
+            status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
             return Outcome(answer=pipe.answer(package, status, seen.reason))
-        reason: str | None
+        reason: Reason | None
         try:  # a signed package whose paths do not fit the schema is rejected, not fatal
             view = self.view(package)
         except SchemaError:
-            view, reason = {}, "schema"
+            view, reason = {}, Reason.SCHEMA
         else:
             reason = self.check(pipe, package, view)
         if reason is not None:
             sink.reject(package, position, reason)
-            return Outcome(quarantine=reason, answer=pipe.answer(package, "rejected", reason))
+            return Outcome(
+                quarantine=reason, answer=pipe.answer(package, ReceiptStatus.REJECTED, reason)
+            )
         outcome = sink.apply(package, view, position)
         if outcome is Applied.REPLAY:  # raced with another position; treat as replay
-            return Outcome(quarantine="replay")
+            return Outcome(quarantine=Reason.REPLAY)
         if outcome is Applied.PURGED:
             stats.purged += 1
         elif outcome is Applied.STALE:
@@ -142,7 +146,7 @@ class NoticeHandler:
 
     def check(
         self, pipe: ReceivePipeline, package: VerifiedPackage, view: dict[str, Any]
-    ) -> str | None:
+    ) -> Reason | None:
         """Header and statement agree, origin, schema validation of the disclosed view, then
         this bureau's inbound policy; the reason to reject, or ``None``."""
         header = package.header
@@ -151,15 +155,15 @@ class NoticeHandler:
             or header.get("notice_type") != package.notice_type
         ):
             # the inbound policy reads the statement, the store the header: they must be one
-            return "header-mismatch"
+            return Reason.HEADER_MISMATCH
         if self.carries_view and view.get("issuing_bureau") != package.sender:
             # a bureau may only publish notices it issued: the signer is the issuing bureau
-            return "origin-mismatch"
+            return Reason.ORIGIN_MISMATCH
         if self.carries_view:
             try:
                 pipe.validate(view)
             except SchemaError:
-                return "schema"
+                return Reason.SCHEMA
         if pipe.policies is not None:
             from broker.policy import inbound_check
 
@@ -170,7 +174,7 @@ class NoticeHandler:
                 recipient=pipe.bureau,
             )
             if rule is not None:
-                return "declined-by-policy"
+                return Reason.DECLINED_BY_POLICY
         return None
 
 
@@ -188,9 +192,9 @@ class ReceiptHandler:
         try:
             batch = ReceiptBatch.model_validate(dict(package.header))
         except ValueError:
-            return Outcome(quarantine="schema")
+            return Outcome(quarantine=Reason.SCHEMA)
         if any(r.recipient != package.sender for r in batch.receipts):
-            return Outcome(quarantine="not-addressed")  # a receipt speaks for its signer
+            return Outcome(quarantine=Reason.NOT_ADDRESSED)  # a receipt speaks for its signer
         for receipt in batch.receipts:
             stored = ReceiptRecord(
                 receipt.msg_id,
@@ -216,12 +220,12 @@ class ReceiptHandler:
 
 #: one handler per message kind; a kind without one is quarantined as ``wrong-topic``
 HANDLERS: Mapping[str, Handler] = {
-    "publish": NoticeHandler(carries_view=True),
-    "update": NoticeHandler(carries_view=True),
-    "suspend": NoticeHandler(carries_view=False),
-    "cancel": NoticeHandler(carries_view=False),
-    "erasure": NoticeHandler(carries_view=False),
-    "receipt": ReceiptHandler(),
+    MessageKind.PUBLISH: NoticeHandler(carries_view=True),
+    MessageKind.UPDATE: NoticeHandler(carries_view=True),
+    MessageKind.SUSPEND: NoticeHandler(carries_view=False),
+    MessageKind.CANCEL: NoticeHandler(carries_view=False),
+    MessageKind.ERASURE: NoticeHandler(carries_view=False),
+    MessageKind.RECEIPT: ReceiptHandler(),
 }
 #: the kinds that travel on an inbox
 NOTICE_KINDS = frozenset(kind for kind, h in HANDLERS.items() if h.topic == INBOX)
@@ -243,7 +247,7 @@ class ReceivePipeline:
     require_log_append_time: bool
     receipts_topic: str
     handlers: Mapping[str, Handler] = field(default_factory=lambda: HANDLERS)
-    log: Any = field(default_factory=get_logger)
+    log: FilteringBoundLogger = field(default_factory=get_logger)
 
     def receive(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
         """Verify and apply one record. A store failure raises
@@ -253,10 +257,10 @@ class ReceivePipeline:
         if self.require_log_append_time and record.timestamp_type != LOG_APPEND_TIME:
             # the producer chose this time: a key thief would back-date it (a topic re-created
             # without LogAppendTime, or a broker that does not stamp records)
-            return Outcome(quarantine="timestamp-type")
+            return Outcome(quarantine=Reason.TIMESTAMP_TYPE)
         received_at = record_time(record.timestamp)
         if received_at is None:
-            return Outcome(quarantine="timestamp")
+            return Outcome(quarantine=Reason.TIMESTAMP)
         try:
             package = open_package(
                 value,
@@ -271,15 +275,17 @@ class ReceivePipeline:
         except EnvelopeRejected as exc:
             return Outcome(quarantine=exc.reason)
         except KeyDirectoryError:
-            return Outcome(quarantine="key-unknown")
+            return Outcome(quarantine=Reason.KEY_UNKNOWN)
         handler = self.handlers.get(package.kind)
         topic = RECEIPTS if record.topic == self.receipts_topic else INBOX
         if handler is None or handler.topic != topic:
-            return Outcome(quarantine="wrong-topic")
+            return Outcome(quarantine=Reason.WRONG_TOPIC)
         position = Position(record.topic, record.partition, record.offset)
         return handler(self, Received(package, position, started))
 
-    def answer(self, package: VerifiedPackage, status: str, reason: str | None) -> Answer:
+    def answer(
+        self, package: VerifiedPackage, status: ReceiptStatus, reason: Reason | None
+    ) -> Answer:
         """The receipt owed to the sender of ``package``."""
         return answer(package, self.bureau, status, reason)
 

@@ -39,6 +39,7 @@ from broker.transport import (
 )
 from broker.transport.factory import Producer
 from broker.transport.record_keys import record_key
+from broker.vocab import LifecycleKind, MessageKind, SendStatus
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
@@ -56,7 +57,7 @@ class RecipientOutcome:
     """What happened for one recipient: ``sent``, ``excluded`` or ``failed`` with a reason."""
 
     recipient: str
-    status: str
+    status: SendStatus
     reason: str | None = None
     topic: str | None = None
     offset: int | None = None
@@ -70,18 +71,18 @@ class PublishResult:
 
     msg_id: str
     notice_id: str
-    kind: str
+    kind: MessageKind
     outcomes: list[RecipientOutcome] = field(default_factory=list)
 
     @property
     def sent(self) -> list[str]:
         """Recipients whose package was acknowledged by the broker."""
-        return [o.recipient for o in self.outcomes if o.status == "sent"]
+        return [o.recipient for o in self.outcomes if o.status == SendStatus.SENT]
 
     @property
     def failed(self) -> list[RecipientOutcome]:
         """Recipients that could not be sent to, with the reason."""
-        return [o for o in self.outcomes if o.status == "failed"]
+        return [o for o in self.outcomes if o.status == SendStatus.FAILED]
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -203,7 +204,7 @@ class Publisher:
         to: Sequence[str] | Literal["all"],
         *,
         restrictions: SenderRestrictions | None = None,
-        kind: str | None = None,
+        kind: MessageKind | None = None,
     ) -> PublishResult:
         """Publish (version 1) or update (version > 1) ``notice`` to ``to``.
 
@@ -221,7 +222,7 @@ class Publisher:
         if self.policies is None:
             msg = "no policies loaded: the publisher needs the policy directory"
             raise NbxError(msg)
-        kind = kind or ("publish" if notice.version == 1 else "update")
+        kind = kind or (MessageKind.PUBLISH if notice.version == 1 else MessageKind.UPDATE)
         split = disclosure_units(notice)
         units = {u.path: u.value for u in split}
         header = non_redactable(notice)
@@ -245,7 +246,7 @@ class Publisher:
             try:  # no valid key: report it, and keep it out of the sealed audience
                 self.directory.recipient_key(recipient)
             except KeyDirectoryError as exc:
-                outcomes.append(RecipientOutcome(recipient, "failed", str(exc)))
+                outcomes.append(RecipientOutcome(recipient, SendStatus.FAILED, str(exc)))
                 continue
             addressable.append(recipient)
         grants: dict[str, Grant] = {}
@@ -254,7 +255,7 @@ class Publisher:
         )
         for recipient, decision in decisions.items():
             if not decision.allowed:
-                outcomes.append(RecipientOutcome(recipient, "excluded", decision.reason))
+                outcomes.append(RecipientOutcome(recipient, SendStatus.EXCLUDED, decision.reason))
                 continue
             grants[recipient] = decision.grant()
         return await self._send(
@@ -270,7 +271,7 @@ class Publisher:
 
     async def lifecycle(
         self,
-        kind: Literal["suspend", "cancel", "erasure"],
+        kind: LifecycleKind,
         notice_id: str,
         notice_type: str,
         to: Iterable[str],
@@ -279,10 +280,12 @@ class Publisher:
         handling: str = "H0",
     ) -> PublishResult:
         """Send a suspend / cancel / erasure message about ``notice_id`` (no personal data)."""
-        header = {"notice_id": notice_id, "notice_type": notice_type, kind: dict(details)}
-        grants = {r: Grant(frozenset(), (), f"lifecycle:{kind}") for r in sorted(set(to))}
+        message_kind = MessageKind(kind)  # its value (a plain str) is what is signed
+        name = message_kind.value
+        header = {"notice_id": notice_id, "notice_type": notice_type, name: dict(details)}
+        grants = {r: Grant(frozenset(), (), f"lifecycle:{name}") for r in sorted(set(to))}
         return await self._send(
-            kind=kind,
+            kind=message_kind,
             notice_id=notice_id,
             notice_type=notice_type,
             header=header,
@@ -298,7 +301,7 @@ class Publisher:
         return [
             r["recipient"]
             for r in self.store.status(notice_id)
-            if any(m["sent"] == "sent" for m in r["messages"])
+            if any(m["sent"] == SendStatus.SENT for m in r["messages"])
         ]
 
     # --- low level ------------------------------------------------------------------------
@@ -306,7 +309,7 @@ class Publisher:
     async def _send(
         self,
         *,
-        kind: str,
+        kind: MessageKind,
         notice_id: str,
         notice_type: str,
         header: Mapping[str, Any],
@@ -407,12 +410,14 @@ class Publisher:
                     headers=[(FORMAT_HEADER, b"1"), (KID_HEADER, kid.encode())],
                 )
             except KeyDirectoryError as exc:
-                return RecipientOutcome(recipient, "failed", str(exc))
+                return RecipientOutcome(recipient, SendStatus.FAILED, str(exc))
             except (KafkaError, NbxError) as exc:
-                return RecipientOutcome(recipient, "failed", f"broker: {type(exc).__name__}")
+                return RecipientOutcome(
+                    recipient, SendStatus.FAILED, f"broker: {type(exc).__name__}"
+                )
         return RecipientOutcome(
             recipient,
-            "sent",
+            SendStatus.SENT,
             None,
             topic,
             meta.offset,

@@ -22,6 +22,7 @@ from broker.node.stats import DaemonStats
 from broker.transport import receipts
 from broker.transport.factory import Producer
 from broker.transport.record_keys import record_key
+from broker.vocab import MessageKind, Reason, ReceiptStatus, Unsendable
 
 #: something to produce once the batch is stored; returns the broker's acknowledgement
 Action = Callable[[Producer], Awaitable[Awaitable[Any]]]
@@ -37,16 +38,21 @@ class Answer:
     receipt: dict[str, Any]
 
 
-def answer(package: VerifiedPackage, recipient: str, status: str, reason: str | None) -> Answer:
-    """The receipt ``recipient`` owes the sender of ``package``; sent after the batch is stored."""
+def answer(
+    package: VerifiedPackage, recipient: str, status: ReceiptStatus, reason: Reason | None
+) -> Answer:
+    """The receipt ``recipient`` owes the sender of ``package``; sent after the batch is stored.
+
+    The codes go into the receipt as plain ``str`` (canonical JSON's fast path takes only those).
+    """
     return Answer(
         package.sender,
         {
             "msg_id": package.msg_id,
             "notice_id": package.notice_id,
             "recipient": recipient,
-            "status": status,
-            "reason": reason,
+            "status": status.value,
+            "reason": None if reason is None else reason.value,
             "at": datetime.now(UTC).isoformat(),
         },
     )
@@ -91,17 +97,20 @@ class ReceiptWriter:
             except NbxError:
                 for body in bodies:
                     self._log.warning(
-                        "receipt.unsendable", msg_id=body["msg_id"], sender=sender, reason="key"
+                        "receipt.unsendable",
+                        msg_id=body["msg_id"],
+                        sender=sender,
+                        reason=Unsendable.KEY,
                     )
                 return _done()
             sealed = seal(
                 signer=self.keys,
-                kind="receipt",
+                kind=MessageKind.RECEIPT,
                 notice_id=RECEIPTS_NOTICE_ID,
-                notice_type="receipt",
+                notice_type=MessageKind.RECEIPT.value,
                 header={"receipts": bodies},
                 units={},
-                grants={sender: Grant(frozenset(), (), "receipt")},
+                grants={sender: Grant(frozenset(), (), MessageKind.RECEIPT.value)},
                 handling="H0",
             )
             topic = receipts(sender)

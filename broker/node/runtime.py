@@ -38,6 +38,7 @@ from broker.keys import BureauKeys, BureauPublicKeys, Directory, KeyLookup
 from broker.keys.directory_topic import DirectoryReader, Found, no_directory
 from broker.logging import get_logger
 from broker.transport import DIRECTORY_TOPIC
+from broker.vocab import DirectoryState
 from broker.wire.suites import SUITE_MLKEM768_X25519, RecipientPrivateKey, RecipientPublicKey
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ class FollowedDirectory:
         self._confirmed: float | None = None  # time.monotonic() of the last confirmation
         self._owners: set[int] = set()
         self._task: asyncio.Task[None] | None = None
-        self._reported: str | None = None
+        self._reported: DirectoryState | None = None
         self._log = get_logger()
 
     # --- the lookup (synchronous: the receive path asks it for every record) -----------------
@@ -239,21 +240,21 @@ class FollowedDirectory:
 
     # --- the gate -----------------------------------------------------------------------------
 
-    def refusal(self) -> str | None:
+    def refusal(self) -> DirectoryState | None:
         """``None`` while the directory may be trusted; ``"stale"`` when it was not confirmed for
         ``max_staleness_s``, ``"too-old"`` when it was issued longer than ``max_age`` ago."""
         current, confirmed = self.current, self._confirmed
         if current is None or confirmed is None:
-            return "stale"
+            return DirectoryState.STALE
         if time.monotonic() - confirmed > self.freshness.max_staleness_s:
-            return "stale"
+            return DirectoryState.STALE
         if self.too_old(current):
-            return "too-old"
+            return DirectoryState.TOO_OLD
         return None
 
-    def refusal_message(self, reason: str) -> str:
+    def refusal_message(self, reason: DirectoryState) -> str:
         """One line saying why the node does not accept, for the publisher's error."""
-        if reason == "too-old" and self.current is not None:
+        if reason == DirectoryState.TOO_OLD and self.current is not None:
             return str(self._age_error(self.current))
         since = (
             "never" if self._confirmed is None else f"{time.monotonic() - self._confirmed:.0f} s"
@@ -367,7 +368,9 @@ class FileDirectory(FollowedDirectory):
         signature = self._stat()
         if signature is None:
             if self._bad != (0, 0, 0):
-                self._log.warning("directory.unreachable", topic=self.source, reason="missing")
+                self._log.warning(
+                    "directory.unreachable", topic=self.source, reason=DirectoryState.MISSING
+                )
                 self._bad = (0, 0, 0)
             return
         if signature == self._seen:
@@ -378,7 +381,9 @@ class FileDirectory(FollowedDirectory):
         try:
             found = Directory.load(self.path, self.anchor)
         except KeyDirectoryError:
-            self._log.warning("directory.skipped", topic=self.source, reason="unverified")
+            self._log.warning(
+                "directory.skipped", topic=self.source, reason=DirectoryState.UNVERIFIED
+            )
             self._bad = signature
             return
         if found.serial < self.serial:
@@ -387,7 +392,7 @@ class FileDirectory(FollowedDirectory):
                 topic=self.source,
                 serial=found.serial,
                 current_serial=self.serial,
-                reason="rollback",
+                reason=DirectoryState.ROLLBACK,
             )
             self._bad = signature
             return

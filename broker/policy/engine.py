@@ -35,6 +35,7 @@ from broker.policy.policy import CompiledRule, NoticeFacts, Policy, PolicySet
 from broker.policy.restrictions import SenderRestrictions
 from broker.policy.rules import Action
 from broker.schemas import DataCategory, DisclosureUnit, NoticeBase, disclosure_units, is_minor
+from broker.vocab import Reason
 
 #: Categories withheld from a minor's record unless a ``subject = "minor"`` rule discloses them.
 MINOR_PROTECTED = frozenset(
@@ -49,7 +50,7 @@ MINOR_PROTECTED = frozenset(
 #: The disclosure units the minor test reads (:func:`broker.schemas.is_minor`).
 MINOR_INPUTS = frozenset({"person.date_of_birth", "body.estimated_age_min"})
 #: Reason code the consumer quarantines a declined notice with.
-DECLINED_BY_POLICY = "declined-by-policy"
+DECLINED_BY_POLICY = Reason.DECLINED_BY_POLICY
 
 
 def notice_facts(

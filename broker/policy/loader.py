@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import pycountry
 from pydantic import BaseModel, ValidationError
 
 from broker.errors import PolicyError
+from broker.ids import is_bureau_id
 from broker.policy.patterns import compile_pattern
 from broker.policy.policy import SPECIAL_CATEGORIES, Policy, PolicySet
 from broker.policy.rules import (
@@ -120,7 +120,7 @@ def _parse(content: bytes, source: str) -> tuple[Policy | None, list[Problem]]:
         line = int(found.group(1)) if found else None
         return None, [Problem(source, line, None, f"not valid TOML: {message}")]
     problems: list[Problem] = []
-    if stem != DEFAULT_COUNTRY and not _is_bureau(stem):
+    if stem != DEFAULT_COUNTRY and not is_bureau_id(stem):
         problems.append(
             Problem(source, None, None, "file name must be CC.toml (a bureau code) or default.toml")
         )
@@ -170,14 +170,6 @@ def _raw_duplicate_ids(data: dict[str, object], text: str, source: str) -> list[
             else:
                 seen[rule_id] = f"[[{table}]] #{index + 1}"
     return problems
-
-
-def _is_bureau(code: str) -> bool:
-    if re.fullmatch(r"X[A-Z]", code):
-        return True
-    return (
-        bool(re.fullmatch(r"[A-Z]{2}", code)) and pycountry.countries.get(alpha_2=code) is not None
-    )
 
 
 def _consistency(parsed: PolicyFile, text: str, source: str) -> list[Problem]:

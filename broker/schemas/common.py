@@ -17,6 +17,9 @@ from typing import Annotated, Literal
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+# National bureau id: an ISO 3166-1 alpha-2 code or an organisation in XA..XZ (re-exported)
+from broker.ids import BureauId as BureauId
+
 
 class StrictModel(BaseModel):
     """Base of every NBX model: immutable, unknown keys rejected."""
@@ -110,12 +113,6 @@ def _country(code: str) -> str:
     return code
 
 
-def _bureau(code: str) -> str:
-    if re.fullmatch(r"X[A-Z]", code):
-        return code
-    return _country(code)
-
-
 @cache
 def _language(code: str) -> str:
     if len(code) == 2:
@@ -134,10 +131,6 @@ def _language(code: str) -> str:
 #: ISO 3166-1 alpha-2 country code (upper case), checked against the ISO list.
 CountryCode = Annotated[
     str, Field(pattern=r"^[A-Z]{2}$", examples=["FR"]), AfterValidator(_country)
-]
-#: National bureau id: an ISO 3166-1 alpha-2 code or an organisation in ``XA``..``XZ``.
-BureauId = Annotated[
-    str, Field(pattern=r"^[A-Z]{2}$", examples=["FR", "XI"]), AfterValidator(_bureau)
 ]
 #: ISO 639 language: the ISO 639-1 code where one exists, else the ISO 639-3 code (lower case).
 LanguageCode = Annotated[

@@ -15,16 +15,17 @@ from pydantic import BaseModel, TypeAdapter
 
 from broker.schemas.lifecycle import Cancel, ErasureOrder, ReceiptBatch, Suspend, UpdateInfo
 from broker.schemas.notices import NOTICE_MODELS, Notice
+from broker.vocab import MessageKind
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "https://nbx.example/schemas/"
 
-_LIFECYCLE: dict[str, type[BaseModel]] = {
-    "update": UpdateInfo,
-    "suspend": Suspend,
-    "cancel": Cancel,
-    "erasure": ErasureOrder,
-    "receipt": ReceiptBatch,
+_LIFECYCLE: dict[MessageKind, type[BaseModel]] = {
+    MessageKind.UPDATE: UpdateInfo,
+    MessageKind.SUSPEND: Suspend,
+    MessageKind.CANCEL: Cancel,
+    MessageKind.ERASURE: ErasureOrder,
+    MessageKind.RECEIPT: ReceiptBatch,
 }
 
 
@@ -39,8 +40,8 @@ def render_schemas() -> dict[str, str]:
     for kind, notice_model in NOTICE_MODELS.items():
         name = f"notice.{kind.value}.json"
         files[name] = _document(name, notice_model.model_json_schema())
-    for kind_name, model in _LIFECYCLE.items():
-        name = f"lifecycle.{kind_name}.json"
+    for message_kind, model in _LIFECYCLE.items():
+        name = f"lifecycle.{message_kind.value}.json"
         files[name] = _document(name, model.model_json_schema())
     return dict(sorted(files.items()))
 

@@ -9,26 +9,16 @@ receipts one recipient owes one sender for a consumer batch travel together, sig
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
 from broker.schemas.common import BureauId, LongText, NoticeId, StrictModel
+from broker.vocab import MessageKind as MessageKind  # re-exported (defined in broker.vocab)
+from broker.vocab import ReceiptStatus
 
 #: A message id (UUIDv7 text form, as minted by the envelope layer).
 MsgId = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")]
-
-
-class MessageKind(StrEnum):
-    """Kinds of message exchanged about a notice."""
-
-    PUBLISH = "publish"
-    UPDATE = "update"
-    SUSPEND = "suspend"
-    CANCEL = "cancel"
-    ERASURE = "erasure"
-    RECEIPT = "receipt"
 
 
 class UpdateInfo(StrictModel):
@@ -69,13 +59,13 @@ class Receipt(StrictModel):
     msg_id: MsgId
     notice_id: NoticeId
     recipient: BureauId
-    status: Literal["delivered", "rejected", "purged"]
+    status: Literal[ReceiptStatus.DELIVERED, ReceiptStatus.REJECTED, ReceiptStatus.PURGED]
     reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
     at: AwareDatetime
 
     @model_validator(mode="after")
     def _reason_when_rejected(self) -> Receipt:
-        if self.status == "rejected" and self.reason is None:
+        if self.status == ReceiptStatus.REJECTED and self.reason is None:
             raise ValueError("reason: required when the status is rejected")
         return self
 

@@ -3,7 +3,16 @@
 from pathlib import Path
 
 from broker.errors import ConfigError
-from broker.sinks.base import Applied, Position, ReceiptRecord, Seen, Sink
+from broker.sinks.base import (
+    Applied,
+    NoticeRecord,
+    NoticeRow,
+    Position,
+    ReceiptRecord,
+    RecipientStatus,
+    Seen,
+    Sink,
+)
 from broker.sinks.jsonl import JsonlSink
 from broker.sinks.sqlite import SqliteSink
 
@@ -25,8 +34,11 @@ def open_sink(url: str, *, durable: bool = True) -> Sink:
 __all__ = [
     "Applied",
     "JsonlSink",
+    "NoticeRecord",
+    "NoticeRow",
     "Position",
     "ReceiptRecord",
+    "RecipientStatus",
     "Seen",
     "Sink",
     "SqliteSink",

@@ -17,49 +17,57 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypedDict, TypeVar
 
 from broker.envelope import VerifiedPackage
 from broker.errors import SinkError
+from broker.vocab import (
+    MessageKind,
+    NoticeStatus,
+    Reason,
+    ReceiptStatus,
+    SendStatus,
+    StoreFailure,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 #: SQLite primary result codes and the failure they mean
 _SQLITE_REASONS = {
-    3: "read-only",  # SQLITE_PERM
-    8: "read-only",  # SQLITE_READONLY
-    13: "disk-full",  # SQLITE_FULL
-    5: "locked",  # SQLITE_BUSY
-    6: "locked",  # SQLITE_LOCKED
+    3: StoreFailure.READ_ONLY,  # SQLITE_PERM
+    8: StoreFailure.READ_ONLY,  # SQLITE_READONLY
+    13: StoreFailure.DISK_FULL,  # SQLITE_FULL
+    5: StoreFailure.LOCKED,  # SQLITE_BUSY
+    6: StoreFailure.LOCKED,  # SQLITE_LOCKED
 }
 #: errno values and the failure they mean
 _OS_REASONS = {
-    errno.EROFS: "read-only",
-    errno.EACCES: "read-only",
-    errno.ENOSPC: "disk-full",
-    errno.EBUSY: "locked",
-    errno.ETXTBSY: "locked",
+    errno.EROFS: StoreFailure.READ_ONLY,
+    errno.EACCES: StoreFailure.READ_ONLY,
+    errno.ENOSPC: StoreFailure.DISK_FULL,
+    errno.EBUSY: StoreFailure.LOCKED,
+    errno.ETXTBSY: StoreFailure.LOCKED,
 }
 
 
-def storage_reason(exc: sqlite3.Error | OSError) -> str:
+def storage_reason(exc: sqlite3.Error | OSError) -> StoreFailure:
     """Why a store operation failed: ``read-only``, ``disk-full``, ``locked`` or
     ``storage-error``, from the SQLite result code or the errno; an SQLite error raised without a
     code (by Python itself) is read by its message."""
     if isinstance(exc, OSError):
-        return _OS_REASONS.get(exc.errno or 0, "storage-error")
+        return _OS_REASONS.get(exc.errno or 0, StoreFailure.STORAGE_ERROR)
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
-        return _SQLITE_REASONS.get(code & 0xFF, "storage-error")
+        return _SQLITE_REASONS.get(code & 0xFF, StoreFailure.STORAGE_ERROR)
     text = str(exc).lower()
     if "readonly" in text or "read-only" in text or "permission" in text:
-        return "read-only"
+        return StoreFailure.READ_ONLY
     if "full" in text:
-        return "disk-full"
+        return StoreFailure.DISK_FULL
     if "locked" in text or "busy" in text:
-        return "locked"
-    return "storage-error"
+        return StoreFailure.LOCKED
+    return StoreFailure.STORAGE_ERROR
 
 
 def storage_errors(method: Callable[P, R]) -> Callable[P, R]:
@@ -91,12 +99,18 @@ class Applied(StrEnum):
 
 
 #: The receipt status a recipient sends back for each outcome.
-RECEIPT_STATUS: dict[Applied, str] = {
-    Applied.DELIVERED: "delivered",
-    Applied.STALE: "delivered",
-    Applied.SUSPENDED: "delivered",
-    Applied.PURGED: "purged",
-    Applied.REJECTED: "rejected",
+RECEIPT_STATUS: dict[Applied, ReceiptStatus] = {
+    Applied.DELIVERED: ReceiptStatus.DELIVERED,
+    Applied.STALE: ReceiptStatus.DELIVERED,
+    Applied.SUSPENDED: ReceiptStatus.DELIVERED,
+    Applied.PURGED: ReceiptStatus.PURGED,
+    Applied.REJECTED: ReceiptStatus.REJECTED,
+}
+
+#: The status a purging message (cancel, erasure) leaves its notice in.
+PURGED_STATUS: dict[str, NoticeStatus] = {
+    MessageKind.CANCEL: NoticeStatus.CANCELLED,
+    MessageKind.ERASURE: NoticeStatus.ERASED,
 }
 
 
@@ -115,7 +129,7 @@ class Seen:
 
     position: Position
     outcome: Applied
-    reason: str | None
+    reason: Reason | None
 
 
 @dataclass(frozen=True)
@@ -125,23 +139,76 @@ class ReceiptRecord:
     msg_id: str
     notice_id: str
     recipient: str
-    status: str
+    status: ReceiptStatus
     reason: str | None
     at: str
+
+
+class ReceiptRow(TypedDict):
+    """A receipt that came back for a message sent (``nbx status``)."""
+
+    status: str  # a ReceiptStatus, as the recipient signed it
+    reason: str | None
+    at: str
+
+
+class SentRow(TypedDict):
+    """One message sent to one recipient and its receipts (``nbx status``)."""
+
+    msg_id: str
+    kind: str  # a MessageKind
+    sent: str  # a SendStatus
+    reason: str | None
+    at: str
+    receipts: list[ReceiptRow]
+
+
+class RecipientStatus(TypedDict):
+    """What was sent to one recipient about a notice (``nbx status``)."""
+
+    recipient: str
+    messages: list[SentRow]
+
+
+class NoticeRow(TypedDict):
+    """A stored notice without its view (``nbx inbox list``)."""
+
+    notice_id: str
+    sender: str
+    notice_type: str
+    version: int
+    status: str  # a NoticeStatus
+    updated_at: str
+
+
+class NoticeRecord(TypedDict):
+    """A stored notice with its disclosed view and withheld manifest (``nbx inbox show``); the
+    view and manifest are ``None`` once the notice was purged."""
+
+    notice_id: str
+    sender: str
+    notice_type: str
+    version: int
+    status: str  # a NoticeStatus
+    view: dict[str, Any] | None
+    withheld: list[list[str]] | None  # [path, rule] pairs
+    policy: str
+    msg_id: str
+    updated_at: str
 
 
 def status_rows(
     sent: Iterable[tuple[str, str, str, str, str | None, str]],
     receipts: Iterable[tuple[str, str, str, str | None, str]],
-) -> list[dict[str, Any]]:
+) -> list[RecipientStatus]:
     """Group sent rows ``(msg_id, recipient, kind, status, reason, at)`` and receipt rows
     ``(msg_id, recipient, status, reason, at)`` per recipient, as ``nbx status`` shows them."""
-    by_msg: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    by_msg: dict[tuple[str, str], list[ReceiptRow]] = {}
     for msg_id, recipient, status, reason, at in receipts:
         by_msg.setdefault((msg_id, recipient), []).append(
             {"status": status, "reason": reason, "at": at}
         )
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, RecipientStatus] = {}
     for msg_id, recipient, kind, status, reason, at in sent:
         entry = out.setdefault(recipient, {"recipient": recipient, "messages": []})
         entry["messages"].append(
@@ -190,7 +257,7 @@ class Sink(Protocol):
         """Apply a verified message (publish/update/suspend/cancel/erasure) in one transaction."""
         ...
 
-    def reject(self, package: VerifiedPackage, at: Position, reason: str) -> Applied:
+    def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:
         """Record that a verified message was rejected (so a redelivery gets the same answer)."""
         ...
 
@@ -199,8 +266,8 @@ class Sink(Protocol):
         msg_id: str,
         notice_id: str,
         recipient: str,
-        kind: str,
-        status: str,
+        kind: MessageKind,
+        status: SendStatus,
         reason: str | None,
     ) -> None:
         """Remember what this bureau sent to ``recipient``."""
@@ -210,15 +277,15 @@ class Sink(Protocol):
         """Store a receipt; False if it was already stored."""
         ...
 
-    def status(self, notice_id: str) -> list[dict[str, Any]]:
+    def status(self, notice_id: str) -> list[RecipientStatus]:
         """Per recipient of ``notice_id``: what was sent and which receipts came back."""
         ...
 
-    def notices(self) -> list[dict[str, Any]]:
+    def notices(self) -> list[NoticeRow]:
         """Current notices (without their views), newest first."""
         ...
 
-    def notice(self, notice_id: str) -> dict[str, Any] | None:
+    def notice(self, notice_id: str) -> NoticeRecord | None:
         """One notice with its disclosed view and withheld manifest."""
         ...
 

@@ -14,18 +14,23 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from broker.envelope import VerifiedPackage
 from broker.sinks.base import (
+    PURGED_STATUS,
     Applied,
+    NoticeRecord,
+    NoticeRow,
     Position,
     ReceiptRecord,
+    RecipientStatus,
     Seen,
     status_rows,
     storage_errors,
 )
 from broker.sinks.files import create_private, open_private
+from broker.vocab import MessageKind, NoticeStatus, Reason, SendStatus
 
 
 def _now() -> str:
@@ -129,7 +134,8 @@ class JsonlSink:
         if rec is None:
             return None
         position = Position(rec["topic"], rec["partition"], rec["offset"])
-        return Seen(position, Applied(rec["outcome"]), rec.get("reason"))
+        reason = rec.get("reason")
+        return Seen(position, Applied(rec["outcome"]), None if reason is None else Reason(reason))
 
     def _delivery(
         self, package: VerifiedPackage, at: Position, outcome: Applied, reason: str | None
@@ -171,16 +177,16 @@ class JsonlSink:
             "msg_id": package.msg_id,
             "updated_at": _now(),
         }
-        if package.kind in ("cancel", "erasure"):
-            status = "cancelled" if package.kind == "cancel" else "erased"
+        purged = PURGED_STATUS.get(package.kind)
+        if purged is not None:
             version = current["version"] if current else 0
-            notice = base | {"version": version, "status": status, "view": None, "withheld": None}
+            notice = base | {"version": version, "status": purged, "view": None, "withheld": None}
             self._append(self._delivery(package, at, Applied.PURGED, None), notice)
             self._rewrite()
             return Applied.PURGED
-        if package.kind == "suspend":
-            if current is not None and current["status"] == "active":
-                notice = current | {"status": "suspended", "updated_at": _now()}
+        if package.kind == MessageKind.SUSPEND:
+            if current is not None and current["status"] == NoticeStatus.ACTIVE:
+                notice = current | {"status": NoticeStatus.SUSPENDED, "updated_at": _now()}
                 self._append(self._delivery(package, at, Applied.SUSPENDED, None), notice)
             else:
                 self._append(self._delivery(package, at, Applied.SUSPENDED, None))
@@ -188,13 +194,14 @@ class JsonlSink:
         raw = package.header.get("version", 1)
         version = raw if isinstance(raw, int) and not isinstance(raw, bool) else 1
         if current is not None and (
-            current["status"] in ("cancelled", "erased") or current["version"] >= version
+            current["status"] in (NoticeStatus.CANCELLED, NoticeStatus.ERASED)
+            or current["version"] >= version
         ):
             self._append(self._delivery(package, at, Applied.STALE, None))
             return Applied.STALE
         notice = base | {
             "version": version,
-            "status": "active",
+            "status": NoticeStatus.ACTIVE,
             "view": view,
             "withheld": [list(w) for w in package.withheld],
         }
@@ -202,7 +209,7 @@ class JsonlSink:
         return Applied.DELIVERED
 
     @storage_errors
-    def reject(self, package: VerifiedPackage, at: Position, reason: str) -> Applied:
+    def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:
         """Record a rejection of a verified message."""
         guard = self._guard(package, at)
         if guard is not None:
@@ -215,8 +222,8 @@ class JsonlSink:
         msg_id: str,
         notice_id: str,
         recipient: str,
-        kind: str,
-        status: str,
+        kind: MessageKind,
+        status: SendStatus,
         reason: str | None,
     ) -> None:
         """Remember what this bureau sent to ``recipient``."""
@@ -242,7 +249,7 @@ class JsonlSink:
         self._append({"type": "receipt", **receipt.__dict__})
         return True
 
-    def status(self, notice_id: str) -> list[dict[str, Any]]:
+    def status(self, notice_id: str) -> list[RecipientStatus]:
         """Per recipient: messages sent for ``notice_id`` and their receipts."""
         sent = sorted(
             (r["msg_id"], r["recipient"], r["kind"], r["status"], r["reason"], r["at"])
@@ -256,16 +263,27 @@ class JsonlSink:
         ]
         return status_rows(sorted(sent, key=lambda row: row[5]), receipts)
 
-    def notices(self) -> list[dict[str, Any]]:
+    def notices(self) -> list[NoticeRow]:
         """Current notices without their views, newest first."""
-        keys = ("notice_id", "sender", "notice_type", "version", "status", "updated_at")
-        rows = [{k: n[k] for k in keys} for n in self._notices.values()]
+        rows = [
+            NoticeRow(
+                notice_id=n["notice_id"],
+                sender=n["sender"],
+                notice_type=n["notice_type"],
+                version=n["version"],
+                status=n["status"],
+                updated_at=n["updated_at"],
+            )
+            for n in self._notices.values()
+        ]
         return sorted(rows, key=lambda r: r["updated_at"], reverse=True)
 
-    def notice(self, notice_id: str) -> dict[str, Any] | None:
+    def notice(self, notice_id: str) -> NoticeRecord | None:
         """One notice with its view and withheld manifest."""
         matches = [n for n in self._notices.values() if n["notice_id"] == notice_id]
         if not matches:
             return None
         latest = max(matches, key=lambda n: n["updated_at"])
-        return {k: v for k, v in latest.items() if k != "type"}
+        # a notice record (see apply) without its "type": the keys of NoticeRecord, in the order
+        # the file holds them
+        return cast(NoticeRecord, {k: v for k, v in latest.items() if k != "type"})

@@ -17,20 +17,25 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
 from broker.envelope import VerifiedPackage
 from broker.sinks.base import (
+    PURGED_STATUS,
     Applied,
+    NoticeRecord,
+    NoticeRow,
     Position,
     ReceiptRecord,
+    RecipientStatus,
     Seen,
     status_rows,
     storage_errors,
 )
 from broker.sinks.files import SQLITE_COMPANIONS, create_private
+from broker.vocab import MessageKind, NoticeStatus, Reason, SendStatus
 
 #: the delivery log and replay guard, keyed by (sender, msg id): a msg id is chosen by its signer
 DELIVERIES = """
@@ -108,6 +113,20 @@ def _view_json(view: dict[str, Any]) -> str:
         return orjson.dumps(view, option=orjson.OPT_SORT_KEYS).decode("utf-8")
     except orjson.JSONEncodeError:
         return json.dumps(view, sort_keys=True, ensure_ascii=False)
+
+
+class DeliveryRow(TypedDict):
+    """One message handled by the daemon (:meth:`SqliteSink.delivery_log`)."""
+
+    msg_id: str
+    notice_id: str
+    sender: str
+    kind: str  # a MessageKind, as the sender signed it
+    topic: str
+    partition: int
+    offset: int
+    outcome: str  # an Applied
+    reason: str | None  # a Reason, for a rejection
 
 
 def _now() -> str:
@@ -254,7 +273,8 @@ class SqliteSink:
         ).fetchone()
         if row is None:
             return None
-        return Seen(Position(row[0], row[1], row[2]), Applied(row[3]), row[4])
+        reason = None if row[4] is None else Reason(row[4])
+        return Seen(Position(row[0], row[1], row[2]), Applied(row[3]), reason)
 
     def _guard(self, package: VerifiedPackage, at: Position) -> Applied | None:
         seen = self.seen(package.sender, package.msg_id)
@@ -267,7 +287,7 @@ class SqliteSink:
         package: VerifiedPackage,
         at: Position,
         outcome: Applied,
-        reason: str | None,
+        reason: Reason | None,
         now: str | None = None,
     ) -> None:
         self._db.execute(
@@ -307,7 +327,8 @@ class SqliteSink:
             (package.notice_id, package.sender),
         ).fetchone()
         kind = package.kind
-        if kind in ("cancel", "erasure"):
+        purged = PURGED_STATUS.get(kind)
+        if purged is not None:
             db.execute(
                 "INSERT INTO notices VALUES (?,?,?,?,?,NULL,NULL,?,?,?) "
                 "ON CONFLICT(sender, notice_id) DO UPDATE SET status=excluded.status, view=NULL, "
@@ -317,30 +338,37 @@ class SqliteSink:
                     package.sender,
                     package.notice_type,
                     row[0] if row else 0,
-                    "cancelled" if kind == "cancel" else "erased",
+                    purged,
                     package.policy,
                     package.msg_id,
                     now,
                 ),
             )
             return Applied.PURGED
-        if kind == "suspend":
+        if kind == MessageKind.SUSPEND:
             db.execute(
-                "UPDATE notices SET status='suspended', msg_id=?, updated_at=? "
-                "WHERE notice_id=? AND sender=? AND status='active'",
-                (package.msg_id, now, package.notice_id, package.sender),
+                "UPDATE notices SET status=?, msg_id=?, updated_at=? "
+                "WHERE notice_id=? AND sender=? AND status=?",
+                (
+                    NoticeStatus.SUSPENDED,
+                    package.msg_id,
+                    now,
+                    package.notice_id,
+                    package.sender,
+                    NoticeStatus.ACTIVE,
+                ),
             )
             return Applied.SUSPENDED
-        if kind not in ("publish", "update"):
+        if kind not in (MessageKind.PUBLISH, MessageKind.UPDATE):
             msg = f"unsupported message kind {kind!r}"
             raise ValueError(msg)
         version = _version(package)
-        if row is not None and (row[1] in ("cancelled", "erased") or row[0] >= version):
+        if row is not None and (row[1] in PURGED_STATUS.values() or row[0] >= version):
             return Applied.STALE
         db.execute(
-            "INSERT INTO notices VALUES (?,?,?,?,'active',?,?,?,?,?) "
+            "INSERT INTO notices VALUES (?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(sender, notice_id) DO UPDATE SET version=excluded.version, "
-            "status='active', view=excluded.view, withheld=excluded.withheld, "
+            "status=excluded.status, view=excluded.view, withheld=excluded.withheld, "
             "policy=excluded.policy, msg_id=excluded.msg_id, updated_at=excluded.updated_at, "
             "notice_type=excluded.notice_type",
             (
@@ -348,6 +376,7 @@ class SqliteSink:
                 package.sender,
                 package.notice_type,
                 version,
+                NoticeStatus.ACTIVE,
                 _view_json(view),
                 json.dumps([list(w) for w in package.withheld]),
                 package.policy,
@@ -358,7 +387,7 @@ class SqliteSink:
         return Applied.DELIVERED
 
     @storage_errors
-    def reject(self, package: VerifiedPackage, at: Position, reason: str) -> Applied:
+    def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:
         """Record a rejection of a verified message (ids and reason only)."""
         with self._tx():
             guard = self._guard(package, at)
@@ -374,8 +403,8 @@ class SqliteSink:
         msg_id: str,
         notice_id: str,
         recipient: str,
-        kind: str,
-        status: str,
+        kind: MessageKind,
+        status: SendStatus,
         reason: str | None,
     ) -> None:
         """Remember what this bureau sent to ``recipient`` (idempotent)."""
@@ -400,7 +429,7 @@ class SqliteSink:
         )
         return cur.rowcount == 1
 
-    def status(self, notice_id: str) -> list[dict[str, Any]]:
+    def status(self, notice_id: str) -> list[RecipientStatus]:
         """Per recipient: every message sent for ``notice_id`` and the receipts that came back."""
         sent = self._db.execute(
             "SELECT msg_id, recipient, kind, status, reason, at FROM sent "
@@ -415,16 +444,25 @@ class SqliteSink:
 
     # --- reading --------------------------------------------------------------------------
 
-    def notices(self) -> list[dict[str, Any]]:
+    def notices(self) -> list[NoticeRow]:
         """Current notices (ids, type, sender, version, status), newest first."""
         rows = self._db.execute(
             "SELECT notice_id, sender, notice_type, version, status, updated_at FROM notices "
             "ORDER BY updated_at DESC, notice_id"
         ).fetchall()
-        keys = ("notice_id", "sender", "notice_type", "version", "status", "updated_at")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [
+            NoticeRow(
+                notice_id=r[0],
+                sender=r[1],
+                notice_type=r[2],
+                version=r[3],
+                status=r[4],
+                updated_at=r[5],
+            )
+            for r in rows
+        ]
 
-    def notice(self, notice_id: str) -> dict[str, Any] | None:
+    def notice(self, notice_id: str) -> NoticeRecord | None:
         """One notice with its disclosed view and withheld manifest (None if unknown)."""
         row = self._db.execute(
             "SELECT notice_id, sender, notice_type, version, status, view, withheld, policy, "
@@ -433,7 +471,7 @@ class SqliteSink:
         ).fetchone()
         if row is None:
             return None
-        return {
+        return {  # the key order is inbox show --json's
             "notice_id": row[0],
             "sender": row[1],
             "notice_type": row[2],
@@ -446,12 +484,23 @@ class SqliteSink:
             "updated_at": row[9],
         }
 
-    def delivery_log(self) -> list[dict[str, Any]]:
+    def delivery_log(self) -> list[DeliveryRow]:
         """Every message handled (ids, outcome), oldest first."""
         rows = self._db.execute(
             'SELECT msg_id, notice_id, sender, kind, topic, partition, "offset", outcome, reason '
             "FROM deliveries ORDER BY rowid"
         ).fetchall()
-        keys = ("msg_id", "notice_id", "sender", "kind", "topic", "partition", "offset",
-                "outcome", "reason")  # fmt: skip
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [
+            DeliveryRow(
+                msg_id=r[0],
+                notice_id=r[1],
+                sender=r[2],
+                kind=r[3],
+                topic=r[4],
+                partition=r[5],
+                offset=r[6],
+                outcome=r[7],
+                reason=r[8],
+            )
+            for r in rows
+        ]

@@ -1,21 +1,17 @@
 """Topic names (docs/architecture.md section 5).
 
-A bureau id is an ISO 3166-1 alpha-2 code or XA..XZ.
+A bureau id is an ISO 3166-1 alpha-2 code or XA..XZ (:func:`broker.ids.bureau_id`).
 """
 
 from __future__ import annotations
 
-import re
+from broker.ids import bureau_id
 
 DIRECTORY_TOPIC = "nbx.directory"
-_BUREAU = re.compile(r"^[A-Z]{2}$")
 
 
 def _check(bureau: str) -> str:
-    if not _BUREAU.match(bureau):
-        msg = f"invalid bureau id {bureau!r}: expected two upper-case letters such as FR"
-        raise ValueError(msg)
-    return bureau
+    return bureau_id(bureau)
 
 
 def inbox(bureau: str) -> str:

@@ -18,6 +18,7 @@ import struct
 from dataclasses import dataclass
 
 from broker.errors import EnvelopeRejected
+from broker.vocab import Reason
 from broker.wire.suites import HPKE_SUITES, SUITE_MLKEM768_X25519, SUITE_X25519
 
 MAGIC = b"NBX\x00"
@@ -63,15 +64,15 @@ def encode(suite: int, recipient_kid: str, ciphertext: bytes) -> bytes:
 def decode(data: bytes) -> Frame:
     """Parse a frame, raising ``EnvelopeRejected("frame")`` on any structural problem."""
     if len(data) < _HEAD.size:
-        raise EnvelopeRejected("frame")
+        raise EnvelopeRejected(Reason.FRAME)
     magic, version, suite, kid_len = _HEAD.unpack_from(data)
     if magic != MAGIC or version != FORMAT_VERSION or suite not in SUITES or kid_len == 0:
-        raise EnvelopeRejected("frame")
+        raise EnvelopeRejected(Reason.FRAME)
     end = _HEAD.size + kid_len
     if len(data) <= end:
-        raise EnvelopeRejected("frame")
+        raise EnvelopeRejected(Reason.FRAME)
     try:
         kid = data[_HEAD.size : end].decode("ascii")
     except UnicodeDecodeError:
-        raise EnvelopeRejected("frame") from None
+        raise EnvelopeRejected(Reason.FRAME) from None
     return Frame(version, suite, kid, bytes(data[end:]))

@@ -107,6 +107,9 @@ def test_node_init_writes_a_network_of_several_bureaus(tmp_path: Path) -> None:
     assert twice.returncode == 1
     assert twice.stderr.strip() == "nbx: error: bureau IT given twice"
     assert not folder.exists()
+    unknown = nbx("node", "init", "IT", "QQ", "--dir", str(folder))
+    assert unknown.stderr.strip() == "nbx: error: unknown ISO 3166-1 alpha-2 country code 'QQ'"
+    assert not folder.exists()
     out = nbx("node", "init", "it", "FR", "--dir", str(folder))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[:2] == [

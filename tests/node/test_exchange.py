@@ -71,11 +71,13 @@ async def test_every_notice_type_reaches_each_recipient_with_exactly_its_view(
                 continue
             assert stored is not None, (recipient, notice.notice_type)
             assert stored["sender"] == sender
+            assert stored["view"] is not None
+            assert stored["withheld"] is not None
             units = {u.path: u.value for u in disclosure_units(notice)}
             disclosed = {p: v for p, v in units.items() if p in decision.disclosed}
             view_leaves = _leaves(stored["view"])
             for path, value in disclosed.items():
-                got = stored["view"]
+                got: Any = stored["view"]
                 for part in path.split("."):
                     got = got[part]
                 assert got == value, (recipient, path)

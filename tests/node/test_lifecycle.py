@@ -31,12 +31,18 @@ async def test_older_version_arriving_later_does_not_overwrite(tmp_path: Path) -
     try:
         await net.publish("IT", v2, ["FR"])
         fr = net.daemon("FR").sink
-        assert await wait_for(lambda: (fr.notice(v1.notice_id) or {}).get("version") == 2)
+
+        def version() -> int | None:
+            stored = fr.notice(v1.notice_id)
+            return None if stored is None else stored["version"]
+
+        assert await wait_for(lambda: version() == 2)
         await net.publish("IT", v1, ["FR"])
         assert await wait_for(lambda: net.daemon("FR").stats.stale == 1)
         stored = fr.notice(v1.notice_id)
         assert stored is not None
         assert stored["version"] == 2
+        assert stored["view"] is not None
         assert stored["view"]["language"] == "fr"
     finally:
         await net.stop()

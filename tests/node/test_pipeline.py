@@ -23,6 +23,7 @@ from broker.schemas import validate_view
 from broker.sinks import Applied
 from broker.sinks.sqlite import SqliteSink
 from broker.testing import MemoryBroker
+from broker.vocab import Reason
 
 
 def _pipeline(frames: inproc.Frames, sink: SqliteSink, **kw: Any) -> ReceivePipeline:
@@ -66,7 +67,7 @@ def test_a_notice_is_applied_and_answered_and_its_replay_quarantined(tmp_path: P
         assert (again.quarantine, again.delivered) == (None, None)
         assert again.answer is not None
         assert again.answer.receipt["status"] == "delivered"
-        assert pipe.receive(replayed) == Outcome(quarantine="replay")
+        assert pipe.receive(replayed) == Outcome(quarantine=Reason.REPLAY)
         assert (pipe.stats.delivered, pipe.stats.redelivered) == (1, 1)
     finally:
         sink.close()
@@ -84,19 +85,19 @@ def test_kinds_are_dispatched_through_the_handler_table(tmp_path: Path) -> None:
 
         def __call__(self, pipe: ReceivePipeline, received: Received) -> Outcome:
             heard.append(received)
-            return Outcome(quarantine="declined-by-policy")
+            return Outcome(quarantine=Reason.DECLINED_BY_POLICY)
 
     kafka = MemoryBroker()
     kafka.append(f"nbx.inbox.{frames.recipient.bureau}", frames.frames[0])
     (record,) = kafka.log(f"nbx.inbox.{frames.recipient.bureau}")
     try:
         pipe = _pipeline(frames, sink, handlers={**HANDLERS, "publish": Recording()})
-        assert pipe.receive(record) == Outcome(quarantine="declined-by-policy")
+        assert pipe.receive(record) == Outcome(quarantine=Reason.DECLINED_BY_POLICY)
         assert [r.package.kind for r in heard] == ["publish"]
         assert heard[0].position.offset == 0
         without = {k: h for k, h in HANDLERS.items() if k != "publish"}
         assert _pipeline(frames, sink, handlers=without).receive(record) == Outcome(
-            quarantine="wrong-topic"
+            quarantine=Reason.WRONG_TOPIC
         )
         assert sink.notices() == []
     finally:
@@ -115,7 +116,7 @@ def test_record_time_checks_come_first(tmp_path: Path) -> None:
     producers_time, out_of_range = kafka.log(topic)
     try:
         pipe = _pipeline(frames, sink)
-        assert pipe.receive(producers_time) == Outcome(quarantine="timestamp-type")
-        assert pipe.receive(out_of_range) == Outcome(quarantine="timestamp")
+        assert pipe.receive(producers_time) == Outcome(quarantine=Reason.TIMESTAMP_TYPE)
+        assert pipe.receive(out_of_range) == Outcome(quarantine=Reason.TIMESTAMP)
     finally:
         sink.close()

@@ -50,6 +50,7 @@ async def test_unknown_recipient_fails_alone_and_restrictions_exclude(
         assert await wait_for(lambda: fr.sink.notice(result.notice_id) is not None)
         stored = fr.sink.notice(result.notice_id)
         assert stored is not None
+        assert stored["view"] is not None
         assert stored["view"]["handling"] == {"code": "H2"}
     finally:
         await net.stop()

@@ -22,6 +22,7 @@ from broker.sinks import Applied
 from broker.sinks.jsonl import JsonlSink
 from broker.sinks.sqlite import SqliteSink
 from broker.transport.kafka import KafkaSettings
+from broker.vocab import MessageKind, SendStatus
 from tests.node.helpers import example, memory_net, wait_for
 
 SLOW_S = 0.4
@@ -113,12 +114,12 @@ def test_sink_batches_open_once_and_roll_back(tmp_path: Path) -> None:
     sink.begin()
     with pytest.raises(RuntimeError, match="already open"):
         sink.begin()
-    sink.record_sent("m1", "n1", "DE", "publish", "sent", None)
+    sink.record_sent("m1", "n1", "DE", MessageKind.PUBLISH, SendStatus.SENT, None)
     sink.end(commit=False)
     assert sink.status("n1") == []
     sink.begin()
     with sink.batch():  # inside an open batch: part of it
-        sink.record_sent("m2", "n2", "DE", "publish", "sent", None)
+        sink.record_sent("m2", "n2", "DE", MessageKind.PUBLISH, SendStatus.SENT, None)
     sink.end(commit=True)
     assert [r["recipient"] for r in sink.status("n2")] == ["DE"]
     sink.close()

@@ -11,6 +11,7 @@ import pytest
 from broker.envelope import Grant, VerifiedPackage, open_package, seal
 from broker.keys import BureauKeys, StaticDirectory
 from broker.sinks import Applied, JsonlSink, Position, ReceiptRecord, Sink, SqliteSink
+from broker.vocab import MessageKind, Reason, ReceiptStatus, SendStatus
 
 IT, FR, ES = (BureauKeys.generate(cc) for cc in ("IT", "FR", "ES"))
 DIRECTORY = StaticDirectory([IT.public(), FR.public(), ES.public()])
@@ -118,21 +119,25 @@ def test_suspend_and_reject(sink: Sink) -> None:
     sink.apply(p, view(p), Position(TOPIC, 0, 1))
     s = package("suspend")
     assert sink.apply(s, {}, Position(TOPIC, 0, 2)) is Applied.SUSPENDED
-    assert (sink.notice("IT-1") or {})["status"] == "suspended"
+    suspended = sink.notice("IT-1")
+    assert suspended is not None
+    assert suspended["status"] == "suspended"
     r = package(notice_id="IT-2")
-    assert sink.reject(r, Position(TOPIC, 0, 3), "schema") is Applied.REJECTED
+    assert sink.reject(r, Position(TOPIC, 0, 3), Reason.SCHEMA) is Applied.REJECTED
     seen = sink.seen(r.sender, r.msg_id)
     assert seen is not None
     assert (seen.outcome, seen.reason) == (Applied.REJECTED, "schema")
-    assert sink.reject(r, Position(TOPIC, 0, 3), "schema") is Applied.REDELIVERY
+    assert sink.reject(r, Position(TOPIC, 0, 3), Reason.SCHEMA) is Applied.REDELIVERY
 
 
 def test_sent_and_receipts_make_the_status(sink: Sink) -> None:
     """What was sent and the receipts that came back show per recipient; a duplicate receipt is
     stored once."""
-    sink.record_sent("m1", "IT-1", "FR", "publish", "sent", None)
-    sink.record_sent("m1", "IT-1", "DE", "publish", "failed", "unknown bureau")
-    receipt = ReceiptRecord("m1", "IT-1", "FR", "delivered", None, "2026-01-01T00:00:00+00:00")
+    sink.record_sent("m1", "IT-1", "FR", MessageKind.PUBLISH, SendStatus.SENT, None)
+    sink.record_sent("m1", "IT-1", "DE", MessageKind.PUBLISH, SendStatus.FAILED, "unknown bureau")
+    receipt = ReceiptRecord(
+        "m1", "IT-1", "FR", ReceiptStatus.DELIVERED, None, "2026-01-01T00:00:00+00:00"
+    )
     assert sink.record_receipt(receipt) is True
     assert sink.record_receipt(receipt) is False
     status = {r["recipient"]: r["messages"][0] for r in sink.status("IT-1")}

@@ -160,7 +160,7 @@ async def test_a_notice_claiming_another_issuing_bureau_is_not_delivered(
         rows = d.sink.notices()
     finally:
         await net.stop()
-    assert d.stats.delivered == 0, [(r["sender"], r["view"].get("issuing_bureau")) for r in rows]
+    assert d.stats.delivered == 0, [(r["sender"], r["notice_id"]) for r in rows]
     assert d.stats.reasons == {"origin-mismatch": 1}
 
 

@@ -219,12 +219,14 @@ def test_every_quarantine_reason_is_a_loggable_code() -> None:
     from broker.envelope import open as open_module
     from broker.logging import QUARANTINE_REASONS, REASON_CODES
     from broker.node import consumer, pipeline
+    from broker.vocab import Reason
 
     table = re.findall(r"^``([a-z-]+)``", open_module.__doc__ or "", flags=re.MULTILINE)
-    used = re.findall(  # the receive pipeline's reasons and the daemon's catch-all
-        r'(?:quarantine=|return |reason = )"([a-z-]+)"',
-        inspect.getsource(pipeline) + inspect.getsource(consumer.ConsumerDaemon),
-    )
+    source = inspect.getsource(pipeline) + inspect.getsource(consumer.ConsumerDaemon)
+    # the receive pipeline's reasons and the daemon's catch-all, named by their Reason member
+    used = [Reason[name].value for name in re.findall(r"\bReason\.([A-Z_]+)\b", source)]
+    # and none written as a bare string beside the enum
+    assert not re.findall(r'(?:quarantine=|return |reason = )"([a-z-]+)"', source)
     assert len(table) >= 15
     assert {"timestamp-type", "header-mismatch", "internal", "replay"} <= set(used)
     assert set(table) | set(used) <= QUARANTINE_REASONS, sorted(

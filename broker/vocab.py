@@ -1,0 +1,135 @@
+"""The NBX vocabulary: every closed set of codes the node writes, as :class:`~enum.StrEnum`.
+
+Members are ``str``: ``Reason.REPLAY == "replay"``, and a member written to a record header, a
+receipt, a store or a log line is the same text as the literal it replaces. Annotating a
+parameter with one of these types lets mypy catch a misspelt code.
+
+The module imports only the standard library, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+__all__ = [
+    "QUARANTINE_REASONS",
+    "REASON_CODES",
+    "DirectoryState",
+    "LifecycleKind",
+    "MessageKind",
+    "NoticeStatus",
+    "Reason",
+    "ReceiptStatus",
+    "SendStatus",
+    "StoreFailure",
+    "Unsendable",
+]
+
+
+class Reason(StrEnum):
+    """Why a package was rejected: the ``nbx-reason`` header of a quarantined record, and the
+    reason a ``rejected`` receipt gives. The envelope's checks (:mod:`broker.envelope.open`)
+    first, then the receiving daemon's."""
+
+    # open_package (broker.envelope.open), in the order of its checks
+    TOO_LARGE = "too-large"
+    FRAME = "frame"
+    DECRYPT = "decrypt"
+    SUITE_TOO_WEAK = "suite-too-weak"
+    MALFORMED = "malformed"
+    VALIDITY = "validity"
+    KEY_UNKNOWN = "key-unknown"
+    KEY_REVOKED = "key-revoked"
+    KEY_EXPIRED = "key-expired"
+    SIGNATURE = "signature"
+    NOT_ADDRESSED = "not-addressed"
+    DIGEST = "digest"
+    GRANT = "grant"
+    CLOCK_SKEW = "clock-skew"
+    NOT_YET_VALID = "not-yet-valid"
+    EXPIRED = "expired"
+    # the consumer daemon (broker.node.pipeline)
+    TIMESTAMP_TYPE = "timestamp-type"
+    TIMESTAMP = "timestamp"
+    WRONG_TOPIC = "wrong-topic"
+    REPLAY = "replay"
+    HEADER_MISMATCH = "header-mismatch"
+    SCHEMA = "schema"
+    ORIGIN_MISMATCH = "origin-mismatch"
+    DECLINED_BY_POLICY = "declined-by-policy"
+    INTERNAL = "internal"
+
+
+class StoreFailure(StrEnum):
+    """Why the local store cannot be written (:class:`~broker.errors.SinkError`'s ``reason``)."""
+
+    READ_ONLY = "read-only"
+    DISK_FULL = "disk-full"
+    LOCKED = "locked"
+    STORAGE_ERROR = "storage-error"
+
+
+class Unsendable(StrEnum):
+    """Why a receipt owed to a sender could not be sent (``receipt.unsendable``)."""
+
+    KEY = "key"  # no valid encryption key for the sender in the directory
+
+
+class DirectoryState(StrEnum):
+    """Why a node does not trust, or did not take, a key directory (``directory.*`` events)."""
+
+    STALE = "stale"  # not confirmed for longer than trust.max_staleness_s
+    TOO_OLD = "too-old"  # issued longer than trust.max_age ago
+    MISSING = "missing"  # the directory file is gone
+    UNVERIFIED = "unverified"  # its anchor signature does not verify
+    ROLLBACK = "rollback"  # an older serial than the one installed
+
+
+class MessageKind(StrEnum):
+    """Kinds of message exchanged about a notice (the statement's ``kind``)."""
+
+    PUBLISH = "publish"
+    UPDATE = "update"
+    SUSPEND = "suspend"
+    CANCEL = "cancel"
+    ERASURE = "erasure"
+    RECEIPT = "receipt"
+
+
+#: The kinds :meth:`broker.node.Publisher.lifecycle` sends (values of :class:`MessageKind`).
+LifecycleKind = Literal["suspend", "cancel", "erasure"]
+
+
+class ReceiptStatus(StrEnum):
+    """A recipient's answer to one message."""
+
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    PURGED = "purged"
+
+
+class SendStatus(StrEnum):
+    """What the publisher did for one recipient (``nbx status``'s ``sent`` column)."""
+
+    SENT = "sent"  # acknowledged by the broker
+    FAILED = "failed"  # no valid key, or the broker refused
+    EXCLUDED = "excluded"  # the sender's policy sends it nothing
+
+
+class NoticeStatus(StrEnum):
+    """The state of a received notice in the local store."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CANCELLED = "cancelled"
+    ERASED = "erased"
+
+
+#: Every reason a daemon quarantines a record with, which is also what a rejected receipt says.
+QUARANTINE_REASONS: frozenset[str] = frozenset(r.value for r in Reason)
+#: Every reason code a node writes itself (quarantine, rejection and receipt reasons, store
+#: failures). A receipt's reason comes from the peer that signed it: only these are logged.
+REASON_CODES: frozenset[str] = QUARANTINE_REASONS | {
+    r.value for codes in (StoreFailure, Unsendable) for r in codes
+}
