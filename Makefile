@@ -29,8 +29,10 @@ demo: $(STAMP)
 quick: $(STAMP)
 	$(BIN)/pytest -q -m "not broker and not process and not hypothesis"
 
-## test: set up, lint, type-check, run the suite on noida-db, then the e2e tests on tansu
-test: lint typecheck unit e2e-tansu
+## test: set up, lint, type-check, then run the suite on noida-db and the e2e tests on tansu side
+## by side (two brokers on free ports; each target's output is printed when it ends)
+test: lint typecheck
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit e2e-tansu
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
