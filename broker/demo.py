@@ -256,7 +256,7 @@ def main(
                 run_demo(
                     broker.bootstrap,
                     Path(tmp),
-                    enable_idempotence=impl != "tansu",
+                    enable_idempotence=devbroker.IDEMPOTENT_PRODUCER[impl],
                     require_log_append_time=devbroker.STAMPS_LOG_APPEND_TIME[impl],
                     pace_empty_fetches=devbroker.NEEDS_FETCH_PACING[impl],
                     echo=say,

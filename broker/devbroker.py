@@ -43,6 +43,8 @@ STAMPS_LOG_APPEND_TIME: dict[str, bool] = {"noida": True, "tansu": False}
 #: ``KafkaSettings.pace_empty_fetches``: an idle unpaced consumer sent about 5 000 fetches in two
 #: seconds to noida-db 0.2.3 and 4 to tansu.
 NEEDS_FETCH_PACING: dict[str, bool] = {"noida": True, "tansu": False}
+#: Whether the implementation has the idempotent producer (``InitProducerId``): tansu has not.
+IDEMPOTENT_PRODUCER: dict[str, bool] = {"noida": True, "tansu": False}
 HOST = "127.0.0.1"
 
 

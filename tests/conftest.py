@@ -98,7 +98,7 @@ def kafka_bootstrap(dev_broker: devbroker.DevBroker) -> str:
 @pytest.fixture(scope="session")
 def idempotence_supported() -> bool:
     """tansu has no idempotent producer; noida-db does."""
-    return broker_impl() != "tansu"
+    return devbroker.IDEMPOTENT_PRODUCER[broker_impl()]
 
 
 @pytest.fixture

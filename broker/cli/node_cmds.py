@@ -88,7 +88,8 @@ def node() -> None:
     type=click.Choice(["noida", "tansu"]),
     default=None,
     help="Configure the nodes for this embedded development broker (`nbx dev-broker --impl`): "
-    "idle-fetch pacing for noida-db, no LogAppendTime check for tansu. Default: Apache Kafka.",
+    "idle-fetch pacing for noida-db; for tansu no LogAppendTime check and no idempotent "
+    "producer. Default: Apache Kafka.",
 )
 def node_init(
     bureaus: tuple[str, ...],
@@ -125,6 +126,7 @@ def node_init(
         policies=policies or example_policies_dir(),
         require_log_append_time=dev_broker is None or devbroker.STAMPS_LOG_APPEND_TIME[dev_broker],
         pace_empty_fetches=dev_broker is not None and devbroker.NEEDS_FETCH_PACING[dev_broker],
+        enable_idempotence=dev_broker is None or devbroker.IDEMPOTENT_PRODUCER[dev_broker],
     )
     for cc in ids:
         click.echo(f"wrote {configs[cc]}")

@@ -125,12 +125,14 @@ def test_node_init_writes_a_network_of_several_bureaus(tmp_path: Path) -> None:
     toml = (folder / "IT" / "node.toml").read_text()
     assert "require_log_append_time = true\n" in toml
     assert "pace_empty_fetches = false  #" in toml
+    assert "enable_idempotence = true\n" in toml
     for impl, stamped, paced in (("noida", "true", "true"), ("tansu", "false", "false")):
         dev = tmp_path / impl
         assert nbx("node", "init", "IT", "--dir", str(dev), "--dev-broker", impl).returncode == 0
         toml = (dev / "IT" / "node.toml").read_text()
         assert f"require_log_append_time = {stamped}\n" in toml
         assert f"pace_empty_fetches = {paced}  #" in toml
+        assert f"enable_idempotence = {stamped}\n" in toml  # tansu has no idempotent producer
 
 
 @pytest.fixture
