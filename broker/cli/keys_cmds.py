@@ -294,6 +294,25 @@ def add(
     _save(directory_file, new, anchor)
 
 
+@directory.command("roles")
+@click.argument("bureau", callback=_bureau)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    help="reviewer or oversight (repeat or comma list; none given: member only).",
+)
+@FILE
+@ANCHOR_KEY
+def set_roles(bureau: str, roles: tuple[str, ...], directory_file: Path, anchor_key: Path) -> None:
+    """Set the roles of BUREAU, already listed: member plus the --role given (the others go)."""
+    held = parse_roles(roles)
+    body, anchor = _current(directory_file, anchor_key)
+    new = edit.set_roles(body, bureau, held, now=datetime.now(UTC))
+    click.echo(f"{bureau}  roles={','.join(held)}")
+    _save(directory_file, new, anchor)
+
+
 @directory.command("rules")
 @click.option(
     "--review-types",

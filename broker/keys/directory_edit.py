@@ -1,5 +1,5 @@
-"""Changing the directory: add a bureau, rotate its keys, revoke a key, set the network rules,
-re-issue it unchanged.
+"""Changing the directory: add a bureau, rotate its keys, revoke a key, set a bureau's roles or
+the network rules, re-issue it unchanged.
 
 Each change makes the next serial with a fresh ``issued_at``.
 
@@ -141,6 +141,22 @@ def add_bureau(
     except ValueError as exc:
         raise KeyDirectoryError(str(exc)) from None
     return _next(body, [*body.bureaus, record], now)
+
+
+def set_roles(
+    body: DirectoryBody, bureau: str, roles: tuple[str, ...], *, now: datetime
+) -> DirectoryBody:
+    """Give the listed ``bureau`` exactly ``roles`` (its keys and everything else kept)."""
+    record = _find(body, bureau)
+    if tuple(record.roles) == tuple(roles):
+        msg = f"nothing to change: {bureau} already has the roles {','.join(roles)}"
+        raise KeyDirectoryError(msg)
+    try:
+        check_roles(bureau, roles)
+    except ValueError as exc:
+        raise KeyDirectoryError(str(exc)) from None
+    others = [b for b in body.bureaus if b.id != bureau]
+    return _next(body, [*others, record.model_copy(update={"roles": roles})], now)
 
 
 def set_rules(

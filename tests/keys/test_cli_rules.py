@@ -207,3 +207,54 @@ def test_bad_roles_get_one_error_line(
     result = net.add(bureau, "Someone", *roles, ok=False)
     assert result.stderr == f"nbx: error: {error}\n"
     assert net.file.read_bytes() == before
+
+
+def test_roles_of_a_listed_bureau(net: Net) -> None:
+    """``nbx directory roles`` gives a listed body its roles and takes them away again; the last
+    reviewer cannot go while a sender is under pre supervision; a country cannot get one."""
+    net.add("XR", "Review body")
+    changed = run(
+        "directory",
+        "roles",
+        "XR",
+        "--role",
+        "reviewer,oversight",
+        "--file",
+        net.file,
+        "--anchor-key",
+        net.anchor_key,
+    )
+    assert changed.stdout == (f"XR  roles=member,reviewer,oversight\nwrote {net.file} serial 5\n")
+    assert net.loaded().roles("XR") == {"member", "reviewer", "oversight"}
+    net.rules("--supervise", "DE=pre")
+
+    def roles(bureau: str, *args: str) -> Result:
+        return run(
+            "directory",
+            "roles",
+            bureau,
+            *args,
+            "--file",
+            net.file,
+            "--anchor-key",
+            net.anchor_key,
+            ok=False,
+        )
+
+    assert roles("XR", "--role", "oversight").stderr == (
+        "nbx: error: the change would make an invalid directory: the rules put DE under pre "
+        "supervision but no reviewer is listed\n"
+    )
+    assert roles("FR", "--role", "oversight").stderr == (
+        "nbx: error: FR cannot have the role oversight: only network bodies (XA..XZ) can\n"
+    )
+    assert roles("XR", "--role", "oversight,reviewer").stderr == (
+        "nbx: error: nothing to change: XR already has the roles member,reviewer,oversight\n"
+    )
+    assert roles("XO", "--role", "oversight").stderr == (
+        "nbx: error: unknown bureau 'XO': not in directory serial 6\n"
+    )
+    net.rules("--unsupervise", "DE")
+    run("directory", "roles", "XR", "--file", net.file, "--anchor-key", net.anchor_key)
+    assert net.loaded().roles("XR") == {"member"}
+    assert not net.loaded().rules().needs_review("publish", "red")
