@@ -21,6 +21,7 @@ __all__ = [
     "NoticeStatus",
     "Reason",
     "ReceiptStatus",
+    "Role",
     "SendStatus",
     "StoreFailure",
     "Unsendable",
@@ -133,3 +134,15 @@ QUARANTINE_REASONS: frozenset[str] = frozenset(r.value for r in Reason)
 REASON_CODES: frozenset[str] = QUARANTINE_REASONS | {
     r.value for codes in (StoreFailure, Unsendable) for r in codes
 }
+
+
+class Role(StrEnum):
+    """A bureau's roles in the signed directory (``BureauRecord.roles``).
+
+    ``reviewer`` and ``oversight`` are network bodies, organisation ids ``XA``..``XZ`` only
+    (docs/safeguards.md, "Roles and network rules").
+    """
+
+    MEMBER = "member"  # a bureau of the network (every bureau)
+    REVIEWER = "reviewer"  # checks person-targeting messages and attests them
+    OVERSIGHT = "oversight"  # blocks, unblocks and deletes notices; every bureau obeys

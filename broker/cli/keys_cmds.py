@@ -24,7 +24,15 @@ from broker.ids import is_bureau_id
 from broker.keys import BureauKeys, Directory, DirectoryBody, files, sign_directory
 from broker.keys import directory_edit as edit
 from broker.keys.hybrid import HybridEncryptionKey
+from broker.keys.rules import (
+    NOTICE_TYPES,
+    REVIEWABLE_KINDS,
+    SUPERVISION_LEVELS,
+    NetworkRules,
+    SupervisionLevel,
+)
 from broker.transport import KafkaSettings
+from broker.vocab import Role
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -198,11 +206,72 @@ def _public_document(path: Path, bureau: str) -> edit.PublicDocument:
     return doc
 
 
+def _items(values: tuple[str, ...]) -> list[str]:
+    """The items of options given as repeated values and/or comma lists (``a,b --x c``)."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def parse_roles(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``member`` plus the roles named in ``values`` (repeated and/or comma lists), in the order
+    of :class:`Role`; :class:`KeyDirectoryError` for an unknown role."""
+    named = set(_items(values))
+    for role in sorted(named):
+        if role not in set(Role):
+            msg = f"unknown role {role!r}: use reviewer or oversight (every bureau is a member)"
+            raise KeyDirectoryError(msg)
+    return tuple(r.value for r in Role if r == Role.MEMBER or r in named)
+
+
+def _choices(text: str, allowed: tuple[str, ...], what: str, option: str) -> list[str]:
+    """A comma list of values from ``allowed`` (``none``: the empty list)."""
+    if text.strip() == "none":
+        return []
+    items = _items((text,))
+    for item in items:
+        if item not in allowed:
+            msg = f"unknown {what} {item!r} in {option}: use {', '.join(allowed)} or none"
+            raise KeyDirectoryError(msg)
+    if not items:
+        msg = f"{option} is empty: give {what}s separated by commas, or none"
+        raise KeyDirectoryError(msg)
+    return items
+
+
+def parse_supervision(values: tuple[str, ...]) -> dict[str, SupervisionLevel]:
+    """``XX=pre`` / ``XX=post`` pairs (repeated and/or comma lists) as bureau -> level."""
+    levels: dict[str, SupervisionLevel] = {}
+    for item in _items(values):
+        bureau, sep, level = item.partition("=")
+        if not sep or not is_bureau_id(bureau):
+            msg = f"bad --supervise {item!r}: use BUREAU=pre or BUREAU=post, e.g. DE=pre"
+            raise KeyDirectoryError(msg)
+        if level not in SUPERVISION_LEVELS:
+            msg = f"bad supervision level {level!r} for {bureau}: use post or pre"
+            raise KeyDirectoryError(msg)
+        levels[bureau] = "pre" if level == "pre" else "post"
+    return levels
+
+
+def _bureau_list(values: tuple[str, ...]) -> list[str]:
+    items = _items(values)
+    for item in items:
+        if not is_bureau_id(item):
+            msg = f"{item!r} is not a bureau id (two upper-case letters, e.g. FR or XI)"
+            raise KeyDirectoryError(msg)
+    return items
+
+
 @directory.command("add")
 @click.argument("bureau", callback=_bureau)
 @PUBLIC
 @click.option("--name", required=True, help="Display name of the bureau.")
-@click.option("--role", "roles", multiple=True, default=("member",), show_default=True)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    help="A network body's role: reviewer or oversight (repeat or comma list; organisation "
+    "ids XA..XZ only). Every bureau is a member.",
+)
 @click.option("--not-after", default=None, help="End of the keys' validity (ISO 8601).")
 @FILE
 @ANCHOR_KEY
@@ -220,7 +289,89 @@ def add(
     doc = _public_document(public, bureau)
     until = parse_time(not_after) if not_after else None
     now = datetime.now(UTC)
-    new = edit.add_bureau(body, doc, name=name, now=now, roles=roles, not_after=until)
+    held = parse_roles(roles)
+    new = edit.add_bureau(body, doc, name=name, now=now, roles=held, not_after=until)
+    _save(directory_file, new, anchor)
+
+
+@directory.command("roles")
+@click.argument("bureau", callback=_bureau)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    help="reviewer or oversight (repeat or comma list; none given: member only).",
+)
+@FILE
+@ANCHOR_KEY
+def set_roles(bureau: str, roles: tuple[str, ...], directory_file: Path, anchor_key: Path) -> None:
+    """Set the roles of BUREAU, already listed: member plus the --role given (the others go)."""
+    held = parse_roles(roles)
+    body, anchor = _current(directory_file, anchor_key)
+    new = edit.set_roles(body, bureau, held, now=datetime.now(UTC))
+    click.echo(f"{bureau}  roles={','.join(held)}")
+    _save(directory_file, new, anchor)
+
+
+@directory.command("rules")
+@click.option(
+    "--review-types",
+    default=None,
+    help=f"Notice types that need review, comma list or none (of {', '.join(NOTICE_TYPES)}).",
+)
+@click.option(
+    "--review-kinds",
+    default=None,
+    help=f"Message kinds that need review, comma list or none (of {', '.join(REVIEWABLE_KINDS)}).",
+)
+@click.option(
+    "--supervise",
+    multiple=True,
+    help="BUREAU=pre (heightened: held until a reviewer approves) or BUREAU=post (repeatable).",
+)
+@click.option(
+    "--unsupervise", multiple=True, help="Return BUREAU to the default, post (repeatable)."
+)
+@FILE
+@ANCHOR_KEY
+def rules(
+    review_types: str | None,
+    review_kinds: str | None,
+    supervise: tuple[str, ...],
+    unsupervise: tuple[str, ...],
+    directory_file: Path,
+    anchor_key: Path,
+) -> None:
+    """Change the signed network rules: what needs review, who is supervised.
+
+    Signs the next serial; every bureau, key and rule not named stays as it was.
+    """
+    types = (
+        _choices(review_types, NOTICE_TYPES, "notice type", "--review-types")
+        if review_types is not None
+        else None
+    )
+    kinds = (
+        _choices(review_kinds, REVIEWABLE_KINDS, "message kind", "--review-kinds")
+        if review_kinds is not None
+        else None
+    )
+    levels = parse_supervision(supervise)
+    released = _bureau_list(unsupervise)
+    if types is None and kinds is None and not levels and not released:
+        msg = "nothing to change: give --review-types, --review-kinds, --supervise or --unsupervise"
+        raise KeyDirectoryError(msg)
+    body, anchor = _current(directory_file, anchor_key)
+    new = edit.set_rules(
+        body,
+        now=datetime.now(UTC),
+        review_kinds=kinds,
+        review_types=types,
+        supervise=levels,
+        unsupervise=released,
+    )
+    for line in rules_lines(new.rules, new.reviewers()):
+        click.echo(line)
     _save(directory_file, new, anchor)
 
 
@@ -292,15 +443,33 @@ def _when(at: datetime | None) -> str:
     return "-" if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def rules_lines(rules: NetworkRules, reviewers: list[str]) -> list[str]:
+    """The network rules as ``nbx directory show`` prints them (two lines)."""
+    kinds = ",".join(rules.review_kinds) or "none"
+    types = ",".join(rules.review_types) or "none"
+    if reviewers:
+        who = f"reviewers={','.join(reviewers)}"
+    else:
+        who = "reviewers=none (no reviewer listed: nothing needs review)"
+    levels = ",".join(f"{b}={level}" for b, level in sorted(rules.supervision.items()))
+    return [
+        f"rules: review kinds={kinds} types={types} {who}",
+        f"rules: supervision {levels or 'none'} (every other sender post)",
+    ]
+
+
 @directory.command("show")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @ANCHOR_PUB
 def show(path: Path, anchor: Path) -> None:
-    """Verify and print the directory in PATH: bureaus, keys, windows and status."""
+    """Verify and print the directory in PATH: rules, bureaus with roles, keys, windows and
+    status."""
     loaded = Directory.load(path, files.load_anchor_public_key(anchor))
     body = loaded.body
     click.echo(f"directory serial {body.serial} issued {_when(body.issued_at)}")
     click.echo(f"anchor {body.anchor_kid} (signature verified with {anchor})")
+    for line in rules_lines(body.rules, body.reviewers()):
+        click.echo(line)
     for bureau in body.bureaus:
         click.echo(f"{bureau.id}  {bureau.name}  roles={','.join(bureau.roles)}")
         for k in bureau.keys:

@@ -13,6 +13,7 @@ the publisher uses to find a recipient's published encryption key (whose type pi
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -23,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from broker.errors import EnvelopeRejected, KeyDirectoryError
 from broker.keys.hybrid import HybridEncryptionKey
 from broker.keys.key_ids import key_id, raw_public
-from broker.vocab import DirectoryState, Reason
+from broker.keys.rules import NetworkRules, check_roles
+from broker.vocab import DirectoryState, Reason, Role
 from broker.wire.suites import RecipientPrivateKey, RecipientPublicKey
 
 
@@ -138,6 +140,16 @@ class KeyLookup(Protocol):
         """Ids of every listed bureau, sorted (what ``to="all"`` expands to)."""
         ...
 
+    def roles(self, bureau: str) -> frozenset[str]:
+        """The roles of ``bureau`` in the directory (``member``, ``reviewer``, ``oversight``);
+        an empty set for a bureau the directory does not list."""
+        ...
+
+    def rules(self) -> NetworkRules:
+        """The network rules in force (:meth:`NetworkRules.in_force`: a directory without a
+        reviewer requires no review)."""
+        ...
+
     # --- the refresh hook: how a node keeps the keys current while it runs -------------------
 
     async def start(self, owner: object) -> None:
@@ -180,9 +192,38 @@ class FixedKeys:
 class StaticDirectory(FixedKeys):
     """An in-memory directory of current keys (no rotation, no revocation)."""
 
-    def __init__(self, bureaus: list[BureauPublicKeys]) -> None:
-        """Index ``bureaus`` by id."""
+    def __init__(
+        self,
+        bureaus: list[BureauPublicKeys],
+        *,
+        roles: Mapping[str, Iterable[str]] | None = None,
+        rules: NetworkRules | None = None,
+    ) -> None:
+        """Index ``bureaus`` by id; ``roles`` gives a bureau's roles (default ``member`` only),
+        ``rules`` the network rules (default :class:`NetworkRules`).
+
+        Raises :class:`KeyDirectoryError` for roles of a bureau not given, a reviewer or
+        oversight role on a country, or rules that supervise a bureau not given.
+        """
         self._by_id = {b.bureau: b for b in bureaus}
+        given = {bureau: frozenset(r) for bureau, r in (roles or {}).items()}
+        try:
+            for bureau, held in given.items():
+                if bureau not in self._by_id:
+                    msg = f"roles given for {bureau}, which is not in the directory"
+                    raise ValueError(msg)
+                check_roles(bureau, held)
+            signed = rules if rules is not None else NetworkRules()
+            for bureau in signed.supervision:
+                if bureau not in self._by_id:
+                    msg = f"the rules supervise {bureau}, which is not in the directory"
+                    raise ValueError(msg)
+        except ValueError as exc:
+            raise KeyDirectoryError(str(exc)) from None
+        member = frozenset({Role.MEMBER.value})
+        self._roles = {bureau: given.get(bureau, member) for bureau in self._by_id}
+        reviewers = [b for b, held in self._roles.items() if Role.REVIEWER in held]
+        self._rules = signed.in_force(reviewers)
 
     def signing_key(self, bureau: str, kid: str, at: datetime) -> ed25519.Ed25519PublicKey:
         """Return the bureau's signing key if ``kid`` matches, else reject as ``key-unknown``."""
@@ -194,6 +235,14 @@ class StaticDirectory(FixedKeys):
     def bureau_ids(self) -> list[str]:
         """Ids of every bureau given, sorted."""
         return sorted(self._by_id)
+
+    def roles(self, bureau: str) -> frozenset[str]:
+        """The roles given for ``bureau`` (``member`` by default; empty if not given)."""
+        return self._roles.get(bureau, frozenset())
+
+    def rules(self) -> NetworkRules:
+        """The rules given, in force (nothing needs review without a reviewer)."""
+        return self._rules
 
     def _entry(self, bureau: str) -> BureauPublicKeys:
         entry = self._by_id.get(bureau)

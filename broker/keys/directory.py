@@ -11,6 +11,11 @@ The body lists every bureau (id, name, roles) with its public keys; each key has
 increments on every change. Nodes pin the anchor's public key and refuse a directory whose signature
 does not verify or whose serial is lower than the one they already hold (rollback).
 
+The body also carries the network rule set (``rules``, :mod:`broker.keys.rules`: which messages need
+review, each sender's supervision level), left out when it is the default. The roles ``reviewer``
+and ``oversight`` are refused on a bureau that is not an organisation (``XA``..``XZ``), and the
+rules may supervise only listed bureaus (``pre`` only when a reviewer is listed).
+
 Key validity rules (:meth:`Directory.signing_key`):
 
 * a key is usable at time ``t`` when ``not_before <= t < not_after`` (rotation: the old key's
@@ -45,7 +50,8 @@ from broker.ids import BureauId
 from broker.keys.bureau import BureauPublicKeys, FixedKeys
 from broker.keys.hybrid import hybrid_public_key
 from broker.keys.key_ids import key_id, raw_public
-from broker.vocab import Reason
+from broker.keys.rules import NetworkRules, check_roles
+from broker.vocab import Reason, Role
 from broker.wire.canonical import b64u, b64u_decode, jcs
 from broker.wire.suites import RecipientPublicKey
 
@@ -125,6 +131,11 @@ class BureauRecord(BaseModel):
     )
     keys: tuple[KeyRecord, ...]
 
+    @model_validator(mode="after")
+    def _body_roles(self) -> BureauRecord:
+        check_roles(self.id, self.roles)
+        return self
+
     def key(self, kid: str) -> KeyRecord | None:
         """The key with id ``kid``, if this bureau has it."""
         return next((k for k in self.keys if k.kid == kid), None)
@@ -139,6 +150,8 @@ class DirectoryBody(BaseModel):
     issued_at: AwareDatetime
     anchor_kid: str
     bureaus: tuple[BureauRecord, ...] = ()
+    #: the network rule set (broker.keys.rules); absent from a body with the default rules
+    rules: NetworkRules = NetworkRules()
 
     @model_validator(mode="after")
     def _unique(self) -> DirectoryBody:
@@ -150,11 +163,30 @@ class DirectoryBody(BaseModel):
         if len(kids) != len(set(kids)):
             msg = "a key id is listed twice"
             raise ValueError(msg)
+        listed = set(ids)
+        for bureau, level in sorted(self.rules.supervision.items()):
+            if bureau not in listed:
+                msg = f"the rules supervise {bureau}, which is not in the directory"
+                raise ValueError(msg)
+            if level == "pre" and not self.reviewers():
+                msg = f"the rules put {bureau} under pre supervision but no reviewer is listed"
+                raise ValueError(msg)
         return self
 
+    def reviewers(self) -> list[str]:
+        """Ids of the bureaus with the role ``reviewer``, sorted."""
+        return sorted(b.id for b in self.bureaus if Role.REVIEWER in b.roles)
+
     def to_json(self) -> dict[str, Any]:
-        """The body as a JSON object (what the anchor signs, after JCS)."""
-        return self.model_dump(mode="json")
+        """The body as a JSON object (what the anchor signs, after JCS).
+
+        Default rules are left out, so a body without rules is encoded (and signed) exactly as
+        before the rules existed and nodes that predate them still accept it.
+        """
+        content = self.model_dump(mode="json")
+        if self.rules.is_default():
+            del content["rules"]
+        return content
 
 
 def anchor_key_id(anchor: ed25519.Ed25519PublicKey) -> str:
@@ -185,6 +217,7 @@ class Directory(FixedKeys):
         self.body = body
         self.signed = signed
         self._by_id = {b.id: b for b in body.bureaus}
+        self._rules = body.rules.in_force(body.reviewers())
         # parsed public keys by key id (a verified directory never changes; a new serial is a
         # new Directory object)
         self._signing: dict[str, ed25519.Ed25519PublicKey] = {}
@@ -231,7 +264,9 @@ class Directory(FixedKeys):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            msg = f"{source}: invalid directory: {where}: {first['msg']}"
+            reason = str(first["msg"]).removeprefix("Value error, ")
+            at = f"{where}: " if where else ""  # a check of the whole body has no location
+            msg = f"{source}: invalid directory: {at}{reason}"
             raise KeyDirectoryError(msg) from None
         if body.anchor_kid != anchor_key_id(anchor):
             msg = f"{source}: directory names a different trust anchor"
@@ -271,6 +306,16 @@ class Directory(FixedKeys):
     def bureau_ids(self) -> list[str]:
         """Ids of every listed bureau, sorted."""
         return sorted(self._by_id)
+
+    def roles(self, bureau: str) -> frozenset[str]:
+        """The roles of ``bureau`` (an empty set for a bureau the directory does not list)."""
+        record = self._by_id.get(bureau)
+        return frozenset() if record is None else frozenset(record.roles)
+
+    def rules(self) -> NetworkRules:
+        """The network rules in force (:meth:`NetworkRules.in_force`: with no reviewer listed,
+        nothing needs review)."""
+        return self._rules
 
     def signing_key(self, bureau: str, kid: str, at: datetime) -> ed25519.Ed25519PublicKey:
         """The signing key ``kid`` of ``bureau`` if it is usable at ``at``.

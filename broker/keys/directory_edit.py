@@ -1,4 +1,5 @@
-"""Changing the directory: add a bureau, rotate its keys, revoke a key, re-issue it unchanged.
+"""Changing the directory: add a bureau, rotate its keys, revoke a key, set a bureau's roles or
+the network rules, re-issue it unchanged.
 
 Each change makes the next serial with a fresh ``issued_at``.
 
@@ -9,6 +10,7 @@ with :func:`broker.keys.directory.sign_directory`. ``nbx directory add|rotate|re
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from broker.keys.directory import (
     Revocation,
     anchor_key_id,
 )
+from broker.keys.rules import NetworkRules, SupervisionLevel, check_roles
 
 DEFAULT_OVERLAP = timedelta(days=7)
 
@@ -79,15 +82,26 @@ def _records(
         raise KeyDirectoryError(msg) from None
 
 
-def _next(body: DirectoryBody, bureaus: list[BureauRecord], now: datetime) -> DirectoryBody:
+def _reason(exc: ValidationError) -> str:
+    """The first error of ``exc`` as one line (without pydantic's ``Value error,`` prefix)."""
+    return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+
+
+def _next(
+    body: DirectoryBody,
+    bureaus: list[BureauRecord],
+    now: datetime,
+    rules: NetworkRules | None = None,
+) -> DirectoryBody:
     content: dict[str, Any] = body.to_json()
     content["serial"] = body.serial + 1
     content["issued_at"] = now
     content["bureaus"] = [b.model_dump() for b in sorted(bureaus, key=lambda b: b.id)]
+    content["rules"] = (rules if rules is not None else body.rules).model_dump()
     try:
         return DirectoryBody.model_validate(content)
     except ValidationError as exc:
-        msg = f"the change would make an invalid directory: {exc.errors()[0]['msg']}"
+        msg = f"the change would make an invalid directory: {_reason(exc)}"
         raise KeyDirectoryError(msg) from None
 
 
@@ -116,10 +130,79 @@ def add_bureau(
     if uses.count("sign") != 1 or "encrypt" not in uses:
         msg = f"bureau {public.bureau}: needs one signing key and at least one encryption key"
         raise KeyDirectoryError(msg)
-    record = BureauRecord(
-        id=public.bureau, name=name, roles=roles, keys=_records(public, now, not_after)
-    )
+    try:
+        check_roles(public.bureau, roles)
+        record = BureauRecord(
+            id=public.bureau, name=name, roles=roles, keys=_records(public, now, not_after)
+        )
+    except ValidationError as exc:
+        msg = f"bureau {public.bureau}: {_reason(exc)}"
+        raise KeyDirectoryError(msg) from None
+    except ValueError as exc:
+        raise KeyDirectoryError(str(exc)) from None
     return _next(body, [*body.bureaus, record], now)
+
+
+def set_roles(
+    body: DirectoryBody, bureau: str, roles: tuple[str, ...], *, now: datetime
+) -> DirectoryBody:
+    """Give the listed ``bureau`` exactly ``roles`` (its keys and everything else kept)."""
+    record = _find(body, bureau)
+    if tuple(record.roles) == tuple(roles):
+        msg = f"nothing to change: {bureau} already has the roles {','.join(roles)}"
+        raise KeyDirectoryError(msg)
+    try:
+        check_roles(bureau, roles)
+    except ValueError as exc:
+        raise KeyDirectoryError(str(exc)) from None
+    others = [b for b in body.bureaus if b.id != bureau]
+    return _next(body, [*others, record.model_copy(update={"roles": roles})], now)
+
+
+def set_rules(
+    body: DirectoryBody,
+    *,
+    now: datetime,
+    review_kinds: Iterable[str] | None = None,
+    review_types: Iterable[str] | None = None,
+    supervise: Mapping[str, SupervisionLevel] | None = None,
+    unsupervise: Iterable[str] = (),
+) -> DirectoryBody:
+    """Change the network rules (:mod:`broker.keys.rules`), keeping every bureau and key.
+
+    ``review_kinds`` / ``review_types`` replace the lists when given; ``supervise`` sets the
+    level of each bureau named (which must be listed), ``unsupervise`` returns a supervised
+    bureau to the default (``post``). Everything not named stays as it was.
+    """
+    rules = body.rules
+    levels = dict(rules.supervision)
+    listed = {b.id for b in body.bureaus}
+    changes = dict(supervise or {})
+    for bureau in changes:
+        if bureau not in listed:
+            msg = f"cannot supervise {bureau}: not in directory serial {body.serial}"
+            raise KeyDirectoryError(msg)
+    for bureau in unsupervise:
+        if bureau in changes:
+            msg = f"{bureau} is both supervised and unsupervised: give one"
+            raise KeyDirectoryError(msg)
+        if bureau not in levels:
+            msg = f"cannot unsupervise {bureau}: the rules do not supervise it"
+            raise KeyDirectoryError(msg)
+        del levels[bureau]
+    levels.update(changes)
+    content: dict[str, Any] = rules.model_dump()
+    if review_kinds is not None:
+        content["review_kinds"] = list(review_kinds)
+    if review_types is not None:
+        content["review_types"] = list(review_types)
+    content["supervision"] = dict(sorted(levels.items()))
+    try:
+        new = NetworkRules.model_validate(content)
+    except ValidationError as exc:
+        msg = f"invalid rules: {_reason(exc)}"
+        raise KeyDirectoryError(msg) from None
+    return _next(body, list(body.bureaus), now, new)
 
 
 def rotate_keys(

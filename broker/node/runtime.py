@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from broker.errors import ConfigError, KeyDirectoryError, TransportError
 from broker.keys import BureauKeys, BureauPublicKeys, Directory, KeyLookup
 from broker.keys.directory_topic import DirectoryReader, Found, no_directory
+from broker.keys.rules import NetworkRules
 from broker.logging import get_logger
 from broker.transport import DIRECTORY_TOPIC
 from broker.vocab import DirectoryState
@@ -185,6 +186,14 @@ class FollowedDirectory:
     def bureau_ids(self) -> list[str]:
         """Every bureau listed."""
         return self._dir().bureau_ids()
+
+    def roles(self, bureau: str) -> frozenset[str]:
+        """Delegate to the current directory."""
+        return self._dir().roles(bureau)
+
+    def rules(self) -> NetworkRules:
+        """Delegate to the current directory (a new serial brings its rules at once)."""
+        return self._dir().rules()
 
     # --- taking a newer directory -------------------------------------------------------------
 
