@@ -4,6 +4,7 @@ notice file (``check``). Names given here are hashed at once and never printed n
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,6 @@ def protect_add(config_path: Path, family_name: str, given_names: str, dob: str)
 @CONFIG
 def protect_count(config_path: Path) -> None:
     """Print how many persons the list holds (the secret, when set, is checked against it)."""
-    import os
-
     from broker.screening import count_protected, load_protected, secret_from_env
 
     settings = _config(config_path).screening
@@ -100,7 +99,7 @@ def check(
 ) -> None:
     """Print the screening flags of NOTICE_FILE (a notice or a disclosed view, JSON), one per
     line as ``code: reason``. Flags are advice for a reviewer, never a decision."""
-    from broker.screening import load_offences, load_protected, screen, secret_from_env
+    from broker.screening import Screener
 
     settings = _config(config_path).screening
     try:
@@ -115,19 +114,18 @@ def check(
     if not is_bureau_id(sender):
         msg = f"{sender!r} is not a bureau id: give --sender"
         raise ConfigError(msg)
-    protected = None
-    if settings.protected.exists():
-        secret = secret_from_env(settings.secret_env)
-        protected = load_protected(settings.protected, secret, secret_name=settings.secret_env)
-    flags = screen(
+    screener = Screener.load(
+        offences=settings.offences,
+        protected=settings.protected,
+        secret_env=settings.secret_env,
+        refusal_threshold=settings.refusal_threshold,
+    )
+    flags = screener.screen(
         view,
         notice_type=str(view.get("notice_type", "")),
         sender=sender,
-        offences=load_offences(settings.offences),
-        protected=protected,
         supervised=supervised,
         refusal_rate=refusal_rate,
-        refusal_threshold=settings.refusal_threshold,
     )
     if as_json:
         click.echo(json.dumps([f.to_json() for f in flags], indent=2))

@@ -27,7 +27,7 @@ from broker.screening.protected import (
     save_protected,
     secret_from_env,
 )
-from broker.screening.screen import DEFAULT_REFUSAL_THRESHOLD, Flag, screen
+from broker.screening.screen import DEFAULT_REFUSAL_THRESHOLD, Flag, Screener, screen
 
 __all__ = [
     "BUNDLED_OFFENCES",
@@ -37,6 +37,7 @@ __all__ = [
     "OffenceList",
     "OffencePattern",
     "ProtectedPersons",
+    "Screener",
     "count_protected",
     "load_offences",
     "load_protected",

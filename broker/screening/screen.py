@@ -11,15 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from broker.ids import is_bureau_id
 from broker.schemas.common import NoticeType
-from broker.screening.offences import Category, OffenceList, OffencePattern
-from broker.screening.protected import ProtectedPersons
+from broker.screening.offences import Category, OffenceList, OffencePattern, load_offences
+from broker.screening.protected import ProtectedPersons, load_protected, secret_from_env
 from broker.vocab import ScreeningFlag
 
-__all__ = ["DEFAULT_REFUSAL_THRESHOLD", "OFFENCE_TEXT_FIELDS", "Flag", "screen"]
+__all__ = ["DEFAULT_REFUSAL_THRESHOLD", "OFFENCE_TEXT_FIELDS", "Flag", "Screener", "screen"]
 
 #: above this share of refused messages a sender is flagged (``[screening] refusal_threshold``)
 DEFAULT_REFUSAL_THRESHOLD = 0.2
@@ -188,3 +189,51 @@ def screen(
             )
         )
     return flags
+
+
+@dataclass(frozen=True)
+class Screener:
+    """A bureau's screening settings loaded once: its offence list, its protected-persons list
+    and the refusal-rate threshold; :meth:`screen` flags one view with them."""
+
+    offences: OffenceList
+    protected: ProtectedPersons | None = None
+    refusal_threshold: float = DEFAULT_REFUSAL_THRESHOLD
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        offences: Path | None = None,
+        protected: Path | None = None,
+        secret_env: str = "NBX_SCREENING_SECRET",  # noqa: S107 - the name of a variable
+        refusal_threshold: float = DEFAULT_REFUSAL_THRESHOLD,
+    ) -> Screener:
+        """The lists named by a node's ``[screening]`` settings (``NodeConfig.screening``: pass
+        its fields). Without a protected-persons file no secret is needed; with one, a missing
+        or wrong secret is a :class:`~broker.errors.ConfigError`."""
+        persons = None
+        if protected is not None and protected.exists():
+            persons = load_protected(protected, secret_from_env(secret_env), secret_name=secret_env)
+        return cls(load_offences(offences), persons, refusal_threshold)
+
+    def screen(
+        self,
+        view: Any,
+        *,
+        notice_type: str,
+        sender: str,
+        supervised: bool = False,
+        refusal_rate: float | None = None,
+    ) -> list[Flag]:
+        """:func:`screen` with this bureau's lists and threshold."""
+        return screen(
+            view,
+            notice_type=notice_type,
+            sender=sender,
+            offences=self.offences,
+            protected=self.protected,
+            supervised=supervised,
+            refusal_rate=refusal_rate,
+            refusal_threshold=self.refusal_threshold,
+        )

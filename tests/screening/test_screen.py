@@ -327,3 +327,55 @@ def test_the_tests_named_in_the_screening_section_exist() -> None:
         assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{current}::{name}"
         checked += 1
     assert checked >= 10
+
+
+def test_the_demo_story_a_supervised_senders_diffusion_for_insulting_the_head_of_state() -> None:
+    """The charge and the supervision are both flagged; nothing is decided."""
+    diffusion = _example("diffusion")
+    diffusion["judicial"] = {"charges": [{"description": "Insulting the head of state"}]}
+    assert _screen(diffusion, sender="SE", supervised=True) == [
+        Flag(
+            POLITICAL,
+            "judicial.charges[0].description matches the offence category 'insulting officials "
+            "or the head of state' (pattern 'insult* ... head of state').",
+        ),
+        Flag(ScreeningFlag.SUPERVISED_SENDER, "The sender SE is under heightened supervision."),
+    ]
+
+
+def test_a_screener_loads_a_nodes_lists_once(tmp_path: Path, monkeypatch: Any) -> None:
+    """Screener.load takes the [screening] settings: no list file needs no secret; a list file
+    needs the right one."""
+    from broker.errors import ConfigError
+    from broker.node.config import NodeConfig
+    from broker.screening import Screener
+
+    config = tmp_path / "node.toml"
+    config.write_text(CONFIG + "[screening]\nrefusal_threshold = 0.5\n")
+    settings = NodeConfig.load(config).screening
+    monkeypatch.delenv("NBX_SCREENING_SECRET", raising=False)
+
+    def load() -> Screener:
+        return Screener.load(
+            offences=settings.offences,
+            protected=settings.protected,
+            secret_env=settings.secret_env,
+            refusal_threshold=settings.refusal_threshold,
+        )
+
+    screener = load()
+    assert screener.protected is None
+    red = _political_red()
+    flags = screener.screen(red, notice_type="red", sender="IT", refusal_rate=0.4)
+    assert [f.code for f in flags] == [POLITICAL, POLITICAL, EXCLUDED]
+    save_protected(
+        settings.protected,
+        ProtectedPersons(SECRET).added("Rossetti", "Marco Aurelio", "1979-11-03"),
+    )
+    with pytest.raises(ConfigError):
+        load()
+    monkeypatch.setenv("NBX_SCREENING_SECRET", SECRET.decode())
+    flags = load().screen(red, notice_type="red", sender="IT", refusal_rate=0.6)
+    assert [f.code for f in flags] == [
+        POLITICAL, POLITICAL, EXCLUDED, ScreeningFlag.PROTECTED_PERSON, ScreeningFlag.REFUSAL_RATE
+    ]  # fmt: skip
