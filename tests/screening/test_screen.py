@@ -266,7 +266,7 @@ def test_nbx_screening_check_prints_the_flags(tmp_path: Path) -> None:
     runner = CliRunner()
     args = ["screening", "check", "--config", str(config), str(notice)]
     result = runner.invoke(main, [*args, "--supervised"], env={"NBX_SCREENING_SECRET": None})
-    assert (result.exit_code, result.stderr) == (0, "")
+    assert (result.exit_code, result.stderr) == (0, ""), result.exception
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == [
         "political-offence", "political-offence", "excluded-offence", "supervised-sender"
     ]  # fmt: skip
