@@ -22,6 +22,7 @@ __all__ = [
     "Reason",
     "ReceiptStatus",
     "Role",
+    "ScreeningFlag",
     "SendStatus",
     "StoreFailure",
     "Unsendable",
@@ -125,6 +126,19 @@ class NoticeStatus(StrEnum):
     SUSPENDED = "suspended"
     CANCELLED = "cancelled"
     ERASED = "erased"
+
+
+class ScreeningFlag(StrEnum):
+    """What a screening aid flags in a person-targeting message (:mod:`broker.screening`):
+    advice for a human reviewer, never a decision."""
+
+    POLITICAL_OFFENCE = (
+        "political-offence"  # a charge of political, military or religious character
+    )
+    EXCLUDED_OFFENCE = "excluded-offence"  # a charge the rules exclude (private and debt disputes)
+    PROTECTED_PERSON = "protected-person"  # the subject is on the bureau's protected-persons list
+    SUPERVISED_SENDER = "supervised-sender"  # the sender is under heightened supervision
+    REFUSAL_RATE = "refusal-rate"  # the sender's recent refusal rate is above the threshold
 
 
 #: Every reason a daemon quarantines a record with, which is also what a rejected receipt says.

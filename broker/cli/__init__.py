@@ -35,6 +35,7 @@ COMMAND_MODULES: dict[str, str] = {
     "policy": "policy_cmds",
     "publish": "node_cmds",
     "schema": "schema_cmds",
+    "screening": "screening_cmds",
     "status": "node_cmds",
     "suspend": "node_cmds",
     "validate": "schema_cmds",

@@ -35,6 +35,12 @@ Example (``nbx node init FR`` writes a working one)::
     [security]
     min_suite = 1                       # 2: refuse packages not sealed with the post-quantum suite
 
+    [screening]                         # flags for reviewers (broker/screening), never decisions
+    offences = "offences.toml"          # default: the list bundled with NBX
+    protected = "protected-persons.json"  # keyed hashes only, written 0600
+    secret_env = "NBX_SCREENING_SECRET"   # the variable holding the bureau's hashing secret
+    refusal_threshold = 0.2             # flag a sender whose recent refusal rate is above this
+
 Environment variables override the file: ``NBX_BUREAU=DE``, ``NBX_KAFKA__BOOTSTRAP=host:9092``
 (nested keys joined by ``__``). Relative paths are relative to the config file's folder.
 """
@@ -52,6 +58,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from broker.errors import ConfigError
 from broker.ids import BureauId
+from broker.screening import BUNDLED_OFFENCES, DEFAULT_REFUSAL_THRESHOLD
 from broker.transport import KafkaSettings
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
@@ -168,6 +175,16 @@ class SecurityConfig(BaseModel):
     min_suite: Literal[1, 2] = 1
 
 
+class ScreeningConfig(BaseModel):
+    """The screening aids: offence list, protected-persons list and its secret, refusal rate."""
+
+    model_config = _STRICT
+    offences: Path = BUNDLED_OFFENCES
+    protected: Path = Path("protected-persons.json")
+    secret_env: str = "NBX_SCREENING_SECRET"  # noqa: S105 - the name of a variable, not a secret
+    refusal_threshold: float = Field(default=DEFAULT_REFUSAL_THRESHOLD, ge=0, le=1)
+
+
 class NodeConfig(BaseSettings):
     """A bureau node's configuration (see the module docstring for the file format)."""
 
@@ -183,6 +200,7 @@ class NodeConfig(BaseSettings):
     sink: SinkConfig
     limits: LimitsConfig = LimitsConfig()
     security: SecurityConfig = SecurityConfig()
+    screening: ScreeningConfig = ScreeningConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @classmethod
@@ -249,6 +267,12 @@ class NodeConfig(BaseSettings):
                     update={"dir": fix(self.policy.dir) or self.policy.dir}
                 ),
                 "sink": self.sink.model_copy(update={"url": fix_url(self.sink.url)}),
+                "screening": self.screening.model_copy(
+                    update={
+                        "offences": fix(self.screening.offences) or self.screening.offences,
+                        "protected": fix(self.screening.protected) or self.screening.protected,
+                    }
+                ),
             }
         )
 

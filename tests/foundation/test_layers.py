@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("transport",),
     ("schemas", "keys"),
     ("envelope",),
-    ("policy", "sinks"),
+    ("policy", "sinks", "screening"),
     ("node",),
     ("testing", "devbroker", "examples"),
     ("bench", "demo"),
@@ -254,7 +254,8 @@ def test_an_import_across_one_layer_and_an_unplaced_package_are_named() -> None:
     ]
     assert layer_violations(found) == [
         f"broker/policy/fake.py:1: broker.policy.fake (policy, layer {LAYER_OF['policy']}: policy, "
-        f"sinks) imports broker.sinks: crosses within layer {LAYER_OF['sinks']} (policy, sinks)",
+        f"sinks, screening) imports broker.sinks: crosses within layer {LAYER_OF['sinks']} "
+        "(policy, sinks, screening)",
         "broker/policy/fake.py:2: 'newthing' is in no layer of the table",
     ]
 
