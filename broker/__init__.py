@@ -34,7 +34,6 @@ from broker.errors import (
 if TYPE_CHECKING:
     from broker.envelope import VerifiedPackage
     from broker.node import (
-        ALL,
         ConsumerDaemon,
         DaemonStats,
         Publisher,
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     from broker.schemas import NoticeInvalid, parse_notice
     from broker.sinks import Applied
     from broker.transport import KafkaSettings
+    from broker.vocab import ALL
 
 try:
     __version__ = version("nbx")
@@ -53,7 +53,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 #: the embedding API, loaded on first use: name -> module that defines it
 _LAZY = {
-    "ALL": "broker.node",
+    "ALL": "broker.vocab",
     "Applied": "broker.sinks",
     "ConsumerDaemon": "broker.node",
     "DaemonStats": "broker.node",

@@ -28,7 +28,7 @@ from broker.node.config import NodeConfig
 from broker.node.provision import provision
 from broker.schemas import NoticeBase, header_fields, parse_notice
 from broker.sinks import Sink
-from broker.vocab import MessageKind, ReceiptStatus
+from broker.vocab import ALL, MessageKind, ReceiptStatus
 
 BUREAUS = ("IT", "ES", "FR", "DE", "NL", "US")
 YELLOW_TO = ("FR", "IT", "DE", "NL")
@@ -199,7 +199,7 @@ async def run_demo(
     try:
         red = example_notice("red")
         yellow = example_notice("yellow")
-        red_result = await net.publish("IT", red, "all")
+        red_result = await net.publish("IT", red, ALL)
         echo(
             f"IT published red notice {red.notice_id} to all: sent to {', '.join(red_result.sent)}"
         )

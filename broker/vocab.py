@@ -10,9 +10,10 @@ The module imports only the standard library, so every layer may use it.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 __all__ = [
+    "ALL",
     "QUARANTINE_REASONS",
     "REASON_CODES",
     "DirectoryState",
@@ -76,6 +77,10 @@ class Unsendable(StrEnum):
     """Why a receipt owed to a sender could not be sent (``receipt.unsendable``)."""
 
     KEY = "key"  # no valid encryption key for the sender in the directory
+
+
+#: ``to`` of a publish that means every other bureau listed in the directory (said explicitly)
+ALL: Final = "all"
 
 
 class DirectoryState(StrEnum):

@@ -15,7 +15,7 @@ import click
 
 from broker.errors import NbxError, SchemaError
 from broker.ids import is_bureau_id
-from broker.vocab import LifecycleKind, MessageKind, SendStatus
+from broker.vocab import ALL, LifecycleKind, MessageKind, SendStatus
 
 CONFIG = click.option(
     "--config",
@@ -34,8 +34,8 @@ def _config(path: Path) -> Any:
 
 
 def _recipients(value: str) -> list[str] | str:
-    if value.strip().lower() == "all":
-        return "all"
+    if value.strip().lower() == ALL:
+        return ALL
     out = [p.strip().upper() for p in value.split(",") if p.strip()]
     bad = [p for p in out if not is_bureau_id(p)]
     if bad or not out:
@@ -137,7 +137,7 @@ def node_init(
 @click.command("publish")
 @CONFIG
 @click.argument("notice_file", type=click.Path(path_type=Path))
-@click.option("--to", "to", default="all", show_default=True, help="'all' or FR,DE,...")
+@click.option("--to", "to", default=ALL, show_default=True, help="'all' or FR,DE,...")
 @click.option("--only", default=None, help="Sender restriction: only these countries (FR,DE).")
 @click.option("--exclude", default=None, help="Sender restriction: never these countries.")
 @JSON_OUT
@@ -214,8 +214,8 @@ def _lifecycle_command(kind: LifecycleKind, help_text: str) -> click.Command:
         async def run() -> Any:
             async with Publisher.from_config(config) as pub:
                 recipients = _recipients(to) if to else pub.recipients_of(notice_id)
-                if recipients == "all":
-                    recipients = pub.resolve_recipients("all")
+                if recipients == ALL:
+                    recipients = pub.resolve_recipients(ALL)
                 if not recipients:
                     msg = f"{notice_id}: no recipients known; give --to"
                     raise NbxError(msg)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka.errors import KafkaError
 
@@ -39,7 +39,7 @@ from broker.transport import (
 )
 from broker.transport.factory import Producer
 from broker.transport.record_keys import record_key
-from broker.vocab import LifecycleKind, MessageKind, SendStatus
+from broker.vocab import ALL, LifecycleKind, MessageKind, SendStatus
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 FORMAT_HEADER = "nbx-format"
 KID_HEADER = "nbx-kid"
-ALL: Final = "all"
 
 
 @dataclass(frozen=True)

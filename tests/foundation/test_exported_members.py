@@ -23,7 +23,7 @@ def test_all_is_sorted_and_resolves() -> None:
 
 #: what a bureau's own service needs (README, "Python API"), and where each is defined
 EMBEDDING_API = {
-    "ALL": "broker.node.publisher",
+    "ALL": "broker.vocab",
     "Applied": "broker.sinks.base",
     "ConsumerDaemon": "broker.node.consumer",
     "DaemonStats": "broker.node.stats",
