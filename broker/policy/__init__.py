@@ -13,7 +13,9 @@ Typical use by a publisher::
         grants["FR"] = decision.grant()
 
 and by a consumer: ``inbound_check(my_policy, notice_type=..., sender=...)`` returns the declining
-rule id (quarantine with :data:`DECLINED_BY_POLICY`) or ``None``.
+rule id (quarantine with :data:`DECLINED_BY_POLICY`) or ``None``; ``review_demand(...)`` the id of
+its ``[[inbound.require_review]]`` rule that holds the notice as not actionable until a reviewer of
+the network approved it (beyond the network's own rules), or ``None``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from broker.policy.engine import (
     decide,
     decide_all,
     inbound_check,
+    review_demand,
 )
 from broker.policy.loader import (
     PolicyInvalid,
@@ -70,4 +73,5 @@ __all__ = [
     "inbound_check",
     "load_policies",
     "parse_policy",
+    "review_demand",
 ]

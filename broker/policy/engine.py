@@ -200,6 +200,27 @@ def _decide_unit(
     return Action.WITHHOLD, protections[0] if protections else DEFAULT_DENY_UNMATCHED
 
 
+def review_demand(
+    policy: Policy | PolicySet,
+    *,
+    notice_type: str,
+    sender: str,
+    recipient: str | None = None,
+) -> str | None:
+    """The id of the receiving bureau's first ``[[inbound.require_review]]`` rule matching the
+    notice, or ``None``: such a notice is not actionable until a reviewer approved it, even where
+    the network's rules do not require review (``recipient`` as for :func:`inbound_check`)."""
+    if isinstance(policy, PolicySet):
+        if recipient is None:
+            msg = "review_demand on a PolicySet needs recipient= (the receiving bureau)"
+            raise PolicyError(msg)
+        policy = policy.for_recipient(recipient)
+    for rule in policy.review_demands:
+        if rule.matches(str(notice_type), sender):
+            return rule.id
+    return None
+
+
 def inbound_check(
     policy: Policy | PolicySet,
     *,

@@ -28,6 +28,7 @@ from broker.policy.rules import (
     DeclineRule,
     Inbound,
     PolicyFile,
+    ReviewRule,
     Rule,
 )
 from broker.schemas import NoticeType, field_categories
@@ -155,6 +156,10 @@ def _raw_duplicate_ids(data: dict[str, object], text: str, source: str) -> list[
     tables = [
         ("rule", data.get("rule")),
         ("inbound.decline", inbound.get("decline") if isinstance(inbound, dict) else None),
+        (
+            "inbound.require_review",
+            inbound.get("require_review") if isinstance(inbound, dict) else None,
+        ),
     ]
     seen: dict[str, str] = {}
     problems = []
@@ -177,8 +182,10 @@ def _consistency(parsed: PolicyFile, text: str, source: str) -> list[Problem]:
     problems: list[Problem] = []
     seen_ids: dict[str, str] = {}
     seen_matchers: dict[object, str] = {}
-    tables = [("rule", i, r) for i, r in enumerate(parsed.rule)] + [
-        ("inbound.decline", i, d) for i, d in enumerate(parsed.inbound.decline)
+    tables: list[tuple[str, int, Rule | DeclineRule]] = [
+        *[("rule", i, r) for i, r in enumerate(parsed.rule)],
+        *[("inbound.decline", i, d) for i, d in enumerate(parsed.inbound.decline)],
+        *[("inbound.require_review", i, d) for i, d in enumerate(parsed.inbound.require_review)],
     ]
     for table, index, rule in tables:
         line = _table_line(text, table, index)
@@ -208,9 +215,8 @@ def _consistency(parsed: PolicyFile, text: str, source: str) -> list[Problem]:
                 seen_matchers[key] = rule.id
             problems.extend(_dead_rule(rule, text, source, index))
         elif rule.notice_type is None and rule.sender is None:
-            problems.append(
-                Problem(source, line, where, "a decline rule needs 'notice_type' or 'sender'")
-            )
+            what = "a review rule" if isinstance(rule, ReviewRule) else "a decline rule"
+            problems.append(Problem(source, line, where, f"{what} needs 'notice_type' or 'sender'"))
     return problems
 
 
@@ -262,6 +268,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "rule": Rule,
     "inbound": Inbound,
     "inbound.decline": DeclineRule,
+    "inbound.require_review": ReviewRule,
 }
 
 
@@ -294,6 +301,8 @@ def _split_loc(loc: list[str | int]) -> tuple[str, int | None, list[str | int]]:
         return "rule", loc[1], loc[2:]
     if len(loc) >= 3 and loc[:2] == ["inbound", "decline"] and isinstance(loc[2], int):
         return "inbound.decline", loc[2], loc[3:]
+    if len(loc) >= 3 and loc[:2] == ["inbound", "require_review"] and isinstance(loc[2], int):
+        return "inbound.require_review", loc[2], loc[3:]
     if len(loc) >= 2 and loc[0] == "inbound":
         return "inbound", None, loc[1:]
     return "", None, loc

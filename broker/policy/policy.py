@@ -162,6 +162,8 @@ class Policy:
     description: str | None
     rules: tuple[CompiledRule, ...]
     declines: tuple[Decline, ...]
+    #: notices this bureau wants reviewed before they are actionable (same matchers as a decline)
+    review_demands: tuple[Decline, ...] = ()
 
     @classmethod
     def compile(cls, parsed: PolicyFile, content: bytes, source: str) -> Policy:
@@ -177,6 +179,7 @@ class Policy:
             description=parsed.description,
             rules=tuple(rules),
             declines=tuple(Decline.from_rule(d) for d in parsed.inbound.decline),
+            review_demands=tuple(Decline.from_rule(d) for d in parsed.inbound.require_review),
         )
 
     def rule(self, rule_id: str) -> CompiledRule | None:

@@ -136,11 +136,18 @@ class DeclineRule(BaseModel):
     sender: Senders | None = None
 
 
+class ReviewRule(DeclineRule):
+    """An inbound rule: notices the file's bureau holds as not actionable until a reviewer of the
+    network approved them, beyond what the network's rules require."""
+
+
 class Inbound(BaseModel):
-    """The ``[inbound]`` section: what this bureau declines when receiving."""
+    """The ``[inbound]`` section: what this bureau declines, and what it wants reviewed, when
+    receiving."""
 
     model_config = _FILE
     decline: list[DeclineRule] = Field(default_factory=list)
+    require_review: list[ReviewRule] = Field(default_factory=list)
 
 
 class PolicyFile(BaseModel):
