@@ -105,8 +105,15 @@ class ConsumerDaemon:
         require_log_append_time: bool = True,
         min_suite: int = SUITE_X25519,
         transport: Transport | None = None,
+        roles: Callable[[str], frozenset[str]] | None = None,
+        needs_review: Callable[[str, str], bool] | None = None,
     ) -> None:
         """Prepare the daemon for bureau ``keys.bureau``.
+
+        ``roles`` gives a bureau's roles in the directory (a ``review`` is taken only from a
+        ``reviewer``, ``block`` / ``unblock`` / ``delete`` only from the ``oversight`` body) and
+        ``needs_review(kind, notice_type)`` whether a notice is ``pending-review`` until a
+        reviewer approves it; by default nobody has a role and nothing needs review.
 
         ``validate`` checks a disclosed view (default: :func:`broker.schemas.validate_view`);
         ``policies`` supplies this bureau's inbound policy (none: accept every type and sender).
@@ -132,6 +139,8 @@ class ConsumerDaemon:
         self.max_frame_bytes = max_frame_bytes
         self.max_batch = max_batch
         self.require_log_append_time = require_log_append_time
+        self.roles = roles
+        self.needs_review = needs_review
         self.stats = DaemonStats()
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
@@ -429,6 +438,7 @@ class ConsumerDaemon:
                         stored.actions.append(self._quarantine(record, outcome.quarantine))
                     if outcome.answer is not None:
                         stored.answers.append(outcome.answer)
+                    stored.answers.extend(outcome.extra)
                     if outcome.delivered is not None:
                         stored.delivered.append(outcome.delivered)
                     stored.offsets[TopicPartition(tp.topic, tp.partition)] = record.offset + 1
@@ -488,7 +498,17 @@ class ConsumerDaemon:
             require_log_append_time=self.require_log_append_time,
             receipts_topic=self.receipts_topic,
             log=self._log,
+            **self._safeguards(),
         )
+
+    def _safeguards(self) -> dict[str, Any]:
+        """The pipeline's role and review look-ups, where this daemon was given them."""
+        given: dict[str, Any] = {}
+        if self.roles is not None:
+            given["roles"] = self.roles
+        if self.needs_review is not None:
+            given["needs_review"] = self.needs_review
+        return given
 
     def _receipts(self) -> ReceiptWriter:
         """The receipt writer as this daemon is configured now."""
