@@ -466,13 +466,25 @@ class Publisher:
         if len(outcomes) == 1:  # one statement is one transaction already
             o = outcomes[0]
             self.store.record_sent(
-                result.msg_id, result.notice_id, o.recipient, result.kind, o.status, o.reason
+                result.msg_id,
+                result.notice_id,
+                o.recipient,
+                result.kind,
+                o.status,
+                o.reason,
+                statement_hash=result.statement_hash,
             )
             return
         with self.store.batch():  # one transaction for every recipient
             for o in outcomes:
                 self.store.record_sent(
-                    result.msg_id, result.notice_id, o.recipient, result.kind, o.status, o.reason
+                    result.msg_id,
+                    result.notice_id,
+                    o.recipient,
+                    result.kind,
+                    o.status,
+                    o.reason,
+                    statement_hash=result.statement_hash,
                 )
 
     async def _send_one(self, sealed: Sealed, recipient: str) -> RecipientOutcome:

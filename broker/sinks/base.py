@@ -280,6 +280,8 @@ class SentRow(TypedDict):
     reason: str | None
     at: str
     receipts: list[ReceiptRow]
+    #: the hash of the message's signed statement (what a review attests); None if not sent
+    statement_hash: str | None
 
 
 class RecipientStatus(TypedDict):
@@ -321,18 +323,19 @@ class NoticeRecord(TypedDict):
 
 
 def status_rows(
-    sent: Iterable[tuple[str, str, str, str, str | None, str]],
+    sent: Iterable[tuple[str, str, str, str, str | None, str, str | None]],
     receipts: Iterable[tuple[str, str, str, str | None, str]],
 ) -> list[RecipientStatus]:
-    """Group sent rows ``(msg_id, recipient, kind, status, reason, at)`` and receipt rows
-    ``(msg_id, recipient, status, reason, at)`` per recipient, as ``nbx status`` shows them."""
+    """Group sent rows ``(msg_id, recipient, kind, status, reason, at, statement_hash)`` and
+    receipt rows ``(msg_id, recipient, status, reason, at)`` per recipient, as ``nbx status``
+    shows them."""
     by_msg: dict[tuple[str, str], list[ReceiptRow]] = {}
     for msg_id, recipient, status, reason, at in receipts:
         by_msg.setdefault((msg_id, recipient), []).append(
             {"status": status, "reason": reason, "at": at}
         )
     out: dict[str, RecipientStatus] = {}
-    for msg_id, recipient, kind, status, reason, at in sent:
+    for msg_id, recipient, kind, status, reason, at, statement_hash in sent:
         entry = out.setdefault(recipient, {"recipient": recipient, "messages": []})
         entry["messages"].append(
             {
@@ -342,6 +345,7 @@ def status_rows(
                 "reason": reason,
                 "at": at,
                 "receipts": by_msg.get((msg_id, recipient), []),
+                "statement_hash": statement_hash,
             }
         )
     return [out[k] for k in sorted(out)]
@@ -413,8 +417,11 @@ class Sink(Protocol):
         kind: MessageKind,
         status: SendStatus,
         reason: str | None,
+        *,
+        statement_hash: str | None = None,
     ) -> None:
-        """Remember what this bureau sent to ``recipient``."""
+        """Remember what this bureau sent to ``recipient`` (and the hash of the statement it
+        signed, which a reviewer attests)."""
         ...
 
     def record_receipt(self, receipt: ReceiptRecord) -> bool:

@@ -372,6 +372,8 @@ class JsonlSink:
         kind: MessageKind,
         status: SendStatus,
         reason: str | None,
+        *,
+        statement_hash: str | None = None,
     ) -> None:
         """Remember what this bureau sent to ``recipient``."""
         self._append(
@@ -384,6 +386,7 @@ class JsonlSink:
                 "status": status,
                 "reason": reason,
                 "at": _now(),
+                "statement_hash": statement_hash,
             }
         )
 
@@ -399,7 +402,15 @@ class JsonlSink:
     def status(self, notice_id: str) -> list[RecipientStatus]:
         """Per recipient: messages sent for ``notice_id`` and their receipts."""
         sent = sorted(
-            (r["msg_id"], r["recipient"], r["kind"], r["status"], r["reason"], r["at"])
+            (
+                r["msg_id"],
+                r["recipient"],
+                r["kind"],
+                r["status"],
+                r["reason"],
+                r["at"],
+                r.get("statement_hash"),
+            )
             for r in self._sent.values()
             if r["notice_id"] == notice_id
         )

@@ -124,6 +124,7 @@ CREATE TABLE IF NOT EXISTS sent (
     status       TEXT NOT NULL,
     reason       TEXT,
     at           TEXT NOT NULL,
+    statement_hash TEXT,
     PRIMARY KEY (msg_id, recipient)
 );
 CREATE TABLE IF NOT EXISTS receipts (
@@ -248,6 +249,9 @@ class SqliteSink:
                 for statement in _MIGRATE_TO_3.split(";"):
                     if statement.strip():
                         db.execute(statement)
+            sent_columns = {r[1] for r in db.execute("PRAGMA table_info(sent)")}
+            if sent_columns and "statement_hash" not in sent_columns:
+                db.execute("ALTER TABLE sent ADD COLUMN statement_hash TEXT")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -601,11 +605,14 @@ class SqliteSink:
         kind: MessageKind,
         status: SendStatus,
         reason: str | None,
+        *,
+        statement_hash: str | None = None,
     ) -> None:
         """Remember what this bureau sent to ``recipient`` (idempotent)."""
         self._db.execute(
-            "INSERT OR REPLACE INTO sent VALUES (?,?,?,?,?,?,?)",
-            (msg_id, notice_id, recipient, kind, status, reason, _now()),
+            "INSERT OR REPLACE INTO sent (msg_id, notice_id, recipient, kind, status, reason, at, "
+            "statement_hash) VALUES (?,?,?,?,?,?,?,?)",
+            (msg_id, notice_id, recipient, kind, status, reason, _now(), statement_hash),
         )
 
     @storage_errors
@@ -627,7 +634,7 @@ class SqliteSink:
     def status(self, notice_id: str) -> list[RecipientStatus]:
         """Per recipient: every message sent for ``notice_id`` and the receipts that came back."""
         sent = self._db.execute(
-            "SELECT msg_id, recipient, kind, status, reason, at FROM sent "
+            "SELECT msg_id, recipient, kind, status, reason, at, statement_hash FROM sent "
             "WHERE notice_id = ? ORDER BY at, recipient",
             (notice_id,),
         ).fetchall()

@@ -19,7 +19,7 @@ from broker.node.pipeline import Outcome
 from broker.sinks.base import Applied, Sink
 from broker.sinks.jsonl import JsonlSink
 from broker.sinks.sqlite import SqliteSink
-from broker.vocab import MessageKind, NoticeState, Reason, ReceiptStatus
+from broker.vocab import MessageKind, NoticeState, Reason, ReceiptStatus, SendStatus
 from tests.node.states_kit import (
     FAMILY,
     IT,
@@ -415,6 +415,11 @@ CREATE TABLE notices (
 INSERT INTO notices VALUES ('IT-A', 'IT', 'red', 1, 'active', '{}', '[]', 'p', 'm1', '2026');
 INSERT INTO notices VALUES ('IT-B', 'IT', 'red', 1, 'suspended', '{}', '[]', 'p', 'm2', '2026');
 INSERT INTO notices VALUES ('IT-C', 'IT', 'red', 1, 'erased', NULL, NULL, 'p', 'm3', '2026');
+CREATE TABLE sent (
+    msg_id TEXT NOT NULL, notice_id TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL,
+    status TEXT NOT NULL, reason TEXT, at TEXT NOT NULL, PRIMARY KEY (msg_id, recipient)
+);
+INSERT INTO sent VALUES ('m0', 'IT-X', 'DE', 'publish', 'sent', NULL, '2026');
 PRAGMA user_version = 2;
 """
 
@@ -431,6 +436,13 @@ def test_a_store_of_schema_2_is_migrated_with_derived_states(sqlite_path: Path) 
         red = notice()
         Inbox(pipeline(sink)).deliver(red)
         assert state(sink) == NoticeState.PENDING_REVIEW
+        sink.record_sent(
+            "m1", "IT-X", "FR", MessageKind.PUBLISH, SendStatus.SENT, None, statement_hash="h"
+        )
+        sent = {
+            m["msg_id"]: m["statement_hash"] for r in sink.status("IT-X") for m in r["messages"]
+        }
+        assert sent == {"m0": None, "m1": "h"}
     finally:
         sink.close()
     version = sqlite3.connect(sqlite_path).execute("PRAGMA user_version").fetchone()[0]

@@ -53,6 +53,8 @@ async def _story(net: Net) -> None:
     await net.start("FR", "DE", "IT", "XO")
     published: PublishResult = await net.publish("IT", red, ["FR", "DE"])
     assert published.statement_hash is not None
+    sent = [m for r in net.daemon("IT").sink.status(red.notice_id) for m in r["messages"]]
+    assert [m["statement_hash"] for m in sent] == [published.statement_hash] * 2
     assert await wait_for(lambda: _everywhere(net, red.notice_id, NoticeState.PENDING_REVIEW))
 
     async def approve(pub: Publisher) -> PublishResult:
@@ -68,6 +70,9 @@ async def _story(net: Net) -> None:
             to=["FR", "DE", "IT"],
         )
 
+    for cc in ("FR", "DE"):  # the hash every recipient verified is the sender's
+        hashed = net.daemon(cc).sink.statement("IT", published.msg_id)
+        assert hashed == (red.notice_id, published.statement_hash)
     approval = await net.with_publisher("XR", approve)
     assert sorted(approval.sent) == ["DE", "FR", "IT"]
     assert await wait_for(lambda: _everywhere(net, red.notice_id, NoticeState.ACTIONABLE))
