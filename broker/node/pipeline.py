@@ -111,7 +111,11 @@ class NoticeHandler:
         if seen is not None:  # redelivery after a crash: answer again, store nothing
             stats.redelivered += 1
             status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
-            return Outcome(answer=pipe.answer(package, status, seen.reason))
+            extra: tuple[Answer, ...] = ()
+            if seen.outcome is Applied.PURGED and self.carries_view:
+                state = sink.state(package.sender, package.notice_id)
+                extra = _deleted_answers(pipe, state, package.notice_id)
+            return Outcome(answer=pipe.answer(package, status, seen.reason), extra=extra)
         reason: Reason | None
         try:  # a signed package whose paths do not fit the schema is rejected, not fatal
             view = self.view(package)
@@ -129,13 +133,14 @@ class NoticeHandler:
         if outcome is Applied.REPLAY:  # raced with another position; treat as replay
             return Outcome(quarantine=Reason.REPLAY)
         purge_reason: str | None = None
-        extra: tuple[Answer, ...] = ()
         if outcome is Applied.PURGED and self.carries_view:
             # refused or deleted before it arrived: the sender hears why, the oversight body
             # that deleted it hears that it is purged here too
             state = sink.state(package.sender, package.notice_id)
             purge_reason = None if state is None else state.reason
             extra = _deleted_answers(pipe, state, package.notice_id)
+        else:
+            extra = ()
         if outcome is Applied.PURGED:
             stats.purged += 1
         elif outcome is Applied.STALE:
@@ -256,6 +261,19 @@ def _deleted_answers(
     )
 
 
+def _purged_answers(pipe: ReceivePipeline, subject: str, notice_id: str) -> tuple[Answer, ...]:
+    """The ``purged`` receipt owed to ``subject``, whose notice a refusal or delete purged here:
+    for the message judged (refusal) or the stored version (delete), with the ground."""
+    state = pipe.sink.state(subject, notice_id)
+    if state is None or state.state not in PURGED_STATES or state.msg_id is None:
+        return ()
+    return (
+        answer_to(
+            subject, state.msg_id, notice_id, pipe.bureau, ReceiptStatus.PURGED, state.reason
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class FactHandler:
     """``review`` (an attestation, from a ``reviewer``), ``block``, ``unblock`` and ``delete``
@@ -276,7 +294,11 @@ class FactHandler:
         if seen is not None:  # redelivery after a crash: answer again, store nothing
             pipe.stats.redelivered += 1
             status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
-            return Outcome(answer=pipe.answer(package, status, seen.reason))
+            extra: tuple[Answer, ...] = ()
+            if seen.outcome is Applied.PURGED:  # stored, so its body was valid
+                subject = str(package.header[self.kind.value]["subject_sender"])
+                extra = _purged_answers(pipe, subject, package.notice_id)
+            return Outcome(answer=pipe.answer(package, status, seen.reason), extra=extra)
         reason, body = self.check(pipe, package)
         if reason is not None:
             sink.reject(package, position, reason)
@@ -287,22 +309,11 @@ class FactHandler:
         outcome = sink.apply(package, body, position)
         if outcome is Applied.REPLAY:
             return Outcome(quarantine=Reason.REPLAY)
-        extra: tuple[Answer, ...] = ()
         if outcome is Applied.PURGED:  # a stored notice refused or deleted: tell its sender
             pipe.stats.purged += 1
-            state = sink.state(subject, package.notice_id)
-            if state is not None and state.state in PURGED_STATES and state.msg_id is not None:
-                extra = (
-                    answer_to(
-                        subject,
-                        state.msg_id,
-                        package.notice_id,
-                        pipe.bureau,
-                        ReceiptStatus.PURGED,
-                        state.reason,
-                    ),
-                )
+            extra = _purged_answers(pipe, subject, package.notice_id)
         else:
+            extra = ()
             pipe.stats.delivered += 1
         pipe.log.info(
             "package.delivered",

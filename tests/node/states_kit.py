@@ -165,7 +165,11 @@ class Inbox:
     def deliver(self, package: VerifiedPackage) -> Outcome:
         """Hand ``package`` to its kind's handler, as if read at the next offset."""
         self.offset += 1
-        received = Received(package, Position(TOPIC, 0, self.offset), 0.0)
+        return self.at(package, self.offset)
+
+    def at(self, package: VerifiedPackage, offset: int) -> Outcome:
+        """Hand ``package`` to its handler as read at ``offset`` (again: a redelivery)."""
+        received = Received(package, Position(TOPIC, 0, offset), 0.0)
         return HANDLERS[package.kind](self.pipe, received)
 
 

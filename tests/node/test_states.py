@@ -300,6 +300,27 @@ def test_a_delete_before_its_notice_answers_both_when_it_arrives(sqlite_path: Pa
     assert FAMILY.encode() not in on_disk(sqlite_path)
 
 
+def test_a_redelivery_after_a_crash_answers_the_purge_again(sink: Sink) -> None:
+    """A refusal, or a notice that arrived deleted, read again at the same offset (its commit
+    was lost): the same receipts, the purged ones to the sender and the oversight body too."""
+    inbox = Inbox(pipeline(sink))
+    red = notice()
+    inbox.deliver(red)
+    refusal = review(red, "refused", grounds=("criteria",))
+    first = receipts(inbox.deliver(refusal))
+    assert receipts(inbox.at(refusal, inbox.offset)) == first
+    assert ("IT", red.msg_id, ReceiptStatus.PURGED, "criteria") in first
+
+
+def test_a_redelivered_notice_that_arrived_deleted_answers_both_again(sink: Sink) -> None:
+    inbox = Inbox(pipeline(sink))
+    inbox.deliver(oversight(DELETE, "CCF-2026-9"))
+    red = notice()
+    first = receipts(inbox.deliver(red))
+    assert len(first) == 2
+    assert receipts(inbox.at(red, inbox.offset)) == first
+
+
 # --- attacks ------------------------------------------------------------------------------
 
 

@@ -16,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.envelope import VerifiedPackage
+from broker.sinks.base import Sink
+from broker.sinks.jsonl import JsonlSink
 from broker.sinks.sqlite import SqliteSink
 from broker.vocab import MessageKind, NoticeState
 from tests.node.states_kit import (
@@ -81,10 +83,10 @@ def expected(delivered: set[str]) -> str | None:
     return NoticeState.PENDING_REVIEW
 
 
-def final_state(order: list[str], folder: Path) -> str | None:
-    """Deliver ``order`` to a new store; after each message, nothing that the rules do not
-    make actionable may be listed as actionable. Returns the stored final state."""
-    sink = SqliteSink(folder / "FR.sqlite")
+def final_state(order: list[str], folder: Path, store: str) -> str | None:
+    """Deliver ``order`` to a new ``store`` (sqlite or jsonl); after each message, nothing that
+    the rules do not make actionable may be listed as actionable. Returns the final state."""
+    sink: Sink = SqliteSink(folder / "FR.sqlite") if store == "sqlite" else JsonlSink(folder / "j")
     try:
         inbox = Inbox(pipeline(sink))
         delivered: set[str] = set()
@@ -107,17 +109,18 @@ def final_state(order: list[str], folder: Path) -> str | None:
         sink.close()
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.parametrize("store", ["sqlite", "jsonl"])
+@settings(max_examples=40, deadline=None)
 @given(
     chosen=st.sets(st.sampled_from(DELIVERY_ORDER), min_size=1),
     data=st.data(),
 )
 def test_the_final_state_does_not_depend_on_the_order(
-    chosen: set[str], data: st.DataObject
+    store: str, chosen: set[str], data: st.DataObject
 ) -> None:
     in_order = [name for name in DELIVERY_ORDER if name in chosen]
     shuffled = data.draw(st.permutations(in_order), label="arrival order")
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        reference = final_state(in_order, Path(a))
+        reference = final_state(in_order, Path(a), store)
         assert reference == expected(chosen)
-        assert final_state(list(shuffled), Path(b)) == reference
+        assert final_state(list(shuffled), Path(b), store) == reference
