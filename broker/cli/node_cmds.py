@@ -295,7 +295,8 @@ def inbox() -> None:
 )
 @JSON_OUT
 def inbox_list(config_path: Path, actionable: bool, as_json: bool) -> None:
-    """List the stored notices (ids, type, sender, version, status, state)."""
+    """List the stored notices (ids, type, sender, version, state; --json adds the issuer's
+    lifecycle status)."""
     from broker.sinks import open_sink
 
     sink = open_sink(_config(config_path).sink.url)
@@ -312,7 +313,7 @@ def inbox_list(config_path: Path, actionable: bool, as_json: bool) -> None:
         reason = f" ({r['state_reason']})" if r["state_reason"] else ""
         click.echo(
             f"{r['notice_id']:24} {r['notice_type']:9} from {r['sender']} "
-            f"v{r['version']} {r['status']:9} {r['state']}{reason}"
+            f"v{r['version']} {r['state']}{reason}"
         )
 
 
