@@ -17,8 +17,10 @@ __all__ = [
     "QUARANTINE_REASONS",
     "REASON_CODES",
     "DirectoryState",
+    "Ground",
     "LifecycleKind",
     "MessageKind",
+    "NoticeState",
     "NoticeStatus",
     "Reason",
     "ReceiptStatus",
@@ -62,6 +64,10 @@ class Reason(StrEnum):
     ORIGIN_MISMATCH = "origin-mismatch"
     DECLINED_BY_POLICY = "declined-by-policy"
     INTERNAL = "internal"
+    # attestations and oversight decisions (broker.node.pipeline's fact handlers)
+    NOT_REVIEWER = "not-reviewer"  # a review from a bureau without the reviewer role
+    NOT_OVERSIGHT = "not-oversight"  # block/unblock/delete from a bureau without the role
+    REVIEW_MISMATCH = "review-mismatch"  # the statement hash differs from the stored message's
 
 
 class StoreFailure(StrEnum):
@@ -102,6 +108,10 @@ class MessageKind(StrEnum):
     CANCEL = "cancel"
     ERASURE = "erasure"
     RECEIPT = "receipt"
+    REVIEW = "review"  # a reviewer's attestation (approved / refused) of one message
+    BLOCK = "block"  # the oversight body blocks a notice while a challenge is pending
+    UNBLOCK = "unblock"  # ... lifts one of its blocks (by case reference)
+    DELETE = "delete"  # ... orders the notice deleted everywhere (purged like an erasure)
 
 
 #: The kinds :meth:`broker.node.Publisher.lifecycle` sends (values of :class:`MessageKind`).
@@ -144,6 +154,29 @@ class ScreeningFlag(StrEnum):
     PROTECTED_PERSON = "protected-person"  # the subject is on the bureau's protected-persons list
     SUPERVISED_SENDER = "supervised-sender"  # the sender is under heightened supervision
     REFUSAL_RATE = "refusal-rate"  # the sender's recent refusal rate is above the threshold
+
+
+class NoticeState(StrEnum):
+    """What a recipient may do with a stored notice, derived from the facts it holds (the
+    notice's status, attestations, blocks, deletions); only ``actionable`` may be acted on."""
+
+    PENDING_REVIEW = "pending-review"  # needs an approving attestation of this version
+    ACTIONABLE = "actionable"
+    REFUSED = "refused"  # a reviewer refused it: personal data purged
+    BLOCKED = "blocked"  # the oversight body blocked it: kept, restricted
+    SUSPENDED = "suspended"
+    CANCELLED = "cancelled"
+    PURGED = "purged"  # erased by its sender or deleted by the oversight body
+
+
+class Ground(StrEnum):
+    """Why a reviewer refuses a message (the ``purged`` receipt's reason)."""
+
+    CRITERIA = "criteria"  # the rules' criteria for the notice type are not met
+    ART2 = "art2"  # human rights (INTERPOL Constitution Art. 2)
+    ART3 = "art3"  # political, military, religious or racial character (Art. 3)
+    REFUGEE = "refugee"  # the subject is a recognised refugee
+    OTHER = "other"
 
 
 #: Every reason a daemon quarantines a record with, which is also what a rejected receipt says.

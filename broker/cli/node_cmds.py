@@ -15,7 +15,7 @@ import click
 
 from broker.errors import NbxError, SchemaError
 from broker.ids import is_bureau_id
-from broker.vocab import ALL, LifecycleKind, MessageKind, SendStatus
+from broker.vocab import ALL, LifecycleKind, MessageKind, NoticeState, SendStatus
 
 CONFIG = click.option(
     "--config",
@@ -289,9 +289,16 @@ def inbox() -> None:
 
 @inbox.command("list")
 @CONFIG
+@click.option(
+    "--actionable",
+    is_flag=True,
+    help="Only notices that may be acted on (state actionable: reviewed if review is required, "
+    "not refused, blocked, suspended, cancelled or purged).",
+)
 @JSON_OUT
-def inbox_list(config_path: Path, as_json: bool) -> None:
-    """List the stored notices (ids, type, sender, version, status)."""
+def inbox_list(config_path: Path, actionable: bool, as_json: bool) -> None:
+    """List the stored notices (ids, type, sender, version, state; --json adds the issuer's
+    lifecycle status)."""
     from broker.sinks import open_sink
 
     sink = open_sink(_config(config_path).sink.url)
@@ -299,13 +306,16 @@ def inbox_list(config_path: Path, as_json: bool) -> None:
         rows = sink.notices()
     finally:
         sink.close()
+    if actionable:
+        rows = [r for r in rows if r["state"] == NoticeState.ACTIONABLE]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
+        reason = f" ({r['state_reason']})" if r["state_reason"] else ""
         click.echo(
             f"{r['notice_id']:24} {r['notice_type']:9} from {r['sender']} "
-            f"v{r['version']} {r['status']}"
+            f"v{r['version']} {r['state']}{reason}"
         )
 
 
@@ -329,7 +339,8 @@ def inbox_show(config_path: Path, notice_id: str, as_json: bool) -> None:
         click.echo(json.dumps(row, indent=2, ensure_ascii=False))
         return
     click.echo(f"{row['notice_id']} ({row['notice_type']}) from {row['sender']} v{row['version']}")
-    click.echo(f"status: {row['status']}  policy: {row['policy']}")
+    reason = f" ({row['state_reason']})" if row["state_reason"] else ""
+    click.echo(f"status: {row['status']}  state: {row['state']}{reason}  policy: {row['policy']}")
     click.echo(json.dumps(row["view"], indent=2, ensure_ascii=False))
     for path, rule in row["withheld"] or []:
         click.echo(f"withheld: {path} ({rule})")

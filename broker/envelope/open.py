@@ -52,6 +52,7 @@ from broker.envelope.seal import (
     STATEMENT_VERSION,
     grant_hash,
     hpke_info,
+    statement_hash,
     tree_head,
 )
 from broker.errors import EnvelopeRejected
@@ -145,6 +146,9 @@ class VerifiedPackage:
     disclosed: Mapping[str, Any]
     withheld: tuple[tuple[str, str], ...]
     policy: str
+    #: base64url SHA-256 of the signed statement bytes (for a batch: its leaf statement); the
+    #: same at every recipient and at the sender (:func:`statement_hash`)
+    statement_hash: str
     _token: object = field(repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -414,5 +418,6 @@ def open_package(
         disclosed=disclosed,
         withheld=tuple((w[0], w[1]) for w in p.package.withheld),
         policy=p.package.policy,
+        statement_hash=statement_hash(p.statement_bytes),
         _token=_OPENED,
     )

@@ -30,6 +30,7 @@ statement fields, the proof) are pinned by the known-answer vectors in ``tests/v
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -159,6 +160,13 @@ def sign_batch(signer: BureauKeys, statements: Sequence[bytes]) -> list[tuple[by
     ]
 
 
+def statement_hash(statement: bytes) -> str:
+    """What a review attests: base64url SHA-256 of the exact statement bytes that are signed
+    (alone, or as a batch leaf). The statement holds the digest of every disclosure unit, so the
+    hash covers every field of every recipient's view, withheld ones included."""
+    return b64u(hashlib.sha256(statement).digest())
+
+
 @dataclass(frozen=True)
 class Sealed:
     """A signed message ready to be encrypted for each recipient in its audience."""
@@ -171,6 +179,11 @@ class Sealed:
     grants: Mapping[str, Grant]
     #: set when the signature covers a batch of statements (:func:`sign_batch`)
     proof: Proof | None = None
+
+    @property
+    def statement_hash(self) -> str:
+        """The hash a reviewer attests (:func:`statement_hash`), as every recipient sees it."""
+        return statement_hash(self.statement)
 
     @property
     def audience(self) -> list[str]:

@@ -53,7 +53,7 @@ from broker.transport import (
     track_topics,
 )
 from broker.transport.factory import Consumer, Producer
-from broker.vocab import Reason
+from broker.vocab import MessageKind, Reason
 from broker.wire.suites import SUITE_X25519, RecipientPrivateKey
 
 __all__ = [  # the pipeline's and the receipt writer's names, as before the split
@@ -105,8 +105,17 @@ class ConsumerDaemon:
         require_log_append_time: bool = True,
         min_suite: int = SUITE_X25519,
         transport: Transport | None = None,
+        roles: Callable[[str], frozenset[str]] | None = None,
+        needs_review: Callable[[str, str, str], bool] | None = None,
     ) -> None:
         """Prepare the daemon for bureau ``keys.bureau``.
+
+        ``roles`` gives a bureau's roles (a ``review`` is taken only from a ``reviewer``,
+        ``block`` / ``unblock`` / ``delete`` only from the ``oversight`` body) and
+        ``needs_review(kind, notice_type, sender)`` whether a notice is ``pending-review`` until a
+        reviewer approves it; by default both come from the directory (``KeyLookup.roles``, the
+        network rules of ``KeyLookup.rules``) and this bureau's own inbound policy
+        (``[[inbound.require_review]]``, :func:`broker.policy.review_demand`).
 
         ``validate`` checks a disclosed view (default: :func:`broker.schemas.validate_view`);
         ``policies`` supplies this bureau's inbound policy (none: accept every type and sender).
@@ -132,6 +141,8 @@ class ConsumerDaemon:
         self.max_frame_bytes = max_frame_bytes
         self.max_batch = max_batch
         self.require_log_append_time = require_log_append_time
+        self.roles: Callable[[str], frozenset[str]] = roles or directory.roles
+        self.needs_review: Callable[[str, str, str], bool] = needs_review or self._needs_review
         self.stats = DaemonStats()
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
@@ -429,6 +440,7 @@ class ConsumerDaemon:
                         stored.actions.append(self._quarantine(record, outcome.quarantine))
                     if outcome.answer is not None:
                         stored.answers.append(outcome.answer)
+                    stored.answers.extend(outcome.extra)
                     if outcome.delivered is not None:
                         stored.delivered.append(outcome.delivered)
                     stored.offsets[TopicPartition(tp.topic, tp.partition)] = record.offset + 1
@@ -488,7 +500,23 @@ class ConsumerDaemon:
             require_log_append_time=self.require_log_append_time,
             receipts_topic=self.receipts_topic,
             log=self._log,
+            roles=self.roles,
+            needs_review=self.needs_review,
         )
+
+    def _needs_review(self, kind: str, notice_type: str, sender: str) -> bool:
+        """Whether a notice stays ``pending-review`` until approved: the network's rules say so
+        (in force only where the directory lists a reviewer), or this bureau's own policy does."""
+        if self.directory.rules().needs_review(kind, notice_type):
+            return True
+        if self.policies is None or kind not in (MessageKind.PUBLISH, MessageKind.UPDATE):
+            return False
+        from broker.policy import review_demand
+
+        demand = review_demand(
+            self.policies, notice_type=notice_type, sender=sender, recipient=self.bureau
+        )
+        return demand is not None
 
     def _receipts(self) -> ReceiptWriter:
         """The receipt writer as this daemon is configured now."""

@@ -10,7 +10,10 @@ The checks run in this order (docs/architecture.md section 1):
 3. the kind's handler (:data:`HANDLERS`): for notices the replay guard ((sender, msg id) seen at
    another position), the header's notice id and type must be the statement's, schema validation
    of the disclosed view, the bureau's own inbound policy, then the sink applies it in one
-   transaction keyed by (sender, msg id); for receipts, each one is recorded.
+   transaction keyed by (sender, msg id); for receipts, each one is recorded; for the facts
+   (``review`` from a reviewer, ``block`` / ``unblock`` / ``delete`` from the oversight body) the
+   signer's role (:attr:`ReceivePipeline.roles`), the body, and for a review the statement hash of
+   the message it names; the sink then derives the notice's state again.
 
 Nothing here produces or commits: the daemon (:mod:`broker.node.consumer`) quarantines what the
 outcome says, hands the answers to the receipt writer (:mod:`broker.node.receipts`) and commits.
@@ -26,17 +29,26 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import ConsumerRecord
+from pydantic import BaseModel
 from structlog.typing import FilteringBoundLogger
 
 from broker.envelope import VerifiedPackage, open_package
 from broker.errors import EnvelopeRejected, KeyDirectoryError, SchemaError
 from broker.keys import KeyLookup
 from broker.logging import get_logger, reason_code
-from broker.node.receipts import Answer, answer
+from broker.node.receipts import Answer, answer, answer_to
 from broker.node.stats import DaemonStats
-from broker.sinks.base import RECEIPT_STATUS, Applied, Position, ReceiptRecord, Sink
+from broker.sinks.base import (
+    PURGED_STATES,
+    RECEIPT_STATUS,
+    Applied,
+    Derived,
+    Position,
+    ReceiptRecord,
+    Sink,
+)
 from broker.transport import LOG_APPEND_TIME
-from broker.vocab import MessageKind, Reason, ReceiptStatus
+from broker.vocab import MessageKind, NoticeState, Reason, ReceiptStatus, Role
 from broker.wire.suites import RecipientPrivateKey
 
 if TYPE_CHECKING:
@@ -54,6 +66,9 @@ class Outcome:
     quarantine: Reason | None = None
     answer: Answer | None = None
     delivered: tuple[VerifiedPackage, Applied] | None = None
+    #: receipts owed to others than the sender (a refusal or delete purged a stored notice:
+    #: ``purged`` to its sender; a notice arrived already deleted: ``purged`` to the oversight)
+    extra: tuple[Answer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,7 +111,11 @@ class NoticeHandler:
         if seen is not None:  # redelivery after a crash: answer again, store nothing
             stats.redelivered += 1
             status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
-            return Outcome(answer=pipe.answer(package, status, seen.reason))
+            extra: tuple[Answer, ...] = ()
+            if seen.outcome is Applied.PURGED and self.carries_view:
+                state = sink.state(package.sender, package.notice_id)
+                extra = _deleted_answers(pipe, state, package.notice_id)
+            return Outcome(answer=pipe.answer(package, status, seen.reason), extra=extra)
         reason: Reason | None
         try:  # a signed package whose paths do not fit the schema is rejected, not fatal
             view = self.view(package)
@@ -109,9 +128,21 @@ class NoticeHandler:
             return Outcome(
                 quarantine=reason, answer=pipe.answer(package, ReceiptStatus.REJECTED, reason)
             )
-        outcome = sink.apply(package, view, position)
+        review = self.carries_view and pipe.needs_review(
+            package.kind, package.notice_type, package.sender
+        )
+        outcome = sink.apply(package, view, position, review=review)
         if outcome is Applied.REPLAY:  # raced with another position; treat as replay
             return Outcome(quarantine=Reason.REPLAY)
+        purge_reason: str | None = None
+        if outcome is Applied.PURGED and self.carries_view:
+            # refused or deleted before it arrived: the sender hears why, the oversight body
+            # that deleted it hears that it is purged here too
+            state = sink.state(package.sender, package.notice_id)
+            purge_reason = None if state is None else state.reason
+            extra = _deleted_answers(pipe, state, package.notice_id)
+        else:
+            extra = ()
         if outcome is Applied.PURGED:
             stats.purged += 1
         elif outcome is Applied.STALE:
@@ -132,8 +163,9 @@ class NoticeHandler:
             latency_ms=round((time.monotonic() - received.started) * 1000, 2),
         )
         return Outcome(
-            answer=pipe.answer(package, RECEIPT_STATUS[outcome], None),
+            answer=pipe.answer(package, RECEIPT_STATUS[outcome], purge_reason),
             delivered=(package, outcome),
+            extra=extra,
         )
 
     def view(self, package: VerifiedPackage) -> dict[str, Any]:
@@ -218,6 +250,139 @@ class ReceiptHandler:
         return Outcome()
 
 
+def _deleted_answers(
+    pipe: ReceivePipeline, state: Derived | None, notice_id: str
+) -> tuple[Answer, ...]:
+    """The ``purged`` receipt owed to the oversight body whose delete purged a notice here."""
+    if state is None or state.by is None or state.fact_msg_id is None:
+        return ()
+    if state.state != NoticeState.PURGED:
+        return ()
+    return (
+        answer_to(state.by, state.fact_msg_id, notice_id, pipe.bureau, ReceiptStatus.PURGED, None),
+    )
+
+
+def _purged_answers(pipe: ReceivePipeline, subject: str, notice_id: str) -> tuple[Answer, ...]:
+    """The ``purged`` receipt owed to ``subject``, whose notice a refusal or delete purged here:
+    for the message judged (refusal) or the stored version (delete), with the ground."""
+    state = pipe.sink.state(subject, notice_id)
+    if state is None or state.state not in PURGED_STATES or state.msg_id is None:
+        return ()
+    return (
+        answer_to(
+            subject, state.msg_id, notice_id, pipe.bureau, ReceiptStatus.PURGED, state.reason
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class FactHandler:
+    """``review`` (an attestation, from a ``reviewer``), ``block``, ``unblock`` and ``delete``
+    (decisions of the ``oversight`` body): no personal data, their body in the signed header
+    under the kind's name (:mod:`broker.schemas.safeguards`); stored as facts about the notice
+    the statement names, whose state the sink derives again."""
+
+    kind: MessageKind
+    topic: str = INBOX
+
+    def __call__(self, pipe: ReceivePipeline, received: Received) -> Outcome:
+        """Replay guard, checks (:meth:`check`), then the sink stores the fact."""
+        package, position = received.package, received.position
+        sink = pipe.sink
+        seen = sink.seen(package.sender, package.msg_id)
+        if seen is not None and seen.position != position:
+            return Outcome(quarantine=Reason.REPLAY)
+        if seen is not None:  # redelivery after a crash: answer again, store nothing
+            pipe.stats.redelivered += 1
+            status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
+            extra: tuple[Answer, ...] = ()
+            if seen.outcome is Applied.PURGED:  # stored, so its body was valid
+                subject = str(package.header[self.kind.value]["subject_sender"])
+                extra = _purged_answers(pipe, subject, package.notice_id)
+            return Outcome(answer=pipe.answer(package, status, seen.reason), extra=extra)
+        reason, body = self.check(pipe, package)
+        if reason is not None:
+            sink.reject(package, position, reason)
+            return Outcome(
+                quarantine=reason, answer=pipe.answer(package, ReceiptStatus.REJECTED, reason)
+            )
+        subject = str(body["subject_sender"])
+        outcome = sink.apply(package, body, position)
+        if outcome is Applied.REPLAY:
+            return Outcome(quarantine=Reason.REPLAY)
+        if outcome is Applied.PURGED:  # a stored notice refused or deleted: tell its sender
+            pipe.stats.purged += 1
+            extra = _purged_answers(pipe, subject, package.notice_id)
+        else:
+            extra = ()
+            pipe.stats.delivered += 1
+        pipe.log.info(
+            "package.delivered",
+            msg_id=package.msg_id,
+            notice_id=package.notice_id,
+            notice_type=package.notice_type,
+            sender=package.sender,
+            recipient=pipe.bureau,
+            kind=package.kind,
+            outcome=outcome.value,
+            latency_ms=round((time.monotonic() - received.started) * 1000, 2),
+        )
+        return Outcome(
+            answer=pipe.answer(package, RECEIPT_STATUS[outcome], None),
+            delivered=(package, outcome),
+            extra=extra,
+        )
+
+    def check(
+        self, pipe: ReceivePipeline, package: VerifiedPackage
+    ) -> tuple[Reason | None, dict[str, Any]]:
+        """Header and statement agree, the signer has the role, the body is valid, and a
+        review's statement hash is that of the message it names (when that one is here)."""
+        from broker.schemas.safeguards import Block, Delete, Review, Unblock
+
+        header = package.header
+        if (
+            header.get("notice_id") != package.notice_id
+            or header.get("notice_type") != package.notice_type
+        ):
+            return Reason.HEADER_MISMATCH, {}
+        roles = pipe.roles(package.sender)
+        if self.kind == MessageKind.REVIEW:
+            if Role.REVIEWER not in roles:
+                return Reason.NOT_REVIEWER, {}
+        elif Role.OVERSIGHT not in roles:
+            return Reason.NOT_OVERSIGHT, {}
+        models: dict[str, type[BaseModel]] = {
+            MessageKind.REVIEW: Review,
+            MessageKind.BLOCK: Block,
+            MessageKind.UNBLOCK: Unblock,
+            MessageKind.DELETE: Delete,
+        }
+        model = models[self.kind]
+        try:
+            body = model.model_validate(header.get(self.kind.value)).model_dump(mode="json")
+        except ValueError:
+            return Reason.SCHEMA, {}
+        if isinstance(body.get("statement_hash"), str):
+            stored = pipe.sink.statement(body["subject_sender"], body["subject_msg_id"])
+            if stored is not None and stored != (package.notice_id, body["statement_hash"]):
+                return Reason.REVIEW_MISMATCH, {}
+        return None, body
+
+
+def _no_roles(bureau: str) -> frozenset[str]:
+    """The default of :attr:`ReceivePipeline.roles`: no bureau has a role."""
+    del bureau
+    return frozenset()
+
+
+def _no_review(kind: str, notice_type: str, sender: str) -> bool:
+    """The default of :attr:`ReceivePipeline.needs_review`: nothing needs review."""
+    del kind, notice_type, sender
+    return False
+
+
 #: one handler per message kind; a kind without one is quarantined as ``wrong-topic``
 HANDLERS: Mapping[str, Handler] = {
     MessageKind.PUBLISH: NoticeHandler(carries_view=True),
@@ -226,6 +391,10 @@ HANDLERS: Mapping[str, Handler] = {
     MessageKind.CANCEL: NoticeHandler(carries_view=False),
     MessageKind.ERASURE: NoticeHandler(carries_view=False),
     MessageKind.RECEIPT: ReceiptHandler(),
+    MessageKind.REVIEW: FactHandler(MessageKind.REVIEW),
+    MessageKind.BLOCK: FactHandler(MessageKind.BLOCK),
+    MessageKind.UNBLOCK: FactHandler(MessageKind.UNBLOCK),
+    MessageKind.DELETE: FactHandler(MessageKind.DELETE),
 }
 #: the kinds that travel on an inbox
 NOTICE_KINDS = frozenset(kind for kind, h in HANDLERS.items() if h.topic == INBOX)
@@ -248,6 +417,11 @@ class ReceivePipeline:
     receipts_topic: str
     handlers: Mapping[str, Handler] = field(default_factory=lambda: HANDLERS)
     log: FilteringBoundLogger = field(default_factory=get_logger)
+    #: a bureau's roles in the directory (``KeyLookup.roles``); default: nobody has one
+    roles: Callable[[str], frozenset[str]] = _no_roles
+    #: whether a message kind of a notice type needs review (``KeyLookup.rules().needs_review``);
+    #: default: nothing does
+    needs_review: Callable[[str, str, str], bool] = _no_review
 
     def receive(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
         """Verify and apply one record. A store failure raises
@@ -283,9 +457,7 @@ class ReceivePipeline:
         position = Position(record.topic, record.partition, record.offset)
         return handler(self, Received(package, position, started))
 
-    def answer(
-        self, package: VerifiedPackage, status: ReceiptStatus, reason: Reason | None
-    ) -> Answer:
+    def answer(self, package: VerifiedPackage, status: ReceiptStatus, reason: str | None) -> Answer:
         """The receipt owed to the sender of ``package``."""
         return answer(package, self.bureau, status, reason)
 

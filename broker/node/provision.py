@@ -13,7 +13,7 @@ Used by ``nbx node init``, ``nbx demo`` and the end-to-end tests. Layout::
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,12 +68,14 @@ def provision(
     session_timeout_ms: int = 10_000,
     now: datetime | None = None,
     require_log_append_time: bool = True,
+    roles: Mapping[str, Sequence[str]] | None = None,
     pace_empty_fetches: bool = False,
 ) -> dict[str, Path]:
     """Create anchor, keys, a signed directory and one ``node.toml`` per bureau in ``folder``.
 
     Returns the config path of each bureau. ``policies`` is copied to ``folder/policies``.
     ``require_log_append_time=False`` is for a broker that cannot time-stamp records (tansu).
+    ``roles`` gives bureaus roles besides ``member`` (``{"XR": ["reviewer"]}``).
     ``pace_empty_fetches=True`` is for a broker that answers empty fetches at once (noida-db).
     """
     now = now or datetime.now(UTC) - timedelta(minutes=5)
@@ -91,7 +93,8 @@ def provision(
         keys = BureauKeys.generate(cc)
         write_bureau_keys(home / "keys", keys)
         public = PublicDocument.model_validate(public_document(keys))
-        body = add_bureau(body, public, name=bureau_name(cc), now=now)
+        extra = tuple((roles or {}).get(cc, ()))
+        body = add_bureau(body, public, name=bureau_name(cc), now=now, roles=("member", *extra))
         ext = "sqlite" if sink == "sqlite" else "jsonl"
         config = home / "node.toml"
         config.write_text(

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka.errors import KafkaError
+from pydantic import BaseModel, ValidationError
 
 from broker.envelope import Grant, Sealed
 from broker.envelope.seal import prepare
@@ -72,6 +73,9 @@ class PublishResult:
     notice_id: str
     kind: MessageKind
     outcomes: list[RecipientOutcome] = field(default_factory=list)
+    #: what a reviewer attests: the hash of the signed statement every recipient verified
+    #: (:attr:`broker.envelope.VerifiedPackage.statement_hash`); None if nothing was sent
+    statement_hash: str | None = None
 
     @property
     def sent(self) -> list[str]:
@@ -89,6 +93,7 @@ class PublishResult:
             "msg_id": self.msg_id,
             "notice_id": self.notice_id,
             "kind": self.kind,
+            "statement_hash": self.statement_hash,
             "recipients": [o.__dict__ for o in self.outcomes],
         }
 
@@ -293,6 +298,88 @@ class Publisher:
             handling=handling,
         )
 
+    async def review(
+        self,
+        *,
+        subject_sender: str,
+        subject_msg_id: str,
+        notice_id: str,
+        notice_type: str,
+        statement_hash: str,
+        decision: Literal["approved", "refused"],
+        reason: str,
+        to: Iterable[str],
+        grounds: Sequence[str] = (),
+    ) -> PublishResult:
+        """Send a reviewer's attestation of ``subject_sender``'s message ``subject_msg_id``
+        (bound to its ``statement_hash``) to ``to``: every recipient of the notice and its
+        sender. No personal data: the body travels in the signed header, the grants are empty.
+        Invalid input (a refusal without grounds, a malformed hash) raises
+        :class:`~broker.errors.NbxError`."""
+        from broker.schemas.safeguards import Review
+
+        body = _body(
+            Review,
+            subject_sender=subject_sender,
+            subject_msg_id=subject_msg_id,
+            statement_hash=statement_hash,
+            decision=decision,
+            grounds=tuple(grounds),
+            reason=reason,
+        )
+        return await self._safeguard(MessageKind.REVIEW, notice_id, notice_type, body, to)
+
+    async def oversight(
+        self,
+        kind: Literal["block", "unblock", "delete"],
+        *,
+        subject_sender: str,
+        notice_id: str,
+        notice_type: str,
+        case_ref: str,
+        to: Iterable[str],
+        reason: str | None = None,
+    ) -> PublishResult:
+        """Send the oversight body's ``block`` / ``unblock`` / ``delete`` decision about
+        ``subject_sender``'s notice ``notice_id`` (case ``case_ref``; ``reason`` required for
+        block and delete) to ``to``: every recipient of the notice (and its sender)."""
+        from broker.schemas.safeguards import Block, Delete, Unblock
+
+        message_kind = MessageKind(kind)
+        if message_kind == MessageKind.UNBLOCK:
+            body = _body(Unblock, subject_sender=subject_sender, case_ref=case_ref)
+        else:
+            model = Block if message_kind == MessageKind.BLOCK else Delete
+            body = _body(model, subject_sender=subject_sender, case_ref=case_ref, reason=reason)
+        return await self._safeguard(message_kind, notice_id, notice_type, body, to)
+
+    async def _safeguard(
+        self,
+        kind: MessageKind,
+        notice_id: str,
+        notice_type: str,
+        body: dict[str, Any],
+        to: Iterable[str],
+    ) -> PublishResult:
+        """Seal a review / oversight message like a lifecycle one: empty grants, the body in
+        the signed header under the kind's name."""
+        name = kind.value  # its value (a plain str) is what is signed
+        header = {"notice_id": notice_id, "notice_type": notice_type, name: body}
+        recipients = sorted(set(to) - {self.bureau})
+        if not recipients:
+            msg = "no recipients given"
+            raise NbxError(msg)
+        grants = {r: Grant(frozenset(), (), f"safeguard:{name}") for r in recipients}
+        return await self._send(
+            kind=kind,
+            notice_id=notice_id,
+            notice_type=notice_type,
+            header=header,
+            units={},
+            grants=grants,
+            handling="H0",
+        )
+
     def recipients_of(self, notice_id: str) -> list[str]:
         """Every bureau a message about ``notice_id`` was sent to, from the store."""
         if self.store is None:
@@ -354,7 +441,9 @@ class Publisher:
         else:
             sent = await asyncio.gather(*(self._send_one(sealed, r) for r in audience))
         outcomes = sorted([*sent, *extra_outcomes], key=lambda o: o.recipient)
-        result = PublishResult(sealed.msg_id, notice_id, kind, outcomes)
+        result = PublishResult(
+            sealed.msg_id, notice_id, kind, outcomes, statement_hash=sealed.statement_hash
+        )
         self._record(result)
         self._log.info(
             "notice.published",
@@ -376,13 +465,25 @@ class Publisher:
         if len(outcomes) == 1:  # one statement is one transaction already
             o = outcomes[0]
             self.store.record_sent(
-                result.msg_id, result.notice_id, o.recipient, result.kind, o.status, o.reason
+                result.msg_id,
+                result.notice_id,
+                o.recipient,
+                result.kind,
+                o.status,
+                o.reason,
+                statement_hash=result.statement_hash,
             )
             return
         with self.store.batch():  # one transaction for every recipient
             for o in outcomes:
                 self.store.record_sent(
-                    result.msg_id, result.notice_id, o.recipient, result.kind, o.status, o.reason
+                    result.msg_id,
+                    result.notice_id,
+                    o.recipient,
+                    result.kind,
+                    o.status,
+                    o.reason,
+                    statement_hash=result.statement_hash,
                 )
 
     async def _send_one(self, sealed: Sealed, recipient: str) -> RecipientOutcome:
@@ -423,3 +524,15 @@ class Publisher:
             len(grant.disclosed),
             len(grant.withheld),
         )
+
+
+def _body(model: type[BaseModel], **values: Any) -> dict[str, Any]:
+    """``values`` validated by ``model``, as the JSON the header carries; one clear error."""
+    try:
+        return model.model_validate(values).model_dump(mode="json")
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        msg = f"invalid {model.__name__.lower()}: {problems}"
+        raise NbxError(msg) from None

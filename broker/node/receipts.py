@@ -22,7 +22,7 @@ from broker.node.stats import DaemonStats
 from broker.transport import receipts
 from broker.transport.factory import Producer
 from broker.transport.record_keys import record_key
-from broker.vocab import MessageKind, Reason, ReceiptStatus, Unsendable
+from broker.vocab import MessageKind, ReceiptStatus, Unsendable
 
 #: something to produce once the batch is stored; returns the broker's acknowledgement
 Action = Callable[[Producer], Awaitable[Awaitable[Any]]]
@@ -39,20 +39,35 @@ class Answer:
 
 
 def answer(
-    package: VerifiedPackage, recipient: str, status: ReceiptStatus, reason: Reason | None
+    package: VerifiedPackage, recipient: str, status: ReceiptStatus, reason: str | None
 ) -> Answer:
     """The receipt ``recipient`` owes the sender of ``package``; sent after the batch is stored.
 
-    The codes go into the receipt as plain ``str`` (canonical JSON's fast path takes only those).
+    ``reason`` is a :class:`~broker.vocab.Reason` for a rejection, or why a notice was purged
+    (a refusal's grounds, ``delete:<case>``).
     """
+    return answer_to(package.sender, package.msg_id, package.notice_id, recipient, status, reason)
+
+
+def answer_to(
+    sender: str,
+    msg_id: str,
+    notice_id: str,
+    recipient: str,
+    status: ReceiptStatus,
+    reason: str | None,
+) -> Answer:
+    """The receipt ``recipient`` owes ``sender`` for its message ``msg_id`` (also one not in
+    hand: a notice purged by a later refusal or delete). The codes go into the receipt as plain
+    ``str`` (canonical JSON's fast path takes only those)."""
     return Answer(
-        package.sender,
+        sender,
         {
-            "msg_id": package.msg_id,
-            "notice_id": package.notice_id,
+            "msg_id": msg_id,
+            "notice_id": notice_id,
             "recipient": recipient,
             "status": status.value,
-            "reason": None if reason is None else reason.value,
+            "reason": None if reason is None else str(reason),
             "at": datetime.now(UTC).isoformat(),
         },
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import functools
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,6 +23,7 @@ from broker.envelope import VerifiedPackage
 from broker.errors import SinkError
 from broker.vocab import (
     MessageKind,
+    NoticeState,
     NoticeStatus,
     Reason,
     ReceiptStatus,
@@ -114,6 +115,124 @@ PURGED_STATUS: dict[str, NoticeStatus] = {
 }
 
 
+#: The messages stored as facts about a notice (attestations and oversight decisions).
+FACT_KINDS: frozenset[str] = frozenset(
+    {MessageKind.REVIEW, MessageKind.BLOCK, MessageKind.UNBLOCK, MessageKind.DELETE}
+)
+#: The states in which a notice holds no personal data.
+PURGED_STATES: frozenset[NoticeState] = frozenset(
+    {NoticeState.REFUSED, NoticeState.PURGED, NoticeState.CANCELLED}
+)
+#: A review's decision that makes the version it names actionable (the other is ``refused``).
+APPROVED = "approved"
+REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """An attestation (``review``) or an oversight decision (``block``, ``unblock``,
+    ``delete``) about the notice ``(subject_sender, notice_id)``, as stored: ids, codes and the
+    signer's short reason, never personal data."""
+
+    kind: str  # a MessageKind in FACT_KINDS
+    by: str  # the bureau that signed it
+    msg_id: str
+    subject_sender: str
+    notice_id: str
+    statement_hash: str | None = None  # review: the statement it judges
+    subject_msg_id: str | None = None  # review: the message it judges
+    decision: str | None = None  # review: approved / refused
+    grounds: str | None = None  # review: refusal grounds, comma-separated
+    case_ref: str | None = None  # block / unblock / delete
+    reason: str | None = None
+
+
+def fact_from(package: VerifiedPackage, body: Mapping[str, Any]) -> Fact:
+    """The fact a verified review / block / unblock / delete message states (``body`` is its
+    validated header body, :mod:`broker.schemas.safeguards`)."""
+    grounds = body.get("grounds")
+    return Fact(
+        kind=package.kind,
+        by=package.sender,
+        msg_id=package.msg_id,
+        subject_sender=str(body["subject_sender"]),
+        notice_id=package.notice_id,
+        statement_hash=body.get("statement_hash"),
+        subject_msg_id=body.get("subject_msg_id"),
+        decision=body.get("decision"),
+        grounds=",".join(str(g) for g in grounds) if grounds else None,
+        case_ref=body.get("case_ref"),
+        reason=body.get("reason"),
+    )
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A notice's state as derived from its facts, with the reason to show (a refusal's grounds,
+    a block's case and reason, ``delete:<case>``), the message a ``purged`` receipt answers and
+    the fact (signer, msg id) that decided it."""
+
+    state: NoticeState
+    reason: str | None = None
+    msg_id: str | None = None
+    by: str | None = None
+    fact_msg_id: str | None = None
+
+
+def derive_state(
+    status: str,
+    current_hash: str | None,
+    current_msg_id: str | None,
+    review_required: bool,
+    statements: Mapping[str, str],
+    facts: Sequence[Fact],
+) -> Derived:
+    """The state of one notice from everything known about it; the same facts in any order give
+    the same state (every choice below is made on the facts' sorted ids, never their arrival).
+
+    ``status`` is the notice's lifecycle status (:class:`~broker.vocab.NoticeStatus`),
+    ``current_hash`` / ``current_msg_id`` its stored version's statement, ``statements`` the
+    statement hash -> msg id of every version received. In order: erased -> ``purged``,
+    cancelled -> ``cancelled``, deleted -> ``purged``, a refusal of any version received ->
+    ``refused``, a block whose case was not unblocked -> ``blocked``, suspended ->
+    ``suspended``, review required and no approval of *this* version's statement hash ->
+    ``pending-review``, else ``actionable``. A refusal and a delete are final.
+    """
+    ordered = sorted(facts, key=lambda f: (f.msg_id, f.by))
+    if status == NoticeStatus.ERASED:
+        return Derived(NoticeState.PURGED, MessageKind.ERASURE.value, current_msg_id)
+    if status == NoticeStatus.CANCELLED:
+        return Derived(NoticeState.CANCELLED, MessageKind.CANCEL.value, current_msg_id)
+    for f in ordered:
+        if f.kind == MessageKind.DELETE:
+            reason = f"{MessageKind.DELETE.value}:{f.case_ref}"
+            return Derived(NoticeState.PURGED, reason, current_msg_id, f.by, f.msg_id)
+    for f in ordered:
+        if f.kind == MessageKind.REVIEW and f.decision == REFUSED:
+            refused = statements.get(f.statement_hash or "")
+            if refused is not None and refused == f.subject_msg_id:
+                return Derived(NoticeState.REFUSED, f.grounds, refused, f.by, f.msg_id)
+    lifted = {f.case_ref for f in ordered if f.kind == MessageKind.UNBLOCK}
+    for f in ordered:
+        if f.kind == MessageKind.BLOCK and f.case_ref not in lifted:
+            reason = f"{f.case_ref}: {f.reason}"
+            return Derived(NoticeState.BLOCKED, reason, current_msg_id, f.by, f.msg_id)
+    if status == NoticeStatus.SUSPENDED:
+        return Derived(NoticeState.SUSPENDED, None, current_msg_id)
+    if review_required:
+        for f in ordered:
+            if (
+                f.kind == MessageKind.REVIEW
+                and f.decision == APPROVED
+                and current_hash is not None
+                and f.statement_hash == current_hash
+                and f.subject_msg_id == current_msg_id
+            ):
+                return Derived(NoticeState.ACTIONABLE, None, current_msg_id, f.by, f.msg_id)
+        return Derived(NoticeState.PENDING_REVIEW, None, current_msg_id)
+    return Derived(NoticeState.ACTIONABLE, None, current_msg_id)
+
+
 @dataclass(frozen=True)
 class Position:
     """Where a record was read from."""
@@ -129,7 +248,7 @@ class Seen:
 
     position: Position
     outcome: Applied
-    reason: Reason | None
+    reason: str | None  # a Reason, or a purge's reason (grounds, delete:<case>)
 
 
 @dataclass(frozen=True)
@@ -161,6 +280,8 @@ class SentRow(TypedDict):
     reason: str | None
     at: str
     receipts: list[ReceiptRow]
+    #: the hash of the message's signed statement (what a review attests); None if not sent
+    statement_hash: str | None
 
 
 class RecipientStatus(TypedDict):
@@ -178,6 +299,8 @@ class NoticeRow(TypedDict):
     notice_type: str
     version: int
     status: str  # a NoticeStatus
+    state: str  # a NoticeState: only "actionable" may be acted on
+    state_reason: str | None  # a refusal's grounds, a block's case and reason
     updated_at: str
 
 
@@ -190,6 +313,8 @@ class NoticeRecord(TypedDict):
     notice_type: str
     version: int
     status: str  # a NoticeStatus
+    state: str  # a NoticeState
+    state_reason: str | None
     view: dict[str, Any] | None
     withheld: list[list[str]] | None  # [path, rule] pairs
     policy: str
@@ -198,18 +323,19 @@ class NoticeRecord(TypedDict):
 
 
 def status_rows(
-    sent: Iterable[tuple[str, str, str, str, str | None, str]],
+    sent: Iterable[tuple[str, str, str, str, str | None, str, str | None]],
     receipts: Iterable[tuple[str, str, str, str | None, str]],
 ) -> list[RecipientStatus]:
-    """Group sent rows ``(msg_id, recipient, kind, status, reason, at)`` and receipt rows
-    ``(msg_id, recipient, status, reason, at)`` per recipient, as ``nbx status`` shows them."""
+    """Group sent rows ``(msg_id, recipient, kind, status, reason, at, statement_hash)`` and
+    receipt rows ``(msg_id, recipient, status, reason, at)`` per recipient, as ``nbx status``
+    shows them."""
     by_msg: dict[tuple[str, str], list[ReceiptRow]] = {}
     for msg_id, recipient, status, reason, at in receipts:
         by_msg.setdefault((msg_id, recipient), []).append(
             {"status": status, "reason": reason, "at": at}
         )
     out: dict[str, RecipientStatus] = {}
-    for msg_id, recipient, kind, status, reason, at in sent:
+    for msg_id, recipient, kind, status, reason, at, statement_hash in sent:
         entry = out.setdefault(recipient, {"recipient": recipient, "messages": []})
         entry["messages"].append(
             {
@@ -219,6 +345,7 @@ def status_rows(
                 "reason": reason,
                 "at": at,
                 "receipts": by_msg.get((msg_id, recipient), []),
+                "statement_hash": statement_hash,
             }
         )
     return [out[k] for k in sorted(out)]
@@ -253,8 +380,29 @@ class Sink(Protocol):
         chosen by their signer, so the guard is per sender: one bureau cannot spend another's)."""
         ...
 
-    def apply(self, package: VerifiedPackage, view: dict[str, Any], at: Position) -> Applied:
-        """Apply a verified message (publish/update/suspend/cancel/erasure) in one transaction."""
+    def apply(
+        self,
+        package: VerifiedPackage,
+        view: dict[str, Any],
+        at: Position,
+        *,
+        review: bool = False,
+    ) -> Applied:
+        """Apply a verified message (publish/update/suspend/cancel/erasure, or a fact: review,
+        block, unblock, delete, whose validated body is ``view``) in one transaction, then
+        derive the notice's state again (:func:`derive_state`). ``review``: the publish/update
+        needs an approving attestation before it is actionable. ``PURGED`` when the message
+        left the notice without personal data (also a publish refused or deleted before it
+        arrived, and a fact that refused or deleted a stored notice)."""
+        ...
+
+    def state(self, sender: str, notice_id: str) -> Derived | None:
+        """The derived state of the notice ``(sender, notice_id)``, if it is stored."""
+        ...
+
+    def statement(self, sender: str, msg_id: str) -> tuple[str, str] | None:
+        """``(notice_id, statement_hash)`` of ``sender``'s publish/update ``msg_id``, if
+        received."""
         ...
 
     def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:
@@ -269,8 +417,11 @@ class Sink(Protocol):
         kind: MessageKind,
         status: SendStatus,
         reason: str | None,
+        *,
+        statement_hash: str | None = None,
     ) -> None:
-        """Remember what this bureau sent to ``recipient``."""
+        """Remember what this bureau sent to ``recipient`` (and the hash of the statement it
+        signed, which a reviewer attests)."""
         ...
 
     def record_receipt(self, receipt: ReceiptRecord) -> bool:

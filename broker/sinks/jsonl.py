@@ -1,9 +1,12 @@
 """JSON-lines sink: one append-only file of records, for bureaus that feed another system.
 
-Every change appends one JSON object (``type`` = ``delivery``, ``notice``, ``sent`` or ``receipt``)
-and is fsynced before the daemon commits its offset. The state is rebuilt by reading the file at
-start. A purge (cancel, erasure) rewrites the file without the notice's personal data, atomically
-(temporary file, fsync, rename), so the values are gone from disk.
+Every change appends one JSON object (``type`` = ``delivery``, ``notice``, ``statement``,
+``fact``, ``sent`` or ``receipt``) and is fsynced before the daemon commits its offset. A notice's
+``state`` is derived from its record and its facts (:func:`~broker.sinks.base.derive_state`)
+whenever either changes; a notice that reaches ``refused`` or ``purged`` is purged as below. The
+state is rebuilt by reading the file at start. A purge (cancel, erasure, refusal, delete)
+rewrites the file without the notice's personal data, atomically (temporary file, fsync,
+rename), so the values are gone from disk.
 """
 
 from __future__ import annotations
@@ -18,19 +21,32 @@ from typing import Any, cast
 
 from broker.envelope import VerifiedPackage
 from broker.sinks.base import (
+    FACT_KINDS,
+    PURGED_STATES,
     PURGED_STATUS,
     Applied,
+    Derived,
+    Fact,
     NoticeRecord,
     NoticeRow,
     Position,
     ReceiptRecord,
     RecipientStatus,
     Seen,
+    derive_state,
+    fact_from,
     status_rows,
     storage_errors,
 )
 from broker.sinks.files import create_private, open_private
-from broker.vocab import MessageKind, NoticeStatus, Reason, SendStatus
+from broker.vocab import MessageKind, NoticeState, NoticeStatus, Reason, SendStatus
+
+#: the state of a notice record written by an older release (no review, no facts then)
+_STATE_OF_STATUS = {
+    NoticeStatus.SUSPENDED: NoticeState.SUSPENDED,
+    NoticeStatus.CANCELLED: NoticeState.CANCELLED,
+    NoticeStatus.ERASED: NoticeState.PURGED,
+}
 
 
 def _now() -> str:
@@ -53,6 +69,10 @@ class JsonlSink:
         self._notices: dict[tuple[str, str], dict[str, Any]] = {}
         self._sent: dict[tuple[str, str], dict[str, Any]] = {}
         self._receipts: dict[tuple[str, str, str], dict[str, Any]] = {}
+        #: statement hashes of publish/update messages, keyed by (sender, msg id)
+        self._statements: dict[tuple[str, str], dict[str, Any]] = {}
+        #: attestations and oversight decisions, keyed by (signer, msg id)
+        self._facts: dict[tuple[str, str], dict[str, Any]] = {}
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
@@ -100,6 +120,10 @@ class JsonlSink:
             self._sent[(rec["msg_id"], rec["recipient"])] = rec
         elif kind == "receipt":
             self._receipts[(rec["msg_id"], rec["recipient"], rec["status"])] = rec
+        elif kind == "statement":
+            self._statements[(rec["sender"], rec["msg_id"])] = rec
+        elif kind == "fact":
+            self._facts[(rec["by"], rec["msg_id"])] = rec
 
     def _append(self, *records: dict[str, Any]) -> None:
         for rec in records:
@@ -114,7 +138,15 @@ class JsonlSink:
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
         tmp.unlink(missing_ok=True)  # created afresh, so with mode 0600
         with os.fdopen(open_private(tmp, "w"), "w", encoding="utf-8") as out:
-            for group in (self._deliveries, self._notices, self._sent, self._receipts):
+            groups = (
+                self._deliveries,
+                self._notices,
+                self._statements,
+                self._facts,
+                self._sent,
+                self._receipts,
+            )
+            for group in groups:
                 for rec in group.values():
                     out.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
             out.flush()
@@ -134,8 +166,7 @@ class JsonlSink:
         if rec is None:
             return None
         position = Position(rec["topic"], rec["partition"], rec["offset"])
-        reason = rec.get("reason")
-        return Seen(position, Applied(rec["outcome"]), None if reason is None else Reason(reason))
+        return Seen(position, Applied(rec["outcome"]), rec.get("reason"))
 
     def _delivery(
         self, package: VerifiedPackage, at: Position, outcome: Applied, reason: str | None
@@ -160,12 +191,59 @@ class JsonlSink:
             return None
         return Applied.REDELIVERY if seen.position == at else Applied.REPLAY
 
+    def _compute(self, sender: str, notice_id: str) -> Derived | None:
+        current = self._notices.get((sender, notice_id))
+        if current is None:
+            return None
+        statements = {
+            r["statement_hash"]: r["msg_id"]
+            for r in self._statements.values()
+            if r["sender"] == sender and r["notice_id"] == notice_id
+        }
+        facts = [
+            Fact(**{k: v for k, v in r.items() if k not in ("type", "at")})
+            for r in self._facts.values()
+            if r["subject_sender"] == sender and r["notice_id"] == notice_id
+        ]
+        hash_ = current.get("statement_hash")
+        return derive_state(
+            current["status"],
+            hash_,
+            statements.get(hash_ or ""),
+            bool(current.get("review", False)),
+            statements,
+            facts,
+        )
+
+    def _derived(self, sender: str, notice_id: str) -> tuple[dict[str, Any], Derived] | None:
+        """The notice's record with its state derived again (purged if the state holds no
+        personal data); not yet appended."""
+        derived = self._compute(sender, notice_id)
+        if derived is None:
+            return None
+        notice = self._notices[(sender, notice_id)] | {
+            "state": derived.state,
+            "state_reason": derived.reason,
+        }
+        if derived.state in PURGED_STATES:
+            notice |= {"view": None, "withheld": None}
+        return notice, derived
+
     @storage_errors
-    def apply(self, package: VerifiedPackage, view: dict[str, Any], at: Position) -> Applied:
+    def apply(
+        self,
+        package: VerifiedPackage,
+        view: dict[str, Any],
+        at: Position,
+        *,
+        review: bool = False,
+    ) -> Applied:
         """Apply a verified message; the delivery record and the notice are written together."""
         guard = self._guard(package, at)
         if guard is not None:
             return guard
+        if package.kind in FACT_KINDS:
+            return self._apply_fact(package, view, at)
         key = (package.sender, package.notice_id)
         current = self._notices.get(key)
         base = {
@@ -180,33 +258,102 @@ class JsonlSink:
         purged = PURGED_STATUS.get(package.kind)
         if purged is not None:
             version = current["version"] if current else 0
-            notice = base | {"version": version, "status": purged, "view": None, "withheld": None}
-            self._append(self._delivery(package, at, Applied.PURGED, None), notice)
+            notice = base | {
+                "version": version,
+                "status": purged,
+                "view": None,
+                "withheld": None,
+                "statement_hash": current.get("statement_hash") if current else None,
+                "review": current.get("review", False) if current else False,
+            }
+            self._notices[key] = notice
+            derived = self._derived(*key)
+            assert derived is not None
+            self._append(self._delivery(package, at, Applied.PURGED, None), derived[0])
             self._rewrite()
             return Applied.PURGED
         if package.kind == MessageKind.SUSPEND:
             if current is not None and current["status"] == NoticeStatus.ACTIVE:
-                notice = current | {"status": NoticeStatus.SUSPENDED, "updated_at": _now()}
-                self._append(self._delivery(package, at, Applied.SUSPENDED, None), notice)
+                self._notices[key] = current | {
+                    "status": NoticeStatus.SUSPENDED,
+                    "updated_at": _now(),
+                }
+                derived = self._derived(*key)
+                assert derived is not None
+                self._append(self._delivery(package, at, Applied.SUSPENDED, None), derived[0])
             else:
                 self._append(self._delivery(package, at, Applied.SUSPENDED, None))
             return Applied.SUSPENDED
+        statement = {
+            "type": "statement",
+            "sender": package.sender,
+            "msg_id": package.msg_id,
+            "notice_id": package.notice_id,
+            "statement_hash": package.statement_hash,
+        }
         raw = package.header.get("version", 1)
         version = raw if isinstance(raw, int) and not isinstance(raw, bool) else 1
         if current is not None and (
             current["status"] in (NoticeStatus.CANCELLED, NoticeStatus.ERASED)
             or current["version"] >= version
         ):
-            self._append(self._delivery(package, at, Applied.STALE, None))
+            self._statements[(package.sender, package.msg_id)] = statement
+            derived = self._derived(*key)
+            assert derived is not None
+            self._append(self._delivery(package, at, Applied.STALE, None), statement, derived[0])
+            if derived[1].state in PURGED_STATES and current.get("view") is not None:
+                self._rewrite()
             return Applied.STALE
         notice = base | {
             "version": version,
             "status": NoticeStatus.ACTIVE,
             "view": view,
             "withheld": [list(w) for w in package.withheld],
+            "statement_hash": package.statement_hash,
+            "review": review,
         }
-        self._append(self._delivery(package, at, Applied.DELIVERED, None), notice)
+        self._statements[(package.sender, package.msg_id)] = statement
+        self._notices[key] = notice
+        derived = self._derived(*key)
+        assert derived is not None
+        notice, state = derived
+        if state.state in PURGED_STATES:  # refused or deleted before it arrived
+            self._append(
+                self._delivery(package, at, Applied.PURGED, state.reason), statement, notice
+            )
+            if current is not None and current.get("view") is not None:
+                self._rewrite()
+            return Applied.PURGED
+        self._append(self._delivery(package, at, Applied.DELIVERED, None), statement, notice)
         return Applied.DELIVERED
+
+    def _apply_fact(self, package: VerifiedPackage, body: dict[str, Any], at: Position) -> Applied:
+        fact = fact_from(package, body)
+        key = (fact.subject_sender, fact.notice_id)
+        before = self._compute(*key)
+        record = {"type": "fact", "at": _now(), **fact.__dict__}
+        self._facts[(fact.by, fact.msg_id)] = record
+        derived = self._derived(*key)
+        if derived is None or before is None:
+            self._append(self._delivery(package, at, Applied.DELIVERED, None), record)
+            return Applied.DELIVERED
+        purged = before.state not in PURGED_STATES and derived[1].state in PURGED_STATES
+        outcome = Applied.PURGED if purged else Applied.DELIVERED
+        self._append(self._delivery(package, at, outcome, None), record, derived[0])
+        if purged:
+            self._rewrite()
+        return outcome
+
+    @storage_errors
+    def state(self, sender: str, notice_id: str) -> Derived | None:
+        """The derived state of the notice ``(sender, notice_id)`` (None if not stored)."""
+        return self._compute(sender, notice_id)
+
+    @storage_errors
+    def statement(self, sender: str, msg_id: str) -> tuple[str, str] | None:
+        """``(notice_id, statement_hash)`` of ``sender``'s publish/update ``msg_id``."""
+        rec = self._statements.get((sender, msg_id))
+        return None if rec is None else (rec["notice_id"], rec["statement_hash"])
 
     @storage_errors
     def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:
@@ -225,6 +372,8 @@ class JsonlSink:
         kind: MessageKind,
         status: SendStatus,
         reason: str | None,
+        *,
+        statement_hash: str | None = None,
     ) -> None:
         """Remember what this bureau sent to ``recipient``."""
         self._append(
@@ -237,6 +386,7 @@ class JsonlSink:
                 "status": status,
                 "reason": reason,
                 "at": _now(),
+                "statement_hash": statement_hash,
             }
         )
 
@@ -252,7 +402,15 @@ class JsonlSink:
     def status(self, notice_id: str) -> list[RecipientStatus]:
         """Per recipient: messages sent for ``notice_id`` and their receipts."""
         sent = sorted(
-            (r["msg_id"], r["recipient"], r["kind"], r["status"], r["reason"], r["at"])
+            (
+                r["msg_id"],
+                r["recipient"],
+                r["kind"],
+                r["status"],
+                r["reason"],
+                r["at"],
+                r.get("statement_hash"),
+            )
             for r in self._sent.values()
             if r["notice_id"] == notice_id
         )
@@ -272,6 +430,8 @@ class JsonlSink:
                 notice_type=n["notice_type"],
                 version=n["version"],
                 status=n["status"],
+                state=n.get("state", _STATE_OF_STATUS.get(n["status"], NoticeState.ACTIONABLE)),
+                state_reason=n.get("state_reason"),
                 updated_at=n["updated_at"],
             )
             for n in self._notices.values()
@@ -284,6 +444,9 @@ class JsonlSink:
         if not matches:
             return None
         latest = max(matches, key=lambda n: n["updated_at"])
-        # a notice record (see apply) without its "type": the keys of NoticeRecord, in the order
-        # the file holds them
-        return cast(NoticeRecord, {k: v for k, v in latest.items() if k != "type"})
+        # a notice record (see apply) without its "type" and bookkeeping: the keys of
+        # NoticeRecord, in the order the file holds them
+        record = {k: v for k, v in latest.items() if k not in ("type", "statement_hash", "review")}
+        record.setdefault("state", _STATE_OF_STATUS.get(latest["status"], NoticeState.ACTIONABLE))
+        record.setdefault("state_reason", None)
+        return cast(NoticeRecord, record)

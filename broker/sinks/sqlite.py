@@ -1,8 +1,14 @@
 """SQLite sink (default): one file per bureau.
 
-Tables: ``notices`` (current version of each notice: disclosed view, withheld manifest, status),
-``deliveries`` (every message handled: the replay guard and delivery log, ids only), ``sent`` and
-``receipts`` (the publisher side: what went to whom, and what came back).
+Tables: ``notices`` (current version of each notice: disclosed view, withheld manifest, status,
+and the derived ``state``), ``deliveries`` (every message handled: the replay guard and delivery
+log, ids only), ``statements`` (the statement hash of every publish/update received), ``facts``
+(attestations and oversight decisions: ids, codes, short reasons), ``sent`` and ``receipts`` (the
+publisher side: what went to whom, and what came back).
+
+A notice's ``state`` is derived from its row and its facts (:func:`~broker.sinks.base.derive_state`)
+each time either changes, so it does not depend on the order in which they arrived; a national
+system reads only rows whose ``state`` is ``actionable``.
 
 Purging (cancel, withdraw, erasure order) removes the view and the withheld manifest of a notice.
 ``secure_delete`` overwrites freed content and the WAL is checkpointed and truncated right after,
@@ -23,19 +29,25 @@ import orjson
 
 from broker.envelope import VerifiedPackage
 from broker.sinks.base import (
+    FACT_KINDS,
+    PURGED_STATES,
     PURGED_STATUS,
     Applied,
+    Derived,
+    Fact,
     NoticeRecord,
     NoticeRow,
     Position,
     ReceiptRecord,
     RecipientStatus,
     Seen,
+    derive_state,
+    fact_from,
     status_rows,
     storage_errors,
 )
 from broker.sinks.files import SQLITE_COMPANIONS, create_private
-from broker.vocab import MessageKind, NoticeStatus, Reason, SendStatus
+from broker.vocab import MessageKind, NoticeState, NoticeStatus, Reason, SendStatus
 
 #: the delivery log and replay guard, keyed by (sender, msg id): a msg id is chosen by its signer
 DELIVERIES = """
@@ -53,6 +65,34 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (sender, msg_id)
 );
 """
+#: attestations and oversight decisions (ids, codes, short reasons: no personal data), and the
+#: statement hash of every publish/update received (what a review names)
+FACTS = """
+CREATE TABLE IF NOT EXISTS statements (
+    sender         TEXT NOT NULL,
+    msg_id         TEXT NOT NULL,
+    notice_id      TEXT NOT NULL,
+    statement_hash TEXT NOT NULL,
+    PRIMARY KEY (sender, msg_id)
+);
+CREATE INDEX IF NOT EXISTS statements_notice ON statements (sender, notice_id);
+CREATE TABLE IF NOT EXISTS facts (
+    by_bureau      TEXT NOT NULL,
+    msg_id         TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    subject_sender TEXT NOT NULL,
+    notice_id      TEXT NOT NULL,
+    statement_hash TEXT,
+    subject_msg_id TEXT,
+    decision       TEXT,
+    grounds        TEXT,
+    case_ref       TEXT,
+    reason         TEXT,
+    at             TEXT NOT NULL,
+    PRIMARY KEY (by_bureau, msg_id)
+);
+CREATE INDEX IF NOT EXISTS facts_notice ON facts (subject_sender, notice_id);
+"""
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS notices (
@@ -66,10 +106,15 @@ CREATE TABLE IF NOT EXISTS notices (
     policy       TEXT NOT NULL,
     msg_id       TEXT NOT NULL,
     updated_at   TEXT NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'actionable',
+    state_reason TEXT,
+    statement_hash TEXT,
+    review       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (sender, notice_id)
 );
 """
     + DELIVERIES
+    + FACTS
     + """
 CREATE TABLE IF NOT EXISTS sent (
     msg_id       TEXT NOT NULL,
@@ -79,6 +124,7 @@ CREATE TABLE IF NOT EXISTS sent (
     status       TEXT NOT NULL,
     reason       TEXT,
     at           TEXT NOT NULL,
+    statement_hash TEXT,
     PRIMARY KEY (msg_id, recipient)
 );
 CREATE TABLE IF NOT EXISTS receipts (
@@ -95,7 +141,31 @@ CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 """
 )
 #: ``PRAGMA user_version`` of the schema above. 2: the replay guard keyed by (sender, msg id).
-SCHEMA_VERSION = 2
+#: 3: notice states (``notices.state``...), ``statements`` and ``facts``.
+SCHEMA_VERSION = 3
+#: the derived state of a row written by an older release (no review, no facts then)
+_STATE_OF_STATUS = (
+    f"CASE status WHEN '{NoticeStatus.SUSPENDED}' THEN '{NoticeState.SUSPENDED}' "
+    f"WHEN '{NoticeStatus.CANCELLED}' THEN '{NoticeState.CANCELLED}' "
+    f"WHEN '{NoticeStatus.ERASED}' THEN '{NoticeState.PURGED}' "
+    f"ELSE '{NoticeState.ACTIONABLE}' END"
+)
+_MIGRATE_TO_3 = (  # constant text only: nothing from outside is joined in
+    "ALTER TABLE notices ADD COLUMN state TEXT NOT NULL DEFAULT 'actionable';"  # noqa: S608
+    "ALTER TABLE notices ADD COLUMN state_reason TEXT;"
+    "ALTER TABLE notices ADD COLUMN statement_hash TEXT;"
+    "ALTER TABLE notices ADD COLUMN review INTEGER NOT NULL DEFAULT 0;"
+    f"UPDATE notices SET state = {_STATE_OF_STATUS};"
+)
+_STATE = "UPDATE notices SET state = ?, state_reason = ? WHERE sender = ? AND notice_id = ?"
+_PURGE_AND_STATE = (
+    "UPDATE notices SET state = ?, state_reason = ?, view = NULL, withheld = NULL "
+    "WHERE sender = ? AND notice_id = ?"
+)
+_NOTICE_COLUMNS = (
+    "notice_id, sender, notice_type, version, status, view, withheld, policy, msg_id, "
+    "updated_at, state, state_reason, statement_hash, review"
+)
 _MIGRATE_TO_2 = (  # constant text only: nothing from outside is joined in
     "ALTER TABLE deliveries RENAME TO deliveries_v1;"  # noqa: S608
     + DELIVERIES
@@ -174,6 +244,14 @@ class SqliteSink:
                 for statement in _MIGRATE_TO_2.split(";"):
                     if statement.strip():
                         db.execute(statement)
+            columns = {r[1] for r in db.execute("PRAGMA table_info(notices)")}
+            if columns and "state" not in columns:
+                for statement in _MIGRATE_TO_3.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            sent_columns = {r[1] for r in db.execute("PRAGMA table_info(sent)")}
+            if sent_columns and "statement_hash" not in sent_columns:
+                db.execute("ALTER TABLE sent ADD COLUMN statement_hash TEXT")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -273,8 +351,7 @@ class SqliteSink:
         ).fetchone()
         if row is None:
             return None
-        reason = None if row[4] is None else Reason(row[4])
-        return Seen(Position(row[0], row[1], row[2]), Applied(row[3]), reason)
+        return Seen(Position(row[0], row[1], row[2]), Applied(row[3]), row[4])
 
     def _guard(self, package: VerifiedPackage, at: Position) -> Applied | None:
         seen = self.seen(package.sender, package.msg_id)
@@ -287,7 +364,7 @@ class SqliteSink:
         package: VerifiedPackage,
         at: Position,
         outcome: Applied,
-        reason: Reason | None,
+        reason: str | None,
         now: str | None = None,
     ) -> None:
         self._db.execute(
@@ -307,20 +384,108 @@ class SqliteSink:
         )
 
     @storage_errors
-    def apply(self, package: VerifiedPackage, view: dict[str, Any], at: Position) -> Applied:
-        """Apply a verified message in one transaction that is also the replay guard."""
+    def apply(
+        self,
+        package: VerifiedPackage,
+        view: dict[str, Any],
+        at: Position,
+        *,
+        review: bool = False,
+    ) -> Applied:
+        """Apply a verified message in one transaction that is also the replay guard, and
+        derive the state of the notice it is about again."""
         with self._tx():
             guard = self._guard(package, at)
             if guard is not None:
                 return guard
             now = _now()  # one time stamp for the notice row and the delivery row
-            outcome = self._apply_kind(package, view, now)
-            self._log(package, at, outcome, None, now)
+            if package.kind in FACT_KINDS:
+                outcome, reason = self._apply_fact(fact_from(package, view), now)
+            else:
+                outcome, reason = self._apply_kind(package, view, now, review=review)
+            self._log(package, at, outcome, reason, now)
             if outcome is Applied.PURGED:
                 self._purged = True
         return outcome
 
-    def _apply_kind(self, package: VerifiedPackage, view: dict[str, Any], now: str) -> Applied:
+    def _apply_fact(self, fact: Fact, now: str) -> tuple[Applied, str | None]:
+        before = self._compute(fact.subject_sender, fact.notice_id)
+        self._db.execute(
+            "INSERT OR IGNORE INTO facts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                fact.by,
+                fact.msg_id,
+                fact.kind,
+                fact.subject_sender,
+                fact.notice_id,
+                fact.statement_hash,
+                fact.subject_msg_id,
+                fact.decision,
+                fact.grounds,
+                fact.case_ref,
+                fact.reason,
+                now,
+            ),
+        )
+        after = self._derive(fact.subject_sender, fact.notice_id)
+        if (
+            before is not None
+            and after is not None
+            and before[0].state not in PURGED_STATES
+            and after.state in PURGED_STATES
+        ):
+            return Applied.PURGED, None
+        return Applied.DELIVERED, None
+
+    def _compute(self, sender: str, notice_id: str) -> tuple[Derived, bool] | None:
+        """The notice's derived state, and whether it still holds personal data."""
+        db = self._db
+        row = db.execute(
+            "SELECT status, statement_hash, review, view IS NOT NULL OR withheld IS NOT NULL "
+            "FROM notices WHERE sender = ? AND notice_id = ?",
+            (sender, notice_id),
+        ).fetchone()
+        if row is None:
+            return None
+        statements = dict(
+            db.execute(
+                "SELECT statement_hash, msg_id FROM statements WHERE sender = ? AND notice_id = ?",
+                (sender, notice_id),
+            ).fetchall()
+        )
+        facts = [
+            Fact(*r)
+            for r in db.execute(
+                "SELECT kind, by_bureau, msg_id, subject_sender, notice_id, statement_hash, "
+                "subject_msg_id, decision, grounds, case_ref, reason FROM facts "
+                "WHERE subject_sender = ? AND notice_id = ?",
+                (sender, notice_id),
+            )
+        ]
+        derived = derive_state(
+            row[0], row[1], statements.get(row[1] or ""), bool(row[2]), statements, facts
+        )
+        return derived, bool(row[3])
+
+    def _derive(self, sender: str, notice_id: str) -> Derived | None:
+        """Derive the notice's state from its row and facts, store it, and purge its personal
+        data when the state holds none."""
+        computed = self._compute(sender, notice_id)
+        if computed is None:
+            return None
+        derived, holds_data = computed
+        purge = derived.state in PURGED_STATES and holds_data
+        self._db.execute(
+            _PURGE_AND_STATE if purge else _STATE,
+            (derived.state, derived.reason, sender, notice_id),
+        )
+        if purge:
+            self._purged = True
+        return derived
+
+    def _apply_kind(
+        self, package: VerifiedPackage, view: dict[str, Any], now: str, *, review: bool
+    ) -> tuple[Applied, str | None]:
         db = self._db
         row = db.execute(
             "SELECT version, status FROM notices WHERE notice_id = ? AND sender = ?",
@@ -330,7 +495,8 @@ class SqliteSink:
         purged = PURGED_STATUS.get(kind)
         if purged is not None:
             db.execute(
-                "INSERT INTO notices VALUES (?,?,?,?,?,NULL,NULL,?,?,?) "
+                f"INSERT INTO notices ({_NOTICE_COLUMNS}) "  # noqa: S608 (constant columns)
+                "VALUES (?,?,?,?,?,NULL,NULL,?,?,?,?,NULL,NULL,0) "
                 "ON CONFLICT(sender, notice_id) DO UPDATE SET status=excluded.status, view=NULL, "
                 "withheld=NULL, msg_id=excluded.msg_id, updated_at=excluded.updated_at",
                 (
@@ -342,9 +508,11 @@ class SqliteSink:
                     package.policy,
                     package.msg_id,
                     now,
+                    NoticeState.PURGED,
                 ),
             )
-            return Applied.PURGED
+            self._derive(package.sender, package.notice_id)
+            return Applied.PURGED, None
         if kind == MessageKind.SUSPEND:
             db.execute(
                 "UPDATE notices SET status=?, msg_id=?, updated_at=? "
@@ -358,19 +526,28 @@ class SqliteSink:
                     NoticeStatus.ACTIVE,
                 ),
             )
-            return Applied.SUSPENDED
+            self._derive(package.sender, package.notice_id)
+            return Applied.SUSPENDED, None
         if kind not in (MessageKind.PUBLISH, MessageKind.UPDATE):
             msg = f"unsupported message kind {kind!r}"
             raise ValueError(msg)
+        # every version's statement hash is kept: a refusal names the version it judged
+        db.execute(
+            "INSERT OR IGNORE INTO statements VALUES (?,?,?,?)",
+            (package.sender, package.msg_id, package.notice_id, package.statement_hash),
+        )
         version = _version(package)
         if row is not None and (row[1] in PURGED_STATUS.values() or row[0] >= version):
-            return Applied.STALE
+            self._derive(package.sender, package.notice_id)  # a refusal may name this version
+            return Applied.STALE, None
         db.execute(
-            "INSERT INTO notices VALUES (?,?,?,?,?,?,?,?,?,?) "
+            f"INSERT INTO notices ({_NOTICE_COLUMNS}) "  # noqa: S608 (constant columns)
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,?,?) "
             "ON CONFLICT(sender, notice_id) DO UPDATE SET version=excluded.version, "
             "status=excluded.status, view=excluded.view, withheld=excluded.withheld, "
             "policy=excluded.policy, msg_id=excluded.msg_id, updated_at=excluded.updated_at, "
-            "notice_type=excluded.notice_type",
+            "notice_type=excluded.notice_type, statement_hash=excluded.statement_hash, "
+            "review=excluded.review",
             (
                 package.notice_id,
                 package.sender,
@@ -382,9 +559,31 @@ class SqliteSink:
                 package.policy,
                 package.msg_id,
                 now,
+                NoticeState.PENDING_REVIEW if review else NoticeState.ACTIONABLE,
+                package.statement_hash,
+                int(review),
             ),
         )
-        return Applied.DELIVERED
+        derived = self._derive(package.sender, package.notice_id)
+        if derived is not None and derived.state in PURGED_STATES:
+            # refused or deleted before it arrived: stored without its personal data
+            return Applied.PURGED, derived.reason
+        return Applied.DELIVERED, None
+
+    @storage_errors
+    def state(self, sender: str, notice_id: str) -> Derived | None:
+        """The derived state of the notice ``(sender, notice_id)`` (None if not stored)."""
+        computed = self._compute(sender, notice_id)
+        return None if computed is None else computed[0]
+
+    @storage_errors
+    def statement(self, sender: str, msg_id: str) -> tuple[str, str] | None:
+        """``(notice_id, statement_hash)`` of ``sender``'s publish/update ``msg_id``."""
+        row = self._db.execute(
+            "SELECT notice_id, statement_hash FROM statements WHERE sender = ? AND msg_id = ?",
+            (sender, msg_id),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
 
     @storage_errors
     def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:
@@ -406,11 +605,14 @@ class SqliteSink:
         kind: MessageKind,
         status: SendStatus,
         reason: str | None,
+        *,
+        statement_hash: str | None = None,
     ) -> None:
         """Remember what this bureau sent to ``recipient`` (idempotent)."""
         self._db.execute(
-            "INSERT OR REPLACE INTO sent VALUES (?,?,?,?,?,?,?)",
-            (msg_id, notice_id, recipient, kind, status, reason, _now()),
+            "INSERT OR REPLACE INTO sent (msg_id, notice_id, recipient, kind, status, reason, at, "
+            "statement_hash) VALUES (?,?,?,?,?,?,?,?)",
+            (msg_id, notice_id, recipient, kind, status, reason, _now(), statement_hash),
         )
 
     @storage_errors
@@ -432,7 +634,7 @@ class SqliteSink:
     def status(self, notice_id: str) -> list[RecipientStatus]:
         """Per recipient: every message sent for ``notice_id`` and the receipts that came back."""
         sent = self._db.execute(
-            "SELECT msg_id, recipient, kind, status, reason, at FROM sent "
+            "SELECT msg_id, recipient, kind, status, reason, at, statement_hash FROM sent "
             "WHERE notice_id = ? ORDER BY at, recipient",
             (notice_id,),
         ).fetchall()
@@ -447,8 +649,8 @@ class SqliteSink:
     def notices(self) -> list[NoticeRow]:
         """Current notices (ids, type, sender, version, status), newest first."""
         rows = self._db.execute(
-            "SELECT notice_id, sender, notice_type, version, status, updated_at FROM notices "
-            "ORDER BY updated_at DESC, notice_id"
+            "SELECT notice_id, sender, notice_type, version, status, state, state_reason, "
+            "updated_at FROM notices ORDER BY updated_at DESC, notice_id"
         ).fetchall()
         return [
             NoticeRow(
@@ -457,7 +659,9 @@ class SqliteSink:
                 notice_type=r[2],
                 version=r[3],
                 status=r[4],
-                updated_at=r[5],
+                state=r[5],
+                state_reason=r[6],
+                updated_at=r[7],
             )
             for r in rows
         ]
@@ -466,7 +670,8 @@ class SqliteSink:
         """One notice with its disclosed view and withheld manifest (None if unknown)."""
         row = self._db.execute(
             "SELECT notice_id, sender, notice_type, version, status, view, withheld, policy, "
-            "msg_id, updated_at FROM notices WHERE notice_id = ? ORDER BY updated_at DESC",
+            "msg_id, updated_at, state, state_reason FROM notices WHERE notice_id = ? "
+            "ORDER BY updated_at DESC",
             (notice_id,),
         ).fetchone()
         if row is None:
@@ -477,6 +682,8 @@ class SqliteSink:
             "notice_type": row[2],
             "version": row[3],
             "status": row[4],
+            "state": row[10],
+            "state_reason": row[11],
             "view": json.loads(row[5]) if row[5] is not None else None,
             "withheld": json.loads(row[6]) if row[6] is not None else None,
             "policy": row[7],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ class Net:
         policies: Path | None = None,
         sink: str = "sqlite",
         kafka: MemoryBroker | None = None,
+        roles: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """Provision ``bureaus`` in ``folder``; with ``kafka``, every node talks to that in-memory
         broker instead of ``bootstrap`` (which is then never contacted)."""
@@ -76,6 +77,7 @@ class Net:
             enable_idempotence=idempotence,
             session_timeout_ms=6_000,
             sink=sink,
+            roles=roles,
         )
         self.paths = paths
         self.configs = {cc: NodeConfig.load(p) for cc, p in paths.items()}

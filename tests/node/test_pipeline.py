@@ -102,7 +102,17 @@ def test_kinds_are_dispatched_through_the_handler_table(tmp_path: Path) -> None:
         assert sink.notices() == []
     finally:
         sink.close()
-    assert {"publish", "update", "suspend", "cancel", "erasure"} == NOTICE_KINDS
+    assert {
+        "publish",
+        "update",
+        "suspend",
+        "cancel",
+        "erasure",
+        "review",
+        "block",
+        "unblock",
+        "delete",
+    } == NOTICE_KINDS
 
 
 def test_record_time_checks_come_first(tmp_path: Path) -> None:

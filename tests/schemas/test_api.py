@@ -27,5 +27,6 @@ def test_contract_enum_values() -> None:
         "suspect", "convicted", "victim", "witness", "missing", "unidentified"
     ]  # fmt: skip
     assert [k.value for k in MessageKind] == [
-        "publish", "update", "suspend", "cancel", "erasure", "receipt"
+        "publish", "update", "suspend", "cancel", "erasure", "receipt",
+        "review", "block", "unblock", "delete",
     ]  # fmt: skip
