@@ -149,6 +149,9 @@ class VerifiedPackage:
     #: base64url SHA-256 of the signed statement bytes (for a batch: its leaf statement); the
     #: same at every recipient and at the sender (:func:`statement_hash`)
     statement_hash: str
+    #: every bureau the sender addressed this message to (the signed statement's audience), so a
+    #: reviewer or the oversight body can answer all of them
+    audience: tuple[str, ...]
     _token: object = field(repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -419,5 +422,6 @@ def open_package(
         withheld=tuple((w[0], w[1]) for w in p.package.withheld),
         policy=p.package.policy,
         statement_hash=statement_hash(p.statement_bytes),
+        audience=tuple(statement.audience),
         _token=_OPENED,
     )

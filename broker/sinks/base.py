@@ -405,6 +405,11 @@ class Sink(Protocol):
         received."""
         ...
 
+    def audience(self, sender: str, msg_id: str) -> tuple[str, ...] | None:
+        """Every bureau ``sender`` addressed its publish/update ``msg_id`` to, if received (what
+        a reviewer's attestation or an oversight decision is sent to)."""
+        ...
+
     def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:
         """Record that a verified message was rejected (so a redelivery gets the same answer)."""
         ...

@@ -290,6 +290,7 @@ class JsonlSink:
             "msg_id": package.msg_id,
             "notice_id": package.notice_id,
             "statement_hash": package.statement_hash,
+            "audience": list(package.audience),
         }
         raw = package.header.get("version", 1)
         version = raw if isinstance(raw, int) and not isinstance(raw, bool) else 1
@@ -354,6 +355,12 @@ class JsonlSink:
         """``(notice_id, statement_hash)`` of ``sender``'s publish/update ``msg_id``."""
         rec = self._statements.get((sender, msg_id))
         return None if rec is None else (rec["notice_id"], rec["statement_hash"])
+
+    def audience(self, sender: str, msg_id: str) -> tuple[str, ...] | None:
+        """Every bureau ``sender`` addressed its publish/update ``msg_id`` to, if received."""
+        rec = self._statements.get((sender, msg_id))
+        audience = None if rec is None else rec.get("audience")
+        return None if audience is None else tuple(audience)
 
     @storage_errors
     def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:

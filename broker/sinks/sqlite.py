@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS statements (
     msg_id         TEXT NOT NULL,
     notice_id      TEXT NOT NULL,
     statement_hash TEXT NOT NULL,
+    audience       TEXT,
     PRIMARY KEY (sender, msg_id)
 );
 CREATE INDEX IF NOT EXISTS statements_notice ON statements (sender, notice_id);
@@ -142,7 +143,8 @@ CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 )
 #: ``PRAGMA user_version`` of the schema above. 2: the replay guard keyed by (sender, msg id).
 #: 3: notice states (``notices.state``...), ``statements`` and ``facts``.
-SCHEMA_VERSION = 3
+#: 4: ``statements.audience`` (whom a reviewer or the oversight body answers).
+SCHEMA_VERSION = 4
 #: the derived state of a row written by an older release (no review, no facts then)
 _STATE_OF_STATUS = (
     f"CASE status WHEN '{NoticeStatus.SUSPENDED}' THEN '{NoticeState.SUSPENDED}' "
@@ -249,6 +251,9 @@ class SqliteSink:
                 for statement in _MIGRATE_TO_3.split(";"):
                     if statement.strip():
                         db.execute(statement)
+            statement_columns = {r[1] for r in db.execute("PRAGMA table_info(statements)")}
+            if statement_columns and "audience" not in statement_columns:
+                db.execute("ALTER TABLE statements ADD COLUMN audience TEXT")
             sent_columns = {r[1] for r in db.execute("PRAGMA table_info(sent)")}
             if sent_columns and "statement_hash" not in sent_columns:
                 db.execute("ALTER TABLE sent ADD COLUMN statement_hash TEXT")
@@ -533,8 +538,14 @@ class SqliteSink:
             raise ValueError(msg)
         # every version's statement hash is kept: a refusal names the version it judged
         db.execute(
-            "INSERT OR IGNORE INTO statements VALUES (?,?,?,?)",
-            (package.sender, package.msg_id, package.notice_id, package.statement_hash),
+            "INSERT OR IGNORE INTO statements VALUES (?,?,?,?,?)",
+            (
+                package.sender,
+                package.msg_id,
+                package.notice_id,
+                package.statement_hash,
+                json.dumps(list(package.audience)),
+            ),
         )
         version = _version(package)
         if row is not None and (row[1] in PURGED_STATUS.values() or row[0] >= version):
@@ -584,6 +595,14 @@ class SqliteSink:
             (sender, msg_id),
         ).fetchone()
         return None if row is None else (row[0], row[1])
+
+    @storage_errors
+    def audience(self, sender: str, msg_id: str) -> tuple[str, ...] | None:
+        """Every bureau ``sender`` addressed its publish/update ``msg_id`` to, if received."""
+        row = self._db.execute(
+            "SELECT audience FROM statements WHERE sender = ? AND msg_id = ?", (sender, msg_id)
+        ).fetchone()
+        return None if row is None or row[0] is None else tuple(json.loads(row[0]))
 
     @storage_errors
     def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:

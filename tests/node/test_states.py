@@ -18,7 +18,7 @@ from broker.errors import EnvelopeRejected
 from broker.node.pipeline import Outcome
 from broker.sinks.base import Applied, Sink
 from broker.sinks.jsonl import JsonlSink
-from broker.sinks.sqlite import SqliteSink
+from broker.sinks.sqlite import SCHEMA_VERSION, SqliteSink
 from broker.vocab import MessageKind, NoticeState, Reason, ReceiptStatus, SendStatus
 from tests.node.states_kit import (
     FAMILY,
@@ -467,4 +467,4 @@ def test_a_store_of_schema_2_is_migrated_with_derived_states(sqlite_path: Path) 
     finally:
         sink.close()
     version = sqlite3.connect(sqlite_path).execute("PRAGMA user_version").fetchone()[0]
-    assert version == 3
+    assert version == SCHEMA_VERSION == 4

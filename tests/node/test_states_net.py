@@ -66,6 +66,9 @@ async def _story(net: Net) -> None:
     for cc in ("FR", "DE"):  # the hash every recipient verified is the sender's
         hashed = net.daemon(cc).sink.statement("IT", published.msg_id)
         assert hashed == (red.notice_id, published.statement_hash)
+        # and the audience the sender signed: whom a reviewer or the oversight body answers
+        assert net.daemon(cc).sink.audience("IT", published.msg_id) == ("DE", "FR")
+        assert net.daemon(cc).sink.audience("IT", "no-such-message") is None
     approval = await net.with_publisher("XR", approve)
     assert sorted(approval.sent) == ["DE", "FR", "IT"]
     assert await wait_for(lambda: _everywhere(net, red.notice_id, NoticeState.ACTIONABLE))

@@ -15,6 +15,7 @@ from broker.envelope import VerifiedPackage
 from broker.errors import ConfigError
 from broker.ids import uuid7
 from broker.sinks import Applied, JsonlSink, Position, SqliteSink, open_sink
+from broker.sinks.sqlite import SCHEMA_VERSION
 
 from .test_sinks import ES, IT, package
 
@@ -150,4 +151,4 @@ def test_a_store_of_the_previous_schema_is_migrated(tmp_path: Path) -> None:
     finally:
         again.close()
     version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
-    assert version == 3
+    assert version == SCHEMA_VERSION == 4
