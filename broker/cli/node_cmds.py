@@ -354,16 +354,20 @@ def status(config_path: Path, notice_id: str, as_json: bool) -> None:
     """Per recipient of NOTICE_ID: sent, delivered, rejected (reason), purged."""
     from broker.sinks import open_sink
 
-    sink = open_sink(_config(config_path).sink.url)
+    config = _config(config_path)
+    sink = open_sink(config.sink.url)
     try:
         rows = sink.status(notice_id)
+        facts = sink.facts(config.bureau, notice_id)
     finally:
         sink.close()
     if not rows:
         msg = f"{notice_id}: nothing was sent for this notice from this node"
         raise NbxError(msg)
+    decisions = [_decision(f) for f in facts]
     if as_json:
-        click.echo(json.dumps({"notice_id": notice_id, "recipients": rows}, indent=2))
+        report = {"notice_id": notice_id, "recipients": rows, "decisions": decisions}
+        click.echo(json.dumps(report, indent=2))
         return
     for r in rows:
         for m in r["messages"]:
@@ -374,6 +378,31 @@ def status(config_path: Path, notice_id: str, as_json: bool) -> None:
             click.echo(
                 f"{r['recipient']:3} {m['kind']:8} {m['sent']:8} {answers or 'no receipt yet'}"
             )
+    for d in decisions:  # attestations and oversight decisions, in force at every recipient
+        what = d["decision"] or d["kind"]
+        detail = d["grounds"] or d["case_ref"] or ""
+        click.echo(f"{d['by']:3} {what:8} {d['at']} {detail}".rstrip())
+
+
+def _decision(fact: Any) -> dict[str, Any]:
+    """A reviewer's attestation or an oversight decision about one of this node's notices, for
+    ``nbx status`` (when: the time in its UUIDv7 message id)."""
+    from datetime import UTC, datetime
+
+    from broker.ids import uuid7_time_ms
+
+    ms = uuid7_time_ms(fact.msg_id)
+    at = None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat("T", "seconds")
+    return {
+        "by": fact.by,
+        "kind": fact.kind,
+        "decision": fact.decision,
+        "grounds": fact.grounds,
+        "case_ref": fact.case_ref,
+        "statement_hash": fact.statement_hash,
+        "msg_id": fact.msg_id,
+        "at": at,
+    }
 
 
 def register(group: click.Group) -> None:

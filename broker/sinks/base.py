@@ -410,6 +410,11 @@ class Sink(Protocol):
         a reviewer's attestation or an oversight decision is sent to)."""
         ...
 
+    def facts(self, sender: str, notice_id: str) -> list[Fact]:
+        """Every attestation and oversight decision received about ``sender``'s notice
+        ``notice_id``, oldest first (by message id: UUIDv7 ids sort by time)."""
+        ...
+
     def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:
         """Record that a verified message was rejected (so a redelivery gets the same answer)."""
         ...

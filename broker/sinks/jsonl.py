@@ -356,6 +356,15 @@ class JsonlSink:
         rec = self._statements.get((sender, msg_id))
         return None if rec is None else (rec["notice_id"], rec["statement_hash"])
 
+    def facts(self, sender: str, notice_id: str) -> list[Fact]:
+        """Every attestation and oversight decision about ``(sender, notice_id)``, oldest first."""
+        found = [
+            Fact(**{k: v for k, v in r.items() if k not in ("type", "at")})
+            for r in self._facts.values()
+            if r["subject_sender"] == sender and r["notice_id"] == notice_id
+        ]
+        return sorted(found, key=lambda f: (f.msg_id, f.by))
+
     def audience(self, sender: str, msg_id: str) -> tuple[str, ...] | None:
         """Every bureau ``sender`` addressed its publish/update ``msg_id`` to, if received."""
         rec = self._statements.get((sender, msg_id))

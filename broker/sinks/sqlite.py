@@ -597,6 +597,17 @@ class SqliteSink:
         return None if row is None else (row[0], row[1])
 
     @storage_errors
+    def facts(self, sender: str, notice_id: str) -> list[Fact]:
+        """Every attestation and oversight decision about ``(sender, notice_id)``, oldest first."""
+        rows = self._db.execute(
+            "SELECT kind, by_bureau, msg_id, subject_sender, notice_id, statement_hash, "
+            "subject_msg_id, decision, grounds, case_ref, reason FROM facts "
+            "WHERE subject_sender = ? AND notice_id = ? ORDER BY msg_id, by_bureau",
+            (sender, notice_id),
+        ).fetchall()
+        return [Fact(*r) for r in rows]
+
+    @storage_errors
     def audience(self, sender: str, msg_id: str) -> tuple[str, ...] | None:
         """Every bureau ``sender`` addressed its publish/update ``msg_id`` to, if received."""
         row = self._db.execute(

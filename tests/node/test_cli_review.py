@@ -101,3 +101,16 @@ def test_review_and_oversight_commands(
     assert blocked.returncode == 0, blocked.stderr
     _consume(configs["FR"])
     assert _states(configs["FR"]) == {"IT-2025-0001": "blocked"}
+
+    # the sender's daemon collects the receipts, the attestation and the block: nbx status
+    _consume(configs["IT"])
+    status = nbx("status", "--config", str(configs["IT"]), "IT-2025-0001", "--json")
+    assert status.returncode == 0, status.stderr
+    decisions = json.loads(status.stdout)["decisions"]
+    assert [(d["by"], d["kind"], d["decision"], d["case_ref"]) for d in decisions] == [
+        ("XR", "review", "approved", None),
+        ("XO", "block", None, "CCF-1"),
+    ]
+    assert decisions[0]["statement_hash"] == report["statement_hash"]
+    text = nbx("status", "--config", str(configs["IT"]), "IT-2025-0001").stdout.splitlines()
+    assert [line.split()[:2] for line in text[-2:]] == [["XR", "approved"], ["XO", "block"]]

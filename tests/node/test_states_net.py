@@ -72,6 +72,16 @@ async def _story(net: Net) -> None:
     approval = await net.with_publisher("XR", approve)
     assert sorted(approval.sent) == ["DE", "FR", "IT"]
     assert await wait_for(lambda: _everywhere(net, red.notice_id, NoticeState.ACTIONABLE))
+    # the sender holds the attestation too (nbx status lists it): who approved which statement
+    it = net.daemon("IT").sink
+    assert await wait_for(lambda: len(it.facts("IT", red.notice_id)) == 1)
+    (fact,) = it.facts("IT", red.notice_id)
+    assert (fact.by, fact.kind, fact.decision, fact.statement_hash) == (
+        "XR",
+        "review",
+        "approved",
+        published.statement_hash,
+    )
 
     async def decide(kind: str, case: str, reason: str | None) -> PublishResult:
         async def send(pub: Publisher) -> PublishResult:
