@@ -344,6 +344,8 @@ def inbox_show(config_path: Path, notice_id: str, as_json: bool) -> None:
     click.echo(json.dumps(row["view"], indent=2, ensure_ascii=False))
     for path, rule in row["withheld"] or []:
         click.echo(f"withheld: {path} ({rule})")
+    for flag in row["flags"]:  # screening aids: advice for a human, never a decision
+        click.echo(f"flag {flag['code']}: {flag['reason']}")
 
 
 @click.command("status")

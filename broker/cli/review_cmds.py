@@ -28,6 +28,7 @@ class Subject:
             row = sink.notice(notice_id)
             found = None if row is None else sink.statement(row["sender"], row["msg_id"])
             audience = None if row is None else sink.audience(row["sender"], row["msg_id"])
+            rate = None if row is None else sink.refusal_rate(row["sender"])
         finally:
             sink.close()
         if row is None:
@@ -36,6 +37,8 @@ class Subject:
         self.row = row
         self.statement_hash = None if found is None else found[1]
         self.audience = tuple(audience or ())
+        #: the share of reviews of the sender's messages held here that refused them
+        self.refusal_rate = rate
 
     @property
     def answer_to(self) -> list[str]:
@@ -126,7 +129,7 @@ def review_show(config_path: Path, notice_id: str, as_json: bool) -> None:
         notice_type=row["notice_type"],
         sender=row["sender"],
         supervised=supervised,
-        refusal_rate=None,
+        refusal_rate=subject.refusal_rate,
     )
     report = {
         "notice_id": row["notice_id"],

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
 
     from broker.node.config import NodeConfig
     from broker.policy import PolicySet
+    from broker.screening import Screener
 
 REASON_HEADER = "nbx-reason"
 SOURCE_HEADER = "nbx-source"
@@ -107,6 +108,7 @@ class ConsumerDaemon:
         transport: Transport | None = None,
         roles: Callable[[str], frozenset[str]] | None = None,
         needs_review: Callable[[str, str, str], bool] | None = None,
+        screener: Screener | None = None,
     ) -> None:
         """Prepare the daemon for bureau ``keys.bureau``.
 
@@ -143,6 +145,7 @@ class ConsumerDaemon:
         self.require_log_append_time = require_log_append_time
         self.roles: Callable[[str], frozenset[str]] = roles or directory.roles
         self.needs_review: Callable[[str, str, str], bool] = needs_review or self._needs_review
+        self.screener = screener  # flags for person-targeting versions (none: no screening)
         self.stats = DaemonStats()
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
@@ -178,6 +181,7 @@ class ConsumerDaemon:
             require_log_append_time=config.kafka.require_log_append_time,
             min_suite=config.security.min_suite,
             transport=transport,
+            screener=_screener(config),
         )
         daemon._owns_store = True
         return daemon
@@ -502,6 +506,7 @@ class ConsumerDaemon:
             log=self._log,
             roles=self.roles,
             needs_review=self.needs_review,
+            screener=self.screener,
         )
 
     def _needs_review(self, kind: str, notice_type: str, sender: str) -> bool:
@@ -583,3 +588,16 @@ class ConsumerDaemon:
             return ack
 
         return send
+
+
+def _screener(config: NodeConfig) -> Screener:
+    """The node's screening lists (``[screening]``; the bundled offence list by default)."""
+    from broker.screening import Screener
+
+    settings = config.screening
+    return Screener.load(
+        offences=settings.offences,
+        protected=settings.protected,
+        secret_env=settings.secret_env,
+        refusal_threshold=settings.refusal_threshold,
+    )

@@ -53,6 +53,7 @@ from broker.wire.suites import RecipientPrivateKey
 
 if TYPE_CHECKING:
     from broker.policy import PolicySet
+    from broker.screening import Screener
 
 INBOX = "inbox"
 RECEIPTS = "receipts"
@@ -149,6 +150,8 @@ class NoticeHandler:
             stats.stale += 1
         else:
             stats.delivered += 1
+            if self.carries_view:
+                self.screen(pipe, package, view)
         pipe.log.info(
             "package.delivered",
             msg_id=package.msg_id,
@@ -167,6 +170,31 @@ class NoticeHandler:
             delivered=(package, outcome),
             extra=extra,
         )
+
+    def screen(self, pipe: ReceivePipeline, package: VerifiedPackage, view: dict[str, Any]) -> None:
+        """Store the screening flags of a person-targeting version (in the same transaction)."""
+        from broker.keys.rules import PERSON_TARGETING
+
+        if pipe.screener is None or package.notice_type not in PERSON_TARGETING:
+            return
+        supervised = pipe.directory.rules().supervision_of(package.sender) == "pre"
+        flags = pipe.screener.screen(
+            view,
+            notice_type=package.notice_type,
+            sender=package.sender,
+            supervised=supervised,
+            refusal_rate=pipe.sink.refusal_rate(package.sender),
+        )
+        flag_json = [f.to_json() for f in flags]
+        pipe.sink.set_flags(package.sender, package.msg_id, package.notice_id, flag_json)
+        if flags:
+            pipe.log.info(
+                "package.flagged",
+                msg_id=package.msg_id,
+                notice_id=package.notice_id,
+                sender=package.sender,
+                count=len(flags),
+            )
 
     def view(self, package: VerifiedPackage) -> dict[str, Any]:
         """The disclosed view (empty for a kind without one)."""
@@ -422,6 +450,9 @@ class ReceivePipeline:
     #: whether a message kind of a notice type needs review (``KeyLookup.rules().needs_review``);
     #: default: nothing does
     needs_review: Callable[[str, str, str], bool] = _no_review
+    #: this bureau's screening lists: flags for every person-targeting version stored (advice
+    #: for a human, never a decision); ``None``: no screening
+    screener: Screener | None = None
 
     def receive(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
         """Verify and apply one record. A store failure raises

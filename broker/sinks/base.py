@@ -320,6 +320,8 @@ class NoticeRecord(TypedDict):
     policy: str
     msg_id: str
     updated_at: str
+    #: the screening flags of this version (``{"code", "reason"}``): advice, never a decision
+    flags: list[dict[str, str]]
 
 
 def status_rows(
@@ -413,6 +415,18 @@ class Sink(Protocol):
     def facts(self, sender: str, notice_id: str) -> list[Fact]:
         """Every attestation and oversight decision received about ``sender``'s notice
         ``notice_id``, oldest first (by message id: UUIDv7 ids sort by time)."""
+        ...
+
+    def set_flags(
+        self, sender: str, msg_id: str, notice_id: str, flags: list[dict[str, str]]
+    ) -> None:
+        """Keep the screening flags computed for ``sender``'s message ``msg_id`` (deleted with
+        the notice's personal data when it is purged)."""
+        ...
+
+    def refusal_rate(self, sender: str) -> float | None:
+        """The share of reviews of ``sender``'s messages held here that refused them, or
+        ``None`` when there is none."""
         ...
 
     def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:

@@ -73,6 +73,8 @@ class JsonlSink:
         self._statements: dict[tuple[str, str], dict[str, Any]] = {}
         #: attestations and oversight decisions, keyed by (signer, msg id)
         self._facts: dict[tuple[str, str], dict[str, Any]] = {}
+        #: screening flags per (sender, msg id)
+        self._flags: dict[tuple[str, str], dict[str, Any]] = {}
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
@@ -124,6 +126,8 @@ class JsonlSink:
             self._statements[(rec["sender"], rec["msg_id"])] = rec
         elif kind == "fact":
             self._facts[(rec["by"], rec["msg_id"])] = rec
+        elif kind == "flags":
+            self._flags[(rec["sender"], rec["msg_id"])] = rec
 
     def _append(self, *records: dict[str, Any]) -> None:
         for rec in records:
@@ -143,6 +147,7 @@ class JsonlSink:
                 self._notices,
                 self._statements,
                 self._facts,
+                self._flags,
                 self._sent,
                 self._receipts,
             )
@@ -227,6 +232,9 @@ class JsonlSink:
         }
         if derived.state in PURGED_STATES:
             notice |= {"view": None, "withheld": None}
+            for key in [k for k, f in self._flags.items() if f["notice_id"] == notice_id
+                        and f["sender"] == sender]:  # fmt: skip
+                del self._flags[key]  # gone from the file at the purge's rewrite
         return notice, derived
 
     @storage_errors
@@ -356,6 +364,32 @@ class JsonlSink:
         rec = self._statements.get((sender, msg_id))
         return None if rec is None else (rec["notice_id"], rec["statement_hash"])
 
+    @storage_errors
+    def set_flags(
+        self, sender: str, msg_id: str, notice_id: str, flags: list[dict[str, str]]
+    ) -> None:
+        """Keep the screening flags of ``sender``'s message ``msg_id``."""
+        record = {
+            "type": "flags",
+            "sender": sender,
+            "msg_id": msg_id,
+            "notice_id": notice_id,
+            "flags": flags,
+        }
+        self._flags[(sender, msg_id)] = record
+        self._append(record)
+
+    def refusal_rate(self, sender: str) -> float | None:
+        """The share of reviews of ``sender``'s messages held here that refused them."""
+        decisions = [
+            str(f["decision"])
+            for f in self._facts.values()
+            if f["kind"] == MessageKind.REVIEW and f["subject_sender"] == sender
+        ]
+        if not decisions:
+            return None
+        return decisions.count("refused") / len(decisions)
+
     def facts(self, sender: str, notice_id: str) -> list[Fact]:
         """Every attestation and oversight decision about ``(sender, notice_id)``, oldest first."""
         found = [
@@ -465,4 +499,6 @@ class JsonlSink:
         record = {k: v for k, v in latest.items() if k not in ("type", "statement_hash", "review")}
         record.setdefault("state", _STATE_OF_STATUS.get(latest["status"], NoticeState.ACTIONABLE))
         record.setdefault("state_reason", None)
+        flags = self._flags.get((latest["sender"], latest["msg_id"]))
+        record["flags"] = [] if flags is None else flags["flags"]
         return cast(NoticeRecord, record)

@@ -93,6 +93,13 @@ CREATE TABLE IF NOT EXISTS facts (
     PRIMARY KEY (by_bureau, msg_id)
 );
 CREATE INDEX IF NOT EXISTS facts_notice ON facts (subject_sender, notice_id);
+CREATE TABLE IF NOT EXISTS flags (
+    sender         TEXT NOT NULL,
+    msg_id         TEXT NOT NULL,
+    notice_id      TEXT NOT NULL,
+    flags          TEXT NOT NULL,
+    PRIMARY KEY (sender, msg_id)
+);
 """
 SCHEMA = (
     """
@@ -143,7 +150,8 @@ CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 )
 #: ``PRAGMA user_version`` of the schema above. 2: the replay guard keyed by (sender, msg id).
 #: 3: notice states (``notices.state``...), ``statements`` and ``facts``.
-#: 4: ``statements.audience`` (whom a reviewer or the oversight body answers).
+#: 4: ``statements.audience`` (whom a reviewer or the oversight body answers), ``flags`` (the
+#: screening flags of each person-targeting version received; deleted when the notice is purged).
 SCHEMA_VERSION = 4
 #: the derived state of a row written by an older release (no review, no facts then)
 _STATE_OF_STATUS = (
@@ -484,6 +492,10 @@ class SqliteSink:
             _PURGE_AND_STATE if purge else _STATE,
             (derived.state, derived.reason, sender, notice_id),
         )
+        if derived.state in PURGED_STATES:  # the flags go with the data they were computed from
+            self._db.execute(
+                "DELETE FROM flags WHERE sender = ? AND notice_id = ?", (sender, notice_id)
+            )
         if purge:
             self._purged = True
         return derived
@@ -597,6 +609,27 @@ class SqliteSink:
         return None if row is None else (row[0], row[1])
 
     @storage_errors
+    def set_flags(
+        self, sender: str, msg_id: str, notice_id: str, flags: list[dict[str, str]]
+    ) -> None:
+        """Keep the screening flags of ``sender``'s message ``msg_id`` (in the current batch)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO flags VALUES (?,?,?,?)",
+            (sender, msg_id, notice_id, json.dumps(flags)),
+        )
+
+    @storage_errors
+    def refusal_rate(self, sender: str) -> float | None:
+        """The share of reviews of ``sender``'s messages held here that refused them (``None``
+        when there is none): a screening aid, never a decision."""
+        row = self._db.execute(
+            "SELECT COUNT(*), SUM(decision = 'refused') FROM facts "
+            "WHERE kind = 'review' AND subject_sender = ?",
+            (sender,),
+        ).fetchone()
+        return None if not row[0] else float(row[1]) / float(row[0])
+
+    @storage_errors
     def facts(self, sender: str, notice_id: str) -> list[Fact]:
         """Every attestation and oversight decision about ``(sender, notice_id)``, oldest first."""
         rows = self._db.execute(
@@ -706,6 +739,9 @@ class SqliteSink:
         ).fetchone()
         if row is None:
             return None
+        flags = self._db.execute(
+            "SELECT flags FROM flags WHERE sender = ? AND msg_id = ?", (row[1], row[8])
+        ).fetchone()
         return {  # the key order is inbox show --json's
             "notice_id": row[0],
             "sender": row[1],
@@ -719,6 +755,7 @@ class SqliteSink:
             "policy": row[7],
             "msg_id": row[8],
             "updated_at": row[9],
+            "flags": [] if flags is None else json.loads(flags[0]),
         }
 
     def delivery_log(self) -> list[DeliveryRow]:

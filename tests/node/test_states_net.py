@@ -182,3 +182,65 @@ async def test_a_bureaus_own_policy_demands_review_beyond_the_network_rules(
         assert await wait_for(lambda: _state(net, "FR", yellow.notice_id) == "actionable")
     finally:
         await net.stop()
+
+
+def _flag_rows(path: Path) -> list[tuple[str, str]]:
+    """(sender, notice id) of every flags row in a SQLite store, read from the file."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    try:
+        return list(db.execute("SELECT sender, notice_id FROM flags"))
+    finally:
+        db.close()
+
+
+async def test_screening_flags_are_stored_with_the_version_and_purged_with_it(
+    tmp_path: Path,
+) -> None:
+    """A red notice charging "insulting the head of state" is flagged at FR when stored (a
+    political offence: advice, the notice is still pending review, not refused); the flags are
+    kept with that version and deleted with its personal data when the oversight body deletes
+    the notice. The compliant example notice gets no flag."""
+    import json
+
+    from broker.examples import notices_dir
+
+    data = json.loads((notices_dir() / "red.json").read_text())
+    data["judicial"]["charges"][0]["description"] = "Insulting the Head of State on social media"
+    political = example("red", judicial=data["judicial"], notice_id="IT-2025-0777")
+    net = memory_net(tmp_path, BUREAUS, roles=ROLES)
+    await net.start("FR")
+    try:
+        await net.publish("IT", example("red"), ["FR"])
+        await net.publish("IT", political, ["FR"])
+        fr = net.daemon("FR").sink
+        assert await wait_for(lambda: _state(net, "FR", "IT-2025-0777") == "pending-review")
+        plain = fr.notice("IT-2025-0001")
+        assert plain is not None
+        assert plain["flags"] == []
+        stored = fr.notice("IT-2025-0777")
+        assert stored is not None
+        assert [f["code"] for f in stored["flags"]] == ["political-offence"]
+        assert "insulting" in stored["flags"][0]["reason"].lower()
+
+        async def delete(pub: Publisher) -> PublishResult:
+            return await pub.oversight(
+                "delete",
+                subject_sender="IT",
+                notice_id="IT-2025-0777",
+                notice_type="red",
+                case_ref="CCF-7",
+                reason="art3",
+                to=["FR", "IT"],
+            )
+
+        await net.with_publisher("XO", delete)
+        assert await wait_for(lambda: _state(net, "FR", "IT-2025-0777") == "purged")
+        gone = fr.notice("IT-2025-0777")
+        assert gone is not None
+        assert gone["flags"] == []
+        # the deleted notice's flags are gone with its data; the other notice was screened too
+        assert _flag_rows(net.configs["FR"].sink_path()) == [("IT", "IT-2025-0001")]
+    finally:
+        await net.stop()
