@@ -68,6 +68,9 @@ class Reason(StrEnum):
     NOT_REVIEWER = "not-reviewer"  # a review from a bureau without the reviewer role
     NOT_OVERSIGHT = "not-oversight"  # block/unblock/delete from a bureau without the role
     REVIEW_MISMATCH = "review-mismatch"  # the statement hash differs from the stored message's
+    # heightened supervision: a `pre` sender's message that came without an approval
+    REVIEW_REQUIRED = "review-required"
+    HOLD = "hold"  # a record on a holding topic without a valid recipient or statement hash
 
 
 class StoreFailure(StrEnum):
@@ -132,6 +135,7 @@ class SendStatus(StrEnum):
     SENT = "sent"  # acknowledged by the broker
     FAILED = "failed"  # no valid key, or the broker refused
     EXCLUDED = "excluded"  # the sender's policy sends it nothing
+    HELD = "held-for-review"  # heightened supervision: on the reviewer's holding topic
 
 
 class NoticeStatus(StrEnum):

@@ -167,7 +167,7 @@ def _review(config_path: Path, notice_id: str, decision: str, grounds: tuple[str
     statement_hash = subject.statement_hash
 
     async def send(pub: Any) -> Any:
-        return await pub.review(
+        result = await pub.review(
             subject_sender=subject.row["sender"],
             subject_msg_id=subject.row["msg_id"],
             notice_id=notice_id,
@@ -178,6 +178,16 @@ def _review(config_path: Path, notice_id: str, decision: str, grounds: tuple[str
             reason=reason,
             to=subject.answer_to,
         )
+        if result.failed:  # the attestation must be in every inbox before any held package
+            return result
+        if decision == "approved":  # packages held under heightened supervision go on now
+            forwarded = await pub.forward_held(statement_hash, notice_id)
+            for outcome in [] if as_json else forwarded:
+                line = f"forwarded to {outcome.recipient}: {outcome.status}"
+                click.echo(line + (f" ({outcome.reason})" if outcome.reason else ""))
+        else:  # refused: the held packages never reach their recipients
+            pub.store.drop_held(statement_hash)
+        return result
 
     _send(config, send, as_json)
 

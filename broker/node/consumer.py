@@ -47,6 +47,7 @@ from broker.transport import (
     KafkaTransport,
     Transport,
     connect_error,
+    hold,
     inbox,
     quarantine,
     receipts,
@@ -149,6 +150,9 @@ class ConsumerDaemon:
         self.stats = DaemonStats()
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
+        #: a network body (XA..XZ) also reads its holding topic: packages of senders under
+        #: heightened supervision wait there if the directory makes it a reviewer
+        self.hold_topic = hold(self.bureau) if self.bureau.startswith("X") else None
         self._stop = asyncio.Event()
         self._running: asyncio.Task[DaemonStats] | None = None  # the task of ``async with``
         self._owns_store = False  # from_config opened the sink: leaving ``async with`` closes it
@@ -293,14 +297,10 @@ class ConsumerDaemon:
         attempt = 0
         while not self._stop.is_set():
             attempt += 1
-            consumer = self.transport.consumer(
-                self.inbox_topic, self.receipts_topic, group_id=f"nbx.{self.bureau}"
-            )
+            consumer = self.transport.consumer(*self._reads(), group_id=f"nbx.{self.bureau}")
             producer = self.transport.producer()
             try:
-                await self._topics.ensure(
-                    [self.inbox_topic, self.receipts_topic, quarantine(self.bureau)]
-                )
+                await self._topics.ensure([*self._reads(), quarantine(self.bureau)])
                 await producer.start()
                 await self.directory.start(self)
                 if not await self._until_stopped(consumer.start()):
@@ -503,11 +503,17 @@ class ConsumerDaemon:
             min_suite=self.min_suite,
             require_log_append_time=self.require_log_append_time,
             receipts_topic=self.receipts_topic,
+            hold_topic=self.hold_topic,
             log=self._log,
             roles=self.roles,
             needs_review=self.needs_review,
             screener=self.screener,
         )
+
+    def _reads(self) -> list[str]:
+        """The topics the daemon consumes."""
+        topics = [self.inbox_topic, self.receipts_topic]
+        return topics if self.hold_topic is None else [*topics, self.hold_topic]
 
     def _needs_review(self, kind: str, notice_type: str, sender: str) -> bool:
         """Whether a notice stays ``pending-review`` until approved: the network's rules say so

@@ -22,6 +22,7 @@ A new message kind is one new :class:`Handler` in :data:`HANDLERS`.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from structlog.typing import FilteringBoundLogger
 
 from broker.envelope import VerifiedPackage, open_package
 from broker.errors import EnvelopeRejected, KeyDirectoryError, SchemaError
+from broker.ids import is_bureau_id
 from broker.keys import KeyLookup
 from broker.logging import get_logger, reason_code
 from broker.node.receipts import Answer, answer, answer_to
@@ -43,11 +45,13 @@ from broker.sinks.base import (
     RECEIPT_STATUS,
     Applied,
     Derived,
+    HeldFrame,
     Position,
     ReceiptRecord,
     Sink,
 )
 from broker.transport import LOG_APPEND_TIME
+from broker.transport.topics import HOLD_HEADER, HOLD_TO_HEADER
 from broker.vocab import MessageKind, NoticeState, Reason, ReceiptStatus, Role
 from broker.wire.suites import RecipientPrivateKey
 
@@ -224,6 +228,8 @@ class NoticeHandler:
                 pipe.validate(view)
             except SchemaError:
                 return Reason.SCHEMA
+            if pipe.held_back(package):
+                return Reason.REVIEW_REQUIRED
         if pipe.policies is not None:
             from broker.policy import inbound_check
 
@@ -453,12 +459,16 @@ class ReceivePipeline:
     #: this bureau's screening lists: flags for every person-targeting version stored (advice
     #: for a human, never a decision); ``None``: no screening
     screener: Screener | None = None
+    #: this reviewer's holding topic (``nbx.hold.<CC>``), or ``None``
+    hold_topic: str | None = None
 
     def receive(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
         """Verify and apply one record. A store failure raises
         :class:`~broker.errors.SinkError`; anything else unexpected is the caller's to catch."""
         started = time.monotonic()
         value: bytes = record.value or b""
+        if record.topic == self.hold_topic:
+            return self.hold(record, value)
         if self.require_log_append_time and record.timestamp_type != LOG_APPEND_TIME:
             # the producer chose this time: a key thief would back-date it (a topic re-created
             # without LogAppendTime, or a broker that does not stamp records)
@@ -488,9 +498,55 @@ class ReceivePipeline:
         position = Position(record.topic, record.partition, record.offset)
         return handler(self, Received(package, position, started))
 
+    def held_back(self, package: VerifiedPackage) -> bool:
+        """Whether ``package`` comes from a sender under heightened supervision (``pre``) for a
+        message that needs review, without an approval of its statement by a reviewer: such a
+        message reaches a national bureau only forwarded by the reviewer after its attestation
+        (the reviewer itself receives it to review it)."""
+        rules = self.directory.rules()
+        if rules.supervision_of(package.sender) != "pre":
+            return False
+        if not rules.needs_review(package.kind, package.notice_type):
+            return False
+        if Role.REVIEWER in self.roles(self.bureau):
+            return False
+        return not any(
+            f.kind == MessageKind.REVIEW
+            and f.decision == "approved"
+            and f.statement_hash == package.statement_hash
+            and Role.REVIEWER in self.roles(f.by)
+            for f in self.sink.facts(package.sender, package.notice_id)
+        )
+
+    def hold(self, record: ConsumerRecord[bytes, bytes], value: bytes) -> Outcome:
+        """Keep a package a sender under heightened supervision put on this reviewer's holding
+        topic: sealed for its final recipient (unreadable here), forwarded unchanged when the
+        reviewer approves the message (``nbx review approve``), dropped when it refuses it.
+        Checked here: this bureau is a reviewer, the record names a recipient and a statement
+        hash, the size; everything else is checked by the recipient when it arrives."""
+        if Role.REVIEWER not in self.roles(self.bureau):
+            return Outcome(quarantine=Reason.NOT_REVIEWER)
+        if len(value) > self.max_frame_bytes:
+            return Outcome(quarantine=Reason.TOO_LARGE)
+        headers = dict(record.headers or ())
+        to = headers.get(HOLD_TO_HEADER, b"").decode("ascii", "replace")
+        statement = headers.get(HOLD_HEADER, b"").decode("ascii", "replace")
+        if not is_bureau_id(to) or _STATEMENT_HASH.fullmatch(statement) is None:
+            return Outcome(quarantine=Reason.HOLD)
+        kept = tuple((k, v) for k, v in record.headers or () if k not in _HOLD_HEADERS)
+        position = Position(record.topic, record.partition, record.offset)
+        self.sink.hold(HeldFrame(statement, to, value, kept), position)
+        self.stats.held += 1
+        return Outcome()
+
     def answer(self, package: VerifiedPackage, status: ReceiptStatus, reason: str | None) -> Answer:
         """The receipt owed to the sender of ``package``."""
         return answer(package, self.bureau, status, reason)
+
+
+#: a statement hash: base64url of SHA-256, no padding
+_STATEMENT_HASH = re.compile(r"[A-Za-z0-9_-]{43}")
+_HOLD_HEADERS = frozenset({HOLD_HEADER, HOLD_TO_HEADER})
 
 
 def record_time(timestamp_ms: int) -> datetime | None:

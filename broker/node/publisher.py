@@ -35,12 +35,14 @@ from broker.transport import (
     KafkaTransport,
     Transport,
     connect_error,
+    hold,
     inbox,
     track_topics,
 )
 from broker.transport.factory import Producer
 from broker.transport.record_keys import record_key
-from broker.vocab import ALL, LifecycleKind, MessageKind, SendStatus
+from broker.transport.topics import HOLD_HEADER, HOLD_TO_HEADER
+from broker.vocab import ALL, LifecycleKind, MessageKind, Role, SendStatus
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
@@ -244,7 +246,11 @@ class Publisher:
             )
         outcomes: list[RecipientOutcome] = []
         addressable: list[str] = []
-        for recipient in self.resolve_recipients(to):
+        recipients = self.resolve_recipients(to)
+        reviewer = self.holder(kind, notice.notice_type)
+        if reviewer is not None and reviewer not in recipients:
+            recipients = sorted([*recipients, reviewer])  # it reviews its own copy
+        for recipient in recipients:
             if recipient == self.bureau:
                 continue
             try:  # no valid key: report it, and keep it out of the sealed audience
@@ -392,6 +398,52 @@ class Publisher:
 
     # --- low level ------------------------------------------------------------------------
 
+    async def forward_held(self, statement_hash: str, notice_id: str) -> list[RecipientOutcome]:
+        """(A reviewer, after approving) forward the packages a sender under heightened
+        supervision left on this reviewer's holding topic, unchanged, to their recipients'
+        inboxes, then forget them. Each goes with this reviewer's record key for (recipient,
+        notice): the partition its attestation went to, after it, so a recipient always holds
+        the approval when the package arrives."""
+        producer = self._producer
+        if producer is None or self.store is None:
+            msg = "Publisher is not started with its store: use Publisher.from_config"
+            raise RuntimeError(msg)
+        frames = self.store.held(statement_hash)
+        topics = sorted({inbox(f.recipient) for f in frames})
+        await self._topics.ensure(topics)
+        await track_topics(producer, topics)
+        outcomes = []
+        for frame in frames:
+            topic = inbox(frame.recipient)
+            try:
+                meta = await producer.send_and_wait(
+                    topic,
+                    frame.value,
+                    key=record_key(self.keys, frame.recipient, notice_id),
+                    headers=list(frame.headers),
+                )
+            except KafkaError as exc:
+                reason = f"broker: {type(exc).__name__}"
+                outcomes.append(RecipientOutcome(frame.recipient, SendStatus.FAILED, reason))
+                continue
+            outcomes.append(
+                RecipientOutcome(frame.recipient, SendStatus.SENT, None, topic, meta.offset)
+            )
+        if not any(o.status == SendStatus.FAILED for o in outcomes):
+            self.store.drop_held(statement_hash)  # kept to forward again if one failed
+        return outcomes
+
+    def holder(self, kind: str, notice_type: str) -> str | None:
+        """The reviewer that holds this bureau's message until it approves it (heightened
+        supervision, ``pre``), or ``None`` when the message goes straight to the inboxes."""
+        rules = self.directory.rules()
+        if rules.supervision_of(self.bureau) != "pre" or not rules.needs_review(kind, notice_type):
+            return None
+        reviewers = sorted(
+            b for b in self.directory.bureau_ids() if Role.REVIEWER in self.directory.roles(b)
+        )
+        return reviewers[0] if reviewers else None
+
     async def _send(
         self,
         *,
@@ -433,13 +485,15 @@ class Publisher:
         signature, proof = await self.signer.sign(unsigned.statement)
         sealed = unsigned.signed(signature, proof)
         audience = sealed.audience
-        topics = [inbox(r) for r in audience]
+        reviewer = self.holder(kind, notice_type)
+        held = reviewer if reviewer in audience else None
+        topics = sorted({self._route(r, held) for r in audience})
         await self._topics.ensure(topics)
         await track_topics(self._producer, topics)
         if len(audience) == 1:  # no task and gather for a single recipient
-            sent = [await self._send_one(sealed, audience[0])]
+            sent = [await self._send_one(sealed, audience[0], held)]
         else:
-            sent = await asyncio.gather(*(self._send_one(sealed, r) for r in audience))
+            sent = await asyncio.gather(*(self._send_one(sealed, r, held) for r in audience))
         outcomes = sorted([*sent, *extra_outcomes], key=lambda o: o.recipient)
         result = PublishResult(
             sealed.msg_id, notice_id, kind, outcomes, statement_hash=sealed.statement_hash
@@ -486,12 +540,29 @@ class Publisher:
                     statement_hash=result.statement_hash,
                 )
 
-    async def _send_one(self, sealed: Sealed, recipient: str) -> RecipientOutcome:
+    @staticmethod
+    def _route(recipient: str, held_by: str | None) -> str:
+        """Where the package for ``recipient`` goes: its inbox, or the reviewer's holding topic
+        when the message is held (the reviewer's own copy goes to its inbox)."""
+        if held_by is None or recipient == held_by:
+            return inbox(recipient)
+        return hold(held_by)
+
+    async def _send_one(
+        self, sealed: Sealed, recipient: str, held_by: str | None = None
+    ) -> RecipientOutcome:
         producer = self._producer
         if producer is None:  # pragma: no cover - checked by _send()
             msg = "Publisher is not started"
             raise RuntimeError(msg)
-        topic = inbox(recipient)
+        topic = inbox(recipient)  # what the package is bound to, held or not
+        route = self._route(recipient, held_by)
+        headers = [(FORMAT_HEADER, b"1")]
+        if route != topic:  # held: the reviewer forwards it unchanged once it approves
+            headers += [
+                (HOLD_TO_HEADER, recipient.encode()),
+                (HOLD_HEADER, sealed.statement_hash.encode()),
+            ]
         grant = sealed.grants[recipient]
         async with self._slots:
             try:
@@ -504,10 +575,10 @@ class Publisher:
                     max_frame_bytes=self.max_frame_bytes,
                 )
                 meta = await producer.send_and_wait(
-                    topic,
+                    route,
                     value,
                     key=record_key(self.keys, recipient, sealed.notice_id),  # opaque
-                    headers=[(FORMAT_HEADER, b"1"), (KID_HEADER, kid.encode())],
+                    headers=[*headers, (KID_HEADER, kid.encode())],
                 )
             except KeyDirectoryError as exc:
                 return RecipientOutcome(recipient, SendStatus.FAILED, str(exc))
@@ -517,9 +588,9 @@ class Publisher:
                 )
         return RecipientOutcome(
             recipient,
-            SendStatus.SENT,
+            SendStatus.SENT if route == topic else SendStatus.HELD,
             None,
-            topic,
+            route,
             meta.offset,
             len(grant.disclosed),
             len(grant.withheld),

@@ -20,4 +20,6 @@ class DaemonStats:
     quarantined: int = 0
     receipts_sent: int = 0
     receipts_received: int = 0
+    #: packages kept on a reviewer's holding topic (heightened supervision)
+    held: int = 0
     reasons: dict[str, int] = field(default_factory=dict)

@@ -234,6 +234,17 @@ def derive_state(
 
 
 @dataclass(frozen=True)
+class HeldFrame:
+    """A package a sender under heightened supervision put on this reviewer's holding topic:
+    sealed for ``recipient`` (the reviewer cannot open it), forwarded unchanged on approval."""
+
+    statement_hash: str
+    recipient: str
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True)
 class Position:
     """Where a record was read from."""
 
@@ -427,6 +438,18 @@ class Sink(Protocol):
     def refusal_rate(self, sender: str) -> float | None:
         """The share of reviews of ``sender``'s messages held here that refused them, or
         ``None`` when there is none."""
+        ...
+
+    def hold(self, frame: HeldFrame, at: Position) -> None:
+        """Keep a held package (a reviewer's node; idempotent per position)."""
+        ...
+
+    def held(self, statement_hash: str) -> list[HeldFrame]:
+        """The held packages of the message with ``statement_hash``, by recipient."""
+        ...
+
+    def drop_held(self, statement_hash: str) -> None:
+        """Forget the held packages of the message (forwarded, or refused)."""
         ...
 
     def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:

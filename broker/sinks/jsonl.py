@@ -11,6 +11,7 @@ rename), so the values are gone from disk.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -27,6 +28,7 @@ from broker.sinks.base import (
     Applied,
     Derived,
     Fact,
+    HeldFrame,
     NoticeRecord,
     NoticeRow,
     Position,
@@ -75,6 +77,8 @@ class JsonlSink:
         self._facts: dict[tuple[str, str], dict[str, Any]] = {}
         #: screening flags per (sender, msg id)
         self._flags: dict[tuple[str, str], dict[str, Any]] = {}
+        #: a reviewer's held packages per position (topic, partition, offset)
+        self._held: dict[tuple[str, int, int], dict[str, Any]] = {}
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
@@ -128,6 +132,8 @@ class JsonlSink:
             self._facts[(rec["by"], rec["msg_id"])] = rec
         elif kind == "flags":
             self._flags[(rec["sender"], rec["msg_id"])] = rec
+        elif kind == "held":
+            self._held[(rec["topic"], rec["partition"], rec["offset"])] = rec
 
     def _append(self, *records: dict[str, Any]) -> None:
         for rec in records:
@@ -148,6 +154,7 @@ class JsonlSink:
                 self._statements,
                 self._facts,
                 self._flags,
+                self._held,
                 self._sent,
                 self._receipts,
             )
@@ -378,6 +385,50 @@ class JsonlSink:
         }
         self._flags[(sender, msg_id)] = record
         self._append(record)
+
+    @storage_errors
+    def hold(self, frame: HeldFrame, at: Position) -> None:
+        """Keep a held package (idempotent per position)."""
+        if (at.topic, at.partition, at.offset) in self._held:
+            return
+        self._append(
+            {
+                "type": "held",
+                "topic": at.topic,
+                "partition": at.partition,
+                "offset": at.offset,
+                "statement_hash": frame.statement_hash,
+                "recipient": frame.recipient,
+                "value": base64.b64encode(frame.value).decode(),
+                "headers": [[k, base64.b64encode(v).decode()] for k, v in frame.headers],
+            }
+        )
+
+    def held(self, statement_hash: str) -> list[HeldFrame]:
+        """The held packages of the message with ``statement_hash``, by recipient."""
+        found = sorted(
+            (r for r in self._held.values() if r["statement_hash"] == statement_hash),
+            key=lambda r: (r["recipient"], r["topic"], r["partition"], r["offset"]),
+        )
+        return [
+            HeldFrame(
+                statement_hash,
+                r["recipient"],
+                base64.b64decode(r["value"]),
+                tuple((k, base64.b64decode(v)) for k, v in r["headers"]),
+            )
+            for r in found
+        ]
+
+    @storage_errors
+    def drop_held(self, statement_hash: str) -> None:
+        """Forget the held packages of the message (the file is rewritten without them)."""
+        keys = [k for k, r in self._held.items() if r["statement_hash"] == statement_hash]
+        if not keys:
+            return
+        for key in keys:
+            del self._held[key]
+        self._rewrite()
 
     def refusal_rate(self, sender: str) -> float | None:
         """The share of reviews of ``sender``'s messages held here that refused them."""

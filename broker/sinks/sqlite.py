@@ -17,6 +17,7 @@ so the personal data is gone from the files on disk, not only from query results
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import sqlite3
@@ -35,6 +36,7 @@ from broker.sinks.base import (
     Applied,
     Derived,
     Fact,
+    HeldFrame,
     NoticeRecord,
     NoticeRow,
     Position,
@@ -93,6 +95,17 @@ CREATE TABLE IF NOT EXISTS facts (
     PRIMARY KEY (by_bureau, msg_id)
 );
 CREATE INDEX IF NOT EXISTS facts_notice ON facts (subject_sender, notice_id);
+CREATE TABLE IF NOT EXISTS held (
+    topic          TEXT NOT NULL,
+    partition      INTEGER NOT NULL,
+    "offset"       INTEGER NOT NULL,
+    statement_hash TEXT NOT NULL,
+    recipient      TEXT NOT NULL,
+    value          BLOB NOT NULL,
+    headers        TEXT NOT NULL,
+    PRIMARY KEY (topic, partition, "offset")
+);
+CREATE INDEX IF NOT EXISTS held_statement ON held (statement_hash);
 CREATE TABLE IF NOT EXISTS flags (
     sender         TEXT NOT NULL,
     msg_id         TEXT NOT NULL,
@@ -151,7 +164,8 @@ CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 #: ``PRAGMA user_version`` of the schema above. 2: the replay guard keyed by (sender, msg id).
 #: 3: notice states (``notices.state``...), ``statements`` and ``facts``.
 #: 4: ``statements.audience`` (whom a reviewer or the oversight body answers), ``flags`` (the
-#: screening flags of each person-targeting version received; deleted when the notice is purged).
+#: screening flags of each person-targeting version received; deleted when the notice is purged),
+#: ``held`` (a reviewer's held packages of senders under heightened supervision).
 SCHEMA_VERSION = 4
 #: the derived state of a row written by an older release (no review, no facts then)
 _STATE_OF_STATUS = (
@@ -617,6 +631,46 @@ class SqliteSink:
             "INSERT OR REPLACE INTO flags VALUES (?,?,?,?)",
             (sender, msg_id, notice_id, json.dumps(flags)),
         )
+
+    @storage_errors
+    def hold(self, frame: HeldFrame, at: Position) -> None:
+        """Keep a held package (idempotent per position)."""
+        headers = json.dumps([[k, base64.b64encode(v).decode()] for k, v in frame.headers])
+        self._db.execute(
+            "INSERT OR IGNORE INTO held VALUES (?,?,?,?,?,?,?)",
+            (
+                at.topic,
+                at.partition,
+                at.offset,
+                frame.statement_hash,
+                frame.recipient,
+                frame.value,
+                headers,
+            ),
+        )
+
+    @storage_errors
+    def held(self, statement_hash: str) -> list[HeldFrame]:
+        """The held packages of the message with ``statement_hash``, by recipient."""
+        rows = self._db.execute(
+            "SELECT recipient, value, headers FROM held WHERE statement_hash = ? "
+            'ORDER BY recipient, topic, partition, "offset"',
+            (statement_hash,),
+        ).fetchall()
+        return [
+            HeldFrame(
+                statement_hash,
+                r[0],
+                bytes(r[1]),
+                tuple((k, base64.b64decode(v)) for k, v in json.loads(r[2])),
+            )
+            for r in rows
+        ]
+
+    @storage_errors
+    def drop_held(self, statement_hash: str) -> None:
+        """Forget the held packages of the message."""
+        self._db.execute("DELETE FROM held WHERE statement_hash = ?", (statement_hash,))
 
     @storage_errors
     def refusal_rate(self, sender: str) -> float | None:

@@ -13,7 +13,7 @@ from broker.transport.kafka import (
     make_producer,
     track_topics,
 )
-from broker.transport.topics import DIRECTORY_TOPIC, inbox, quarantine, receipts
+from broker.transport.topics import DIRECTORY_TOPIC, hold, inbox, quarantine, receipts
 
 __all__ = [
     "DIRECTORY_TOPIC",
@@ -22,6 +22,7 @@ __all__ = [
     "KafkaTransport",
     "Transport",
     "connect_error",
+    "hold",
     "inbox",
     "list_topics",
     "make_consumer",

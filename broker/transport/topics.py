@@ -8,6 +8,10 @@ from __future__ import annotations
 from broker.ids import bureau_id
 
 DIRECTORY_TOPIC = "nbx.directory"
+#: headers of a record on a holding topic: its final recipient, and the statement hash of the
+#: message it belongs to (which the reviewer approves or refuses as one)
+HOLD_TO_HEADER = "nbx-to"
+HOLD_HEADER = "nbx-hold"
 
 
 def _check(bureau: str) -> str:
@@ -22,6 +26,12 @@ def inbox(bureau: str) -> str:
 def receipts(bureau: str) -> str:
     """Topic where recipients write receipts for messages sent by ``bureau``."""
     return f"nbx.receipts.{_check(bureau)}"
+
+
+def hold(reviewer: str) -> str:
+    """Topic where senders under heightened supervision (``pre``) put the packages for their
+    recipients until ``reviewer`` approves them (docs/safeguards.md)."""
+    return f"nbx.hold.{_check(reviewer)}"
 
 
 def quarantine(bureau: str) -> str:

@@ -25,7 +25,7 @@ def test_reason_sets_are_the_enums_values() -> None:
     """QUARANTINE_REASONS is every Reason; REASON_CODES adds the store's and the receipt
     writer's; broker.logging exports the same sets; all of them hold plain strings."""
     assert {r.value for r in Reason} == QUARANTINE_REASONS
-    assert len(Reason) == 28
+    assert len(Reason) == 30
     store_and_writer = {"read-only", "disk-full", "locked", "storage-error", "key"}
     assert store_and_writer == REASON_CODES - QUARANTINE_REASONS
     assert {s.value for s in StoreFailure} | {u.value for u in Unsendable} <= REASON_CODES

@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from broker.examples import notices_dir
 from broker.examples import policies_dir as example_policies_dir
+from broker.keys.rules import SupervisionLevel
 from broker.node import ConsumerDaemon, Publisher
 from broker.node.config import NodeConfig
 from broker.node.provision import provision
@@ -65,6 +66,7 @@ class Net:
         sink: str = "sqlite",
         kafka: MemoryBroker | None = None,
         roles: Mapping[str, Sequence[str]] | None = None,
+        supervise: Mapping[str, SupervisionLevel] | None = None,
     ) -> None:
         """Provision ``bureaus`` in ``folder``; with ``kafka``, every node talks to that in-memory
         broker instead of ``bootstrap`` (which is then never contacted)."""
@@ -78,6 +80,7 @@ class Net:
             session_timeout_ms=6_000,
             sink=sink,
             roles=roles,
+            supervise=supervise,
         )
         self.paths = paths
         self.configs = {cc: NodeConfig.load(p) for cc, p in paths.items()}
