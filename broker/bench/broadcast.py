@@ -13,6 +13,7 @@ notices (consumer group joins, connection set-up, caches) are not counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 import uuid
@@ -35,7 +36,7 @@ from broker.bench.common import (
 from broker.bench.report import BroadcastResult
 from broker.bench.secure import notices
 from broker.examples import policies_dir
-from broker.node import Publisher
+from broker.node import Publisher, PublishResult
 from broker.node.config import NodeConfig
 from broker.node.provision import provision
 
@@ -49,23 +50,30 @@ def bureau_ids(count: int) -> list[str]:
     return codes[:count]
 
 
+#: the network's reviewer in a broadcast with review
+REVIEWER = "XR"
+
+
 class Deliveries:
-    """Delivery times reported by the hosts: notice id -> bureau -> monotonic time."""
+    """Times reported by the hosts, notice id -> bureau -> monotonic time: ``at`` when stored,
+    ``approved`` when the reviewer's approval was stored (the notice actionable)."""
 
     def __init__(self) -> None:
         """Nothing delivered yet."""
         self.at: dict[str, dict[str, float]] = {}
+        self.approved: dict[str, dict[str, float]] = {}
 
     async def follow(self, stream: asyncio.StreamReader) -> None:
-        """Read ``D <notice_id> <CC> <t>`` lines until the stream ends."""
+        """Read ``D|A <notice_id> <CC> <t>`` lines until the stream ends."""
         while line := await stream.readline():
             parts = line.decode().split()
-            if len(parts) == 4 and parts[0] == "D":
-                self.at.setdefault(parts[1], {})[parts[2]] = float(parts[3])
+            if len(parts) == 4 and parts[0] in ("D", "A"):
+                seen = self.at if parts[0] == "D" else self.approved
+                seen.setdefault(parts[1], {})[parts[2]] = float(parts[3])
 
-    def complete(self, notice_id: str, recipients: list[str]) -> bool:
-        """Whether every one of ``recipients`` stored ``notice_id``."""
-        got = self.at.get(notice_id, {})
+    def complete(self, notice_id: str, recipients: list[str], *, approved: bool = False) -> bool:
+        """Whether every one of ``recipients`` stored ``notice_id`` (or its approval)."""
+        got = (self.approved if approved else self.at).get(notice_id, {})
         return all(r in got for r in recipients)
 
 
@@ -77,8 +85,12 @@ async def run(
     hosts: int,
     warmup: int,
     profile: Path | None = None,
+    review: bool = True,
 ) -> BroadcastResult:
-    """Measure broadcasts on ``target``."""
+    """Measure broadcasts on ``target``; with ``review``, the network has a reviewer (its rules
+    are in force: every recipient stores the red notice pending-review), which approves each
+    notice as soon as it is stored everywhere; the time until the approval is stored everywhere
+    (the notice actionable) is measured too."""
     started = time.monotonic()
     run_id = uuid.uuid4().hex[:8]
     batch = notices(run_id, warmup + notices_count)
@@ -86,14 +98,18 @@ async def run(
     hosts = max(1, min(hosts, len(bureaus)))
     deliveries = Deliveries()
     latencies: list[float] = []
+    actionable: list[float] = []
+    approvals: list[float] = []
     calls: list[float] = []
     cpus: list[float] = []
     excluded = 0
     with tempfile.TemporaryDirectory(prefix="nbx-bench-broadcast-") as tmp:
         folder = Path(tmp)
+        reviewers = [REVIEWER] if review else []
         paths = provision(
             folder,
-            [SENDER, *bureaus],
+            [SENDER, *bureaus, *reviewers],
+            roles={REVIEWER: ["reviewer"]} if review else None,
             bootstrap=target.bootstrap,
             policies=policies_dir(),
             enable_idempotence=target.idempotence,
@@ -101,7 +117,14 @@ async def run(
             pace_empty_fetches=target.paces_empty_fetches,
             session_timeout_ms=6_000,
         )
-        async with Publisher.from_config(NodeConfig.load(paths[SENDER])) as pub:
+        reviewer_config = NodeConfig.load(paths[REVIEWER]) if review else None
+        async with contextlib.AsyncExitStack() as stack:
+            pub = await stack.enter_async_context(
+                Publisher.from_config(NodeConfig.load(paths[SENDER]))
+            )
+            xr = None
+            if reviewer_config is not None:
+                xr = await stack.enter_async_context(Publisher.from_config(reviewer_config))
             first = await pub.publish(batch[0], "all")  # creates every inbox topic
             procs = []
             readers = []
@@ -123,17 +146,42 @@ async def run(
                         raise RuntimeError("no stdout pipe")
                     readers.append(asyncio.create_task(deliveries.follow(proc.stdout)))
 
-                async def settle(notice_id: str, sent: list[str]) -> float:
+                async def settle(
+                    notice_id: str, sent: list[str], *, approved: bool = False
+                ) -> float:
                     return await wait_until(
-                        lambda: deliveries.complete(notice_id, sent),
+                        lambda: deliveries.complete(notice_id, sent, approved=approved),
                         timeout_s=180,
-                        what=f"broadcast {notice_id}",
+                        what=f"broadcast {notice_id}" + (" approval" if approved else ""),
                         interval_s=0.002,
                         alive=procs[0][1],
                         log=folder / "host0.log",
                     )
 
-                await settle(batch[0].notice_id, first.sent)
+                async def approve(result: PublishResult, hosted: list[str]) -> float:
+                    """The reviewer approves the stored notice; when it is actionable at all."""
+                    if xr is None or result.statement_hash is None:  # pragma: no cover
+                        msg = "a review needs the reviewer and the statement hash"
+                        raise RuntimeError(msg)
+                    await xr.review(
+                        subject_sender=SENDER,
+                        subject_msg_id=result.msg_id,
+                        notice_id=result.notice_id,
+                        notice_type="red",
+                        statement_hash=result.statement_hash,
+                        decision="approved",
+                        reason="benchmark",
+                        to=[*hosted, SENDER],
+                    )
+                    await settle(result.notice_id, hosted, approved=True)
+                    return max(deliveries.approved[result.notice_id][r] for r in hosted)
+
+                def hosted(result: PublishResult) -> list[str]:
+                    return [r for r in result.sent if r not in reviewers]  # XR is not hosted
+
+                await settle(batch[0].notice_id, hosted(first))
+                if xr is not None:
+                    await approve(first, hosted(first))
                 setup_s = time.monotonic() - started
                 pids = [p.pid for _, p in procs]
                 host_cpu0 = [proc_cpu_s(pid) for pid in pids]
@@ -144,8 +192,15 @@ async def run(
                     result = await pub.publish(notice, "all")
                     t1 = time.monotonic()
                     cpu1 = self_cpu_s()
-                    await settle(notice.notice_id, result.sent)
-                    done = max(deliveries.at[notice.notice_id][r] for r in result.sent)
+                    to = hosted(result)
+                    await settle(notice.notice_id, to)
+                    done = max(deliveries.at[notice.notice_id][r] for r in to)
+                    if xr is not None:
+                        t2 = time.monotonic()
+                        ready = await approve(result, to)
+                        if i >= warmup:
+                            actionable.append((ready - t0) * 1000)
+                            approvals.append((ready - t2) * 1000)
                     if i >= warmup:
                         latencies.append((done - t0) * 1000)
                         calls.append((t1 - t0) * 1000)
@@ -181,6 +236,10 @@ async def run(
         broker_cpu_ms_per_broadcast=None if broker_ms is None else round(broker_ms, 1),
         host_peak_rss_mb=[None if v is None else round(v, 1) for v in rss],
         excluded_or_failed=excluded,
+        review=review,
+        actionable_p50_ms=round(median(actionable), 1) if actionable else None,
+        actionable_p99_ms=round(percentile(actionable, 99), 1) if actionable else None,
+        approval_p99_ms=round(percentile(approvals, 99), 1) if approvals else None,
         setup_s=round(setup_s, 1),
         latencies_ms=[round(v, 1) for v in latencies],
     )

@@ -33,6 +33,7 @@ from broker.node import ConsumerDaemon
 from broker.node.config import NodeConfig
 from broker.sinks import Applied
 from broker.transport import make_consumer, make_producer
+from broker.vocab import MessageKind
 
 
 def _reporter(cc: str, lines: list[str]) -> Any:
@@ -40,8 +41,9 @@ def _reporter(cc: str, lines: list[str]) -> Any:
     write per delivery on an unbuffered pipe cost ~0.1 ms of the receivers' CPU each)."""
 
     def delivered(package: VerifiedPackage, outcome: Applied) -> None:
-        if outcome is Applied.DELIVERED:
-            lines.append(f"D {package.notice_id} {cc} {time.monotonic()}\n")
+        if outcome is Applied.DELIVERED:  # stored (D), or its approval stored: actionable (A)
+            tag = "A" if package.kind == MessageKind.REVIEW else "D"
+            lines.append(f"{tag} {package.notice_id} {cc} {time.monotonic()}\n")
 
     return delivered
 

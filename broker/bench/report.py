@@ -49,6 +49,14 @@ class BroadcastResult:
     excluded_or_failed: int
     setup_s: float
     latencies_ms: list[float] = field(default_factory=list)  # every measured broadcast, in order
+    #: the network had a reviewer (review rules in force, ``post``): notices stored
+    #: pending-review, approved at once once stored everywhere
+    review: bool = False
+    #: publish -> the approval stored at every recipient (the notice actionable everywhere)
+    actionable_p50_ms: float | None = None
+    actionable_p99_ms: float | None = None
+    #: the reviewer's approval call -> stored at every recipient
+    approval_p99_ms: float | None = None
 
 
 @dataclass
@@ -161,6 +169,13 @@ class Report:
                 f"broker {_f(b.broker_cpu_ms_per_broadcast, 0, 1).strip()} ms CPU per broadcast",
                 f"  host peak RSS MB: {rss}; excluded or failed recipients: {b.excluded_or_failed}",
             ]
+            if b.review:
+                lines.append(
+                    f"  with review: publish -> actionable at all (approved at once): p50 "
+                    f"{_f(b.actionable_p50_ms, 0, 0).strip()} ms, p99 "
+                    f"{_f(b.actionable_p99_ms, 0, 0).strip()} ms; approval -> stored at all p99 "
+                    f"{_f(b.approval_p99_ms, 0, 0).strip()} ms"
+                )
         if self.ops:
             width = max(44, *(len(o.op) for o in self.ops))
             lines.append(f"{'operation':{width}} {'us':>10}  note")

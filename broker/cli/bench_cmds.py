@@ -73,6 +73,9 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="broadcast: measured notices (p50/p99 over these)."),
         click.option("--hosts", type=click.IntRange(1), default=2, show_default=True,
                      help="broadcast: receiver processes hosting the bureaus."),
+        click.option("--review/--no-review", default=True, show_default=True,
+                     help="broadcast: a reviewer in the network (notices stored pending-review, "
+                     "approved at once: publish -> actionable is measured too)."),
         click.option("--profile", "profile", type=click.Path(file_okay=False, path_type=Path),
                      default=None, help="Write cProfile files of every NBX process here."),
         click.option("--idempotence/--no-idempotence", default=None,
@@ -111,6 +114,7 @@ def _run(modes: tuple[str, ...], **kw: Any) -> None:
                     hosts=kw["hosts"],
                     warmup=3,
                     profile=profile,
+                    review=kw["review"],
                 )
 
         asyncio.run(main())

@@ -65,6 +65,22 @@ async def test_broadcast_reports_latency_percentiles(target: Target) -> None:
     assert r.publisher_cpu_ms_per_broadcast >= 0
     assert r.excluded_or_failed == 0
     assert len(r.host_peak_rss_mb) == 2
+    # with review (the default): every notice is approved once stored everywhere, and becomes
+    # actionable at every recipient only after it was stored
+    assert r.review
+    assert r.actionable_p50_ms is not None
+    assert r.actionable_p99_ms is not None
+    assert r.approval_p99_ms is not None
+    assert r.latency_p50_ms < r.actionable_p50_ms <= r.actionable_p99_ms
+    assert 0 < r.approval_p99_ms <= r.actionable_p99_ms
+
+
+async def test_broadcast_without_review_reports_no_actionable_time(target: Target) -> None:
+    """--no-review: a network without a reviewer, nothing to approve, no actionable figures."""
+    r = await broadcast.run(target, recipients=3, notices_count=2, hosts=1, warmup=1, review=False)
+    assert r.notices == 2
+    assert not r.review
+    assert (r.actionable_p50_ms, r.actionable_p99_ms, r.approval_p99_ms) == (None, None, None)
 
 
 # timings of Python code against C code: coverage's tracer would slow only the Python side
