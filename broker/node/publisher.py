@@ -371,7 +371,9 @@ class Publisher:
         the signed header under the kind's name."""
         name = kind.value  # its value (a plain str) is what is signed
         header = {"notice_id": notice_id, "notice_type": notice_type, name: body}
-        recipients = sorted(set(to) - {self.bureau})
+        # the reviewer (or oversight body) holding a copy itself is one of ``to``: its own daemon
+        # applies the decision to that copy like every recipient (a refusal purges it there too)
+        recipients = sorted(set(to))
         if not recipients:
             msg = "no recipients given"
             raise NbxError(msg)

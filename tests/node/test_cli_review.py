@@ -86,9 +86,10 @@ def test_review_and_oversight_commands(
                    "--reason", "meets the criteria", "--json")  # fmt: skip
     assert approved.returncode == 0, approved.stderr
     sent = {r["recipient"]: r["status"] for r in json.loads(approved.stdout)["recipients"]}
-    assert sent == {"FR": "sent", "IT": "sent"}  # XR does not send to itself
-    _consume(configs["FR"])
-    assert _states(configs["FR"]) == {"IT-2025-0001": "actionable"}
+    assert sent == {"FR": "sent", "IT": "sent", "XR": "sent"}  # XR's own copy too
+    for cc in ("FR", "XR"):
+        _consume(configs[cc])
+        assert _states(configs[cc]) == {"IT-2025-0001": "actionable"}
 
     not_here = nbx("oversight", "block", "--config", str(configs["XO"]), "IT-2025-0001",
                    "--case", "CCF-1", "--reason", "challenge pending")  # fmt: skip
