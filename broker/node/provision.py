@@ -20,8 +20,9 @@ from pathlib import Path
 import pycountry
 
 from broker.keys import BureauKeys, sign_directory
-from broker.keys.directory_edit import PublicDocument, add_bureau, empty_directory
+from broker.keys.directory_edit import PublicDocument, add_bureau, empty_directory, set_rules
 from broker.keys.files import init_anchor, public_document, write_bureau_keys
+from broker.keys.rules import SupervisionLevel
 
 NODE_TOML = """\
 # NBX node configuration for bureau {cc} (see broker/node/config.py for every setting).
@@ -70,6 +71,7 @@ def provision(
     require_log_append_time: bool = True,
     roles: Mapping[str, Sequence[str]] | None = None,
     pace_empty_fetches: bool = False,
+    supervise: Mapping[str, SupervisionLevel] | None = None,
 ) -> dict[str, Path]:
     """Create anchor, keys, a signed directory and one ``node.toml`` per bureau in ``folder``.
 
@@ -77,6 +79,7 @@ def provision(
     ``require_log_append_time=False`` is for a broker that cannot time-stamp records (tansu).
     ``roles`` gives bureaus roles besides ``member`` (``{"XR": ["reviewer"]}``).
     ``pace_empty_fetches=True`` is for a broker that answers empty fetches at once (noida-db).
+    ``supervise`` puts senders under supervision in the network rules (``{"NL": "pre"}``).
     """
     now = now or datetime.now(UTC) - timedelta(minutes=5)
     folder.mkdir(parents=True, exist_ok=True)
@@ -112,5 +115,7 @@ def provision(
             )
         )
         configs[cc] = config
+    if supervise:
+        body = set_rules(body, now=now, supervise=supervise)
     (folder / "directory.json").write_bytes(sign_directory(body, anchor))
     return configs
