@@ -47,6 +47,8 @@ NETWORK = (*BUREAUS, *BODIES)
 ROLES = {REVIEWER: [Role.REVIEWER.value], OVERSIGHT: [Role.OVERSIGHT.value]}
 #: the sender the demo's network rules put under heightened supervision (an arbitrary choice)
 SUPERVISED = "NL"
+#: the countries the supervised sender's diffusion is addressed to
+DIFFUSION_TO = ("IT", "ES", "FR", "DE")
 WAIT_S = 30.0
 
 
@@ -280,6 +282,10 @@ PRE_REVIEW_NOT_BUILT = "pre-review holding: not yet built; refused after deliver
 OWN_COPY = "a reviewer's own decision is not applied to its own store: not built yet"
 
 
+def _all_in(states: dict[str, str | None], state: NoticeState) -> bool:
+    return all(s == state for s in states.values())
+
+
 def _line(states: dict[str, Any]) -> str:
     return ", ".join(f"{cc} {state or 'not stored'}" for cc, state in states.items())
 
@@ -339,7 +345,7 @@ async def story_review(net: Network, echo: Callable[[str], None]) -> dict[str, A
         "review": approval.to_json(),
         "statement_hash": statement_hash,
         "after": after,
-        "ok": delivered and actionable,
+        "ok": delivered and _all_in(before, NoticeState.PENDING_REVIEW) and actionable,
     }
 
 
@@ -363,7 +369,7 @@ async def story_supervised(net: Network, echo: Callable[[str], None]) -> dict[st
     XR's screening flags it, XR refuses it on ground art3, every recipient purges it and answers
     the sender with a ``purged`` receipt."""
     sender = SUPERVISED
-    recipients = [cc for cc in BUREAUS if cc not in (sender, "US")]
+    recipients = list(DIFFUSION_TO)
     audience = [*recipients, REVIEWER]
     diffusion = _diffusion(sender, recipients)
     notice_id = diffusion.notice_id
@@ -429,7 +435,7 @@ async def story_supervised(net: Network, echo: Callable[[str], None]) -> dict[st
         "reviewer_copy": own,
         "reviewer_view_kept": own_kept,
         "receipts": receipts,
-        "ok": delivered and refused and purged,
+        "ok": delivered and _all_in(before, NoticeState.PENDING_REVIEW) and refused and purged,
     }
 
 
