@@ -1,11 +1,17 @@
-"""``nbx demo``: six bureaus exchange notices over a real embedded Kafka-protocol broker.
+"""``nbx demo``: six bureaus, a reviewer and an oversight body exchange notices over a real
+embedded Kafka-protocol broker.
 
-1. start the embedded broker; create a trust anchor, six bureaus with keys, a signed directory and
-   the example per-country policies;
+1. start the embedded broker; create a trust anchor, six bureaus and two network bodies (``XR``
+   reviewer, ``XO`` oversight) with keys, a signed directory (roles, and network rules that put
+   ``NL`` under heightened supervision) and the example per-country policies;
 2. run every bureau's consumer daemon (in this process, one asyncio task each);
 3. IT publishes a red notice to all; ES publishes a yellow notice (a missing child) to some;
-4. print, per recipient, what it stored: the verified origin, disclosed and withheld fields;
-5. IT cancels the red notice; every recipient purges it and the ``purged`` receipts come back.
+4. print, per recipient, what it stored: the verified origin, state, disclosed and withheld fields;
+5. IT cancels the red notice; every recipient purges it and the ``purged`` receipts come back;
+6. three safeguard stories, each read back from every recipient's store: a red notice approved
+   by XR becomes actionable; a diffusion from the supervised sender charging "insulting the head
+   of state" is flagged by XR's screening, refused on ground ``art3`` and purged everywhere; a
+   notice blocked by XO after a challenge stays blocked, also after its sender updates it.
 
 Everything runs in a temporary folder that is removed at the end, and the broker is stopped by pid.
 """
@@ -16,29 +22,41 @@ import asyncio
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from broker import devbroker
 from broker.examples import notices_dir
 from broker.examples import policies_dir as example_policies_dir
-from broker.node import ConsumerDaemon, Publisher
+from broker.node import ConsumerDaemon, Publisher, PublishResult
 from broker.node.config import NodeConfig
 from broker.node.provision import provision
 from broker.schemas import NoticeBase, header_fields, parse_notice
+from broker.screening import Screener
 from broker.sinks import Sink
-from broker.vocab import ALL, MessageKind, ReceiptStatus
+from broker.vocab import ALL, Ground, MessageKind, NoticeState, ReceiptStatus, Role, SendStatus
 
 BUREAUS = ("IT", "ES", "FR", "DE", "NL", "US")
 YELLOW_TO = ("FR", "IT", "DE", "NL")
+#: the network bodies: a reviewer and an oversight body (roles in the signed directory)
+REVIEWER = "XR"
+OVERSIGHT = "XO"
+BODIES = (REVIEWER, OVERSIGHT)
+NETWORK = (*BUREAUS, *BODIES)
+ROLES = {REVIEWER: [Role.REVIEWER.value], OVERSIGHT: [Role.OVERSIGHT.value]}
+#: the sender the demo's network rules put under heightened supervision (an arbitrary choice)
+SUPERVISED = "NL"
+#: the countries the supervised sender's diffusion is addressed to
+DIFFUSION_TO = ("IT", "ES", "FR", "DE")
 WAIT_S = 30.0
 
 
-def example_notice(name: str) -> NoticeBase:
-    """A bundled example notice (``red``, ``yellow``, ...)."""
-    path = notices_dir() / f"{name}.json"
-    return parse_notice(path.read_bytes())
+def example_notice(name: str, **changes: Any) -> NoticeBase:
+    """A bundled example notice (``red``, ``yellow``, ...), top-level fields changed."""
+    data = json.loads((notices_dir() / f"{name}.json").read_text())
+    data.update(changes)
+    return parse_notice(data)
 
 
 def _leaves(view: Any, prefix: str = "") -> list[str]:
@@ -51,7 +69,7 @@ def _leaves(view: Any, prefix: str = "") -> list[str]:
 
 
 class Network:
-    """Six bureaus' daemons and publishers on one broker."""
+    """The daemons and publishers of six bureaus and two network bodies on one broker."""
 
     def __init__(
         self,
@@ -67,8 +85,10 @@ class Network:
             cc: NodeConfig.load(path)
             for cc, path in provision(
                 folder,
-                BUREAUS,
+                NETWORK,
                 bootstrap=bootstrap,
+                roles=ROLES,
+                supervise={SUPERVISED: "pre"},
                 policies=example_policies_dir(),
                 enable_idempotence=enable_idempotence,
                 session_timeout_ms=6_000,
@@ -95,17 +115,82 @@ class Network:
         for d in self.daemons.values():
             d.sink.close()
 
-    async def publish(self, cc: str, notice: NoticeBase, to: Any) -> Any:
-        """Publish from bureau ``cc`` (its publisher records into the daemon's store)."""
+    def publisher(self, cc: str) -> Publisher:
+        """A publisher of bureau ``cc`` (recording into the daemon's store)."""
         daemon = self.daemons[cc]
-        async with Publisher(
+        return Publisher(
             daemon.keys,
             daemon.directory,
             self.configs[cc].kafka_settings(),
             policies=daemon.policies,
             store=daemon.sink,
-        ) as pub:
+        )
+
+    async def publish(self, cc: str, notice: NoticeBase, to: Any) -> PublishResult:
+        """Publish (or update) from bureau ``cc``."""
+        async with self.publisher(cc) as pub:
             return await pub.publish(notice, to)
+
+    async def review(
+        self,
+        subject: PublishResult,
+        sender: str,
+        notice_type: str,
+        *,
+        decision: Literal["approved", "refused"],
+        reason: str,
+        to: Sequence[str],
+        grounds: Sequence[str] = (),
+    ) -> tuple[PublishResult, str]:
+        """XR's attestation of ``sender``'s message ``subject``, bound to the statement hash
+        *XR's own store* verified (not the sender's word), sent to ``to``, the sender and XR's own
+        copy; then, as ``nbx review approve|refuse`` does, the packages held under heightened
+        supervision are forwarded (approved) or dropped (refused). Returns the result and hash."""
+        held = self.store(REVIEWER).statement(sender, subject.msg_id)
+        if held is None:
+            msg = f"{REVIEWER} holds no statement of {sender}'s message {subject.msg_id}"
+            raise RuntimeError(msg)
+        notice_id, statement_hash = held
+        async with self.publisher(REVIEWER) as pub:
+            result = await pub.review(
+                subject_sender=sender,
+                subject_msg_id=subject.msg_id,
+                notice_id=notice_id,
+                notice_type=notice_type,
+                statement_hash=statement_hash,
+                decision=decision,
+                grounds=grounds,
+                reason=reason,
+                to=[*to, sender, REVIEWER],
+            )
+            if decision == "approved":
+                await pub.forward_held(statement_hash, notice_id)
+            elif pub.store is not None:
+                pub.store.drop_held(statement_hash)
+        return result, statement_hash
+
+    async def oversight(
+        self,
+        kind: Literal["block", "unblock", "delete"],
+        sender: str,
+        notice_id: str,
+        notice_type: str,
+        *,
+        case_ref: str,
+        reason: str | None,
+        to: Sequence[str],
+    ) -> PublishResult:
+        """XO's decision about ``sender``'s notice, sent to ``to`` and the sender."""
+        async with self.publisher(OVERSIGHT) as pub:
+            return await pub.oversight(
+                kind,
+                subject_sender=sender,
+                notice_id=notice_id,
+                notice_type=notice_type,
+                case_ref=case_ref,
+                reason=reason,
+                to=[*to, sender],
+            )
 
     async def cancel(self, cc: str, notice_id: str, notice_type: str, reason: str) -> Any:
         """Cancel ``notice_id`` at every bureau it was sent to."""
@@ -125,24 +210,42 @@ class Network:
         self, cc: str, notice_id: str, status: ReceiptStatus, count: int
     ) -> bool:
         """Wait until ``count`` receipts with ``status`` for ``notice_id`` reached ``cc``."""
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            got = sum(
-                1
-                for r in self.store(cc).status(notice_id)
-                for m in r["messages"]
-                for x in m["receipts"]
-                if x["status"] == status
+        return await wait_until(
+            lambda: (
+                sum(
+                    1
+                    for r in self.store(cc).status(notice_id)
+                    for m in r["messages"]
+                    for x in m["receipts"]
+                    if x["status"] == status
+                )
+                >= count
             )
-            if got >= count:
-                return True
-            await asyncio.sleep(0.1)
-        return False
+        )
+
+    def stored(self, cc: str, notice_id: str, field: str) -> Any:
+        """``field`` of ``notice_id`` as the store of ``cc`` holds it (None: not stored)."""
+        record = self.store(cc).notice(notice_id)
+        return None if record is None else cast("dict[str, Any]", record)[field]
+
+    def states(self, notice_id: str, where: Sequence[str]) -> dict[str, str | None]:
+        """The state of ``notice_id`` in the store of each bureau in ``where``."""
+        return {cc: self.stored(cc, notice_id, "state") for cc in where}
+
+
+async def wait_until(check: Callable[[], bool], timeout_s: float = WAIT_S) -> bool:
+    """Poll ``check`` until it is true or ``timeout_s`` passed; its last answer."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.1)
+    return check()
 
 
 def _received(net: Network, notice_id: str) -> list[dict[str, Any]]:
     rows = []
-    for cc in BUREAUS:
+    for cc in NETWORK:
         stored = net.store(cc).notice(notice_id)
         if stored is None:
             continue
@@ -154,6 +257,7 @@ def _received(net: Network, notice_id: str) -> list[dict[str, Any]]:
                 "origin": stored["sender"],
                 "origin_verified": True,
                 "status": stored["status"],
+                "state": stored["state"],
                 "policy": stored["policy"],
                 "disclosed": sorted(p for p in _leaves(view) if p.split(".")[0] not in header),
                 "withheld": [{"path": p, "rule": r} for p, r in stored["withheld"] or []],
@@ -167,13 +271,256 @@ def _print_table(echo: Callable[[str], None], title: str, rows: list[dict[str, A
     for row in rows:
         echo(
             f"-- {row['recipient']}: from {row['origin']} (signature verified), "
-            f"policy {row['policy']}, status {row['status']}"
+            f"policy {row['policy']}, status {row['status']}, state {row['state']}"
         )
         fields = sorted({p.split(".")[0] + "." + p.split(".")[1] if "." in p else p
                          for p in row["disclosed"]})  # fmt: skip
         echo(f"   disclosed: {', '.join(fields) or '-'}")
         for w in row["withheld"]:
             echo(f"   withheld:  {w['path']}  <- {w['rule']}")
+
+
+# --- the safeguard stories ------------------------------------------------------------------
+
+
+def _all_in(states: dict[str, str | None], state: NoticeState) -> bool:
+    return all(s == state for s in states.values())
+
+
+def _line(states: dict[str, Any]) -> str:
+    return ", ".join(f"{cc} {state or 'not stored'}" for cc, state in states.items())
+
+
+def _receipts(net: Network, cc: str, notice_id: str) -> list[dict[str, Any]]:
+    """Every receipt ``cc`` (the sender) holds for ``notice_id``: who, for which message,
+    status and reason, as its store says."""
+    return [
+        {"recipient": r["recipient"], "msg_id": m["msg_id"], "kind": m["kind"],
+         "status": x["status"], "reason": x["reason"]}
+        for r in net.store(cc).status(notice_id)
+        for m in r["messages"]
+        for x in m["receipts"]
+    ]  # fmt: skip
+
+
+async def _delivered(net: Network, result: PublishResult, where: Sequence[str]) -> bool:
+    """Wait until every bureau in ``where`` stored the message ``result`` (its msg id)."""
+    return await wait_until(
+        lambda: all(net.stored(cc, result.notice_id, "msg_id") == result.msg_id for cc in where)
+    )
+
+
+async def story_review(net: Network, echo: Callable[[str], None]) -> dict[str, Any]:
+    """Story 1: a compliant red notice is pending-review at every recipient until XR approves
+    it (bound to the statement hash), then actionable everywhere."""
+    red = example_notice("red", notice_id="IT-2025-0002")
+    recipients = [cc for cc in BUREAUS if cc != "IT"]
+    audience = [*recipients, REVIEWER]
+    published = await net.publish("IT", red, audience)
+    echo(f"\n== story 1: review. IT publishes red notice {red.notice_id} to {', '.join(audience)}")
+    delivered = await _delivered(net, published, audience)
+    before = net.states(red.notice_id, recipients)
+    echo(f"   stored as: {_line(before)}")
+    approval, statement_hash = await net.review(
+        published, "IT", "red", decision="approved", reason="meets the criteria", to=recipients
+    )
+    echo(
+        f"   {REVIEWER} approved it, bound to statement hash {statement_hash} "
+        f"(the sender's: {statement_hash == published.statement_hash}); "
+        f"sent to {', '.join(approval.sent)}"
+    )
+    actionable = await wait_until(
+        lambda: all(
+            s == NoticeState.ACTIONABLE for s in net.states(red.notice_id, recipients).values()
+        )
+    )
+    after = net.states(red.notice_id, recipients)
+    echo(f"   now:       {_line(after)}")
+    await wait_until(lambda: net.states(red.notice_id, [REVIEWER])[REVIEWER] == "actionable")
+    own = net.states(red.notice_id, [REVIEWER])
+    echo(f"   {REVIEWER}'s own copy: {own[REVIEWER]}")
+    return {
+        "notice_id": red.notice_id,
+        "reviewer_copy": own,
+        "publish": published.to_json(),
+        "before": before,
+        "review": approval.to_json(),
+        "statement_hash": statement_hash,
+        "after": after,
+        "ok": delivered and _all_in(before, NoticeState.PENDING_REVIEW) and actionable,
+    }
+
+
+def _diffusion(sender: str, addressees: Sequence[str]) -> NoticeBase:
+    """A diffusion from ``sender`` whose charge is insulting the head of state."""
+    return example_notice(
+        "diffusion",
+        notice_id=f"{sender}-2025-D-0017",
+        issuing_bureau=sender,
+        addressees=list(addressees),
+        judicial={
+            "requesting_authority": "Prosecutor General",
+            "charges": [{"description": "Insulting the head of state in a newspaper column"}],
+        },
+        details={"request": "Locate and arrest with a view to extradition."},
+    )
+
+
+async def story_supervised(net: Network, echo: Callable[[str], None]) -> dict[str, Any]:
+    """Story 2: a diffusion from the sender under heightened supervision (``pre``) charging
+    "insulting the head of state": held on XR's holding topic, so no national bureau receives
+    it; XR's screening flags it, XR refuses it on ground art3; the held packages are dropped, the
+    recipients hold only the refusal, XR's own copy is purged (a purged receipt to the sender)."""
+    sender = SUPERVISED
+    recipients = list(DIFFUSION_TO)
+    audience = [*recipients, REVIEWER]
+    diffusion = _diffusion(sender, recipients)
+    notice_id = diffusion.notice_id
+    level = net.daemons[REVIEWER].directory.rules().supervision_of(sender)
+    echo(
+        f"\n== story 2: supervised sender. The network rules put {sender} under "
+        f"supervision {level!r}"
+    )
+    published = await net.publish(sender, diffusion, audience)
+    held_for = [o.recipient for o in published.outcomes if o.status == SendStatus.HELD]
+    echo(
+        f"   {sender} publishes diffusion {notice_id}: held for review for "
+        f"{', '.join(held_for)}; sent to {', '.join(published.sent)}"
+    )
+    xr = net.daemons[REVIEWER]
+    delivered = await _delivered(net, published, [REVIEWER])
+    holding = await wait_until(lambda: xr.stats.held >= len(held_for))
+    before = net.states(notice_id, recipients)
+    echo(f"   stored as: {_line(before)}; at {REVIEWER}: {xr.stats.held} packages held")
+    flags = Screener.load().screen(
+        net.stored(REVIEWER, notice_id, "view"),
+        notice_type="diffusion",
+        sender=sender,
+        supervised=level == "pre",
+    )
+    echo(f"   {REVIEWER}'s screening flags (advice, never a decision):")
+    for flag in flags:
+        echo(f"     {flag.code}: {flag.reason}")
+    refusal, statement_hash = await net.review(
+        published,
+        sender,
+        "diffusion",
+        decision="refused",
+        grounds=[Ground.ART3.value],
+        reason="political character: insulting the head of state",
+        to=recipients,
+    )
+    echo(f"   {REVIEWER} refused it on ground {Ground.ART3}; sent to {', '.join(refusal.sent)}")
+    informed = await wait_until(
+        lambda: all(net.store(cc).facts(sender, notice_id) for cc in recipients)
+    )
+    own_refused = await wait_until(
+        lambda: net.states(notice_id, [REVIEWER])[REVIEWER] == NoticeState.REFUSED
+    )
+    purged = await net.wait_receipts(sender, notice_id, ReceiptStatus.PURGED, 1)
+    after = net.states(notice_id, recipients)
+    never = all(state is None for state in after.values())
+    own = net.states(notice_id, [REVIEWER])
+    own_kept = net.stored(REVIEWER, notice_id, "view") is not None
+    receipts = _receipts(net, sender, notice_id)
+    echo(f"   now:       {_line(after)} (each holds the refusal only)")
+    echo(f"   reached a national bureau: {'no' if never else 'yes'}")
+    echo(
+        f"   {REVIEWER}'s own copy: {own[REVIEWER]}, personal data "
+        f"{'kept' if own_kept else 'purged'}"
+    )
+    for r in (r for r in receipts if r["status"] == ReceiptStatus.PURGED):
+        echo(f"   receipt to {sender} from {r['recipient']}: {r['status']} ({r['reason'] or '-'})")
+    return {
+        "notice_id": notice_id,
+        "sender": sender,
+        "supervision": level,
+        "held_for": held_for,
+        "publish": published.to_json(),
+        "before": before,
+        "flags": [f.to_json() for f in flags],
+        "review": refusal.to_json(),
+        "statement_hash": statement_hash,
+        "after": after,
+        "reached_national_bureau": not never,
+        "reviewer_copy": own,
+        "reviewer_view_kept": own_kept,
+        "receipts": receipts,
+        "ok": delivered
+        and holding
+        and all(state is None for state in before.values())
+        and informed
+        and own_refused
+        and never
+        and not own_kept
+        and purged,
+    }
+
+
+async def story_challenge(net: Network, echo: Callable[[str], None]) -> dict[str, Any]:
+    """Story 3: an approved red notice is blocked by XO after a challenge: it stays stored but
+    not actionable, and an update by its sender stays blocked."""
+    sender = "FR"
+    red = example_notice("red", notice_id="FR-2025-0003", issuing_bureau=sender)
+    recipients = [cc for cc in BUREAUS if cc != sender]
+    audience = [*recipients, REVIEWER]
+    published = await net.publish(sender, red, audience)
+    echo(
+        f"\n== story 3: challenge. FR publishes red notice {red.notice_id} to {', '.join(audience)}"
+    )
+    delivered = await _delivered(net, published, audience)
+    await net.review(
+        published, sender, "red", decision="approved", reason="meets the criteria", to=recipients
+    )
+    approved = await wait_until(
+        lambda: all(
+            s == NoticeState.ACTIONABLE for s in net.states(red.notice_id, recipients).values()
+        )
+    )
+    echo(f"   {REVIEWER} approved it: {_line(net.states(red.notice_id, recipients))}")
+    case_ref = "CCF-2026-0042"
+    # XO is given the audience (it is not a recipient of the notice)
+    block = await net.oversight(
+        "block",
+        sender,
+        red.notice_id,
+        "red",
+        case_ref=case_ref,
+        reason="challenge by the subject pending",
+        to=recipients,
+    )
+    echo(f"   the subject challenges it; {OVERSIGHT} blocks it (case {case_ref}), sent to "
+         f"{', '.join(block.sent)}")  # fmt: skip
+    blocked = await wait_until(
+        lambda: all(
+            s == NoticeState.BLOCKED for s in net.states(red.notice_id, recipients).values()
+        )
+    )
+    after_block = net.states(red.notice_id, recipients)
+    reasons = {cc: net.stored(cc, red.notice_id, "state_reason") for cc in recipients}
+    echo(f"   now:       {_line(after_block)}")
+    echo(f"   reason:    {'; '.join(sorted({str(r) for r in reasons.values()}))}")
+    update = red.model_copy(update={"version": 2})
+    updated = await net.publish(sender, update, audience)
+    echo(f"   {sender} updates it (version 2), sent to {', '.join(updated.sent)}")
+    arrived = await _delivered(net, updated, recipients)
+    after_update = net.states(red.notice_id, recipients)
+    versions = {cc: net.stored(cc, red.notice_id, "version") for cc in recipients}
+    echo(f"   now:       {_line(after_update)} (version "
+         f"{', '.join(sorted({str(v) for v in versions.values()}))})")  # fmt: skip
+    still_blocked = all(s == NoticeState.BLOCKED for s in after_update.values())
+    return {
+        "notice_id": red.notice_id,
+        "case_ref": case_ref,
+        "publish": published.to_json(),
+        "block": block.to_json(),
+        "after_block": after_block,
+        "state_reason": reasons,
+        "update": updated.to_json(),
+        "after_update": after_update,
+        "versions": versions,
+        "ok": delivered and approved and blocked and arrived and still_blocked,
+    }
 
 
 async def run_demo(
@@ -194,8 +541,12 @@ async def run_demo(
         pace_empty_fetches=pace_empty_fetches,
     )
     echo(f"provisioned bureaus {', '.join(BUREAUS)}: anchor, keys, signed directory, policies")
+    directory = net.daemons[BUREAUS[0]].directory  # what the signed directory says
+    bodies = [f"{cc} {','.join(sorted(directory.roles(cc) - {Role.MEMBER}))}" for cc in BODIES]
+    supervised = [f"{cc}={level}" for cc, level in directory.rules().supervision.items()]
+    echo(f"network bodies: {', '.join(bodies)}; supervised senders: {', '.join(supervised)}")
     await net.start()
-    report: dict[str, Any] = {"bureaus": list(BUREAUS)}
+    report: dict[str, Any] = {"bureaus": list(BUREAUS), "bodies": ROLES}
     try:
         red = example_notice("red")
         yellow = example_notice("yellow")
@@ -236,7 +587,13 @@ async def run_demo(
         for p in purged:
             echo(f"   receipt from {p['recipient']}: {', '.join(p['receipts'])}")
         report["cancel"] = {"publish": cancel.to_json(), "receipts": purged}
-        report["ok"] = ok_red and ok_yellow and ok_purge
+        report["stories"] = {
+            "review": await story_review(net, echo),
+            "supervised": await story_supervised(net, echo),
+            "challenge": await story_challenge(net, echo),
+        }
+        stories_ok = all(s["ok"] for s in report["stories"].values())
+        report["ok"] = ok_red and ok_yellow and ok_purge and stories_ok
     finally:
         await net.stop()
     return report

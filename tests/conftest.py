@@ -35,6 +35,7 @@ PROCESS_MODULES = frozenset(
     {
         "tests/foundation/test_cli.py",
         "tests/foundation/test_devbroker.py",
+        "tests/foundation/test_demo.py",
         "tests/node/test_cli_node.py",
         "tests/verify/test_faults.py",
     }

@@ -1,0 +1,116 @@
+"""`nbx demo --json` end to end: the exchange, the cancel, and the three safeguard stories, each
+read back from the recipients' stores (the report prints what the stores say)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from broker.demo import BUREAUS, SUPERVISED
+from tests.conftest import broker_impl
+
+pytestmark = [pytest.mark.e2e, pytest.mark.broker]
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    """The JSON report of one `nbx demo --json` run on its own embedded broker."""
+    out = subprocess.run(
+        [sys.executable, "-m", "broker", "demo", "--impl", broker_impl(), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    parsed: dict[str, Any] = json.loads(out.stdout)
+    return parsed
+
+
+def _all(states: dict[str, Any], state: str, bureaus: list[str]) -> None:
+    assert states == dict.fromkeys(bureaus, state)
+
+
+def test_the_exchange_and_the_cancel_still_work(report: dict[str, Any]) -> None:
+    """The original demo: the red notice reaches every bureau and both network bodies (the
+    person-targeting red notice pending review, the yellow one actionable), the cancel is
+    answered with a purged receipt by every recipient."""
+    assert report["ok"] is True
+    assert report["bureaus"] == list(BUREAUS)
+    assert report["bodies"] == {"XR": ["reviewer"], "XO": ["oversight"]}
+    red = {r["recipient"]: r["state"] for r in report["red"]["received"]}
+    _all(red, "pending-review", ["ES", "FR", "DE", "NL", "US", "XR", "XO"])
+    yellow = {r["recipient"]: r["state"] for r in report["yellow"]["received"]}
+    _all(yellow, "actionable", ["IT", "FR", "DE", "NL"])
+    for row in report["cancel"]["receipts"]:
+        assert "purged" in row["receipts"], row
+
+
+def test_story_1_an_approved_red_notice_becomes_actionable(report: dict[str, Any]) -> None:
+    """Pending review at every national recipient; XR's approval names the statement hash the
+    sender signed; then actionable at every one."""
+    story = report["stories"]["review"]
+    recipients = ["ES", "FR", "DE", "NL", "US"]
+    assert story["ok"] is True
+    _all(story["before"], "pending-review", recipients)
+    assert story["statement_hash"] == story["publish"]["statement_hash"]
+    sent = {r["recipient"] for r in story["review"]["recipients"] if r["status"] == "sent"}
+    assert sent == {*recipients, "IT", "XR"}  # XR's own copy is approved too
+    assert story["review"]["kind"] == "review"
+    assert story["reviewer_copy"] == {"XR": "actionable"}
+    _all(story["after"], "actionable", recipients)
+
+
+def test_story_2_a_supervised_senders_political_diffusion_is_held_flagged_and_refused(
+    report: dict[str, Any],
+) -> None:
+    """The diffusion charging "insulting the head of state" from the sender under `pre`
+    supervision: held on XR's holding topic (no national bureau stores it), flagged with reasons
+    by XR's screening, refused on art3; the recipients hold only the refusal, XR's own copy is
+    purged and answered with a `purged` receipt (art3) to the sender."""
+    story = report["stories"]["supervised"]
+    recipients = ["IT", "ES", "FR", "DE"]
+    assert story["ok"] is True
+    assert story["sender"] == SUPERVISED
+    assert story["supervision"] == "pre"
+    assert sorted(story["held_for"]) == sorted(recipients)
+    assert story["before"] == dict.fromkeys(recipients)
+    assert story["flags"] == [
+        {
+            "code": "political-offence",
+            "reason": "judicial.charges[0].description matches the offence category 'insulting "
+            "officials or the head of state' (pattern 'insult* ... head of state').",
+        },
+        {
+            "code": "supervised-sender",
+            "reason": f"The sender {SUPERVISED} is under heightened supervision.",
+        },
+    ]
+    assert story["after"] == dict.fromkeys(recipients)
+    assert story["reached_national_bureau"] is False
+    assert story["reviewer_copy"] == {"XR": "refused"}
+    assert story["reviewer_view_kept"] is False
+    purged = {(r["recipient"], r["msg_id"], r["reason"]) for r in story["receipts"]
+              if r["status"] == "purged"}  # fmt: skip
+    assert purged == {("XR", story["publish"]["msg_id"], "art3")}
+
+
+def test_story_3_a_blocked_notice_stays_blocked_after_its_senders_update(
+    report: dict[str, Any],
+) -> None:
+    """XO blocks an approved notice after a challenge: blocked at every recipient with the case
+    reference as reason; the sender's update (version 2) reaches them and stays blocked."""
+    story = report["stories"]["challenge"]
+    recipients = ["IT", "ES", "DE", "NL", "US"]
+    assert story["ok"] is True
+    assert story["block"]["kind"] == "block"
+    _all(story["after_block"], "blocked", recipients)
+    _all(
+        story["state_reason"], f"{story['case_ref']}: challenge by the subject pending", recipients
+    )
+    assert story["update"]["kind"] == "update"
+    assert story["versions"] == dict.fromkeys(recipients, 2)
+    _all(story["after_update"], "blocked", recipients)
