@@ -324,7 +324,7 @@ def test_the_tests_named_in_the_screening_section_exist() -> None:
     for path, name in re.findall(r"`(tests/[\w/]+\.py)?::(test_\w+)`", section):
         current = path or current
         source = (root / current).read_text()
-        assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{current}::{name}"
+        assert re.search(rf"^(async )?def {name}\(", source, re.MULTILINE), f"{current}::{name}"
         checked += 1
     assert checked >= 10
 
