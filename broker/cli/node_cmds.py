@@ -15,7 +15,7 @@ import click
 
 from broker.errors import NbxError, SchemaError
 from broker.ids import is_bureau_id
-from broker.vocab import ALL, LifecycleKind, MessageKind, NoticeState, SendStatus
+from broker.vocab import ALL, LifecycleKind, MessageKind, NoticeState, ReceiptStatus, SendStatus
 
 CONFIG = click.option(
     "--config",
@@ -367,8 +367,11 @@ def status(config_path: Path, notice_id: str, as_json: bool) -> None:
         msg = f"{notice_id}: nothing was sent for this notice from this node"
         raise NbxError(msg)
     decisions = [_decision(f) for f in facts]
+    rules = _rules_in_force(config)
+    states = {r["recipient"]: recipient_state(r, facts, rules) for r in rows}
     if as_json:
-        report = {"notice_id": notice_id, "recipients": rows, "decisions": decisions}
+        recipients = [{**r, "state": states[r["recipient"]]} for r in rows]
+        report = {"notice_id": notice_id, "recipients": recipients, "decisions": decisions}
         click.echo(json.dumps(report, indent=2))
         return
     for r in rows:
@@ -380,10 +383,66 @@ def status(config_path: Path, notice_id: str, as_json: bool) -> None:
             click.echo(
                 f"{r['recipient']:3} {m['kind']:8} {m['sent']:8} {answers or 'no receipt yet'}"
             )
+        click.echo(f"{r['recipient']:3} state    {states[r['recipient']]}")
     for d in decisions:  # attestations and oversight decisions, in force at every recipient
         what = d["decision"] or d["kind"]
         detail = d["grounds"] or d["case_ref"] or ""
         click.echo(f"{d['by']:3} {what:8} {d['at']} {detail}".rstrip())
+
+
+def _rules_in_force(config: Any) -> Any:
+    """The network rules this node's directory puts in force (a network without a reviewer
+    requires no review); ``None`` when the directory is not at hand (read from the topic by the
+    daemon), so a delivered version's review state is unknown here."""
+    from broker.errors import KeyDirectoryError
+    from broker.node.runtime import load_node
+
+    try:
+        return load_node(config).directory.rules()
+    except KeyDirectoryError:
+        return None
+
+
+def recipient_state(row: Any, facts: list[Any], rules: Any) -> str:
+    """What one recipient may do with the notice, as far as the sender knows: ``purged``
+    (its purged receipt), ``refused`` / ``blocked`` (decisions the sender received),
+    ``held-for-review`` (still on the reviewer's holding topic), ``pending-review`` (delivered,
+    needs review, no approval of that version), ``actionable`` (delivered and approved or not
+    needing review), ``rejected`` (its rejected receipt), else ``sent``."""
+    messages = row["messages"]
+    statuses = {x["status"] for m in messages for x in m["receipts"]}
+    if ReceiptStatus.PURGED in statuses:
+        return NoticeState.PURGED.value
+    if any(f.kind == MessageKind.REVIEW and f.decision == "refused" for f in facts):
+        return NoticeState.REFUSED.value
+    blocks = {f.case_ref for f in facts if f.kind == MessageKind.BLOCK}
+    lifted = {f.case_ref for f in facts if f.kind == MessageKind.UNBLOCK}
+    if blocks - lifted:
+        return NoticeState.BLOCKED.value
+    versions = [m for m in messages if m["kind"] in (MessageKind.PUBLISH, MessageKind.UPDATE)]
+    if not versions:
+        return SendStatus.SENT.value
+    latest = versions[-1]
+    approved = any(
+        f.kind == MessageKind.REVIEW
+        and f.decision == "approved"
+        and f.statement_hash == latest["statement_hash"]
+        for f in facts
+    )
+    answers = {x["status"] for x in latest["receipts"]}
+    if latest["sent"] == SendStatus.HELD and not answers:
+        return SendStatus.HELD.value if not approved else SendStatus.SENT.value
+    if ReceiptStatus.REJECTED in answers:
+        return ReceiptStatus.REJECTED.value
+    if ReceiptStatus.DELIVERED not in answers:
+        return SendStatus.SENT.value
+    if approved:
+        return NoticeState.ACTIONABLE.value
+    if rules is None or latest["notice_type"] is None:
+        return ReceiptStatus.DELIVERED.value  # whether it needs review is not known here
+    if rules.needs_review(latest["kind"], latest["notice_type"]):
+        return NoticeState.PENDING_REVIEW.value
+    return NoticeState.ACTIONABLE.value
 
 
 def _decision(fact: Any) -> dict[str, Any]:

@@ -78,6 +78,8 @@ class PublishResult:
     #: what a reviewer attests: the hash of the signed statement every recipient verified
     #: (:attr:`broker.envelope.VerifiedPackage.statement_hash`); None if nothing was sent
     statement_hash: str | None = None
+    #: the notice's type
+    notice_type: str | None = None
 
     @property
     def sent(self) -> list[str]:
@@ -469,7 +471,9 @@ class Publisher:
         check_accepting(self.directory)  # a stale or too old directory: refuse to publish
         started = time.monotonic()
         if not grants:
-            result = PublishResult("", notice_id, kind, list(extra_outcomes))
+            result = PublishResult(
+                "", notice_id, kind, list(extra_outcomes), notice_type=notice_type
+            )
             self._record(result)
             return result
         unsigned = prepare(
@@ -498,7 +502,12 @@ class Publisher:
             sent = await asyncio.gather(*(self._send_one(sealed, r, held) for r in audience))
         outcomes = sorted([*sent, *extra_outcomes], key=lambda o: o.recipient)
         result = PublishResult(
-            sealed.msg_id, notice_id, kind, outcomes, statement_hash=sealed.statement_hash
+            sealed.msg_id,
+            notice_id,
+            kind,
+            outcomes,
+            statement_hash=sealed.statement_hash,
+            notice_type=notice_type,
         )
         self._record(result)
         self._log.info(
@@ -528,6 +537,7 @@ class Publisher:
                 o.status,
                 o.reason,
                 statement_hash=result.statement_hash,
+                notice_type=result.notice_type,
             )
             return
         with self.store.batch():  # one transaction for every recipient

@@ -293,6 +293,8 @@ class SentRow(TypedDict):
     receipts: list[ReceiptRow]
     #: the hash of the message's signed statement (what a review attests); None if not sent
     statement_hash: str | None
+    #: the notice's type (None in rows written before it was recorded)
+    notice_type: str | None
 
 
 class RecipientStatus(TypedDict):
@@ -336,10 +338,11 @@ class NoticeRecord(TypedDict):
 
 
 def status_rows(
-    sent: Iterable[tuple[str, str, str, str, str | None, str, str | None]],
+    sent: Iterable[tuple[str, str, str, str, str | None, str, str | None, str | None]],
     receipts: Iterable[tuple[str, str, str, str | None, str]],
 ) -> list[RecipientStatus]:
-    """Group sent rows ``(msg_id, recipient, kind, status, reason, at, statement_hash)`` and
+    """Group sent rows ``(msg_id, recipient, kind, status, reason, at, statement_hash,
+    notice_type)`` and
     receipt rows ``(msg_id, recipient, status, reason, at)`` per recipient, as ``nbx status``
     shows them."""
     by_msg: dict[tuple[str, str], list[ReceiptRow]] = {}
@@ -348,7 +351,7 @@ def status_rows(
             {"status": status, "reason": reason, "at": at}
         )
     out: dict[str, RecipientStatus] = {}
-    for msg_id, recipient, kind, status, reason, at, statement_hash in sent:
+    for msg_id, recipient, kind, status, reason, at, statement_hash, notice_type in sent:
         entry = out.setdefault(recipient, {"recipient": recipient, "messages": []})
         entry["messages"].append(
             {
@@ -359,6 +362,7 @@ def status_rows(
                 "at": at,
                 "receipts": by_msg.get((msg_id, recipient), []),
                 "statement_hash": statement_hash,
+                "notice_type": notice_type,
             }
         )
     return [out[k] for k in sorted(out)]
@@ -466,6 +470,7 @@ class Sink(Protocol):
         reason: str | None,
         *,
         statement_hash: str | None = None,
+        notice_type: str | None = None,
     ) -> None:
         """Remember what this bureau sent to ``recipient`` (and the hash of the statement it
         signed, which a reviewer attests)."""

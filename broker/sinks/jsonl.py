@@ -475,6 +475,7 @@ class JsonlSink:
         reason: str | None,
         *,
         statement_hash: str | None = None,
+        notice_type: str | None = None,
     ) -> None:
         """Remember what this bureau sent to ``recipient``."""
         self._append(
@@ -488,6 +489,7 @@ class JsonlSink:
                 "reason": reason,
                 "at": _now(),
                 "statement_hash": statement_hash,
+                "notice_type": notice_type,
             }
         )
 
@@ -511,6 +513,7 @@ class JsonlSink:
                 r["reason"],
                 r["at"],
                 r.get("statement_hash"),
+                r.get("notice_type"),
             )
             for r in self._sent.values()
             if r["notice_id"] == notice_id

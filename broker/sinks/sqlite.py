@@ -146,6 +146,7 @@ CREATE TABLE IF NOT EXISTS sent (
     reason       TEXT,
     at           TEXT NOT NULL,
     statement_hash TEXT,
+    notice_type  TEXT,
     PRIMARY KEY (msg_id, recipient)
 );
 CREATE TABLE IF NOT EXISTS receipts (
@@ -279,6 +280,8 @@ class SqliteSink:
             sent_columns = {r[1] for r in db.execute("PRAGMA table_info(sent)")}
             if sent_columns and "statement_hash" not in sent_columns:
                 db.execute("ALTER TABLE sent ADD COLUMN statement_hash TEXT")
+            if sent_columns and "notice_type" not in sent_columns:
+                db.execute("ALTER TABLE sent ADD COLUMN notice_type TEXT")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -724,12 +727,23 @@ class SqliteSink:
         reason: str | None,
         *,
         statement_hash: str | None = None,
+        notice_type: str | None = None,
     ) -> None:
         """Remember what this bureau sent to ``recipient`` (idempotent)."""
         self._db.execute(
             "INSERT OR REPLACE INTO sent (msg_id, notice_id, recipient, kind, status, reason, at, "
-            "statement_hash) VALUES (?,?,?,?,?,?,?,?)",
-            (msg_id, notice_id, recipient, kind, status, reason, _now(), statement_hash),
+            "statement_hash, notice_type) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                msg_id,
+                notice_id,
+                recipient,
+                kind,
+                status,
+                reason,
+                _now(),
+                statement_hash,
+                notice_type,
+            ),
         )
 
     @storage_errors
@@ -751,7 +765,8 @@ class SqliteSink:
     def status(self, notice_id: str) -> list[RecipientStatus]:
         """Per recipient: every message sent for ``notice_id`` and the receipts that came back."""
         sent = self._db.execute(
-            "SELECT msg_id, recipient, kind, status, reason, at, statement_hash FROM sent "
+            "SELECT msg_id, recipient, kind, status, reason, at, statement_hash, notice_type "
+            "FROM sent "
             "WHERE notice_id = ? ORDER BY at, recipient",
             (notice_id,),
         ).fetchall()

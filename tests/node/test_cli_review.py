@@ -107,7 +107,12 @@ def test_review_and_oversight_commands(
     _consume(configs["IT"])
     status = nbx("status", "--config", str(configs["IT"]), "IT-2025-0001", "--json")
     assert status.returncode == 0, status.stderr
-    decisions = json.loads(status.stdout)["decisions"]
+    report_it = json.loads(status.stdout)
+    assert {r["recipient"]: r["state"] for r in report_it["recipients"]} == {
+        "FR": "blocked",
+        "XR": "blocked",
+    }
+    decisions = report_it["decisions"]
     assert [(d["by"], d["kind"], d["decision"], d["case_ref"]) for d in decisions] == [
         ("XR", "review", "approved", None),
         ("XO", "block", None, "CCF-1"),
