@@ -3,8 +3,10 @@
 The attacker holds a signing key of the network (a member bureau, the reviewer or the oversight
 body: an insider, or a thief) and writes straight into FR's inbox: attestations and decisions
 from a bureau without the role, attestations of a statement other than the stored one, generated
-malformed bodies signed by the right body, and every genuine record of the inbox written again
-(among them the v1 approval of a notice since updated). Each record must be quarantined with
+malformed bodies signed by the right body, every genuine record of the inbox written again
+(among them the v1 approval of a notice since updated), and forged reviews and decisions (the
+body changed under the genuine signature, or signed with a member's key in the reviewer's or
+oversight body's name). Each record must be quarantined with
 exactly the reason its attack calls for (matched per record through the quarantine's
 ``nbx-source``), the daemon never stops, and the genuine notices keep the states the genuine
 safeguard messages gave them (the replayed v1 approval leaves the updated notice pending).
@@ -13,6 +15,7 @@ safeguard messages gave them (the replayed v1 approval leaves the updated notice
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -30,15 +33,20 @@ from broker.node import Publisher, PublishResult
 from broker.node.consumer import REASON_HEADER, SOURCE_HEADER
 from broker.schemas.safeguards import Block, Delete, Review, Unblock
 from broker.vocab import Ground, MessageKind, NoticeState, Reason
+from broker.wire.canonical import b64u, jcs
 from tests.node.helpers import Net, wait_for
 from tests.verify.support import (
     COUNTS,
     KNOWN_REASONS,
     TALLY,
     canary_notice,
+    decrypt_as,
+    encrypt_to,
     generate,
     read_all,
+    resigned,
     settle,
+    statement_of,
 )
 from tests.verify.test_hostile_signed import HOSTILE
 
@@ -172,6 +180,33 @@ def _envelope_verdict(frame: bytes, keys: dict[str, BureauKeys]) -> Reason | Non
     return None
 
 
+def _forgeries(keys: dict[str, BureauKeys], frames: list[bytes]) -> list[tuple[bytes, Reason, str]]:
+    """Every genuine review and decision among ``frames`` (FR's inbox) forged twice: its body
+    changed (an approval turned into a refusal, another case) with the reviewer's or oversight
+    body's signature kept, and the changed statement signed with IT's key instead. Anyone can
+    encrypt to FR; neither signature verifies for the claimed signer."""
+    out: list[tuple[bytes, Reason, str]] = []
+    for frame in frames:
+        package = decrypt_as(keys["FR"], frame)
+        statement = statement_of(package)
+        kind = statement["kind"]
+        if kind not in FACTS:
+            continue
+        body = dict(statement["header"][kind])
+        if kind == MessageKind.REVIEW:
+            body |= {"decision": "refused", "grounds": ["art3"], "reason": "forged refusal"}
+        else:
+            body |= {"case_ref": "CCF-2026-FORGED"}
+        altered = statement | {"header": statement["header"] | {kind: body}}
+        kept = {**package, "statement": b64u(jcs(altered))}
+        other = resigned(package, altered, keys["IT"].signing_key)
+        for forged in (kept, other):
+            out.append(
+                (encrypt_to(keys["FR"], json.dumps(forged).encode()), Reason.SIGNATURE, "forged")
+            )
+    return out
+
+
 async def _produce(bootstrap: str, frames: list[bytes]) -> list[str]:
     """Write ``frames`` to FR's inbox; the ``topic:partition:offset`` of each."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 << 20)
@@ -195,9 +230,10 @@ async def test_signed_hostile_safeguard_messages_are_quarantined_with_their_exac
 ) -> None:
     """Genuine notices get genuine reviews and decisions (approved, blocked, blocked and
     unblocked, deleted, updated after approval); then generated hostile safeguard messages with
-    valid signatures and every genuine record again: each hostile record is quarantined with
-    exactly its attack's reason (not-reviewer / not-oversight / review-mismatch / schema /
-    replay), the daemon keeps running and no state changes."""
+    valid signatures, every genuine record again and forgeries of the genuine reviews and
+    decisions: each hostile record is quarantined with exactly its attack's reason
+    (not-reviewer / not-oversight / review-mismatch / schema, or the envelope's malformed /
+    replay / signature), the daemon keeps running and no state changes."""
     bootstrap = fresh_broker.bootstrap
     net = Net(tmp_path, BUREAUS, bootstrap, idempotence=idempotence_supported, roles=ROLES)
     await net.ensure_topics(*BUREAUS)
@@ -297,11 +333,18 @@ async def test_signed_hostile_safeguard_messages_are_quarantined_with_their_exac
         inbox = await asyncio.to_thread(read_all, bootstrap, "nbx.inbox.FR", expect=genuine)
         assert len(inbox) == genuine
         attacks += [(value, Reason.REPLAY, "replay") for _, value, _ in inbox]
+        attacks += _forgeries(keys, [value for _, value, _ in inbox])
         random.Random(len(attacks)).shuffle(attacks)
         # the malformed class reaches the safeguard schema check (not only the envelope's limits)
         assert any(r == Reason.SCHEMA for _, r, c in attacks if c == "malformed body")
         classes = {c for _, _, c in attacks}
-        assert classes == {"wrong role", "statement hash", "malformed body", "replay"}, classes
+        assert classes == {
+            "wrong role",
+            "statement hash",
+            "malformed body",
+            "replay",
+            "forged",
+        }, classes
         for c in sorted(classes):
             TALLY.input(f"signed hostile safeguard: {c}", sum(1 for a in attacks if a[2] == c))
 
