@@ -334,7 +334,9 @@ async def test_sigkill_with_reviews_blocks_unblocks_and_deletes_in_the_stream(
     fr_states, fr_seen = _final(config)
     de_states, de_seen = _final(net.paths["DE"])
     fr_facts, de_facts = _facts(config), _facts(net.paths["DE"])
-    quarantine = await asyncio.to_thread(read_all, bootstrap, "nbx.quarantine.FR", expect=garbage)
+    quarantine = await asyncio.to_thread(
+        read_all, bootstrap, "nbx.quarantine.FR", expect=garbage, idle_s=0.5
+    )
     sources = {dict(h)["nbx-source"] for _, _, h in quarantine}
     scripted = {n.notice_id: SCRIPTS[p][1:] for n, p in zip(notices, plan, strict=True)}
     settle(
