@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from broker import devbroker
+from broker.node import Publisher, PublishResult
 from broker.sinks import Applied
 from tests.conftest import broker_impl
 from tests.node.helpers import Net, wait_for
@@ -179,6 +180,185 @@ async def test_sigkill_at_random_points_with_poison_in_the_stream(
     assert len(sent) == count, f"seed {seed}: the publisher could not send every notice"
     assert sorted(stored) == sorted(sent), f"seed {seed}: lost or extra notices"
     assert all(c == 1 for c in delivered.values()), f"seed {seed}: a notice was delivered twice"
+    assert len(sources) == garbage, (
+        f"seed {seed}: {garbage} garbage records, {len(sources)} quarantined"
+    )
+
+
+#: what happens to each notice of the safeguard stream, and the state it ends in (the states an
+#: uninterrupted recipient must reach too): ``approve`` / ``refuse`` the current version,
+#: ``block`` / ``unblock`` / ``delete`` by the oversight body, ``update`` to version 2
+SCRIPTS: dict[str, tuple[tuple[str, ...], str, int]] = {
+    "pending": ((), "pending-review", 1),
+    "approved": (("approve",), "actionable", 1),
+    "refused": (("refuse",), "refused", 1),
+    "blocked": (("approve", "block"), "blocked", 1),
+    "unblocked": (("approve", "block", "unblock"), "actionable", 1),
+    "deleted": (("block", "delete"), "purged", 1),
+    "updated": (("approve", "update"), "pending-review", 2),
+    "updated and approved": (("update", "approve"), "actionable", 2),
+    "blocked, then updated": (("approve", "block", "update", "approve"), "blocked", 2),
+}
+SAFEGUARD_BUREAUS = ("IT", "FR", "DE", "XR", "XO")
+
+
+def _final(config_path: Path) -> tuple[dict[str, tuple[str, int, str, bool]], set[tuple[str, str]]]:
+    """A node's final notice states (notice id -> state, version, msg id, view kept) and the
+    (sender, msg id) of every message it recorded, read from its SQLite file."""
+    from broker.node.config import NodeConfig
+
+    db = sqlite3.connect(f"file:{NodeConfig.load(config_path).sink_path()}?mode=ro", uri=True)
+    try:
+        states = {
+            n: (s, v, m, view is not None)
+            for n, s, v, m, view in db.execute(
+                "SELECT notice_id, state, version, msg_id, view FROM notices"
+            )
+        }
+        seen = set(db.execute("SELECT sender, msg_id FROM deliveries").fetchall())
+    finally:
+        db.close()
+    return states, seen
+
+
+def _facts(config_path: Path) -> list[tuple[str, str]]:
+    """(by bureau, msg id) of every stored fact, one row per fact (a duplicate would show)."""
+    from broker.node.config import NodeConfig
+
+    db = sqlite3.connect(f"file:{NodeConfig.load(config_path).sink_path()}?mode=ro", uri=True)
+    try:
+        return sorted(db.execute("SELECT by_bureau, msg_id FROM facts").fetchall())
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("run", range(COUNTS.kill_seeds))
+async def test_sigkill_with_reviews_blocks_unblocks_and_deletes_in_the_stream(
+    run: int, fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
+) -> None:
+    """IT publishes notices to FR and DE that need review; XR approves or refuses, XO blocks,
+    unblocks and deletes, IT updates, and a stranger writes garbage into FR's inbox, while FR's
+    daemon is SIGKILLed at random moments (seeded) and DE's runs uninterrupted. After a final
+    drain FR's final notice states equal DE's and the scripted ones: nothing lost, nothing
+    stored twice, no fact applied twice."""
+    seed = BASE_SEED + 1000 + run
+    rng = random.Random(seed)
+    bootstrap = fresh_broker.bootstrap
+    roles = {"XR": ["reviewer"], "XO": ["oversight"]}
+    net = Net(
+        tmp_path, SAFEGUARD_BUREAUS, bootstrap, idempotence=idempotence_supported, roles=roles
+    )
+    await net.ensure_topics(*SAFEGUARD_BUREAUS)
+    config = net.paths["FR"]
+    count = max(COUNTS.kill_notices // 2, len(SCRIPTS))
+    names = sorted(SCRIPTS)
+    plan = [names[i % len(names)] for i in range(count)]
+    rng.shuffle(plan)
+    notices = [canary_notice(f"IT-2026-Q{run}{i:04d}") for i in range(count)]
+    to = ["DE", "FR"]
+    sent: set[tuple[str, str]] = set()  # (sender, msg id) of every message sent to FR and DE
+    garbage = 0
+
+    def record(sender: str, result: PublishResult) -> PublishResult:
+        assert sorted(set(result.sent) & set(to)) == to, f"seed {seed}: {result.outcomes}"
+        sent.add((sender, result.msg_id))
+        return result
+
+    async def one(i: int, it: Publisher, xr: Publisher, xo: Publisher) -> None:
+        """Notice ``i``'s script, step after step."""
+        notice = notices[i]
+        current = record("IT", await it.publish(notice, to))
+        for step in SCRIPTS[plan[i]][0]:
+            if step == "update":
+                update = notice.model_copy(update={"version": 2})
+                current = record("IT", await it.publish(update, to))
+            elif step in ("approve", "refuse"):
+                refused = step == "refuse"
+                result = await xr.review(
+                    subject_sender="IT",
+                    subject_msg_id=current.msg_id,
+                    notice_id=notice.notice_id,
+                    notice_type="red",
+                    statement_hash=current.statement_hash or "",
+                    decision="refused" if refused else "approved",
+                    grounds=["art3"] if refused else [],
+                    reason="checked against the rules",
+                    to=[*to, "IT"],
+                )
+                record("XR", result)
+            else:
+                result = await xo.oversight(
+                    step,  # type: ignore[arg-type]
+                    subject_sender="IT",
+                    notice_id=notice.notice_id,
+                    notice_type="red",
+                    case_ref=f"CCF-2026-{i}",
+                    reason=None if step == "unblock" else "challenge pending",
+                    to=[*to, "IT"],
+                )
+                record("XO", result)
+
+    async def send_all() -> None:
+        nonlocal garbage
+        async with net.publisher("IT") as it, net.publisher("XR") as xr, net.publisher("XO") as xo:
+            for i in range(0, count, 10):
+                await asyncio.gather(*(one(j, it, xr, xo) for j in range(i, min(i + 10, count))))
+                junk = [rng.randbytes(rng.randrange(1, 300)) for _ in range(rng.randrange(1, 4))]
+                await produce_raw(bootstrap, [("nbx.inbox.FR", None, j, []) for j in junk])
+                garbage += len(junk)
+                await asyncio.sleep(rng.uniform(0.0, 0.2))
+
+    await net.start("DE")  # the uninterrupted run
+    try:
+        sending = asyncio.create_task(send_all())
+        kills = 0
+        for _ in range(COUNTS.kills_per_seed):
+            proc = _spawn(config)
+            await asyncio.sleep(rng.uniform(0.5, 3.5))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            await asyncio.to_thread(_finish, proc)
+        await sending
+        drain = _spawn(config, "--until-idle", "5")
+        _out, err = await asyncio.to_thread(_finish, drain, 300)
+        de_done = await wait_for(
+            lambda: _final(net.paths["DE"])[1] >= sent or net.tasks["DE"].done(), timeout_s=120
+        )
+        de_crashed = net.tasks["DE"].done()
+    finally:
+        await net.stop()
+    TALLY.fault("daemon SIGKILL (safeguard stream)", kills)
+    if drain.returncode != 0 or de_crashed:
+        TALLY.count("crashes")
+    fr_states, fr_seen = _final(config)
+    de_states, de_seen = _final(net.paths["DE"])
+    fr_facts, de_facts = _facts(config), _facts(net.paths["DE"])
+    quarantine = await asyncio.to_thread(
+        read_all, bootstrap, "nbx.quarantine.FR", expect=garbage, idle_s=0.5
+    )
+    sources = {dict(h)["nbx-source"] for _, _, h in quarantine}
+    scripted = {n.notice_id: SCRIPTS[p][1:] for n, p in zip(notices, plan, strict=True)}
+    settle(
+        len(sent) + garbage,
+        len(sent & fr_seen),
+        len(sources),
+        lost=len(sent - fr_seen),
+        duplicated=len(fr_facts) - len(set(fr_facts)) + len(fr_seen - sent),
+    )
+    TALLY.input("inbox record values", garbage)
+    TALLY.input("safeguard stream messages", len(sent))
+    assert drain.returncode == 0, f"seed {seed}: {err[-2000:]}"
+    assert not de_crashed, f"seed {seed}: the uninterrupted daemon stopped"
+    assert de_done, f"seed {seed}: the uninterrupted daemon did not finish"
+    assert kills >= 1, f"seed {seed}"
+    lost, extra = len(sent - fr_seen), len(fr_seen - sent)
+    assert fr_seen == sent, f"seed {seed}: lost {lost}, extra {extra}"
+    assert de_seen == sent, f"seed {seed}"
+    assert {n: s[:2] for n, s in de_states.items()} == scripted, f"seed {seed}"
+    assert fr_states == de_states, f"seed {seed}: FR's final states differ from DE's"
+    assert fr_facts == de_facts, f"seed {seed}: FR's stored facts differ from DE's"
+    assert len(set(fr_facts)) == len(fr_facts), f"seed {seed}: a fact stored twice"
     assert len(sources) == garbage, (
         f"seed {seed}: {garbage} garbage records, {len(sources)} quarantined"
     )
