@@ -117,13 +117,7 @@ def review_show(config_path: Path, notice_id: str, as_json: bool) -> None:
     row = subject.row
     node = load_node(config)
     supervised = node.directory.rules().supervision_of(row["sender"]) == "pre"
-    settings = config.screening
-    screener = Screener.load(
-        offences=settings.offences,
-        protected=settings.protected,
-        secret_env=settings.secret_env,
-        refusal_threshold=settings.refusal_threshold,
-    )
+    screener = Screener.from_settings(config.screening)
     flags = screener.screen(
         row["view"] or {},
         notice_type=row["notice_type"],

@@ -114,12 +114,7 @@ def check(
     if not is_bureau_id(sender):
         msg = f"{sender!r} is not a bureau id: give --sender"
         raise ConfigError(msg)
-    screener = Screener.load(
-        offences=settings.offences,
-        protected=settings.protected,
-        secret_env=settings.secret_env,
-        refusal_threshold=settings.refusal_threshold,
-    )
+    screener = Screener.from_settings(settings)
     flags = screener.screen(
         view,
         notice_type=str(view.get("notice_type", "")),

@@ -600,10 +600,4 @@ def _screener(config: NodeConfig) -> Screener:
     """The node's screening lists (``[screening]``; the bundled offence list by default)."""
     from broker.screening import Screener
 
-    settings = config.screening
-    return Screener.load(
-        offences=settings.offences,
-        protected=settings.protected,
-        secret_env=settings.secret_env,
-        refusal_threshold=settings.refusal_threshold,
-    )
+    return Screener.from_settings(config.screening)

@@ -31,7 +31,7 @@ from broker.policy.decision import (
     WITHHELD_BY_POLICY,
     Decision,
 )
-from broker.policy.policy import CompiledRule, NoticeFacts, Policy, PolicySet
+from broker.policy.policy import CompiledRule, Decline, NoticeFacts, Policy, PolicySet
 from broker.policy.restrictions import SenderRestrictions
 from broker.policy.rules import Action
 from broker.schemas import DataCategory, DisclosureUnit, NoticeBase, disclosure_units, is_minor
@@ -210,15 +210,8 @@ def review_demand(
     """The id of the receiving bureau's first ``[[inbound.require_review]]`` rule matching the
     notice, or ``None``: such a notice is not actionable until a reviewer approved it, even where
     the network's rules do not require review (``recipient`` as for :func:`inbound_check`)."""
-    if isinstance(policy, PolicySet):
-        if recipient is None:
-            msg = "review_demand on a PolicySet needs recipient= (the receiving bureau)"
-            raise PolicyError(msg)
-        policy = policy.for_recipient(recipient)
-    for rule in policy.review_demands:
-        if rule.matches(str(notice_type), sender):
-            return rule.id
-    return None
+    own = _own(policy, recipient, "review_demand")
+    return _first_match(own.review_demands, notice_type, sender)
 
 
 def inbound_check(
@@ -234,12 +227,23 @@ def inbound_check(
     same fallback to ``default`` as :meth:`PolicySet.for_recipient`. A declined notice goes to
     quarantine with reason :data:`DECLINED_BY_POLICY`, it is never dropped.
     """
+    own = _own(policy, recipient, "inbound_check")
+    return _first_match(own.declines, notice_type, sender)
+
+
+def _own(policy: Policy | PolicySet, recipient: str | None, caller: str) -> Policy:
+    """The receiving bureau's policy: ``policy`` itself, or its file in a set."""
     if isinstance(policy, PolicySet):
         if recipient is None:
-            msg = "inbound_check on a PolicySet needs recipient= (the receiving bureau)"
+            msg = f"{caller} on a PolicySet needs recipient= (the receiving bureau)"
             raise PolicyError(msg)
-        policy = policy.for_recipient(recipient)
-    for rule in policy.declines:
+        return policy.for_recipient(recipient)
+    return policy
+
+
+def _first_match(rules: tuple[Decline, ...], notice_type: str, sender: str) -> str | None:
+    """The id of the first of ``rules`` matching the notice type and sender, or ``None``."""
+    for rule in rules:
         if rule.matches(str(notice_type), sender):
             return rule.id
     return None

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from broker.ids import is_bureau_id
 from broker.schemas.common import NoticeType
@@ -191,6 +191,30 @@ def screen(
     return flags
 
 
+class ScreeningSettings(Protocol):
+    """What :meth:`Screener.from_settings` reads of a node's ``[screening]`` settings."""
+
+    @property
+    def offences(self) -> Path | None:
+        """The offence list (``None``: the bundled one)."""
+        ...
+
+    @property
+    def protected(self) -> Path | None:
+        """The protected-persons file, if any."""
+        ...
+
+    @property
+    def secret_env(self) -> str:
+        """The environment variable holding the protected list's secret."""
+        ...
+
+    @property
+    def refusal_threshold(self) -> float:
+        """The refusal rate above which the sender is flagged."""
+        ...
+
+
 @dataclass(frozen=True)
 class Screener:
     """A bureau's screening settings loaded once: its offence list, its protected-persons list
@@ -216,6 +240,16 @@ class Screener:
         if protected is not None and protected.exists():
             persons = load_protected(protected, secret_from_env(secret_env), secret_name=secret_env)
         return cls(load_offences(offences), persons, refusal_threshold)
+
+    @classmethod
+    def from_settings(cls, settings: ScreeningSettings) -> Screener:
+        """:meth:`load` with a node's ``[screening]`` settings (``NodeConfig.screening``)."""
+        return cls.load(
+            offences=settings.offences,
+            protected=settings.protected,
+            secret_env=settings.secret_env,
+            refusal_threshold=settings.refusal_threshold,
+        )
 
     def screen(
         self,
