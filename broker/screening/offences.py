@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +107,29 @@ class OffenceList:
     source: str
     categories: tuple[Category, ...]
 
+    @cached_property
+    def _first_words(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        """The first word of every pattern (whole words, and stems of ``word*``): a text in
+        which none occurs matches no pattern, so the expressions are not run on it."""
+        whole: set[str] = set()
+        stems: list[str] = []
+        for category in self.categories:
+            for pattern in category.patterns:
+                token = pattern.text.split()[0]
+                first = words(token.rstrip("*"))[0]
+                if token.endswith("*") and len(words(token.rstrip("*"))) == 1:
+                    stems.append(first)
+                else:
+                    whole.add(first)
+        return frozenset(whole), tuple(stems)
+
     def matches(self, text: str) -> list[tuple[Category, OffencePattern]]:
         """Each category with a pattern found in ``text`` (its first such pattern)."""
-        folded = " ".join(words(text))
+        tokens = words(text)
+        whole, stems = self._first_words
+        if not any(t in whole or t.startswith(stems) for t in tokens):
+            return []  # the usual text: no pattern can start anywhere in it
+        folded = " ".join(tokens)
         found = []
         for category in self.categories:
             pattern = category.first_match(folded)
