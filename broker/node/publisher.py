@@ -292,18 +292,8 @@ class Publisher:
         handling: str = "H0",
     ) -> PublishResult:
         """Send a suspend / cancel / erasure message about ``notice_id`` (no personal data)."""
-        message_kind = MessageKind(kind)  # its value (a plain str) is what is signed
-        name = message_kind.value
-        header = {"notice_id": notice_id, "notice_type": notice_type, name: dict(details)}
-        grants = {r: Grant(frozenset(), (), f"lifecycle:{name}") for r in sorted(set(to))}
-        return await self._send(
-            kind=message_kind,
-            notice_id=notice_id,
-            notice_type=notice_type,
-            header=header,
-            units={},
-            grants=grants,
-            handling=handling,
+        return await self._header_only(
+            MessageKind(kind), notice_id, notice_type, dict(details), to, "lifecycle", handling
         )
 
     async def review(
@@ -371,15 +361,31 @@ class Publisher:
     ) -> PublishResult:
         """Seal a review / oversight message like a lifecycle one: empty grants, the body in
         the signed header under the kind's name."""
-        name = kind.value  # its value (a plain str) is what is signed
-        header = {"notice_id": notice_id, "notice_type": notice_type, name: body}
         # the reviewer (or oversight body) holding a copy itself is one of ``to``: its own daemon
         # applies the decision to that copy like every recipient (a refusal purges it there too)
         recipients = sorted(set(to))
         if not recipients:
             msg = "no recipients given"
             raise NbxError(msg)
-        grants = {r: Grant(frozenset(), (), f"safeguard:{name}") for r in recipients}
+        return await self._header_only(
+            kind, notice_id, notice_type, body, recipients, "safeguard", "H0"
+        )
+
+    async def _header_only(
+        self,
+        kind: MessageKind,
+        notice_id: str,
+        notice_type: str,
+        body: dict[str, Any],
+        to: Iterable[str],
+        label: str,
+        handling: str,
+    ) -> PublishResult:
+        """Seal a message whose whole content is ``body`` in the signed header under the kind's
+        name (no personal data, empty grants) to every bureau in ``to``."""
+        name = kind.value  # its value (a plain str) is what is signed
+        header = {"notice_id": notice_id, "notice_type": notice_type, name: body}
+        grants = {r: Grant(frozenset(), (), f"{label}:{name}") for r in sorted(set(to))}
         return await self._send(
             kind=kind,
             notice_id=notice_id,
@@ -387,7 +393,7 @@ class Publisher:
             header=header,
             units={},
             grants=grants,
-            handling="H0",
+            handling=handling,
         )
 
     def recipients_of(self, notice_id: str) -> list[str]:
