@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ParamSpec, Protocol, TypedDict, TypeVar
 
@@ -233,6 +234,15 @@ def derive_state(
     return Derived(NoticeState.ACTIONABLE, None, current_msg_id)
 
 
+#: how far back :meth:`Sink.refusal_rate` looks: the sender's *recent* record
+REFUSAL_WINDOW = timedelta(days=180)
+
+
+def refusal_window_start() -> str:
+    """The time (stored ``at`` format) from which reviews count for the refusal rate."""
+    return (datetime.now(UTC) - REFUSAL_WINDOW).isoformat(timespec="milliseconds")
+
+
 @dataclass(frozen=True)
 class HeldFrame:
     """A package a sender under heightened supervision put on this reviewer's holding topic:
@@ -440,8 +450,8 @@ class Sink(Protocol):
         ...
 
     def refusal_rate(self, sender: str) -> float | None:
-        """The share of reviews of ``sender``'s messages held here that refused them, or
-        ``None`` when there is none."""
+        """The share of the reviews of ``sender``'s messages stored here in the last
+        :data:`REFUSAL_WINDOW` that refused them, or ``None`` when there is none."""
         ...
 
     def hold(self, frame: HeldFrame, at: Position) -> None:

@@ -37,6 +37,7 @@ from broker.sinks.base import (
     Seen,
     derive_state,
     fact_from,
+    refusal_window_start,
     status_rows,
     storage_errors,
 )
@@ -431,11 +432,14 @@ class JsonlSink:
         self._rewrite()
 
     def refusal_rate(self, sender: str) -> float | None:
-        """The share of reviews of ``sender``'s messages held here that refused them."""
+        """The share of the recent reviews of ``sender``'s messages held here that refused them."""
+        since = refusal_window_start()
         decisions = [
             str(f["decision"])
             for f in self._facts.values()
-            if f["kind"] == MessageKind.REVIEW and f["subject_sender"] == sender
+            if f["kind"] == MessageKind.REVIEW
+            and f["subject_sender"] == sender
+            and str(f["at"]) >= since
         ]
         if not decisions:
             return None

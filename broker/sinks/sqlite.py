@@ -45,6 +45,7 @@ from broker.sinks.base import (
     Seen,
     derive_state,
     fact_from,
+    refusal_window_start,
     status_rows,
     storage_errors,
 )
@@ -677,12 +678,12 @@ class SqliteSink:
 
     @storage_errors
     def refusal_rate(self, sender: str) -> float | None:
-        """The share of reviews of ``sender``'s messages held here that refused them (``None``
-        when there is none): a screening aid, never a decision."""
+        """The share of the recent reviews of ``sender``'s messages held here that refused them
+        (``None`` when there is none): a screening aid, never a decision."""
         row = self._db.execute(
             "SELECT COUNT(*), SUM(decision = 'refused') FROM facts "
-            "WHERE kind = 'review' AND subject_sender = ?",
-            (sender,),
+            "WHERE kind = 'review' AND subject_sender = ? AND at >= ?",
+            (sender, refusal_window_start()),
         ).fetchone()
         return None if not row[0] else float(row[1]) / float(row[0])
 

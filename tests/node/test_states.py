@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -468,3 +469,21 @@ def test_a_store_of_schema_2_is_migrated_with_derived_states(sqlite_path: Path) 
         sink.close()
     version = sqlite3.connect(sqlite_path).execute("PRAGMA user_version").fetchone()[0]
     assert version == SCHEMA_VERSION == 4
+
+
+def test_the_refusal_rate_counts_the_recent_reviews_of_a_sender(
+    sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """None without reviews; 0.5 after one approval and one refusal of IT's messages; reviews
+    older than the window no longer count (the window shrunk to nothing instead of waiting)."""
+    inbox = Inbox(pipeline(sink))
+    assert sink.refusal_rate("IT") is None
+    first, second = notice(), notice(2)
+    inbox.deliver(first)
+    inbox.deliver(review(first, "approved"))
+    inbox.deliver(second)
+    inbox.deliver(review(second, "refused", grounds=("art3",)))
+    assert sink.refusal_rate("IT") == 0.5
+    assert sink.refusal_rate("DE") is None
+    monkeypatch.setattr("broker.sinks.base.REFUSAL_WINDOW", timedelta(days=-1))
+    assert sink.refusal_rate("IT") is None
