@@ -35,6 +35,9 @@ dir = "keys"
 [trust]
 anchor = "{anchor}"
 directory = "{directory}"
+# poll_interval_s = 1.0  # how often the directory file is checked for a change
+# max_staleness_s = 3600.0  # not confirmed for longer: the daemon pauses, publish refuses
+# max_directory_age_days = 30.0  # an older directory is refused: the anchor re-issues it
 
 [kafka]
 bootstrap = "{bootstrap}"
@@ -49,6 +52,11 @@ dir = "{policies}"
 
 [sink]
 url = "{sink}"
+
+# [screening]  # screening aids for person-targeting notices (docs/safeguards.md)
+# protected = "protected-persons.json"  # keyed hashes only: nbx screening protect add
+# secret_env = "NBX_SCREENING_SECRET"  # the variable holding the hashing secret
+# refusal_threshold = 0.2  # flag a sender whose recent refusal rate is above it
 """
 
 

@@ -204,3 +204,45 @@ def test_missing_config_is_one_line(tmp_path: Path) -> None:
     """A config path that does not exist is named."""
     line = _one_line(nbx("inbox", "list", "--config", str(tmp_path / "node.toml")))
     assert line == f"nbx: error: {tmp_path / 'node.toml'}: config file not found"
+
+
+def test_the_node_file_shows_the_defaults_of_the_settings_it_leaves_out(tmp_path: Path) -> None:
+    """Each commented `# key = value` of a generated node.toml is the setting's real default,
+    and uncommenting every one of them gives a node file that loads with the same settings."""
+    import tomllib
+
+    from broker.node.config import NodeConfig
+
+    path = provision(tmp_path, ["FR"], bootstrap="127.0.0.1:1")["FR"]
+    text = path.read_text()
+    config = NodeConfig.load(path)
+    section = ""
+    commented: list[tuple[str, str, object]] = []
+    for line in text.splitlines():
+        body = line.removeprefix("# ")
+        if body.startswith("[") and body.split("]")[0].strip("[ ").isidentifier():
+            section = body.split("]")[0].strip("[ ")
+        elif line.startswith("# ") and " = " in body:
+            key = body.split(" = ")[0]
+            value = tomllib.loads(body.split("  #")[0])[key]
+            commented.append((section, key, value))
+    assert {(s, k) for s, k, _ in commented} == {
+        ("trust", "poll_interval_s"),
+        ("trust", "max_staleness_s"),
+        ("trust", "max_directory_age_days"),
+        ("screening", "protected"),
+        ("screening", "secret_env"),
+        ("screening", "refusal_threshold"),
+    }
+    for section, key, value in commented:
+        actual = getattr(getattr(config, section), key)
+        if isinstance(actual, Path):  # relative paths are read against the node file's folder
+            assert actual == path.parent / str(value), (section, key)
+        else:
+            assert actual == value, (section, key)
+    uncommented = "\n".join(
+        line[2:] if line.startswith("# ") and (" = " in line or line.startswith("# [")) else line
+        for line in text.splitlines()
+    )
+    path.write_text(uncommented)
+    assert NodeConfig.load(path) == config
