@@ -10,9 +10,19 @@ from broker.envelope import VerifiedPackage, open_package
 from broker.keys import Directory, StaticDirectory
 from broker.wire.canonical import digest
 
-from .vectors import DIRECTORY, ENVELOPE, T0, build, fixed_anchor, fixed_keys
+from .vectors import (
+    DIRECTORY,
+    ENVELOPE,
+    SAFEGUARDS,
+    T0,
+    build,
+    fixed_anchor,
+    fixed_keys,
+    safeguards,
+)
 
 STORED = json.loads(ENVELOPE.read_text())
+SAFEGUARDS_STORED = json.loads(SAFEGUARDS.read_text())
 FRESH, FRESH_DIRECTORY = build()
 
 
@@ -52,6 +62,9 @@ def test_stored_frame_still_opens() -> None:
     assert dict(got.disclosed) == {"person.family_name": "BIANCHI", "charges": ["fraud"]}
     assert got.withheld == (("person.date_of_birth", "fr-minimise-dob"),)
     assert got.msg_id == "0194694c-5dc0-7000-8000-000000000001"
+    # what a reviewer attests is what the recipient computed from the frame it opened
+    assert got.statement_hash == SAFEGUARDS_STORED["subject_statement_hash"]
+    assert got.audience == ("FR",)
 
 
 def test_batch_signature_and_proof_are_pinned() -> None:
@@ -127,3 +140,24 @@ def test_padded_and_unpadded_frames_both_open_to_the_same_package() -> None:
             dict(b.disclosed),
             b.withheld,
         )
+
+
+def test_safeguard_vector_is_pinned() -> None:
+    """The statement hash a review attests, XR's review statement (header-only, one empty
+    grant) with its deterministic signature and hash, and a held package's headers are
+    unchanged; the statement hash is base64url SHA-256 of the signed statement bytes."""
+    import base64
+    import hashlib
+
+    fresh = safeguards()
+    assert fresh == SAFEGUARDS_STORED
+    statement = SAFEGUARDS_STORED["review_statement"].encode()
+    expected = base64.urlsafe_b64encode(hashlib.sha256(statement).digest()).rstrip(b"=")
+    assert SAFEGUARDS_STORED["review_statement_hash"] == expected.decode()
+    review = json.loads(statement)
+    assert review["kind"] == "review"
+    assert review["digests"] == []
+    assert (
+        review["header"]["review"]["statement_hash"]
+        == (SAFEGUARDS_STORED["subject_statement_hash"])
+    )

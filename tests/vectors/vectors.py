@@ -1,8 +1,8 @@
 """Known-answer vectors for the wire format: build them from fixed keys, salts, ids and times.
 
-``python -m tests.vectors.vectors`` rewrites ``envelope-v2.json`` and ``directory-v1.json``. Only do
-that on purpose, for a wire-format change that is recorded in the changelog: the vector test exists
-so that an accidental change breaks it.
+``python -m tests.vectors.vectors`` rewrites ``envelope-v2.json``, ``directory-v1.json`` and
+``safeguards-v1.json``. Only do that on purpose, for a wire-format change that is recorded in the
+changelog: the vector test exists so that an accidental change breaks it.
 
 HPKE in ``cryptography`` draws a fresh ephemeral key on every encryption, so the frame is not
 reproducible; the vectors pin every deterministic part (digests, statement, signature, grant hashes,
@@ -28,12 +28,16 @@ from broker.envelope.seal import Sealed, hpke_info, prepare
 from broker.keys import BureauKeys, DirectoryBody, sign_directory
 from broker.keys.directory_edit import PublicDocument, add_bureau, empty_directory
 from broker.keys.files import public_document
+from broker.transport.topics import HOLD_HEADER, HOLD_TO_HEADER
+from broker.vocab import MessageKind
 from broker.wire import frame as frame_codec
 from broker.wire.suites import HPKE_SUITES, SUITE_X25519
 
 HERE = Path(__file__).parent
 ENVELOPE = HERE / "envelope-v2.json"
 DIRECTORY = HERE / "directory-v1.json"
+SAFEGUARDS = HERE / "safeguards-v1.json"
+REVIEW_MSG_ID = "0194694c-5dc0-7000-8000-000000000002"
 T0 = datetime(2025, 1, 15, 9, 30, tzinfo=UTC)
 MSG_ID = "0194694c-5dc0-7000-8000-000000000001"
 TOPIC = "nbx.inbox.FR"
@@ -186,11 +190,54 @@ def _unpadded(sealed: Sealed, fr: BureauKeys) -> bytes:
     return frame_codec.encode(SUITE_X25519, fr.encryption_key_id, ciphertext)
 
 
+def safeguards() -> dict[str, Any]:
+    """The safeguard vector: the statement hash a review attests (of the envelope vector's
+    statement), XR's review approving it (a header-only statement, empty grant, signature), and
+    the headers of a package held for FR on XR's holding topic."""
+    reviewer = BureauKeys(
+        "XR",
+        ed25519.Ed25519PrivateKey.from_private_bytes(_seed(5)),
+        x25519.X25519PrivateKey.from_private_bytes(_seed(6)),
+    )
+    subject = sealed_vector()
+    body = {
+        "subject_sender": "IT",
+        "subject_msg_id": MSG_ID,
+        "statement_hash": subject.statement_hash,
+        "decision": "approved",
+        "grounds": [],
+        "reason": "meets the criteria",
+    }
+    review = seal(
+        signer=reviewer,
+        kind=MessageKind.REVIEW.value,
+        notice_id="2025/RED/0001",
+        notice_type="red",
+        header={"notice_id": "2025/RED/0001", "notice_type": "red", "review": body},
+        units={},
+        grants={"FR": Grant(frozenset(), (), "safeguard:review")},
+        handling="H0",
+        now=T0 + timedelta(hours=1),
+        validity=timedelta(days=30),
+        msg_id=REVIEW_MSG_ID,
+        salt=fixed_salts(),
+    )
+    return {
+        "comment": "NBX safeguard messages known-answer vector; see tests/vectors/vectors.py",
+        "subject_statement_hash": subject.statement_hash,
+        "review_statement": review.statement.decode(),
+        "review_signature": review.signature.hex(),
+        "review_statement_hash": review.statement_hash,
+        "held_headers_FR": [[HOLD_TO_HEADER, "FR"], [HOLD_HEADER, subject.statement_hash]],
+    }
+
+
 def main() -> None:
     """Rewrite the vector files."""
     envelope, directory = build()
     ENVELOPE.write_text(json.dumps(envelope, indent=2, ensure_ascii=False) + "\n")
     DIRECTORY.write_bytes(directory)
+    SAFEGUARDS.write_text(json.dumps(safeguards(), indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
