@@ -530,12 +530,12 @@ class Publisher:
         return result
 
     def _record(self, result: PublishResult) -> None:
-        if self.store is None:
+        store = self.store
+        if store is None:
             return
-        outcomes = result.outcomes
-        if len(outcomes) == 1:  # one statement is one transaction already
-            o = outcomes[0]
-            self.store.record_sent(
+
+        def record(o: RecipientOutcome) -> None:
+            store.record_sent(
                 result.msg_id,
                 result.notice_id,
                 o.recipient,
@@ -545,18 +545,13 @@ class Publisher:
                 statement_hash=result.statement_hash,
                 notice_type=result.notice_type,
             )
+
+        if len(result.outcomes) == 1:  # one statement is one transaction already
+            record(result.outcomes[0])
             return
-        with self.store.batch():  # one transaction for every recipient
-            for o in outcomes:
-                self.store.record_sent(
-                    result.msg_id,
-                    result.notice_id,
-                    o.recipient,
-                    result.kind,
-                    o.status,
-                    o.reason,
-                    statement_hash=result.statement_hash,
-                )
+        with store.batch():  # one transaction for every recipient
+            for o in result.outcomes:
+                record(o)
 
     @staticmethod
     def _route(recipient: str, held_by: str | None) -> str:

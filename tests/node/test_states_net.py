@@ -48,6 +48,7 @@ async def _story(net: Net) -> None:
     assert published.statement_hash is not None
     sent = [m for r in net.daemon("IT").sink.status(red.notice_id) for m in r["messages"]]
     assert [m["statement_hash"] for m in sent] == [published.statement_hash] * 2
+    assert [m["notice_type"] for m in sent] == ["red"] * 2  # nbx status applies the rules
     assert await wait_for(lambda: _everywhere(net, red.notice_id, NoticeState.PENDING_REVIEW))
 
     async def approve(pub: Publisher) -> PublishResult:
