@@ -173,6 +173,23 @@ class NoticeState(StrEnum):
     PURGED = "purged"  # erased by its sender or deleted by the oversight body
 
 
+class AuditAction(StrEnum):
+    """What an audit log entry records (EU LED Art. 25; docs/safeguards.md, "Audit trail").
+
+    Each action a node takes leaves exactly one entry, in the same store transaction as the
+    action; entries hold ids, codes, operators, purposes and times, never personal data.
+    """
+
+    COLLECTION = "collection"  # a message received and stored (a new notice, a fact)
+    ALTERATION = "alteration"  # an update or suspension applied to a stored notice
+    REJECTION = "rejection"  # a verified message not stored (declined-by-policy, stale, ...)
+    QUARANTINE = "quarantine"  # a record put on the quarantine topic (reason; sender if known)
+    CONSULTATION = "consultation"  # a notice's view read (operator and purpose required)
+    DISCLOSURE = "disclosure"  # a message sent or forwarded (with its recipients)
+    DECISION = "decision"  # a review / block / unblock / delete taken or received
+    ERASURE = "erasure"  # personal data purged (with the reason: cancel, erasure, grounds, ...)
+
+
 class Ground(StrEnum):
     """Why a reviewer refuses a message (the ``purged`` receipt's reason)."""
 

@@ -27,6 +27,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -110,8 +111,14 @@ class ConsumerDaemon:
         roles: Callable[[str], frozenset[str]] | None = None,
         needs_review: Callable[[str, str, str], bool] | None = None,
         screener: Screener | None = None,
+        clock: Callable[[], datetime] | None = None,
+        housekeeping_interval_s: float = 300.0,
     ) -> None:
         """Prepare the daemon for bureau ``keys.bureau``.
+
+        ``clock`` gives the time housekeeping uses (tests pass a fake one); housekeeping
+        (:meth:`housekeep`) runs once the daemon is connected and then every
+        ``housekeeping_interval_s`` seconds.
 
         ``roles`` gives a bureau's roles (a ``review`` is taken only from a ``reviewer``,
         ``block`` / ``unblock`` / ``delete`` only from the ``oversight`` body) and
@@ -148,6 +155,8 @@ class ConsumerDaemon:
         self.needs_review: Callable[[str, str, str], bool] = needs_review or self._needs_review
         self.screener = screener  # flags for person-targeting versions (none: no screening)
         self.stats = DaemonStats()
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.housekeeping_interval_s = housekeeping_interval_s
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
         #: a network body (XA..XZ) also reads its holding topic: packages of senders under
@@ -354,7 +363,11 @@ class ConsumerDaemon:
 
         last = time.monotonic()
         backoff_s = 0.5
+        housekept: float | None = None
         while not self._stop.is_set():
+            if housekept is None or time.monotonic() - housekept >= self.housekeeping_interval_s:
+                housekept = time.monotonic()
+                await self.housekeep(producer)
             if self.directory.refusal() is not None:  # directory stale or too old: deliver nothing
                 consumer.pause(*consumer.assignment())
             elif consumer.paused():
@@ -385,6 +398,11 @@ class ConsumerDaemon:
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 10.0)
                 await self._rewind(consumer, list(batches))
+
+    async def housekeep(self, producer: Producer) -> None:
+        """The daemon's periodic work, at :attr:`clock`'s time: once connected, then every
+        :attr:`housekeeping_interval_s` (issue 18: the retention sweep, the audit checkpoint and
+        the destruction of expired encryption keys hook in here)."""
 
     async def _batch(
         self,

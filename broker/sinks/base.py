@@ -244,6 +244,42 @@ def refusal_window_start() -> str:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """One entry of a node's audit log (:class:`~broker.vocab.AuditAction`): ids, codes,
+    operators, purposes and times, never personal data. ``prev`` is the previous entry's
+    ``hash``; the chain and its signed checkpoints are checked by ``nbx audit verify``."""
+
+    seq: int  # 1, 2, 3, ... in the order the actions were committed
+    at: str  # UTC, ISO 8601 with milliseconds
+    action: str  # an AuditAction
+    notice_id: str | None
+    msg_id: str | None
+    sender: str | None  # the bureau whose message or notice the action is about
+    notice_type: str | None
+    kind: str | None  # the message kind (a MessageKind)
+    bureaus: tuple[str, ...]  # the other bureaus: a disclosure's recipients, a decision's signer
+    operator: str | None  # who (consultation, and actions started by a person)
+    purpose: str | None  # why (consultation)
+    outcome: str | None  # an Applied value, a review's decision, ...
+    reason: str | None  # a Reason, refusal grounds, a purge's reason
+    prev: str
+    hash: str
+
+
+class OverdueRow(TypedDict):
+    """A purging message (cancel, erasure, refusal, delete) this bureau sent whose recipient has
+    not confirmed it with a signed ``purged`` receipt by its deadline (``nbx status --overdue``)."""
+
+    notice_id: str
+    notice_type: str | None
+    recipient: str
+    msg_id: str
+    kind: str  # a MessageKind
+    sent_at: str
+    deadline: str
+
+
+@dataclass(frozen=True)
 class HeldFrame:
     """A package a sender under heightened supervision put on this reviewer's holding topic:
     sealed for ``recipient`` (the reviewer cannot open it), forwarded unchanged on approval."""
@@ -500,6 +536,14 @@ class Sink(Protocol):
 
     def notice(self, notice_id: str) -> NoticeRecord | None:
         """One notice with its disclosed view and withheld manifest."""
+        ...
+
+    def audit_entries(self, since: str | None = None, until: str | None = None) -> list[AuditEntry]:
+        """The audit log, oldest first; ``since`` / ``until`` bound ``at`` (from, before)."""
+        ...
+
+    def overdue(self, now: datetime) -> list[OverdueRow]:
+        """The purging messages sent whose recipients have not confirmed them by their deadline."""
         ...
 
     def close(self) -> None:

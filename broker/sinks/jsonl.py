@@ -26,11 +26,13 @@ from broker.sinks.base import (
     PURGED_STATES,
     PURGED_STATUS,
     Applied,
+    AuditEntry,
     Derived,
     Fact,
     HeldFrame,
     NoticeRecord,
     NoticeRow,
+    OverdueRow,
     Position,
     ReceiptRecord,
     RecipientStatus,
@@ -560,3 +562,13 @@ class JsonlSink:
         flags = self._flags.get((latest["sender"], latest["msg_id"]))
         record["flags"] = [] if flags is None else flags["flags"]
         return cast(NoticeRecord, record)
+
+    # --- issue 18 (placeholders until the audit log and erasure tracking land) ----------
+
+    def audit_entries(self, since: str | None = None, until: str | None = None) -> list[AuditEntry]:
+        """The audit log, oldest first (none kept yet)."""
+        return []
+
+    def overdue(self, now: datetime) -> list[OverdueRow]:
+        """Purging messages not confirmed by their deadline (not tracked yet)."""
+        return []
