@@ -190,6 +190,18 @@ class AuditAction(StrEnum):
     ERASURE = "erasure"  # personal data purged (with the reason: cancel, erasure, grounds, ...)
 
 
+class PurgeReason(StrEnum):
+    """Why a notice's personal data was purged (an ``erasure`` audit entry's reason, the
+    transparency report's "purged by reason"); a ``purged`` receipt carries ``retention-expired``
+    for the last one."""
+
+    CANCEL = "cancel"  # its sender cancelled it
+    ERASURE = "erasure"  # its sender ordered it erased
+    REFUSED = "refused"  # a reviewer refused it
+    DELETE = "delete"  # the oversight body deleted it
+    RETENTION_EXPIRED = "retention-expired"  # kept as long as allowed (retain_until passed)
+
+
 class Ground(StrEnum):
     """Why a reviewer refuses a message (the ``purged`` receipt's reason)."""
 
