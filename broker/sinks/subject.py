@@ -15,7 +15,6 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-
 #: Latin letters that Unicode does not decompose into a base letter and an accent
 _UNDECOMPOSED = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ł": "l", "þ": "th"})
 
