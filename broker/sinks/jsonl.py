@@ -722,9 +722,9 @@ class JsonlSink:
     @storage_errors
     def checkpoint(self, sign: Callable[[int, str], Checkpoint]) -> Checkpoint | None:
         """Sign the chain's head and append the checkpoint; ``None`` when the last one already
-        covers every entry."""
+        covers every entry (or there is none)."""
         count, head = self._head
-        if any(int(r["count"]) >= count for r in self._checkpoints):
+        if count == 0 or any(int(r["count"]) >= count for r in self._checkpoints):
             return None
         cp = sign(count, head)
         self._append({"type": "checkpoint", **checkpoint_json(cp)})

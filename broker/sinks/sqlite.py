@@ -535,14 +535,15 @@ class SqliteSink:
     @storage_errors
     def checkpoint(self, sign: Callable[[int, str], Checkpoint]) -> Checkpoint | None:
         """Sign the chain's head (``sign(count, head)``) and keep the checkpoint, in one
-        transaction; ``None`` when the last checkpoint already covers every entry."""
+        transaction; ``None`` when the last checkpoint already covers every entry (or there is
+        none)."""
         with self._lock, self._tx():
             row = self._db.execute(
                 "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             count, head = (0, GENESIS) if row is None else (row[0], row[1])
             last = self._db.execute("SELECT MAX(count) FROM audit_checkpoints").fetchone()
-            if last is not None and last[0] is not None and last[0] >= count:
+            if count == 0 or (last is not None and last[0] is not None and last[0] >= count):
                 return None
             cp = sign(count, head)
             self._db.execute(
