@@ -20,6 +20,7 @@ from broker.logging import configure, quiet_client_libraries
 #: imported only when one of its commands runs (or ``nbx --help`` lists them all), so a command
 #: does not pay for the imports of the others (tests/foundation/test_cli.py checks the table)
 COMMAND_MODULES: dict[str, str] = {
+    "audit": "audit_cmds",
     "bench": "bench_cmds",
     "cancel": "node_cmds",
     "consume": "node_cmds",

@@ -41,7 +41,8 @@ from broker.logging import get_logger
 from broker.node.pipeline import NOTICE_KINDS, Outcome, ReceivePipeline
 from broker.node.receipts import RECEIPTS_NOTICE_ID, Action, Answer, ReceiptWriter
 from broker.node.stats import DaemonStats
-from broker.sinks.base import Applied, Sink
+from broker.sinks.audit import sign_checkpoint
+from broker.sinks.base import Applied, Checkpoint, Position, Sink
 from broker.transport import (
     LOG_APPEND_TIME,
     KafkaSettings,
@@ -279,6 +280,7 @@ class ConsumerDaemon:
         status = "stopped"
         try:
             await self._loop(consumer, producer, until_idle_s)
+            self.audit_checkpoint()  # a clean stop: the chain head as it is now, signed
         except SinkError:
             status = "sink-failed"
             raise
@@ -403,6 +405,23 @@ class ConsumerDaemon:
         """The daemon's periodic work, at :attr:`clock`'s time: once connected, then every
         :attr:`housekeeping_interval_s` (issue 18: the retention sweep, the audit checkpoint and
         the destruction of expired encryption keys hook in here)."""
+        self.audit_checkpoint()
+
+    def audit_checkpoint(self) -> Checkpoint | None:
+        """Sign the audit log's chain head (count, head, :attr:`clock`'s time) with this bureau's
+        signing key and keep the checkpoint in the store (periodically, and on a clean stop);
+        ``None`` when no entry was added since the last one."""
+        keys = self.keys
+
+        def sign(count: int, head: str) -> Checkpoint:
+            return sign_checkpoint(
+                self.bureau, count, head, keys.signing_key, keys.signing_key_id, self.clock()
+            )
+
+        checkpoint = self.sink.checkpoint(sign)
+        if checkpoint is not None:
+            self._log.info("audit.checkpoint", bureau=self.bureau, count=checkpoint.count)
+        return checkpoint
 
     async def _batch(
         self,
@@ -460,6 +479,12 @@ class ConsumerDaemon:
                     outcome = self._receive_safely(pipeline, record)
                     if outcome.quarantine is not None:
                         stored.actions.append(self._quarantine(record, outcome.quarantine))
+                        if not outcome.recorded:  # its audit entry, in the batch's transaction
+                            self.sink.record_quarantine(
+                                outcome.quarantine.value,
+                                Position(record.topic, record.partition, record.offset),
+                                outcome.about,
+                            )
                     if outcome.answer is not None:
                         stored.answers.append(outcome.answer)
                     stored.answers.extend(outcome.extra)
