@@ -320,6 +320,18 @@ class Access:
             raise AccessError(msg)
 
 
+class SubjectHit(TypedDict):
+    """A stored notice that may hold data about the person asked about: ids and state only."""
+
+    notice_id: str
+    sender: str
+    notice_type: str
+    version: int
+    state: str  # a NoticeState
+    state_reason: str | None
+    updated_at: str
+
+
 class OverdueRow(TypedDict):
     """A purging message (cancel, erasure, refusal, delete) this bureau sent whose recipient has
     not confirmed it with a signed ``purged`` receipt by its deadline (``nbx status --overdue``)."""
@@ -591,6 +603,13 @@ class Sink(Protocol):
     def notice(self, notice_id: str, access: Access) -> NoticeRecord | None:
         """One notice with its disclosed view and withheld manifest; the read is recorded as a
         ``consultation`` audit entry (``access``: operator and purpose) in the same transaction."""
+        ...
+
+    def subject_lookup(
+        self, family_name: str, date_of_birth: str | None, access: Access
+    ) -> list[SubjectHit]:
+        """The notices that may hold data about the person asked about (ids and states), for a
+        subject access request; audited as a consultation with ``access``."""
         ...
 
     def audit_entries(self, since: str | None = None, until: str | None = None) -> list[AuditEntry]:

@@ -53,6 +53,7 @@ from broker.sinks.base import (
     ReceiptRecord,
     RecipientStatus,
     Seen,
+    SubjectHit,
     derive_state,
     fact_from,
     refusal_window_start,
@@ -60,6 +61,8 @@ from broker.sinks.base import (
     storage_errors,
 )
 from broker.sinks.files import create_private, open_private
+from broker.sinks.subject import lookup_events
+from broker.sinks.subject import matches as subject_matches
 from broker.vocab import MessageKind, NoticeState, NoticeStatus, Reason, SendStatus
 
 #: the state of a notice record written by an older release (no review, no facts then)
@@ -667,6 +670,39 @@ class JsonlSink:
             )  # fmt: skip
             self._append(audit=[event])
         return record
+
+    @storage_errors
+    def subject_lookup(
+        self, family_name: str, date_of_birth: str | None, access: Access
+    ) -> list[SubjectHit]:
+        """The notices whose disclosed person may be the one asked about, ids and states only,
+        oldest first; the lookup is appended as consultation entries (``access``)."""
+        if not isinstance(access, Access):
+            msg = "a subject lookup needs an Access(operator, purpose)"
+            raise TypeError(msg)
+        found = sorted(
+            (
+                n
+                for n in self._notices.values()
+                if n.get("view") is not None
+                and subject_matches(n["view"], family_name, date_of_birth)
+            ),
+            key=lambda n: (n["updated_at"], n["sender"], n["notice_id"]),
+        )
+        hits = [
+            SubjectHit(
+                notice_id=n["notice_id"],
+                sender=n["sender"],
+                notice_type=n["notice_type"],
+                version=n["version"],
+                state=n.get("state", _STATE_OF_STATUS.get(n["status"], NoticeState.ACTIONABLE)),
+                state_reason=n.get("state_reason"),
+                updated_at=n["updated_at"],
+            )
+            for n in found
+        ]
+        self._append(audit=lookup_events(access, hits))
+        return hits
 
     def _notice(self, notice_id: str) -> NoticeRecord | None:
         matches = [n for n in self._notices.values() if n["notice_id"] == notice_id]

@@ -58,6 +58,7 @@ from broker.sinks.base import (
     ReceiptRecord,
     RecipientStatus,
     Seen,
+    SubjectHit,
     derive_state,
     fact_from,
     refusal_window_start,
@@ -65,6 +66,8 @@ from broker.sinks.base import (
     storage_errors,
 )
 from broker.sinks.files import SQLITE_COMPANIONS, create_private
+from broker.sinks.subject import lookup_events
+from broker.sinks.subject import matches as subject_matches
 from broker.vocab import MessageKind, NoticeState, NoticeStatus, Reason, SendStatus
 
 #: the delivery log and replay guard, keyed by (sender, msg id): a msg id is chosen by its signer
@@ -1023,6 +1026,41 @@ class SqliteSink:
                 )
                 self._audit(event, _now())
         return record
+
+    @storage_errors
+    def subject_lookup(
+        self, family_name: str, date_of_birth: str | None, access: Access
+    ) -> list[SubjectHit]:
+        """The notices whose disclosed person may be the one asked about
+        (:func:`broker.sinks.subject.matches`), ids and states only, oldest first; the lookup is
+        audited as a consultation (``access``) in the same transaction. Purged notices hold no
+        name any more and are never found."""
+        if not isinstance(access, Access):
+            msg = "a subject lookup needs an Access(operator, purpose)"
+            raise TypeError(msg)
+        with self._lock, self._tx():
+            rows = self._db.execute(
+                "SELECT notice_id, sender, notice_type, version, state, state_reason, "
+                "updated_at, view FROM notices WHERE view IS NOT NULL "
+                "ORDER BY updated_at, sender, notice_id"
+            ).fetchall()
+            hits = [
+                SubjectHit(
+                    notice_id=r[0],
+                    sender=r[1],
+                    notice_type=r[2],
+                    version=r[3],
+                    state=r[4],
+                    state_reason=r[5],
+                    updated_at=r[6],
+                )
+                for r in rows
+                if subject_matches(json.loads(r[7]), family_name, date_of_birth)
+            ]
+            now = _now()
+            for event in lookup_events(access, hits):
+                self._audit(event, now)
+        return hits
 
     def _notice(self, notice_id: str) -> NoticeRecord | None:
         row = self._db.execute(

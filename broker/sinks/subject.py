@@ -15,6 +15,12 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from broker.sinks.base import Access, AuditEvent, SubjectHit
+from broker.vocab import AuditAction
+
+#: the ``reason`` of the consultation entries a subject lookup writes
+SUBJECT_LOOKUP = "subject-lookup"
+
 #: Latin letters that Unicode does not decompose into a base letter and an accent
 _UNDECOMPOSED = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ł": "l", "þ": "th"})
 
@@ -62,3 +68,29 @@ def matches(view: Mapping[str, Any], family_name: str, date_of_birth: str | None
     if date_of_birth is None or not isinstance(born, str):
         return True
     return dates_compatible(born, date_of_birth)
+
+
+def lookup_events(access: Access, hits: list[SubjectHit]) -> list[AuditEvent]:
+    """The audit entries of one lookup: a ``consultation`` of each notice found, or, when none
+    matched, one ``consultation`` naming no notice (the search itself read every view)."""
+    if not hits:
+        return [
+            AuditEvent(
+                AuditAction.CONSULTATION,
+                operator=access.operator,
+                purpose=access.purpose,
+                reason=SUBJECT_LOOKUP,
+            )
+        ]
+    return [
+        AuditEvent(
+            AuditAction.CONSULTATION,
+            notice_id=h["notice_id"],
+            sender=h["sender"],
+            notice_type=h["notice_type"],
+            operator=access.operator,
+            purpose=access.purpose,
+            reason=SUBJECT_LOOKUP,
+        )
+        for h in hits
+    ]
