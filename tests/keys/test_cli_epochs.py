@@ -103,8 +103,8 @@ def test_next_epoch_then_shred_only_after_the_window(tmp_path: Path) -> None:
 
     recent = then + timedelta(days=50)  # retired 10 days ago: inside the 26-day window
     _anchor_adds(tmp_path, recent)
-    out = run("keys", "shred", "--config", config).output
-    assert out == f"nothing to destroy yet: {old} after {_day(recent + timedelta(days=26))}\n"
+    shredded = run("keys", "shred", "--config", config).output
+    assert shredded == f"nothing to destroy yet: {old} after {_day(recent + timedelta(days=26))}\n"
     assert set(load_keys(folder, "FR").decryption_keys()) == {old, new}
 
     tmp2 = tmp_path / "second"
