@@ -16,9 +16,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from broker.errors import KeyDirectoryError
+from broker.keys.bureau import BureauKeys
 from broker.keys.directory import Directory, KeyRecord
-from broker.keys.epochs import epoch_status, load_keys, read_epochs, rotation_due, shred
+from broker.keys.epochs import (
+    epoch_status,
+    epochs_path,
+    load_keys,
+    read_epochs,
+    rotation_due,
+    shred,
+)
 from broker.keys.epochs import shred_window as window_for
+from broker.keys.files import bureau_paths, hybrid_path
 from broker.logging import get_logger
 from broker.node.config import NodeConfig
 from broker.wire.suites import RecipientPrivateKey
@@ -48,6 +57,8 @@ class KeyCare:
     #: destroy expired keys (``[shredding] auto``); when off, only ``nbx keys shred`` does
     auto: bool = True
     _warned: set[str] = field(default_factory=set)
+    #: the keys last loaded and the (inode, size, mtime) of the key files they came from
+    _loaded: tuple[tuple[tuple[int, int, int], ...], BureauKeys] | None = None
 
     @classmethod
     def from_config(cls, config: NodeConfig) -> KeyCare:
@@ -67,6 +78,31 @@ class KeyCare:
         secret = os.environ.get(self.passphrase_env)
         return secret.encode() if secret else None
 
+    def _files(self) -> tuple[tuple[int, int, int], ...]:
+        """What identifies the current content of the key files (a replaced file changes it)."""
+        _, encryption, _ = bureau_paths(self.folder, self.bureau)
+        names = (
+            encryption,
+            hybrid_path(self.folder, self.bureau),
+            epochs_path(self.folder, self.bureau),
+        )
+        found = []
+        for path in names:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                found.append((0, 0, 0))
+            else:
+                found.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(found)
+
+    def _keys(self) -> BureauKeys:
+        """The key set, read again only when a key file changed (a round costs a few stat calls)."""
+        files = self._files()
+        if self._loaded is None or self._loaded[0] != files:
+            self._loaded = (files, load_keys(self.folder, self.bureau, self.passphrase()))
+        return self._loaded[1]
+
     def run(self, lookup: object, now: datetime) -> dict[str, RecipientPrivateKey] | None:
         """One round at ``now``: destroy what is due, warn about an overdue rotation, and return
         the private keys the node holds afterwards (``None`` if the key files could not be read:
@@ -74,11 +110,11 @@ class KeyCare:
         log = get_logger()
         records = own_records(lookup, self.bureau)
         try:
-            keys = load_keys(self.folder, self.bureau, self.passphrase())
+            keys = self._keys()
             if self.auto:
                 for kid in shred(self.folder, keys, records, now=now, window=self.window):
                     log.info("keys.destroyed", bureau=self.bureau, key_id=kid)
-                keys = load_keys(self.folder, self.bureau, self.passphrase())
+                keys = self._keys()
             epochs = read_epochs(self.folder, self.bureau)
         except (KeyDirectoryError, OSError) as exc:
             log.warning("keys.care-failed", bureau=self.bureau, error_type=type(exc).__name__)
