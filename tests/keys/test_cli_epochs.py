@@ -12,6 +12,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from broker.cli import main
+from broker.examples import policies_dir
 from broker.keys import Directory, files, sign_directory
 from broker.keys.directory_edit import add_encryption_keys, read_public_document, reissue
 from broker.keys.epochs import epochs_path, load_keys
@@ -34,7 +35,8 @@ def _day(at: datetime) -> str:
 def _node(tmp_path: Path, days_ago: float) -> tuple[Path, datetime]:
     """FR provisioned ``days_ago`` days ago (its key valid from then)."""
     then = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=days_ago)
-    return provision(tmp_path, ["FR"], bootstrap="127.0.0.1:1", now=then)["FR"], then
+    paths = provision(tmp_path, ["FR"], bootstrap="127.0.0.1:1", now=then, policies=policies_dir())
+    return paths["FR"], then
 
 
 def _anchor_adds(tmp_path: Path, retired: datetime) -> None:
@@ -174,3 +176,37 @@ def test_an_overdue_rotation_is_shown_and_warned_once(tmp_path: Path) -> None:
     assert [(e["bureau"], e["key_id"], e["due"], e["level"]) for e in warned] == [
         ("FR", kid, due.isoformat(), "warning")
     ]
+
+
+async def test_a_daemon_started_after_the_window_destroys_the_old_key_at_once(
+    tmp_path: Path,
+) -> None:
+    """The destruction runs when the daemon starts (its first housekeeping round, at its clock),
+    not only periodically; with ``[shredding] auto = false`` it is left to nbx keys shred."""
+    from broker.node import ConsumerDaemon
+    from broker.testing import MemoryBroker
+
+    config, then = _node(tmp_path, 60)
+    folder = tmp_path / "FR" / "keys"
+    old = load_keys(folder, "FR").encryption_key_id
+    run("keys", "next-epoch", "FR", "--dir", folder)
+    new = load_keys(folder, "FR").encryption_key_id
+    _anchor_adds(tmp_path, then + timedelta(days=30))  # retired 30 days ago: past the window
+    kafka = MemoryBroker()
+
+    manual = config.read_text() + "\n[shredding]\nauto = false\n"
+    config.write_text(manual)
+    daemon = ConsumerDaemon.from_config(NodeConfig.load(config), transport=kafka.transport())
+    assert set(daemon.decryption_keys) == {old, new}
+    await daemon.run(until_idle_s=0.2)
+    daemon.sink.close()
+    assert set(daemon.decryption_keys) == {old, new}
+    assert old in load_keys(folder, "FR").decryption_keys()  # auto off: kept
+
+    config.write_text(manual.replace("auto = false", "auto = true"))
+    daemon = ConsumerDaemon.from_config(NodeConfig.load(config), transport=kafka.transport())
+    assert set(daemon.decryption_keys) == {old, new}  # loaded before the first round
+    await daemon.run(until_idle_s=0.2)
+    daemon.sink.close()
+    assert set(daemon.decryption_keys) == {new}
+    assert set(load_keys(folder, "FR").decryption_keys()) == {new}
