@@ -15,13 +15,14 @@ import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from broker.errors import KeyDirectoryError
 from broker.ids import is_bureau_id
-from broker.keys import BureauKeys, Directory, DirectoryBody, files, sign_directory
+from broker.keys import BureauKeys, Directory, DirectoryBody, epochs, files, sign_directory
 from broker.keys import directory_edit as edit
 from broker.keys.hybrid import HybridEncryptionKey
 from broker.keys.rules import (
@@ -33,6 +34,9 @@ from broker.keys.rules import (
 )
 from broker.transport import KafkaSettings
 from broker.vocab import Role
+
+if TYPE_CHECKING:
+    from broker.node.config import NodeConfig
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -553,6 +557,159 @@ def fetch(
     loaded = asyncio.run(fetch_directory(settings, pinned, min_serial))
     _write_atomic(path, loaded.signed)
     click.echo(f"wrote {path} serial {loaded.serial}")
+
+
+# --- key epochs: rotation schedule and crypto-shredding (issue 18, point 5) ---------------------
+
+NODE_CONFIG = click.option(
+    "--config",
+    "node_config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("node.toml"),
+    show_default=True,
+    help="The node's configuration (keys folder, [shredding], directory).",
+)
+
+
+def _node_directory(config: NodeConfig) -> Directory:
+    """The node's verified directory: its file, or the newest record of ``nbx.directory``."""
+    anchor = files.load_anchor_public_key(config.trust.anchor)
+    if config.trust.directory != "topic":
+        return Directory.load(Path(config.trust.directory), anchor)
+    from broker.keys.directory_topic import fetch_directory
+
+    return asyncio.run(fetch_directory(config.kafka_settings(), anchor, 0))
+
+
+def _epoch_view(
+    config: NodeConfig, now: datetime
+) -> tuple[list[epochs.EpochStatus], datetime | None]:
+    from broker.node.keycare import KeyCare, own_records
+
+    care = KeyCare.from_config(config)
+    keys = epochs.load_keys(config.keys.dir, config.bureau, care.passphrase())
+    records = own_records(_node_directory(config), config.bureau)
+    rows = epochs.epoch_status(
+        keys,
+        epochs.read_epochs(config.keys.dir, config.bureau),
+        records,
+        now=now,
+        window=care.window,
+    )
+    return rows, epochs.rotation_due(rows, care.rotate_every)
+
+
+def _day(at: datetime | None) -> str:
+    return "-" if at is None else at.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+@keys.command("status")
+@NODE_CONFIG
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of the table.")
+@click.option("--at", "at", default="now", show_default=True, help="Show the state at this time.")
+def status(node_config: Path, as_json: bool, at: str) -> None:
+    """The node's encryption key epochs: key id, suite, valid from, retired, when each old key
+    is (or was) destroyed, and when the next rotation is due."""
+    from broker.node.config import NodeConfig
+    from broker.node.keycare import KeyCare
+
+    config = NodeConfig.load(node_config)
+    now = parse_time(at)
+    rows, due = _epoch_view(config, now)
+    care = KeyCare.from_config(config)
+    if as_json:
+        doc = {
+            "bureau": config.bureau,
+            "at": now.isoformat(),
+            "rotate_every_days": config.shredding.rotate_every_days,
+            "rotation_due": None if due is None else due.isoformat(),
+            "rotation_overdue": due is not None and now >= due,
+            "destroy_after_retired_days": care.window / timedelta(days=1),
+            "epochs": [r.to_json() for r in rows],
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
+    window_days = care.window / timedelta(days=1)
+    click.echo(
+        f"{config.bureau}: an old key is destroyed {window_days:g} days after it was retired "
+        f"(3 x (topic retention {config.shredding.topic_retention_days:g} days + segment) + "
+        f"grace {config.shredding.grace_days:g} days)"
+    )
+    if due is None:
+        click.echo("rotation: the directory lists none of this node's current keys")
+    else:
+        late = " (OVERDUE: nbx keys next-epoch)" if now >= due else ""
+        every = config.shredding.rotate_every_days
+        click.echo(f"rotation: every {every:g} days, next due {_day(due)}{late}")
+    header = ("KEY ID", "SUITE", "VALID FROM", "RETIRED", "DESTROY AFTER", "STATE")
+    table = [header] + [
+        (
+            r.kid,
+            r.alg,
+            _day(r.created),
+            _day(r.retired),
+            _day(r.destroy_after),
+            f"destroyed {_day(r.destroyed)}" if r.destroyed is not None else r.state,
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@keys.command("shred")
+@NODE_CONFIG
+def shred(node_config: Path) -> None:
+    """Destroy now every old encryption private key whose window has passed (the daemon does
+    this itself at each housekeeping round); prints the key ids destroyed."""
+    from broker.logging import get_logger
+    from broker.node.config import NodeConfig
+    from broker.node.keycare import KeyCare, own_records
+
+    config = NodeConfig.load(node_config)
+    care = KeyCare.from_config(config)
+    keys = epochs.load_keys(config.keys.dir, config.bureau, care.passphrase())
+    records = own_records(_node_directory(config), config.bureau)
+    now = datetime.now(UTC)
+    destroyed = epochs.shred(config.keys.dir, keys, records, now=now, window=care.window)
+    for kid in destroyed:
+        get_logger().info("keys.destroyed", bureau=config.bureau, key_id=kid)
+        click.echo(f"destroyed {kid}")
+    if not destroyed:
+        rows = epochs.epoch_status(
+            keys,
+            epochs.read_epochs(config.keys.dir, config.bureau),
+            records,
+            now=now,
+            window=care.window,
+        )
+        waiting = [r for r in rows if r.state == "retired" and r.destroy_after is not None]
+        if waiting:
+            first = min(waiting, key=lambda r: r.destroy_after or now)
+            click.echo(f"nothing to destroy yet: {first.kid} after {_day(first.destroy_after)}")
+        else:
+            click.echo("nothing to destroy")
+
+
+@keys.command("next-epoch")
+@click.argument("bureau", callback=_bureau)
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), required=True)
+def next_epoch(bureau: str, folder: Path) -> None:
+    """Start BUREAU's next encryption key epoch: a new key of the same suite in its key file, the
+    current one kept in BUREAU.epochs.json (0600) until its window has passed, and
+    BUREAU.next.public.json for the anchor (nbx directory add-key)."""
+    step = epochs.next_epoch(
+        folder, bureau, now=datetime.now(UTC), passphrase=files.passphrase_from_env()
+    )
+    click.echo(f"archived encryption key {step.old_kid} in {epochs.epochs_path(folder, bureau)}")
+    click.echo(f"new encryption key {step.new_kid} ({step.alg})")
+    click.echo(f"wrote {step.public}")
+    click.echo(
+        "next: restart the daemon (or wait for its next housekeeping round), then the anchor "
+        f"runs: nbx directory add-key {bureau} --keys {step.public.name} --file ... --anchor-key "
+        "... and publishes the directory"
+    )
 
 
 def register(group: click.Group) -> None:

@@ -41,6 +41,9 @@ class BureauKeys:
     signing_key: ed25519.Ed25519PrivateKey = field(repr=False)
     x25519_key: x25519.X25519PrivateKey | None = field(repr=False)
     hybrid_key: HybridEncryptionKey | None = field(default=None, repr=False)
+    #: private keys of retired epochs not destroyed yet, by key id (:mod:`broker.keys.epochs`):
+    #: they only open packages sealed to them before the rotation
+    retired: Mapping[str, RecipientPrivateKey] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         """Refuse a key set without any encryption key."""
@@ -77,9 +80,15 @@ class BureauKeys:
         """Key id of the X25519 encryption key (computed once)."""
         return key_id(raw_public(self.encryption_key.public_key()))
 
+    def current_encryption_kids(self) -> list[str]:
+        """Key ids of the current encryption keys (X25519 and/or hybrid; not the retired)."""
+        kids = [self.encryption_key_id] if self.x25519_key is not None else []
+        return kids + ([self.hybrid_key.key_id] if self.hybrid_key is not None else [])
+
     def decryption_keys(self) -> dict[str, RecipientPrivateKey]:
-        """Every private encryption key held, by key id: what opens packages of either suite."""
-        keys: dict[str, RecipientPrivateKey] = {}
+        """Every private encryption key held, by key id: what opens packages of either suite
+        (the current keys and those of retired epochs not destroyed yet)."""
+        keys: dict[str, RecipientPrivateKey] = dict(self.retired)
         if self.x25519_key is not None:
             keys[self.encryption_key_id] = self.x25519_key
         if self.hybrid_key is not None:

@@ -158,7 +158,18 @@ def load_encryption_key(path: Path, passphrase: bytes | None = None) -> x25519.X
 def load_hybrid_key(path: Path, passphrase: bytes | None = None) -> HybridEncryptionKey:
     """Load an ML-KEM-768 + X25519 key written by :func:`write_hybrid_key` (mode checked as for
     every private key; a missing, wrong or superfluous passphrase is refused in one line)."""
-    data = _read_private(path)
+    return parse_hybrid(path, _read_private(path), passphrase)
+
+
+#: the bytes of a private key file, refusing one group or others may access (for
+#: :mod:`broker.keys.epochs`)
+read_private = _read_private
+#: parse one PKCS#8 PEM private key read from ``path`` (errors name ``path``)
+parse_private = _parse_private
+
+
+def parse_hybrid(path: Path, data: bytes, passphrase: bytes | None) -> HybridEncryptionKey:
+    """Parse the two PEM blocks of a hybrid key read from ``path`` (errors name ``path``)."""
     blocks = _PEM_BLOCK.findall(data)
     keys = [_parse_private(path, block, passphrase) for block in blocks]
     if (

@@ -41,6 +41,12 @@ Example (``nbx node init FR`` writes a working one)::
     secret_env = "NBX_SCREENING_SECRET"   # the variable holding the bureau's hashing secret
     refusal_threshold = 0.2             # flag a sender whose recent refusal rate is above this
 
+    [shredding]                         # erasure on the broker's log (docs/safeguards.md)
+    topic_retention_days = 7            # retention.ms of inbox, receipts, quarantine, hold topics
+    rotate_every_days = 90              # encryption key rotation schedule (nbx keys next-epoch)
+    grace_days = 2                      # a retired key is destroyed 3 x (retention + 1 day) + this
+    auto = true                         # the daemon destroys expired keys (nbx keys shred does too)
+
 Environment variables override the file: ``NBX_BUREAU=DE``, ``NBX_KAFKA__BOOTSTRAP=host:9092``
 (nested keys joined by ``__``). Relative paths are relative to the config file's folder.
 """
@@ -194,6 +200,25 @@ class AuditConfig(BaseModel):
     operator: str | None = Field(default=None, min_length=1, max_length=128)
 
 
+class ShreddingConfig(BaseModel):
+    """Erasure on the broker's log: how long the bounded topics keep records, how often the
+    encryption key rotates, and when an old one is destroyed (docs/safeguards.md, "Erasure on the
+    broker: bounded retention and crypto-shredding")."""
+
+    model_config = _STRICT
+    #: ``retention.ms`` of the inbox, receipts, quarantine and holding topics NBX creates; change
+    #: it on a running cluster with ``kafka-configs --alter`` and here together
+    topic_retention_days: float = Field(default=7, gt=0, le=3650)
+    #: an encryption key older than this is due for rotation (``nbx keys status``; the daemon
+    #: warns ``keys.rotation-overdue``)
+    rotate_every_days: float = Field(default=90, gt=0, le=3650)
+    #: added to the time every record sealed to a retired key can stay on a topic before that
+    #: key is destroyed: senders' directory lag, the broker's retention check, clock skew
+    grace_days: float = Field(default=2, ge=0, le=365)
+    #: the daemon destroys expired keys itself (else only ``nbx keys shred`` does)
+    auto: bool = True
+
+
 class NodeConfig(BaseSettings):
     """A bureau node's configuration (see the module docstring for the file format)."""
 
@@ -211,6 +236,7 @@ class NodeConfig(BaseSettings):
     security: SecurityConfig = SecurityConfig()
     screening: ScreeningConfig = ScreeningConfig()
     audit: AuditConfig = AuditConfig()
+    shredding: ShreddingConfig = ShreddingConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @classmethod
@@ -316,6 +342,7 @@ class NodeConfig(BaseSettings):
             topic_replication=k.topic_replication,
             group_instance_id=k.group_instance_id or f"nbx.{self.bureau}.{socket.gethostname()}",
             pace_empty_fetches=k.pace_empty_fetches,
+            topic_retention_ms=round(self.shredding.topic_retention_days * 86_400_000),
         )
 
     def sink_path(self) -> Path:

@@ -38,6 +38,7 @@ from broker.envelope.open import MAX_FRAME_BYTES
 from broker.errors import SinkError, TransportError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
+from broker.node.keycare import KeyCare
 from broker.node.pipeline import NOTICE_KINDS, Outcome, ReceivePipeline
 from broker.node.receipts import RECEIPTS_NOTICE_ID, Action, Answer, ReceiptWriter
 from broker.node.stats import DaemonStats
@@ -114,6 +115,7 @@ class ConsumerDaemon:
         screener: Screener | None = None,
         clock: Callable[[], datetime] | None = None,
         housekeeping_interval_s: float = 300.0,
+        key_care: KeyCare | None = None,
     ) -> None:
         """Prepare the daemon for bureau ``keys.bureau``.
 
@@ -158,6 +160,8 @@ class ConsumerDaemon:
         self.stats = DaemonStats()
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.housekeeping_interval_s = housekeeping_interval_s
+        #: key epochs: reload, destroy expired keys, warn on overdue rotation (:meth:`shred_keys`)
+        self.key_care = key_care
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
         #: a network body (XA..XZ) also reads its holding topic: packages of senders under
@@ -196,6 +200,7 @@ class ConsumerDaemon:
             min_suite=config.security.min_suite,
             transport=transport,
             screener=_screener(config),
+            key_care=KeyCare.from_config(config),
         )
         daemon._owns_store = True
         return daemon
@@ -406,6 +411,7 @@ class ConsumerDaemon:
         :attr:`housekeeping_interval_s` (issue 18: the retention sweep, the audit checkpoint and
         the destruction of expired encryption keys hook in here)."""
         self.audit_checkpoint()
+        self.shred_keys()
 
     def audit_checkpoint(self) -> Checkpoint | None:
         """Sign the audit log's chain head (count, head, :attr:`clock`'s time) with this bureau's
@@ -422,6 +428,17 @@ class ConsumerDaemon:
         if checkpoint is not None:
             self._log.info("audit.checkpoint", bureau=self.bureau, count=checkpoint.count)
         return checkpoint
+
+    def shred_keys(self) -> None:
+        """Key epochs at :attr:`clock`'s time (:class:`~broker.node.keycare.KeyCare`): destroy the
+        private keys whose window has passed, take up keys added on disk, warn when the rotation
+        is overdue; the daemon then opens packages with exactly the keys left."""
+        if self.key_care is None:
+            return
+        held = self.key_care.run(self.directory, self.clock())
+        if held is not None:
+            self.decryption_keys.clear()  # the pipeline holds this very mapping
+            self.decryption_keys.update(held)
 
     async def _batch(
         self,

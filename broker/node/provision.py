@@ -57,6 +57,12 @@ url = "{sink}"
 # protected = "protected-persons.json"  # keyed hashes only: nbx screening protect add
 # secret_env = "NBX_SCREENING_SECRET"  # the variable holding the hashing secret
 # refusal_threshold = 0.2  # flag a sender whose recent refusal rate is above it
+
+# [shredding]  # erasure on the broker's log (docs/safeguards.md)
+# topic_retention_days = 7.0  # retention.ms of the inbox, receipts, quarantine, hold topics
+# rotate_every_days = 90.0  # encryption key rotation schedule (nbx keys status, next-epoch)
+# grace_days = 2.0  # an old key is destroyed 3 x (retention + 1 day) + this after retirement
+# auto = true  # the daemon destroys expired encryption keys itself
 """
 
 

@@ -534,12 +534,14 @@ def load_node(config: NodeConfig) -> Node:
     A directory file is read and verified here (refused if its serial is lower than the one
     recorded beside the store, or if it is too old); the topic is read when the node starts.
     """
-    from broker.keys.files import load_anchor_public_key, load_bureau_keys
+    from broker.keys.epochs import load_keys
+    from broker.keys.files import load_anchor_public_key
     from broker.policy import load_policies
 
     secret = os.environ.get(config.keys.passphrase_env)
     passphrase = secret.encode() if secret else None
-    keys = load_bureau_keys(config.keys.dir, config.bureau, passphrase)
+    # the current keys and the retired epochs' keys not destroyed yet (broker.keys.epochs)
+    keys = load_keys(config.keys.dir, config.bureau, passphrase)
     if config.security.min_suite >= SUITE_MLKEM768_X25519 and keys.hybrid_key is None:
         msg = (
             f"security.min_suite = {config.security.min_suite} needs a hybrid encryption key "

@@ -35,6 +35,10 @@ class KafkaSettings:
     group_instance_id: str | None = None
     topic_partitions: int = 1
     topic_replication: int = 1
+    #: ``retention.ms`` of the inbox, receipts, quarantine and holding topics (the directory is
+    #: compacted and kept): how long a package stays on the broker's log (docs/safeguards.md,
+    #: "Erasure on the broker")
+    topic_retention_ms: int = 7 * 24 * 3600 * 1000
     security_protocol: str = "PLAINTEXT"
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -71,9 +72,20 @@ def test_one_helper_decides_how_every_topic_is_created() -> None:
     assert (directory.num_partitions, directory.replication_factor) == (1, 3)
     assert directory.topic_configs == {"cleanup.policy": "compact"}
     assert (inbox.num_partitions, inbox.replication_factor) == (6, 3)
-    assert inbox.topic_configs == {"message.timestamp.type": "LogAppendTime"}
+    week, day = str(7 * 86_400_000), str(86_400_000)
+    bounded = {"cleanup.policy": "delete", "retention.ms": week, "segment.ms": day}
+    assert inbox.topic_configs == {"message.timestamp.type": "LogAppendTime", **bounded}
     assert new_topic("nbx.receipts.FR", settings).topic_configs == inbox.topic_configs
-    assert quarantine.topic_configs == {}
+    assert quarantine.topic_configs == bounded
+    assert new_topic("nbx.hold.XR", settings).topic_configs == bounded
+    hour = replace(settings, topic_retention_ms=3_600_000)
+    assert new_topic("nbx.inbox.FR", hour).topic_configs == {
+        "message.timestamp.type": "LogAppendTime",
+        "cleanup.policy": "delete",
+        "retention.ms": "3600000",
+        "segment.ms": "3600000",  # a segment never stays open longer than the retention
+    }
+    assert new_topic(DIRECTORY_TOPIC, hour).topic_configs == {"cleanup.policy": "compact"}
 
 
 async def test_the_fetch_pacing_patch_is_off_unless_the_settings_ask_for_it() -> None:

@@ -233,6 +233,10 @@ def test_the_node_file_shows_the_defaults_of_the_settings_it_leaves_out(tmp_path
         ("screening", "protected"),
         ("screening", "secret_env"),
         ("screening", "refusal_threshold"),
+        ("shredding", "topic_retention_days"),
+        ("shredding", "rotate_every_days"),
+        ("shredding", "grace_days"),
+        ("shredding", "auto"),
     }
     for section, key, value in commented:
         actual = getattr(getattr(config, section), key)
