@@ -76,6 +76,8 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "elapsed_ms",
         "error_type",
         "exit_code",
+        # retention (a time, never personal data)
+        "retain_until",
     }
 )
 

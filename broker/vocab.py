@@ -145,6 +145,7 @@ class NoticeStatus(StrEnum):
     SUSPENDED = "suspended"
     CANCELLED = "cancelled"
     ERASED = "erased"
+    EXPIRED = "expired"  # kept as long as allowed: purged by the retention sweep
 
 
 class ScreeningFlag(StrEnum):

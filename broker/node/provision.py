@@ -57,6 +57,10 @@ url = "{sink}"
 # protected = "protected-persons.json"  # keyed hashes only: nbx screening protect add
 # secret_env = "NBX_SCREENING_SECRET"  # the variable holding the hashing secret
 # refusal_threshold = 0.2  # flag a sender whose recent refusal rate is above it
+
+# [retention]  # longest kept per notice type: [retention] of the policy file (default 5 years)
+# warn_days = 30  # log retention.review-due this many days before a notice's retain_until
+# confirm_within = "72h"  # purged receipts due by then (no erase_by), else overdue
 """
 
 

@@ -233,6 +233,8 @@ def test_the_node_file_shows_the_defaults_of_the_settings_it_leaves_out(tmp_path
         ("screening", "protected"),
         ("screening", "secret_env"),
         ("screening", "refusal_threshold"),
+        ("retention", "warn_days"),
+        ("retention", "confirm_within"),
     }
     for section, key, value in commented:
         actual = getattr(getattr(config, section), key)
