@@ -218,7 +218,7 @@ QUARANTINE_REASONS: frozenset[str] = frozenset(r.value for r in Reason)
 #: Every reason code a node writes itself (quarantine, rejection and receipt reasons, store
 #: failures). A receipt's reason comes from the peer that signed it: only these are logged.
 REASON_CODES: frozenset[str] = QUARANTINE_REASONS | {
-    r.value for codes in (StoreFailure, Unsendable) for r in codes
+    r.value for codes in (StoreFailure, Unsendable, PurgeReason) for r in codes
 }
 
 
