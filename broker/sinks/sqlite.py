@@ -177,6 +177,7 @@ CREATE TABLE IF NOT EXISTS receipts (
     PRIMARY KEY (msg_id, recipient, status)
 );
 CREATE INDEX IF NOT EXISTS sent_notice ON sent (notice_id);
+CREATE INDEX IF NOT EXISTS notices_retain ON notices (retain_until);
 CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 """
 )
@@ -686,13 +687,13 @@ class SqliteSink:
             self._derive(package.sender, package.notice_id)  # a refusal may name this version
             return Applied.STALE, None
         db.execute(
-            f"INSERT INTO notices ({_NOTICE_COLUMNS}) "  # noqa: S608 (constant columns)
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,?,?) "
+            f"INSERT INTO notices ({_NOTICE_COLUMNS}, retain_until) "  # noqa: S608 (constant columns)
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,?,?,?) "
             "ON CONFLICT(sender, notice_id) DO UPDATE SET version=excluded.version, "
             "status=excluded.status, view=excluded.view, withheld=excluded.withheld, "
             "policy=excluded.policy, msg_id=excluded.msg_id, updated_at=excluded.updated_at, "
             "notice_type=excluded.notice_type, statement_hash=excluded.statement_hash, "
-            "review=excluded.review",
+            "review=excluded.review, retain_until=excluded.retain_until",
             (
                 package.notice_id,
                 package.sender,
@@ -707,16 +708,9 @@ class SqliteSink:
                 NoticeState.PENDING_REVIEW if review else NoticeState.ACTIONABLE,
                 package.statement_hash,
                 int(review),
-            ),
-        )
-        db.execute(
-            "UPDATE notices SET retain_until = ? WHERE sender = ? AND notice_id = ?",
-            (
                 view_retain_until(
                     view, package.notice_type, package.sender, self.retention, datetime.now(UTC)
                 ),
-                package.sender,
-                package.notice_id,
             ),
         )
         derived = self._derive(package.sender, package.notice_id)
