@@ -216,7 +216,8 @@ class Ground(StrEnum):
 #: Every reason a daemon quarantines a record with, which is also what a rejected receipt says.
 QUARANTINE_REASONS: frozenset[str] = frozenset(r.value for r in Reason)
 #: Every reason code a node writes itself (quarantine, rejection and receipt reasons, store
-#: failures, purge reasons). A receipt's reason comes from the peer that signed it: only these are logged.
+#: failures, purge reasons). A receipt's reason comes from the peer that signed it: only these
+#: are logged.
 REASON_CODES: frozenset[str] = QUARANTINE_REASONS | {
     r.value for codes in (StoreFailure, Unsendable, PurgeReason) for r in codes
 }

@@ -451,7 +451,7 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
                 for x in m["receipts"]
             )
             proof = proofs.get((r["recipient"], m["msg_id"]))
-            erasure = "" if proof is None else f"  [{proof} by {m['deadline']}]"
+            erasure = "" if proof is None else f"  [purge {proof}, due {m['deadline']}]"
             click.echo(
                 f"{r['recipient']:3} {m['kind']:8} {m['sent']:8} {answers or 'no receipt yet'}"
                 f"{erasure}"

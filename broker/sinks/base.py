@@ -574,8 +574,8 @@ class Sink(Protocol):
         ...
 
     def expiring(self, now: datetime, within: timedelta) -> list[Expiring]:
-        """The stored notices still holding data whose ``retain_until`` is before ``now`` +
-        ``within`` (review due), soonest first."""
+        """The stored notices still holding data whose ``retain_until`` is at or before ``now``
+        + ``within`` (review due), soonest first."""
         ...
 
     def pending_orders(self, now: datetime) -> list[PendingOrder]:

@@ -64,11 +64,6 @@ _STATE_OF_STATUS = {
 }
 
 
-def kind_is_erasure(kind: str) -> bool:
-    """Whether a message kind is an erasure order (whose ``erase_by`` bounds retention)."""
-    return kind == MessageKind.ERASURE
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -303,7 +298,8 @@ class JsonlSink:
                 "statement_hash": current.get("statement_hash") if current else None,
                 "review": current.get("review", False) if current else False,
             }
-            erase_by = erase_by_of(package.header) if kind_is_erasure(package.kind) else None
+            erasure = package.kind == MessageKind.ERASURE
+            erase_by = erase_by_of(package.header) if erasure else None
             if erase_by is not None:  # purged at once; recorded: never kept past erase_by
                 bound = stamp(erase_by)
                 earlier = current.get("retain_until") if current else None
@@ -729,14 +725,14 @@ class JsonlSink:
         return expired
 
     def expiring(self, now: datetime, within: timedelta) -> list[Expiring]:
-        """Stored notices still holding data whose ``retain_until`` is before ``now`` +
-        ``within``, soonest first."""
+        """Stored notices still holding data whose ``retain_until`` is at or before ``now``
+        + ``within``, soonest first."""
         limit = stamp(now + within)
         found = [
             Expiring(n["sender"], n["notice_id"], n["notice_type"], n["retain_until"])
             for n in self._notices.values()
             if n.get("retain_until") is not None
-            and n["retain_until"] < limit
+            and n["retain_until"] <= limit
             and (n.get("view") is not None or n.get("withheld") is not None)
         ]
         return sorted(found, key=lambda e: (e.retain_until, e.notice_id))

@@ -1045,11 +1045,11 @@ class SqliteSink:
 
     @storage_errors
     def expiring(self, now: datetime, within: timedelta) -> list[Expiring]:
-        """Stored notices still holding data whose ``retain_until`` is before ``now`` +
-        ``within``, soonest first."""
+        """Stored notices still holding data whose ``retain_until`` is at or before ``now``
+        + ``within``, soonest first."""
         rows = self._db.execute(
             "SELECT sender, notice_id, notice_type, retain_until FROM notices "
-            "WHERE retain_until IS NOT NULL AND retain_until < ? "
+            "WHERE retain_until IS NOT NULL AND retain_until <= ? "
             "AND (view IS NOT NULL OR withheld IS NOT NULL) ORDER BY retain_until, notice_id",
             (stamp(now + within),),
         ).fetchall()

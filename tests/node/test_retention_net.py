@@ -235,3 +235,44 @@ async def test_overdue_and_resend_on_the_real_broker(
         await _overdue_story(net, count)
     finally:
         await net.stop()
+
+
+async def test_review_due_is_logged_once_within_the_warning_window(tmp_path: Path) -> None:
+    """`retention.review-due` (ids, type and retain_until only: every key on the log allow-list)
+    is logged once per run when a notice's retain_until is within `[retention] warn_days` (30),
+    not before."""
+    from structlog.testing import capture_logs
+
+    from broker.logging import ALLOWED_KEYS
+
+    net = memory_net(tmp_path, BUREAUS)
+    red = example("red")
+    clock = Clock(EXPIRY - timedelta(days=30) - MS)
+    _, swept = _fast(net, "FR", clock)
+    assert net.daemon("FR").retention_warning == timedelta(days=30)
+    try:
+        with capture_logs() as logs:
+            await net.start("FR")
+            await net.publish("IT", red, ["FR"])
+            assert await wait_for(functools.partial(_holds, net, "FR", red.notice_id))
+            count = len(swept)
+            assert await wait_for(lambda: len(swept) >= count + 3)
+            assert [e for e in logs if e["event"] == "retention.review-due"] == []
+            clock.at = EXPIRY - timedelta(days=30)
+            count = len(swept)
+            assert await wait_for(lambda: len(swept) >= count + 5)
+        due = [e for e in logs if e["event"] == "retention.review-due"]
+        assert due == [
+            {
+                "event": "retention.review-due",
+                "log_level": "warning",
+                "bureau": "FR",
+                "sender": "IT",
+                "notice_id": red.notice_id,
+                "notice_type": "red",
+                "retain_until": "2030-02-28T09:00:00.000+00:00",
+            }
+        ]
+        assert set(due[0]) - {"log_level"} <= ALLOWED_KEYS
+    finally:
+        await net.stop()

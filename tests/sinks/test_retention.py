@@ -158,10 +158,10 @@ def test_a_notice_expires_at_its_retain_until_and_not_a_moment_before(
     p = package()
     sink.apply(p, dated_view(p), Position(TOPIC, 0, 1))
     assert [
-        e.notice_id for e in sink.expiring(EXPIRY - timedelta(days=30), timedelta(days=30))
+        e.notice_id for e in sink.expiring(EXPIRY - timedelta(days=30) - MS, timedelta(days=30))
     ] == []
     assert [
-        e.notice_id for e in sink.expiring(EXPIRY - timedelta(days=29), timedelta(days=30))
+        e.notice_id for e in sink.expiring(EXPIRY - timedelta(days=30), timedelta(days=30))
     ] == ["IT-1"]
     assert sink.sweep(EXPIRY - MS) == []
     assert sink.state("IT", "IT-1").state == NoticeState.ACTIONABLE  # type: ignore[union-attr]
