@@ -276,3 +276,52 @@ async def test_review_due_is_logged_once_within_the_warning_window(tmp_path: Pat
         assert set(due[0]) - {"log_level"} <= ALLOWED_KEYS
     finally:
         await net.stop()
+
+
+async def test_an_overdue_refusal_is_sent_again_as_the_same_decision(tmp_path: Path) -> None:
+    """A reviewer's refusal is a purging message too: FR confirms it, DE (down) is overdue once
+    the deadline passed (the notice's own sender IT is not expected to confirm); the resend is
+    the same refusal, to DE only; DE comes back, purges, confirms, and nothing is overdue."""
+    net = memory_net(tmp_path, (*BUREAUS, "XR"), roles={"XR": ["reviewer"]})
+    red = example("red")
+    try:
+        await net.start("IT", "FR", "DE", "XR")
+        published: PublishResult = await net.publish("IT", red, ["FR", "DE"])
+        for cc in ("FR", "DE"):
+            assert await wait_for(functools.partial(_holds, net, cc, red.notice_id))
+        await _stop(net, "DE")
+        assert published.statement_hash is not None
+        statement_hash = published.statement_hash
+
+        async def refuse(pub: Publisher) -> PublishResult:
+            return await pub.review(
+                subject_sender="IT", subject_msg_id=published.msg_id, notice_id=red.notice_id,
+                notice_type="red", statement_hash=statement_hash, decision="refused",
+                reason="political character", grounds=["art3"], to=["FR", "DE", "IT"],
+            )  # fmt: skip
+
+        sent_at = datetime.now(UTC)
+        refusal: PublishResult = await net.with_publisher("XR", refuse)
+        xr = net.daemon("XR").sink
+        assert await wait_for(
+            lambda: ("FR", refusal.msg_id, "purged", None) in _receipts(net, "XR", red.notice_id)
+        )
+        after = sent_at + timedelta(hours=73)
+        assert [(r["recipient"], r["kind"]) for r in xr.overdue(after)] == [("DE", "review")]
+
+        async def resend(pub: Publisher) -> list[PublishResult]:
+            return await pub.resend_overdue(after)
+
+        (again,) = await net.with_publisher("XR", resend)
+        assert (again.kind, [o.recipient for o in again.outcomes]) == ("review", ["DE"])
+        await net.start("DE")
+        assert await wait_for(
+            lambda: (_stored(net, "DE", red.notice_id) or {}).get("state") == NoticeState.REFUSED
+        )
+        assert await wait_for(lambda: xr.overdue(after) == [])
+        facts = net.daemon("DE").sink.facts("IT", red.notice_id)
+        assert sorted((f.msg_id, f.decision, f.grounds) for f in facts) == sorted(
+            [(refusal.msg_id, "refused", "art3"), (again.msg_id, "refused", "art3")]
+        )
+    finally:
+        await net.stop()
