@@ -464,6 +464,10 @@ class ConsumerDaemon:
         await track_topics(producer, targets)
         acks = [await action(producer) for action in self._receipts().actions(answers)]
         await asyncio.gather(*acks)
+        try:  # a crash before this line: the next sweep (after a restart) answers them again
+            self.sink.answered(expired, now)
+        except SinkError as exc:
+            raise self._sink_failure(exc) from exc
         return expired
 
     async def _batch(

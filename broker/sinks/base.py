@@ -570,7 +570,12 @@ class Sink(Protocol):
         """Purge every notice whose ``retain_until`` is at or before ``now`` exactly like a
         cancel (state ``purged``, reason ``retention-expired``), and remove this bureau's own
         bookkeeping of sent notices past theirs (an unconfirmed purging message stays until
-        confirmed); return the purged notices, whose senders are owed a ``purged`` receipt."""
+        confirmed); return every expired notice whose sender is still owed its ``purged``
+        receipt (also one purged by an earlier sweep whose receipt was never acknowledged)."""
+        ...
+
+    def answered(self, expired: list[Expired], at: datetime) -> None:
+        """The broker acknowledged the ``purged`` receipts owed for ``expired`` (at ``at``)."""
         ...
 
     def expiring(self, now: datetime, within: timedelta) -> list[Expiring]:

@@ -590,7 +590,7 @@ class JsonlSink:
         latest = max(matches, key=lambda n: n["updated_at"])
         # a notice record (see apply) without its "type" and bookkeeping: the keys of
         # NoticeRecord, in the order the file holds them
-        hidden = ("type", "statement_hash", "review", "retain_until")
+        hidden = ("type", "statement_hash", "review", "retain_until", "expiry_receipt")
         record = {k: v for k, v in latest.items() if k not in hidden}
         record.setdefault("state", _STATE_OF_STATUS.get(latest["status"], NoticeState.ACTIONABLE))
         record.setdefault("state_reason", None)
@@ -682,7 +682,6 @@ class JsonlSink:
         of sent notices past their ``retain_until`` (except unconfirmed purging messages); the
         file is rewritten without them."""
         at = stamp(now)
-        expired: list[Expired] = []
         records: list[dict[str, Any]] = []
         for key, n in sorted(self._notices.items(), key=lambda kv: str(kv[1].get("retain_until"))):
             until = n.get("retain_until")
@@ -697,9 +696,6 @@ class JsonlSink:
             assert derived is not None
             self._notices[key] = derived[0]
             records.append(derived[0])
-            expired.append(
-                Expired(n["sender"], n["notice_id"], n["notice_type"], n["msg_id"], until)
-            )
         earliest: dict[str, str] = {}
         for rec in self._sent.values():
             until = rec.get("retain_until")
@@ -722,7 +718,26 @@ class JsonlSink:
         if records or gone or orphans:
             self._append(*records)
             self._rewrite()
-        return expired
+        owed = [
+            n
+            for n in self._notices.values()
+            if n["status"] == NoticeStatus.EXPIRED and n.get("expiry_receipt") is None
+        ]
+        return [
+            Expired(n["sender"], n["notice_id"], n["notice_type"], n["msg_id"], n["retain_until"])
+            for n in sorted(owed, key=lambda n: (n["retain_until"], n["notice_id"]))
+        ]
+
+    @storage_errors
+    def answered(self, expired: list[Expired], at: datetime) -> None:
+        """The ``retention-expired`` receipts of ``expired`` were acknowledged at ``at``."""
+        records = []
+        for e in expired:
+            n = self._notices.get((e.sender, e.notice_id))
+            if n is not None and n["status"] == NoticeStatus.EXPIRED:
+                records.append(n | {"expiry_receipt": stamp(at)})
+        if records:
+            self._append(*records)
 
     def expiring(self, now: datetime, within: timedelta) -> list[Expiring]:
         """Stored notices still holding data whose ``retain_until`` is at or before ``now``

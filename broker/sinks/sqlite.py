@@ -145,6 +145,7 @@ CREATE TABLE IF NOT EXISTS notices (
     statement_hash TEXT,
     review       INTEGER NOT NULL DEFAULT 0,
     retain_until TEXT,
+    expiry_receipt TEXT,
     PRIMARY KEY (sender, notice_id)
 );
 """
@@ -187,7 +188,8 @@ CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 #: screening flags of each person-targeting version received; deleted when the notice is purged),
 #: ``held`` (a reviewer's held packages of senders under heightened supervision).
 #: 5: retention and proven erasure: ``notices.retain_until`` (computed for the rows already
-#: stored), ``sent.deadline`` / ``retain_until`` / ``origin`` / ``body``.
+#: stored) and ``expiry_receipt`` (when the broker acknowledged the ``retention-expired``
+#: receipt), ``sent.deadline`` / ``retain_until`` / ``origin`` / ``body``.
 SCHEMA_VERSION = 5
 #: the derived state of a row written by an older release (no review, no facts then)
 _STATE_OF_STATUS = (
@@ -355,6 +357,8 @@ class SqliteSink:
             if notice_columns and "retain_until" not in notice_columns:
                 db.execute("ALTER TABLE notices ADD COLUMN retain_until TEXT")
                 self._retain_stored()
+            if notice_columns and "expiry_receipt" not in notice_columns:
+                db.execute("ALTER TABLE notices ADD COLUMN expiry_receipt TEXT")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -1016,18 +1020,19 @@ class SqliteSink:
         """Purge every notice whose ``retain_until`` has passed, through the same derivation as
         a cancel (``expired`` status -> state ``purged``, reason ``retention-expired``), and
         remove this bureau's bookkeeping of sent notices past their ``retain_until`` (except
-        purging messages still awaiting their ``purged`` receipt)."""
+        purging messages still awaiting their ``purged`` receipt). Returns every expired notice
+        whose receipt is not yet acknowledged (:meth:`answered`): also those of an earlier sweep
+        whose receipt a crash kept from the broker."""
         at = stamp(now)
-        expired: list[Expired] = []
         with self._tx():
             rows = self._db.execute(
-                "SELECT sender, notice_id, notice_type, msg_id, retain_until FROM notices "  # noqa: S608
+                "SELECT sender, notice_id FROM notices "  # noqa: S608
                 "WHERE retain_until IS NOT NULL AND retain_until <= ? "
                 f"AND status IN ('{NoticeStatus.ACTIVE}', '{NoticeStatus.SUSPENDED}') "
                 f"AND state NOT IN ({_PURGED_STATE_LIST}) ORDER BY retain_until",
                 (at,),
             ).fetchall()
-            for sender, notice_id, notice_type, msg_id, until in rows:
+            for sender, notice_id in rows:
                 self._db.execute(
                     "UPDATE notices SET status = ?, updated_at = ? "
                     "WHERE sender = ? AND notice_id = ?",
@@ -1035,13 +1040,28 @@ class SqliteSink:
                 )
                 self._derive(sender, notice_id)
                 self._purged = True
-                expired.append(Expired(sender, notice_id, notice_type, msg_id, until))
             self._db.execute(_SWEEP_SENT, (at,))
             self._db.execute(
                 "DELETE FROM receipts WHERE NOT EXISTS (SELECT 1 FROM sent "
                 "WHERE sent.msg_id = receipts.msg_id AND sent.recipient = receipts.recipient)"
             )
-        return expired
+            owed = self._db.execute(
+                "SELECT sender, notice_id, notice_type, msg_id, retain_until FROM notices "
+                "WHERE status = ? AND expiry_receipt IS NULL ORDER BY retain_until, notice_id",
+                (NoticeStatus.EXPIRED,),
+            ).fetchall()
+        return [Expired(*r) for r in owed]
+
+    @storage_errors
+    def answered(self, expired: list[Expired], at: datetime) -> None:
+        """The ``retention-expired`` receipts of ``expired`` were acknowledged by the broker at
+        ``at``: the next sweep does not return them again."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE notices SET expiry_receipt = ? WHERE sender = ? AND notice_id = ? "
+                "AND status = ?",
+                [(stamp(at), e.sender, e.notice_id, NoticeStatus.EXPIRED) for e in expired],
+            )
 
     @storage_errors
     def expiring(self, now: datetime, within: timedelta) -> list[Expiring]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from broker.node import ConsumerDaemon, Publisher, PublishResult
+from broker.sinks import SqliteSink
 from broker.vocab import NoticeState, PurgeReason
 from tests.node.helpers import Net, example, memory_net, read_topic, wait_for
 
@@ -67,6 +68,11 @@ def _holds(net: Net, cc: str, notice_id: str) -> bool:
     return _stored(net, cc, notice_id) is not None
 
 
+def _owes_nothing(net: Net, cc: str) -> bool:
+    """``cc``'s store owes no ``retention-expired`` receipt any more."""
+    return net.daemon(cc).sink.sweep(EXPIRY + timedelta(days=3)) == []
+
+
 def _stored(net: Net, cc: str, notice_id: str) -> dict[str, Any] | None:
     row = net.daemon(cc).sink.notice(notice_id)
     return None if row is None else dict(row)
@@ -93,9 +99,10 @@ async def _retention_story(net: Net) -> None:
     fr_clock, de_clock = Clock(EXPIRY - timedelta(days=40)), Clock(EXPIRY - timedelta(days=40))
     _, fr_swept = _fast(net, "FR", fr_clock)
     _fast(net, "DE", de_clock)
-    await net.start("IT", "FR", "DE")
-    published: PublishResult = await net.publish("IT", red, ["FR", "DE"])
-    for cc in ("FR", "DE"):
+    _fast(net, "ES", Clock(EXPIRY - timedelta(days=40)))
+    await net.start("IT", "FR", "DE", "ES")
+    published: PublishResult = await net.publish("IT", red, ["FR", "DE", "ES"])
+    for cc in ("FR", "DE", "ES"):
         assert await wait_for(functools.partial(_holds, net, cc, red.notice_id))
         assert family in _on_disk(net, cc)
     # a moment before: swept, nothing purged
@@ -103,8 +110,9 @@ async def _retention_story(net: Net) -> None:
     count = len(fr_swept)
     assert await wait_for(lambda: len(fr_swept) >= count + 3 and fr_swept[-1] == EXPIRY - MS)
     assert (_stored(net, "FR", red.notice_id) or {}).get("state") == NoticeState.ACTIONABLE
-    # DE goes down before the notice expires
+    # DE and ES go down before the notice expires
     await _stop(net, "DE")
+    await _stop(net, "ES")
     fr_clock.at = EXPIRY
     assert await wait_for(
         lambda: (_stored(net, "FR", red.notice_id) or {}).get("state") == NoticeState.PURGED
@@ -125,9 +133,23 @@ async def _retention_story(net: Net) -> None:
     assert de is not None
     assert (de["state"], de["state_reason"]) == (NoticeState.PURGED, "retention-expired")
     assert family not in _on_disk(net, "DE")
-    # each purged once: one retention receipt per recipient
+    # ES crashed after its sweep committed the purge, before its receipt went out: the store
+    # still owes it, and the restarted daemon answers it
+    store = SqliteSink(net.configs["ES"].sink_path())
+    try:
+        assert [e.notice_id for e in store.sweep(EXPIRY)] == [red.notice_id]
+    finally:
+        store.close()
+    assert family not in _on_disk(net, "ES")
+    _fast(net, "ES", Clock(EXPIRY + timedelta(days=2)))
+    await net.start("ES")
+    from_es = ("ES", published.msg_id, "purged", PurgeReason.RETENTION_EXPIRED.value)
+    assert await wait_for(lambda: from_es in _receipts(net, "IT", red.notice_id))
+    # each purged once: one retention receipt per recipient, none owed any more
     retention = {x for x in _receipts(net, "IT", red.notice_id) if x[3] == "retention-expired"}
-    assert retention == {expired, from_de}
+    assert retention == {expired, from_de, from_es}
+    for cc in ("FR", "DE", "ES"):
+        assert await wait_for(functools.partial(_owes_nothing, net, cc))
 
 
 async def _overdue_story(net: Net, inbox_records: Counter) -> None:
