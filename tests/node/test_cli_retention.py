@@ -100,3 +100,22 @@ def test_expiring_overdue_and_resend_commands(
     assert done.stdout == "no overdue purge confirmations\n"
     shown = nbx("inbox", "show", "--config", str(configs["DE"]), NOTICE, "--json")
     assert json.loads(shown.stdout)["view"] is None
+
+
+def test_bad_retention_settings_are_one_line_errors(tmp_path: Path) -> None:
+    """A bad `[retention]` value in node.toml stops any command with one line naming it."""
+    path = provision(tmp_path, ["FR"], bootstrap="127.0.0.1:1")["FR"]
+    base = path.read_text()
+    for extra, error in [
+        ('confirm_within = "3m"',
+         "retention.confirm_within: Value error, '3m': expected a positive duration like 30d, "
+         "12h or 2w"),
+        ("warn_days = -1", "retention.warn_days: Input should be greater than or equal to 0"),
+    ]:  # fmt: skip
+        path.write_text(f"{base}\n[retention]\n{extra}\n")
+        out = nbx("status", "--overdue", "--config", str(path))
+        assert out.returncode == 1
+        assert _one_line(out) == f"nbx: error: {path}: {error}"
+    path.write_text(f'{base}\n[retention]\nconfirm_within = "1h"\nwarn_days = 7\n')
+    out = nbx("status", "--overdue", "--config", str(path))
+    assert (out.returncode, out.stdout) == (0, "no overdue purge confirmations\n")

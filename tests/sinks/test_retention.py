@@ -303,3 +303,12 @@ def test_the_sender_s_bookkeeping_is_swept_but_an_unconfirmed_purge_stays(
         (r["recipient"], [m["msg_id"] for m in r["messages"]]) for r in sink.status("IT-1")
     ] == [("ES", ["m1"])]
     assert [r["recipient"] for r in sink.overdue(datetime.fromisoformat(until))] == ["ES"]
+
+
+def test_the_node_defaults_are_the_documented_ones() -> None:
+    """`[retention]` defaults: warn 30 days before, purged receipts due within 72 hours."""
+    from broker.node.config import RetentionConfig
+
+    assert RetentionConfig().warn_days == 30
+    assert RetentionConfig().confirm_within_delta() == DEFAULT_CONFIRM_WITHIN == timedelta(hours=72)
+    assert DEFAULT_MAX_RETENTION == timedelta(days=1825)
