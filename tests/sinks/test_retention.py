@@ -311,4 +311,4 @@ def test_the_node_defaults_are_the_documented_ones() -> None:
 
     assert RetentionConfig().warn_days == 30
     assert RetentionConfig().confirm_within_delta() == DEFAULT_CONFIRM_WITHIN == timedelta(hours=72)
-    assert DEFAULT_MAX_RETENTION == timedelta(days=1825)
+    assert timedelta(days=1825) == DEFAULT_MAX_RETENTION
