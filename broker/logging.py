@@ -78,6 +78,8 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "exit_code",
         # key epochs (broker.node.keycare): a time, never personal data
         "due",
+        # retention (a time, never personal data)
+        "retain_until",
     }
 )
 

@@ -145,6 +145,7 @@ class NoticeStatus(StrEnum):
     SUSPENDED = "suspended"
     CANCELLED = "cancelled"
     ERASED = "erased"
+    EXPIRED = "expired"  # kept as long as allowed: purged by the retention sweep
 
 
 class ScreeningFlag(StrEnum):
@@ -215,9 +216,10 @@ class Ground(StrEnum):
 #: Every reason a daemon quarantines a record with, which is also what a rejected receipt says.
 QUARANTINE_REASONS: frozenset[str] = frozenset(r.value for r in Reason)
 #: Every reason code a node writes itself (quarantine, rejection and receipt reasons, store
-#: failures). A receipt's reason comes from the peer that signed it: only these are logged.
+#: failures, purge reasons). A receipt's reason comes from the peer that signed it: only these
+#: are logged.
 REASON_CODES: frozenset[str] = QUARANTINE_REASONS | {
-    r.value for codes in (StoreFailure, Unsendable) for r in codes
+    r.value for codes in (StoreFailure, Unsendable, PurgeReason) for r in codes
 }
 
 

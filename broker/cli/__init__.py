@@ -27,7 +27,7 @@ COMMAND_MODULES: dict[str, str] = {
     "demo": "brokers",
     "dev-broker": "brokers",
     "directory": "keys_cmds",
-    "erasure": "node_cmds",
+    "erasure": "erasure_cmds",
     "import": "schema_cmds",
     "inbox": "node_cmds",
     "keys": "keys_cmds",

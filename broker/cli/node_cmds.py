@@ -295,27 +295,63 @@ def inbox() -> None:
     help="Only notices that may be acted on (state actionable: reviewed if review is required, "
     "not refused, blocked, suspended, cancelled or purged).",
 )
+@click.option(
+    "--expiring",
+    "expiring",
+    default=None,
+    metavar="SPAN",
+    help="Only notices still holding data whose retention ends within SPAN (30d, 12h, 2w): "
+    "review due; each line then shows its retain_until.",
+)
 @JSON_OUT
-def inbox_list(config_path: Path, actionable: bool, as_json: bool) -> None:
+def inbox_list(config_path: Path, actionable: bool, expiring: str | None, as_json: bool) -> None:
     """List the stored notices (ids, type, sender, version, state; --json adds the issuer's
     lifecycle status)."""
-    from broker.sinks import open_sink
+    from datetime import UTC, datetime
 
+    from broker.sinks import open_sink
+    from broker.sinks.retention import parse_duration
+
+    within = None
+    if expiring is not None:
+        try:
+            within = parse_duration(expiring)
+        except ValueError as exc:
+            raise NbxError(f"--expiring: {exc}") from None
     sink = open_sink(_config(config_path).sink.url)
     try:
         rows = sink.notices()
+        due = (
+            None
+            if within is None
+            else {
+                (e.sender, e.notice_id): e.retain_until
+                for e in sink.expiring(datetime.now(UTC), within)
+            }
+        )
     finally:
         sink.close()
     if actionable:
         rows = [r for r in rows if r["state"] == NoticeState.ACTIONABLE]
+    shown: list[dict[str, Any]] = [dict(r) for r in rows]
+    if due is not None:  # soonest first, with when each one's retention ends
+        shown = sorted(
+            (
+                {**r, "retain_until": due[(r["sender"], r["notice_id"])]}
+                for r in shown
+                if (r["sender"], r["notice_id"]) in due
+            ),
+            key=lambda r: (r["retain_until"], r["notice_id"]),
+        )
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(shown, indent=2))
         return
-    for r in rows:
+    for r in shown:
         reason = f" ({r['state_reason']})" if r["state_reason"] else ""
+        until = f" retain until {r['retain_until']}" if due is not None else ""
         click.echo(
             f"{r['notice_id']:24} {r['notice_type']:9} from {r['sender']} "
-            f"v{r['version']} {r['state']}{reason}"
+            f"v{r['version']} {r['state']}{reason}{until}"
         )
 
 
@@ -363,13 +399,31 @@ def inbox_show(config_path: Path, notice_id: str, purpose: str, as_json: bool) -
 
 @click.command("status")
 @CONFIG
-@click.argument("notice_id")
+@click.argument("notice_id", required=False)
+@click.option(
+    "--overdue",
+    is_flag=True,
+    help="List, across notices, every purging message (cancel, erasure, refusal, delete) whose "
+    "recipient has not confirmed it with a signed purged receipt by its deadline.",
+)
 @JSON_OUT
-def status(config_path: Path, notice_id: str, as_json: bool) -> None:
-    """Per recipient of NOTICE_ID: sent, delivered, rejected (reason), purged."""
+def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: bool) -> None:
+    """Per recipient of NOTICE_ID: sent, delivered, rejected (reason), purged; for each
+    purging message: confirmed, awaiting (until its deadline) or overdue. With --overdue: the
+    overdue purge confirmations across notices."""
+    from datetime import UTC, datetime
+
     from broker.sinks import open_sink
 
     config = _config(config_path)
+    if overdue:
+        if notice_id is not None:
+            raise click.UsageError("give either NOTICE_ID or --overdue")
+        _print_overdue(config, as_json)
+        return
+    if notice_id is None:
+        raise click.UsageError("give NOTICE_ID (or --overdue)")
+    now = datetime.now(UTC)
     sink = open_sink(config.sink.url)
     try:
         rows = sink.status(notice_id)
@@ -382,8 +436,24 @@ def status(config_path: Path, notice_id: str, as_json: bool) -> None:
     decisions = [_decision(f) for f in facts]
     rules = _rules_in_force(config)
     states = {r["recipient"]: recipient_state(r, facts, rules) for r in rows}
+    proofs = {
+        (r["recipient"], m["msg_id"]): proof
+        for r in rows
+        for m in r["messages"]
+        if (proof := purge_proof(m, r["messages"], now)) is not None
+    }
     if as_json:
-        recipients = [{**r, "state": states[r["recipient"]]} for r in rows]
+        recipients = [
+            {
+                **r,
+                "state": states[r["recipient"]],
+                "messages": [
+                    {**m, "erasure": proofs.get((r["recipient"], m["msg_id"]))}
+                    for m in r["messages"]
+                ],
+            }
+            for r in rows
+        ]
         report = {"notice_id": notice_id, "recipients": recipients, "decisions": decisions}
         click.echo(json.dumps(report, indent=2))
         return
@@ -393,14 +463,62 @@ def status(config_path: Path, notice_id: str, as_json: bool) -> None:
                 f"{x['status']}" + (f" ({x['reason']})" if x["reason"] else "")
                 for x in m["receipts"]
             )
+            proof = proofs.get((r["recipient"], m["msg_id"]))
+            erasure = "" if proof is None else f"  [purge {proof}, due {m['deadline']}]"
             click.echo(
                 f"{r['recipient']:3} {m['kind']:8} {m['sent']:8} {answers or 'no receipt yet'}"
+                f"{erasure}"
             )
         click.echo(f"{r['recipient']:3} state    {states[r['recipient']]}")
     for d in decisions:  # attestations and oversight decisions, in force at every recipient
         what = d["decision"] or d["kind"]
         detail = d["grounds"] or d["case_ref"] or ""
         click.echo(f"{d['by']:3} {what:8} {d['at']} {detail}".rstrip())
+
+
+#: a purging message's confirmation, as ``nbx status`` shows it
+CONFIRMED, AWAITING, OVERDUE = "confirmed", "awaiting", "overdue"
+
+
+def purge_proof(message: Any, messages: list[Any], now: Any) -> str | None:
+    """For a purging message sent to one recipient (it has a deadline): ``confirmed`` (a signed
+    ``purged`` receipt from it for this order or a resend of it), ``overdue`` (its deadline
+    passed without one) or ``awaiting``; ``None`` for other messages. ``messages`` are all the
+    messages sent to that recipient about the notice (a resend shares the order's deadline and
+    kind)."""
+    from broker.sinks.retention import stamp
+
+    deadline = message["deadline"]
+    if deadline is None or message["sent"] != SendStatus.SENT:
+        return None
+    order = [m for m in messages if m["kind"] == message["kind"] and m["deadline"] == deadline]
+    if any(x["status"] == ReceiptStatus.PURGED for m in order for x in m["receipts"]):
+        return CONFIRMED
+    return OVERDUE if deadline < stamp(now) else AWAITING
+
+
+def _print_overdue(config: Any, as_json: bool) -> None:
+    """``nbx status --overdue``: a table (or JSON) of the overdue purge confirmations."""
+    from datetime import UTC, datetime
+
+    from broker.sinks import open_sink
+
+    sink = open_sink(config.sink.url)
+    try:
+        rows = sink.overdue(datetime.now(UTC))
+    finally:
+        sink.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        click.echo("no overdue purge confirmations")
+    else:
+        click.echo(f"{'NOTICE':24} {'TO':3} {'KIND':8} {'DEADLINE':29} MSG")
+        for r in rows:
+            click.echo(
+                f"{r['notice_id']:24} {r['recipient']:3} {r['kind']:8} {r['deadline']:29} "
+                f"{r['msg_id']}"
+            )
 
 
 def _rules_in_force(config: Any) -> Any:
@@ -481,5 +599,6 @@ def _decision(fact: Any) -> dict[str, Any]:
 
 def register(group: click.Group) -> None:
     """Add this module's commands to ``group``."""
-    for command in (node, publish, cancel, suspend, erasure, consume, inbox, status):
+    # ``erasure`` is broker/cli/erasure_cmds.py's (it also resends overdue orders)
+    for command in (node, publish, cancel, suspend, consume, inbox, status):
         group.add_command(command)

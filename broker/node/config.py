@@ -46,6 +46,9 @@ Example (``nbx node init FR`` writes a working one)::
     rotate_every_days = 90              # encryption key rotation schedule (nbx keys next-epoch)
     grace_days = 2                      # a retired key is destroyed 3 x (retention + 1 day) + this
     auto = true                         # the daemon destroys expired keys (nbx keys shred does too)
+    [retention]                         # the longest kept per type: the policy's [retention]
+    warn_days = 30                      # log retention.review-due this many days before
+    confirm_within = "72h"              # purged receipts due (no erase_by): then overdue
 
 Environment variables override the file: ``NBX_BUREAU=DE``, ``NBX_KAFKA__BOOTSTRAP=host:9092``
 (nested keys joined by ``__``). Relative paths are relative to the config file's folder.
@@ -56,6 +59,7 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +72,9 @@ from broker.screening import BUNDLED_OFFENCES, DEFAULT_REFUSAL_THRESHOLD
 from broker.transport import KafkaSettings
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
+#: ``[retention]`` defaults (shown, commented, in the node.toml ``nbx node init`` writes)
+DEFAULT_WARN_DAYS = 30
+DEFAULT_CONFIRM_WITHIN_TEXT = "72h"
 
 
 class KeysConfig(BaseModel):
@@ -219,6 +226,33 @@ class ShreddingConfig(BaseModel):
     auto: bool = True
 
 
+class RetentionConfig(BaseModel):
+    """Retention and proven erasure (docs/safeguards.md, "Retention and proven erasure"); the
+    longest a notice type is kept is the policy file's ``[retention]`` (five years by default)."""
+
+    model_config = _STRICT
+    #: how many days before a stored notice's ``retain_until`` the daemon logs
+    #: ``retention.review-due`` (once per run) for it
+    warn_days: int = Field(default=DEFAULT_WARN_DAYS, ge=0, le=3650)
+    #: how long a recipient has to confirm a purging message without ``erase_by`` (cancel,
+    #: refusal, delete) with a signed ``purged`` receipt: ``72h``, ``3d``, ``1w``
+    confirm_within: str = DEFAULT_CONFIRM_WITHIN_TEXT
+
+    @field_validator("confirm_within")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        from broker.sinks.retention import parse_duration
+
+        parse_duration(value)  # ValueError: one line naming the value
+        return value
+
+    def confirm_within_delta(self) -> timedelta:
+        """:attr:`confirm_within` as a time span."""
+        from broker.sinks.retention import parse_duration
+
+        return parse_duration(self.confirm_within)
+
+
 class NodeConfig(BaseSettings):
     """A bureau node's configuration (see the module docstring for the file format)."""
 
@@ -237,6 +271,7 @@ class NodeConfig(BaseSettings):
     screening: ScreeningConfig = ScreeningConfig()
     audit: AuditConfig = AuditConfig()
     shredding: ShreddingConfig = ShreddingConfig()
+    retention: RetentionConfig = RetentionConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @classmethod

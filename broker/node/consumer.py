@@ -27,7 +27,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -38,12 +38,14 @@ from broker.envelope.open import MAX_FRAME_BYTES
 from broker.errors import SinkError, TransportError
 from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
+from broker.node.config import DEFAULT_WARN_DAYS
 from broker.node.keycare import KeyCare
 from broker.node.pipeline import NOTICE_KINDS, Outcome, ReceivePipeline
-from broker.node.receipts import RECEIPTS_NOTICE_ID, Action, Answer, ReceiptWriter
+from broker.node.receipts import RECEIPTS_NOTICE_ID, Action, Answer, ReceiptWriter, answer_to
 from broker.node.stats import DaemonStats
 from broker.sinks.audit import sign_checkpoint
 from broker.sinks.base import Applied, Checkpoint, Position, Sink
+from broker.sinks.retention import Expired
 from broker.transport import (
     LOG_APPEND_TIME,
     KafkaSettings,
@@ -57,7 +59,7 @@ from broker.transport import (
     track_topics,
 )
 from broker.transport.factory import Consumer, Producer
-from broker.vocab import MessageKind, Reason
+from broker.vocab import MessageKind, PurgeReason, Reason, ReceiptStatus
 from broker.wire.suites import SUITE_X25519, RecipientPrivateKey
 
 __all__ = [  # the pipeline's and the receipt writer's names, as before the split
@@ -162,6 +164,9 @@ class ConsumerDaemon:
         self.housekeeping_interval_s = housekeeping_interval_s
         #: key epochs: reload, destroy expired keys, warn on overdue rotation (:meth:`shred_keys`)
         self.key_care = key_care
+        #: log ``retention.review-due`` this long before a notice's ``retain_until``
+        self.retention_warning = timedelta(days=DEFAULT_WARN_DAYS)
+        self._warned: set[tuple[str, str]] = set()
         self.inbox_topic = inbox(self.bureau)
         self.receipts_topic = receipts(self.bureau)
         #: a network body (XA..XZ) also reads its holding topic: packages of senders under
@@ -203,6 +208,7 @@ class ConsumerDaemon:
             key_care=KeyCare.from_config(config),
         )
         daemon._owns_store = True
+        daemon.retention_warning = timedelta(days=config.retention.warn_days)
         return daemon
 
     async def __aenter__(self) -> ConsumerDaemon:
@@ -410,8 +416,9 @@ class ConsumerDaemon:
         """The daemon's periodic work, at :attr:`clock`'s time: once connected, then every
         :attr:`housekeeping_interval_s` (issue 18: the retention sweep, the audit checkpoint and
         the destruction of expired encryption keys hook in here)."""
-        self.audit_checkpoint()
+        await self.sweep_retention(producer)
         self.shred_keys()
+        self.audit_checkpoint()
 
     def audit_checkpoint(self) -> Checkpoint | None:
         """Sign the audit log's chain head (count, head, :attr:`clock`'s time) with this bureau's
@@ -439,6 +446,65 @@ class ConsumerDaemon:
         if held is not None:
             self.decryption_keys.clear()  # the pipeline holds this very mapping
             self.decryption_keys.update(held)
+
+    async def sweep_retention(self, producer: Producer) -> list[Expired]:
+        """Purge every stored notice whose ``retain_until`` passed by :attr:`clock`'s time (also
+        what expired while the daemon was down) exactly like a cancel, answer each sender with a
+        signed ``purged`` receipt (reason ``retention-expired``) and wait for the broker's
+        acknowledgements; log ``retention.review-due`` once per run for each notice that expires
+        within :attr:`retention_warning` (docs/safeguards.md, "Retention and proven erasure")."""
+        now = self.clock()
+        try:
+            expired = self.sink.sweep(now)
+            expiring = self.sink.expiring(now, self.retention_warning)
+        except SinkError as exc:
+            raise self._sink_failure(exc) from exc
+        for notice in expiring:
+            key = (notice.sender, notice.notice_id)
+            if key not in self._warned:
+                self._warned.add(key)
+                self._log.warning(
+                    "retention.review-due",
+                    bureau=self.bureau,
+                    sender=notice.sender,
+                    notice_id=notice.notice_id,
+                    notice_type=notice.notice_type,
+                    retain_until=notice.retain_until,
+                )
+        if not expired:
+            return expired
+        answers = [
+            answer_to(
+                e.sender,
+                e.msg_id,
+                e.notice_id,
+                self.bureau,
+                ReceiptStatus.PURGED,
+                PurgeReason.RETENTION_EXPIRED,
+            )
+            for e in expired
+        ]
+        for e in expired:
+            self.stats.purged += 1
+            self._log.info(
+                "retention.expired",
+                bureau=self.bureau,
+                sender=e.sender,
+                notice_id=e.notice_id,
+                notice_type=e.notice_type,
+                msg_id=e.msg_id,
+                retain_until=e.retain_until,
+            )
+        targets = {receipts(a.sender) for a in answers}
+        await self._topics.ensure(targets)
+        await track_topics(producer, targets)
+        acks = [await action(producer) for action in self._receipts().actions(answers)]
+        await asyncio.gather(*acks)
+        try:  # a crash before this line: the next sweep (after a restart) answers them again
+            self.sink.answered(expired, now)
+        except SinkError as exc:
+            raise self._sink_failure(exc) from exc
+        return expired
 
     async def _batch(
         self,

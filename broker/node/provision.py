@@ -63,6 +63,9 @@ url = "{sink}"
 # rotate_every_days = 90.0  # encryption key rotation schedule (nbx keys status, next-epoch)
 # grace_days = 2.0  # an old key is destroyed 3 x (retention + 1 day) + this after retirement
 # auto = true  # the daemon destroys expired encryption keys itself
+# [retention]  # longest kept per notice type: [retention] of the policy file (default 5 years)
+# warn_days = 30  # log retention.review-due this many days before a notice's retain_until
+# confirm_within = "72h"  # purged receipts due by then (no erase_by), else overdue
 """
 
 

@@ -31,6 +31,16 @@ from broker.logging import get_logger
 from broker.node.runtime import check_accepting
 from broker.node.signer import BatchSigner
 from broker.sinks.audit import AuditEvent, default_operator
+from broker.sinks.retention import (
+    DEFAULT_CONFIRM_WITHIN,
+    PendingOrder,
+    RetentionLimit,
+    default_limit,
+    erase_by_of,
+    notice_expiry,
+    retain_until,
+    stamp,
+)
 from broker.transport import (
     KafkaSettings,
     KafkaTransport,
@@ -120,11 +130,17 @@ class Publisher:
         max_frame_bytes: int = 1 << 20,
         transport: Transport | None = None,
         operator: str | None = None,
+        confirm_within: timedelta = DEFAULT_CONFIRM_WITHIN,
+        retention: RetentionLimit | None = None,
     ) -> None:
         """Prepare a publisher for bureau ``keys.bureau`` (the producer starts on enter).
 
         ``operator``: who sends (the audit entries of what is sent carry it; default
         :func:`~broker.sinks.audit.default_operator`: ``NBX_OPERATOR``, else the OS user).
+        ``confirm_within``: how long a recipient has to confirm a purging message (cancel,
+        erasure without ``erase_by``, refusal, delete) with a signed ``purged`` receipt before
+        it is overdue. ``retention``: this bureau's own longest retention per notice type (its
+        bookkeeping of what it sent is swept past it, or past the notice's own expiry).
 
         ``max_sign_batch`` caps how many concurrent publishes share one signature; 1 signs every
         message alone. Frames are padded to size buckets of at most ``max_frame_bytes``.
@@ -140,6 +156,8 @@ class Publisher:
         self.store = store
         self.validity = validity
         self.max_frame_bytes = max_frame_bytes
+        self.confirm_within = confirm_within
+        self.retention: RetentionLimit = retention or default_limit
         self._slots = asyncio.Semaphore(max_in_flight)
         #: concurrent publishes share one signature (see :mod:`broker.node.signer`)
         self.signer = BatchSigner(keys, max_batch=max_sign_batch)
@@ -169,6 +187,8 @@ class Publisher:
             max_frame_bytes=config.limits.max_frame_bytes,
             transport=transport,
             operator=default_operator(config.audit.operator),
+            confirm_within=config.retention.confirm_within_delta(),
+            retention=node.retention_limit(),
         )
         pub._owns_store = True
         return pub
@@ -277,6 +297,11 @@ class Publisher:
                 outcomes.append(RecipientOutcome(recipient, SendStatus.EXCLUDED, decision.reason))
                 continue
             grants[recipient] = decision.grant()
+        own = retain_until(
+            expiry=notice_expiry({"retention_until": notice.retention_until.isoformat()}),
+            created=notice.created_at,
+            max_retention=self.retention(str(notice.notice_type), self.bureau),
+        )
         return await self._send(
             kind=kind,
             notice_id=notice.notice_id,
@@ -286,6 +311,7 @@ class Publisher:
             grants=grants,
             handling=handling,
             extra_outcomes=outcomes,
+            bookkeeping=_Bookkeeping(retain_until=stamp(own)),
         )
 
     async def lifecycle(
@@ -387,12 +413,24 @@ class Publisher:
         to: Iterable[str],
         label: str,
         handling: str,
+        *,
+        origin: str | None = None,
+        deadline: str | None = None,
     ) -> PublishResult:
         """Seal a message whose whole content is ``body`` in the signed header under the kind's
-        name (no personal data, empty grants) to every bureau in ``to``."""
+        name (no personal data, empty grants) to every bureau in ``to``.
+
+        A purging message (cancel, erasure, a refusal, a delete) is recorded with its deadline
+        for the recipients' ``purged`` receipts: an erasure's ``erase_by``, else now +
+        :attr:`confirm_within` (a resend keeps its order's ``origin`` and ``deadline``)."""
         name = kind.value  # its value (a plain str) is what is signed
         header = {"notice_id": notice_id, "notice_type": notice_type, name: body}
         grants = {r: Grant(frozenset(), (), f"{label}:{name}") for r in sorted(set(to))}
+        now = datetime.now(UTC)
+        if _purging(kind, body) and deadline is None:
+            erase_by = erase_by_of(header) if kind == MessageKind.ERASURE else None
+            deadline = stamp(erase_by or now + self.confirm_within)
+        subject = body.get("subject_sender")  # a refusal or delete: its sender holds no copy
         return await self._send(
             kind=kind,
             notice_id=notice_id,
@@ -402,7 +440,47 @@ class Publisher:
             grants=grants,
             handling=handling,
             body=body,
+            bookkeeping=_Bookkeeping(
+                retain_until=stamp(now + self.retention(notice_type, self.bureau)),
+                deadline=deadline if _purging(kind, body) else None,
+                origin=origin,
+                body=dict(body) if _purging(kind, body) else None,
+                exempt=str(subject) if isinstance(subject, str) else None,
+            ),
         )
+
+    async def resend_overdue(self, now: datetime | None = None) -> list[PublishResult]:
+        """Send every overdue purging message again (``nbx erasure --resend-overdue``) to the
+        recipients that have not confirmed it, and to them only: a new message (new msg id) with
+        the same kind, notice, body and deadline, recorded as a resend of the order, so a
+        ``purged`` receipt for either clears it."""
+        if self.store is None:
+            msg = "Publisher has no store: use Publisher.from_config"
+            raise NbxError(msg)
+        orders: dict[str, list[PendingOrder]] = {}
+        for order in self.store.pending_orders(now or datetime.now(UTC)):
+            orders.setdefault(order.origin, []).append(order)
+        results = []
+        for origin, pending in orders.items():
+            first = pending[0]
+            kind = MessageKind(first.kind)
+            label = (
+                "lifecycle" if kind in (MessageKind.CANCEL, MessageKind.ERASURE) else "safeguard"
+            )
+            results.append(
+                await self._header_only(
+                    kind,
+                    first.notice_id,
+                    first.notice_type or "",
+                    first.body,
+                    sorted({p.recipient for p in pending}),
+                    label,
+                    "H0",
+                    origin=origin,
+                    deadline=first.deadline,
+                )
+            )
+        return results
 
     def recipients_of(self, notice_id: str) -> list[str]:
         """Every bureau a message about ``notice_id`` was sent to, from the store."""
@@ -497,6 +575,7 @@ class Publisher:
         handling: str,
         extra_outcomes: Sequence[RecipientOutcome] = (),
         body: Mapping[str, Any] | None = None,
+        bookkeeping: _Bookkeeping | None = None,
     ) -> PublishResult:
         """Seal one message for every recipient in ``grants`` and produce each package.
 
@@ -514,7 +593,7 @@ class Publisher:
             result = PublishResult(
                 "", notice_id, kind, list(extra_outcomes), notice_type=notice_type
             )
-            self._record(result, body)
+            self._record(result, body, bookkeeping)
             return result
         unsigned = prepare(
             signer=self.keys,
@@ -549,7 +628,7 @@ class Publisher:
             statement_hash=sealed.statement_hash,
             notice_type=notice_type,
         )
-        self._record(result, body)
+        self._record(result, body, bookkeeping)
         self._log.info(
             "notice.published",
             msg_id=sealed.msg_id,
@@ -563,12 +642,19 @@ class Publisher:
         )
         return result
 
-    def _record(self, result: PublishResult, body: Mapping[str, Any] | None = None) -> None:
-        """Keep what was sent to whom, and its audit entry, in one transaction."""
+    def _record(
+        self,
+        result: PublishResult,
+        body: Mapping[str, Any] | None = None,
+        bookkeeping: _Bookkeeping | None = None,
+    ) -> None:
+        """Keep what was sent to whom (with its deadlines and retention), and its audit entry,
+        in one transaction."""
         store = self.store
         if store is None:
             return
         event = self._audit_event(result, body)
+        keep = bookkeeping or _Bookkeeping()
 
         def record(o: RecipientOutcome) -> None:
             store.record_sent(
@@ -580,6 +666,10 @@ class Publisher:
                 o.reason,
                 statement_hash=result.statement_hash,
                 notice_type=result.notice_type,
+                deadline=None if o.recipient == keep.exempt else keep.deadline,
+                retain_until=keep.retain_until,
+                origin=keep.origin,
+                body=keep.body,
             )
 
         with store.batch():  # one transaction for every recipient and the audit entry
@@ -686,6 +776,24 @@ class Publisher:
             len(grant.disclosed),
             len(grant.withheld),
         )
+
+
+@dataclass(frozen=True)
+class _Bookkeeping:
+    """What the sender keeps about a message beyond its outcome (retention, proven erasure)."""
+
+    retain_until: str | None = None
+    deadline: str | None = None  # a purging message: its purged receipts are due by then
+    origin: str | None = None  # a resend: the msg id of the order it repeats
+    body: dict[str, Any] | None = None  # a purging message: what it said (to send it again)
+    exempt: str | None = None  # a refusal's or delete's subject sender: holds no copy
+
+
+def _purging(kind: MessageKind, body: Mapping[str, Any]) -> bool:
+    """Whether a message makes its recipients purge the notice (and owes a ``purged`` receipt)."""
+    if kind in (MessageKind.CANCEL, MessageKind.ERASURE, MessageKind.DELETE):
+        return True
+    return kind == MessageKind.REVIEW and body.get("decision") == "refused"
 
 
 def _body(model: type[BaseModel], **values: Any) -> dict[str, Any]:

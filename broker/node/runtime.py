@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from broker.errors import ConfigError, KeyDirectoryError, TransportError
+from broker.errors import ConfigError, KeyDirectoryError, PolicyError, TransportError
 from broker.keys import BureauKeys, BureauPublicKeys, Directory, KeyLookup
 from broker.keys.directory_topic import DirectoryReader, Found, no_directory
 from broker.keys.rules import NetworkRules
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from broker.node.config import NodeConfig, TrustConfig
     from broker.policy import PolicySet
     from broker.sinks import Sink
+    from broker.sinks.retention import RetentionLimit
     from broker.transport import KafkaSettings
 
 
@@ -522,10 +523,28 @@ class Node:
     decryption_keys: dict[str, RecipientPrivateKey] = field(default_factory=dict)
 
     def open_store(self, *, durable: bool = True) -> Sink:
-        """Open the configured sink (``durable``: fsync every commit)."""
+        """Open the configured sink (``durable``: fsync every commit) with this bureau's
+        retention limits (:meth:`retention_limit`)."""
         from broker.sinks import open_sink
 
-        return open_sink(self.config.sink.url, durable=durable)
+        return open_sink(self.config.sink.url, durable=durable, retention=self.retention_limit())
+
+    def retention_limit(self) -> RetentionLimit:
+        """The longest this bureau keeps a notice of a type: its own policy file's
+        ``[retention]`` (``CC.toml``, else ``default.toml``), five years where it says nothing."""
+        from broker.sinks.retention import DEFAULT_MAX_RETENTION
+
+        policies, bureau = self.policies, self.config.bureau
+
+        def limit(notice_type: str, sender: str) -> timedelta:
+            del sender
+            try:
+                own = policies.for_recipient(bureau)
+            except PolicyError:
+                return DEFAULT_MAX_RETENTION
+            return own.max_retention(notice_type) or DEFAULT_MAX_RETENTION
+
+        return limit
 
 
 def load_node(config: NodeConfig) -> Node:

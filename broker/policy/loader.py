@@ -28,6 +28,7 @@ from broker.policy.rules import (
     DeclineRule,
     Inbound,
     PolicyFile,
+    Retention,
     ReviewRule,
     Rule,
 )
@@ -269,6 +270,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "inbound": Inbound,
     "inbound.decline": DeclineRule,
     "inbound.require_review": ReviewRule,
+    "retention": Retention,
 }
 
 
@@ -280,9 +282,11 @@ def _validation_problems(
         loc = [p for p in err["loc"] if isinstance(p, str | int)]
         table, index, rest = _split_loc(loc)
         where = _describe(table, index, data)
-        key = ".".join(p for p in rest if isinstance(p, str))
+        key = ".".join(p for p in rest if isinstance(p, str) and p != "[key]")
         line = None
-        if table:
+        if table == "retention":
+            line = _retention_line(text, [str(p) for p in rest])
+        elif table:
             start = _table_line(text, table, index) if index is not None else None
             line = _key_line(text, str(rest[0]), start) if rest else start
             line = line or start
@@ -305,6 +309,8 @@ def _split_loc(loc: list[str | int]) -> tuple[str, int | None, list[str | int]]:
         return "inbound.require_review", loc[2], loc[3:]
     if len(loc) >= 2 and loc[0] == "inbound":
         return "inbound", None, loc[1:]
+    if len(loc) >= 2 and loc[0] == "retention":
+        return "retention", None, loc[1:]
     return "", None, loc
 
 
@@ -331,6 +337,17 @@ def _message(kind: str, msg: str, key: str, table: str) -> str:
         return f"schema must be {SCHEMA!r}"
     msg = msg.removeprefix("Value error, ")
     return f"{key}: {msg}" if key else msg
+
+
+def _retention_line(text: str, rest: list[str]) -> int | None:
+    """The line of a ``[retention]`` key (``max_days``) or ``[retention.by_type]`` entry."""
+    by_type = bool(rest) and rest[0] == "by_type" and len(rest) > 1
+    section = "retention.by_type" if by_type else "retention"
+    header = re.compile(rf"^\s*\[\s*{re.escape(section)}\s*\]")
+    start = next((n for n, line in enumerate(text.splitlines(), 1) if header.match(line)), None)
+    name = rest[1] if by_type else (rest[0] if rest else None)
+    found = _key_line(text, name, start) if name and start else None
+    return found or start
 
 
 def _table_line(text: str, table: str, index: int) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from broker.errors import PolicyError
 from broker.policy.patterns import PathPattern, compile_pattern
@@ -164,6 +165,16 @@ class Policy:
     declines: tuple[Decline, ...]
     #: notices this bureau wants reviewed before they are actionable (same matchers as a decline)
     review_demands: tuple[Decline, ...] = ()
+    #: ``[retention] max_days`` (None: five years) and ``[retention.by_type]``
+    max_retention_days: int | None = None
+    retention_by_type: tuple[tuple[str, int], ...] = ()
+
+    def max_retention(self, notice_type: str) -> timedelta | None:
+        """The longest this bureau keeps a notice of ``notice_type`` by its ``[retention]``
+        section; ``None`` when the file sets nothing for it (the node then keeps it at most
+        :data:`~broker.sinks.retention.DEFAULT_MAX_RETENTION`, five years)."""
+        days = dict(self.retention_by_type).get(notice_type, self.max_retention_days)
+        return None if days is None else timedelta(days=days)
 
     @classmethod
     def compile(cls, parsed: PolicyFile, content: bytes, source: str) -> Policy:
@@ -180,6 +191,10 @@ class Policy:
             rules=tuple(rules),
             declines=tuple(Decline.from_rule(d) for d in parsed.inbound.decline),
             review_demands=tuple(Decline.from_rule(d) for d in parsed.inbound.require_review),
+            max_retention_days=parsed.retention.max_days,
+            retention_by_type=tuple(
+                sorted((str(t), d) for t, d in parsed.retention.by_type.items())
+            ),
         )
 
     def rule(self, rule_id: str) -> CompiledRule | None:

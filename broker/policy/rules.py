@@ -150,6 +150,21 @@ class Inbound(BaseModel):
     require_review: list[ReviewRule] = Field(default_factory=list)
 
 
+#: a retention limit in days: at least one, at most a century
+RetentionDays = Annotated[int, Field(strict=True, ge=1, le=36_500)]
+
+
+class Retention(BaseModel):
+    """The ``[retention]`` section: the longest the file's bureau keeps a notice it received
+    (and its own bookkeeping of one it sent), in days from the notice's ``created_at``."""
+
+    model_config = _FILE
+    #: every notice type without a line of its own (absent: five years)
+    max_days: RetentionDays | None = None
+    #: per notice type, e.g. ``yellow = 365``
+    by_type: dict[NoticeType, RetentionDays] = Field(default_factory=dict)
+
+
 class PolicyFile(BaseModel):
     """One policy file, as written (``rule`` holds the ``[[rule]]`` tables in file order)."""
 
@@ -159,3 +174,4 @@ class PolicyFile(BaseModel):
     description: str | None = None
     rule: list[Rule] = Field(default_factory=list)
     inbound: Inbound = Field(default_factory=Inbound)
+    retention: Retention = Field(default_factory=Retention)

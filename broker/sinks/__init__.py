@@ -14,19 +14,23 @@ from broker.sinks.base import (
     Sink,
 )
 from broker.sinks.jsonl import JsonlSink
+from broker.sinks.retention import RetentionLimit
 from broker.sinks.sqlite import SqliteSink
 
 
-def open_sink(url: str, *, durable: bool = True) -> Sink:
-    """Open the sink named by ``url``: ``sqlite:///rel/path``, ``sqlite:////abs/path``, ``jsonl:///...``."""
+def open_sink(url: str, *, durable: bool = True, retention: RetentionLimit | None = None) -> Sink:
+    """Open the sink named by ``url``: ``sqlite:///rel/path``, ``sqlite:////abs/path``, ``jsonl:///...``.
+
+    ``retention``: the bureau's longest retention per notice type (:mod:`broker.sinks.retention`).
+    """
     scheme, sep, rest = url.partition(":///")
     if not sep or not rest:
         msg = f"sink url {url!r}: expected sqlite:///PATH or jsonl:///PATH"
         raise ConfigError(msg)
     if scheme == "sqlite":
-        return SqliteSink(Path(rest), durable=durable)
+        return SqliteSink(Path(rest), durable=durable, retention=retention)
     if scheme == "jsonl":
-        return JsonlSink(Path(rest), durable=durable)
+        return JsonlSink(Path(rest), durable=durable, retention=retention)
     msg = f"sink url {url!r}: unknown scheme {scheme!r} (sqlite or jsonl)"
     raise ConfigError(msg)
 

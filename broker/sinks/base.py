@@ -22,11 +22,13 @@ from typing import Any, ParamSpec, Protocol, TypedDict, TypeVar
 
 from broker.envelope import VerifiedPackage
 from broker.errors import NbxError, SinkError
+from broker.sinks.retention import Expired, Expiring, PendingOrder
 from broker.vocab import (
     AuditAction,
     MessageKind,
     NoticeState,
     NoticeStatus,
+    PurgeReason,
     Reason,
     ReceiptStatus,
     SendStatus,
@@ -205,6 +207,8 @@ def derive_state(
         return Derived(NoticeState.PURGED, MessageKind.ERASURE.value, current_msg_id)
     if status == NoticeStatus.CANCELLED:
         return Derived(NoticeState.CANCELLED, MessageKind.CANCEL.value, current_msg_id)
+    if status == NoticeStatus.EXPIRED:  # the retention sweep: purged like a cancel
+        return Derived(NoticeState.PURGED, PurgeReason.RETENTION_EXPIRED.value, current_msg_id)
     for f in ordered:
         if f.kind == MessageKind.DELETE:
             reason = f"{MessageKind.DELETE.value}:{f.case_ref}"
@@ -407,6 +411,9 @@ class SentRow(TypedDict):
     statement_hash: str | None
     #: the notice's type (None in rows written before it was recorded)
     notice_type: str | None
+    #: a purging message (cancel, erasure, refusal, delete): when the recipient's signed
+    #: ``purged`` receipt is due (None for other messages and rows written before schema 5)
+    deadline: str | None
 
 
 class RecipientStatus(TypedDict):
@@ -450,11 +457,14 @@ class NoticeRecord(TypedDict):
 
 
 def status_rows(
-    sent: Iterable[tuple[str, str, str, str, str | None, str, str | None, str | None]],
+    sent: Iterable[
+        tuple[str, str, str, str, str | None, str, str | None, str | None]
+        | tuple[str, str, str, str, str | None, str, str | None, str | None, str | None]
+    ],
     receipts: Iterable[tuple[str, str, str, str | None, str]],
 ) -> list[RecipientStatus]:
     """Group sent rows ``(msg_id, recipient, kind, status, reason, at, statement_hash,
-    notice_type)`` and
+    notice_type[, deadline])`` and
     receipt rows ``(msg_id, recipient, status, reason, at)`` per recipient, as ``nbx status``
     shows them."""
     by_msg: dict[tuple[str, str], list[ReceiptRow]] = {}
@@ -463,7 +473,9 @@ def status_rows(
             {"status": status, "reason": reason, "at": at}
         )
     out: dict[str, RecipientStatus] = {}
-    for msg_id, recipient, kind, status, reason, at, statement_hash, notice_type in sent:
+    for row in sent:
+        msg_id, recipient, kind, status, reason, at, statement_hash, notice_type = row[:8]
+        deadline = row[8] if len(row) > 8 else None
         entry = out.setdefault(recipient, {"recipient": recipient, "messages": []})
         entry["messages"].append(
             {
@@ -475,6 +487,7 @@ def status_rows(
                 "receipts": by_msg.get((msg_id, recipient), []),
                 "statement_hash": statement_hash,
                 "notice_type": notice_type,
+                "deadline": deadline,
             }
         )
     return [out[k] for k in sorted(out)]
@@ -583,9 +596,16 @@ class Sink(Protocol):
         *,
         statement_hash: str | None = None,
         notice_type: str | None = None,
+        deadline: str | None = None,
+        retain_until: str | None = None,
+        origin: str | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
         """Remember what this bureau sent to ``recipient`` (and the hash of the statement it
-        signed, which a reviewer attests)."""
+        signed, which a reviewer attests). For a purging message: ``deadline`` (when its
+        ``purged`` receipt is due), ``body`` (what it said, to send it again) and ``origin`` (the
+        msg id of the order a resend repeats); ``retain_until``: when this bookkeeping row is
+        swept (store time format)."""
         ...
 
     def record_receipt(self, receipt: ReceiptRecord) -> bool:
@@ -638,6 +658,28 @@ class Sink(Protocol):
 
     def checkpoints(self) -> list[Checkpoint]:
         """The audit log's signed checkpoints, oldest first."""
+        ...
+
+    def sweep(self, now: datetime) -> list[Expired]:
+        """Purge every notice whose ``retain_until`` is at or before ``now`` exactly like a
+        cancel (state ``purged``, reason ``retention-expired``), and remove this bureau's own
+        bookkeeping of sent notices past theirs (an unconfirmed purging message stays until
+        confirmed); return every expired notice whose sender is still owed its ``purged``
+        receipt (also one purged by an earlier sweep whose receipt was never acknowledged)."""
+        ...
+
+    def answered(self, expired: list[Expired], at: datetime) -> None:
+        """The broker acknowledged the ``purged`` receipts owed for ``expired`` (at ``at``)."""
+        ...
+
+    def expiring(self, now: datetime, within: timedelta) -> list[Expiring]:
+        """The stored notices still holding data whose ``retain_until`` is at or before ``now``
+        + ``within`` (review due), soonest first."""
+        ...
+
+    def pending_orders(self, now: datetime) -> list[PendingOrder]:
+        """The overdue purging messages (as :meth:`overdue`) with what they said, to send them
+        again (``nbx erasure --resend-overdue``)."""
         ...
 
     def close(self) -> None:

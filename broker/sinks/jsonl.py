@@ -17,7 +17,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -61,9 +61,19 @@ from broker.sinks.base import (
     storage_errors,
 )
 from broker.sinks.files import create_private, open_private
+from broker.sinks.retention import (
+    Expired,
+    Expiring,
+    PendingOrder,
+    RetentionLimit,
+    default_limit,
+    erase_by_of,
+    stamp,
+    view_retain_until,
+)
 from broker.sinks.subject import lookup_events
 from broker.sinks.subject import matches as subject_matches
-from broker.vocab import MessageKind, NoticeState, NoticeStatus, Reason, SendStatus
+from broker.vocab import MessageKind, NoticeState, NoticeStatus, Reason, ReceiptStatus, SendStatus
 
 #: the state of a notice record written by an older release (no review, no facts then)
 _STATE_OF_STATUS = {
@@ -80,12 +90,16 @@ def _now() -> str:
 class JsonlSink:
     """A bureau's store as a JSON-lines file (single writer)."""
 
-    def __init__(self, path: Path, *, durable: bool = True) -> None:
+    def __init__(
+        self, path: Path, *, durable: bool = True, retention: RetentionLimit | None = None
+    ) -> None:
         """Open ``path``, creating it if needed, and rebuild the state from it.
 
-        ``durable`` fsyncs every append (or every batch); see :class:`SqliteSink`.
+        ``durable`` fsyncs every append (or every batch); ``retention`` as for
+        :class:`~broker.sinks.sqlite.SqliteSink`.
         """
         self.path = path
+        self.retention: RetentionLimit = retention or default_limit
         self.durable = durable
         create_private(path)  # 0600: the file holds decrypted personal data
         #: the replay guard, keyed by (sender, msg id)
@@ -355,6 +369,14 @@ class JsonlSink:
                 "statement_hash": current.get("statement_hash") if current else None,
                 "review": current.get("review", False) if current else False,
             }
+            erasure = package.kind == MessageKind.ERASURE
+            erase_by = erase_by_of(package.header) if erasure else None
+            if erase_by is not None:  # purged at once; recorded: never kept past erase_by
+                bound = stamp(erase_by)
+                earlier = current.get("retain_until") if current else None
+                notice["retain_until"] = min(bound, earlier) if earlier else bound
+            elif current is not None and current.get("retain_until"):
+                notice["retain_until"] = current["retain_until"]
             self._notices[key] = notice
             derived = self._derived(*key, package.kind)
             assert derived is not None
@@ -395,7 +417,7 @@ class JsonlSink:
         raw = package.header.get("version", 1)
         version = raw if isinstance(raw, int) and not isinstance(raw, bool) else 1
         if current is not None and (
-            current["status"] in (NoticeStatus.CANCELLED, NoticeStatus.ERASED)
+            current["status"] in (NoticeStatus.CANCELLED, NoticeStatus.ERASED, NoticeStatus.EXPIRED)
             or current["version"] >= version
         ):
             self._statements[(package.sender, package.msg_id)] = statement
@@ -417,6 +439,9 @@ class JsonlSink:
             "withheld": [list(w) for w in package.withheld],
             "statement_hash": package.statement_hash,
             "review": review,
+            "retain_until": view_retain_until(
+                view, package.notice_type, package.sender, self.retention, datetime.now(UTC)
+            ),
         }
         self._statements[(package.sender, package.msg_id)] = statement
         self._notices[key] = notice
@@ -589,10 +614,18 @@ class JsonlSink:
         *,
         statement_hash: str | None = None,
         notice_type: str | None = None,
+        deadline: str | None = None,
+        retain_until: str | None = None,
+        origin: str | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
         """Remember what this bureau sent to ``recipient``."""
         self._append(
             {
+                "deadline": deadline,
+                "retain_until": retain_until,
+                "origin": origin,
+                "body": body,
                 "type": "sent",
                 "msg_id": msg_id,
                 "notice_id": notice_id,
@@ -627,6 +660,7 @@ class JsonlSink:
                 r["at"],
                 r.get("statement_hash"),
                 r.get("notice_type"),
+                r.get("deadline"),
             )
             for r in self._sent.values()
             if r["notice_id"] == notice_id
@@ -711,18 +745,13 @@ class JsonlSink:
         latest = max(matches, key=lambda n: n["updated_at"])
         # a notice record (see apply) without its "type" and bookkeeping: the keys of
         # NoticeRecord, in the order the file holds them
-        record = {k: v for k, v in latest.items() if k not in ("type", "statement_hash", "review")}
+        hidden = ("type", "statement_hash", "review", "retain_until", "expiry_receipt")
+        record = {k: v for k, v in latest.items() if k not in hidden}
         record.setdefault("state", _STATE_OF_STATUS.get(latest["status"], NoticeState.ACTIONABLE))
         record.setdefault("state_reason", None)
         flags = self._flags.get((latest["sender"], latest["msg_id"]))
         record["flags"] = [] if flags is None else flags["flags"]
         return cast(NoticeRecord, record)
-
-    # --- issue 18 (placeholders until the audit log and erasure tracking land) ----------
-
-    def overdue(self, now: datetime) -> list[OverdueRow]:
-        """Purging messages not confirmed by their deadline (not tracked yet)."""
-        return []
 
     # --- audit log ------------------------------------------------------------------------
 
@@ -765,3 +794,151 @@ class JsonlSink:
         cp = sign(count, head)
         self._append({"type": "checkpoint", **checkpoint_json(cp)})
         return cp
+
+    # --- retention and proven erasure (issue 18, part B) ----------------------------------
+
+    def _origin(self, rec: dict[str, Any]) -> str:
+        return str(rec.get("origin") or rec["msg_id"])
+
+    def _confirmed(self, rec: dict[str, Any]) -> bool:
+        """A ``purged`` receipt from the row's recipient for any message of its order."""
+        origin = self._origin(rec)
+        recipient = rec["recipient"]
+        return any(
+            r["recipient"] == recipient
+            and r["status"] == ReceiptStatus.PURGED
+            and (sent := self._sent.get((r["msg_id"], recipient))) is not None
+            and self._origin(sent) == origin
+            for r in self._receipts.values()
+        )
+
+    def _unconfirmed(self, rec: dict[str, Any]) -> bool:
+        return (
+            rec.get("deadline") is not None
+            and rec["status"] == SendStatus.SENT
+            and not self._confirmed(rec)
+        )
+
+    def _overdue_records(self, now: datetime) -> list[dict[str, Any]]:
+        at = stamp(now)
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        for rec in self._sent.values():
+            if rec.get("deadline") is None or rec["status"] != SendStatus.SENT:
+                continue
+            key = (self._origin(rec), rec["recipient"])
+            other = latest.get(key)
+            if other is None or (rec["at"], rec["msg_id"]) > (other["at"], other["msg_id"]):
+                latest[key] = rec
+        found = [r for r in latest.values() if r["deadline"] < at and not self._confirmed(r)]
+        return sorted(found, key=lambda r: (r["deadline"], r["notice_id"], r["recipient"]))
+
+    @storage_errors
+    def overdue(self, now: datetime) -> list[OverdueRow]:
+        """Purging messages sent whose recipient has not confirmed them with a signed ``purged``
+        receipt (for the order or any resend) by their deadline (see :class:`SqliteSink`)."""
+        return [
+            OverdueRow(
+                notice_id=r["notice_id"],
+                notice_type=r.get("notice_type"),
+                recipient=r["recipient"],
+                msg_id=r["msg_id"],
+                kind=r["kind"],
+                sent_at=r["at"],
+                deadline=r["deadline"],
+            )
+            for r in self._overdue_records(now)
+        ]
+
+    @storage_errors
+    def pending_orders(self, now: datetime) -> list[PendingOrder]:
+        """The overdue purging messages with what they said (to send them again)."""
+        return [
+            PendingOrder(
+                notice_id=r["notice_id"],
+                notice_type=r.get("notice_type"),
+                recipient=r["recipient"],
+                msg_id=r["msg_id"],
+                kind=r["kind"],
+                deadline=r["deadline"],
+                origin=self._origin(r),
+                body=r.get("body") or {},
+            )
+            for r in self._overdue_records(now)
+        ]
+
+    @storage_errors
+    def sweep(self, now: datetime) -> list[Expired]:
+        """Purge every notice whose ``retain_until`` has passed like a cancel (``expired``
+        status -> ``purged``, reason ``retention-expired``) and remove this bureau's bookkeeping
+        of sent notices past their ``retain_until`` (except unconfirmed purging messages); the
+        file is rewritten without them."""
+        at = stamp(now)
+        records: list[dict[str, Any]] = []
+        for key, n in sorted(self._notices.items(), key=lambda kv: str(kv[1].get("retain_until"))):
+            until = n.get("retain_until")
+            if until is None or until > at:
+                continue
+            if n["status"] not in (NoticeStatus.ACTIVE, NoticeStatus.SUSPENDED):
+                continue
+            if n.get("state") in PURGED_STATES:
+                continue
+            self._notices[key] = n | {"status": NoticeStatus.EXPIRED, "updated_at": at}
+            derived = self._derived(*key)
+            assert derived is not None
+            self._notices[key] = derived[0]
+            records.append(derived[0])
+        earliest: dict[str, str] = {}
+        for rec in self._sent.values():
+            until = rec.get("retain_until")
+            if until is not None and (
+                rec["notice_id"] not in earliest or until < earliest[rec["notice_id"]]
+            ):
+                earliest[rec["notice_id"]] = until
+        gone = [
+            key
+            for key, rec in self._sent.items()
+            if rec["notice_id"] in earliest
+            and earliest[rec["notice_id"]] <= at
+            and not self._unconfirmed(rec)
+        ]
+        for sent_key in gone:
+            del self._sent[sent_key]
+        orphans = [k for k in self._receipts if (k[0], k[1]) not in self._sent]
+        for receipt_key in orphans:
+            del self._receipts[receipt_key]
+        if records or gone or orphans:
+            self._append(*records)
+            self._rewrite()
+        owed = [
+            n
+            for n in self._notices.values()
+            if n["status"] == NoticeStatus.EXPIRED and n.get("expiry_receipt") is None
+        ]
+        return [
+            Expired(n["sender"], n["notice_id"], n["notice_type"], n["msg_id"], n["retain_until"])
+            for n in sorted(owed, key=lambda n: (n["retain_until"], n["notice_id"]))
+        ]
+
+    @storage_errors
+    def answered(self, expired: list[Expired], at: datetime) -> None:
+        """The ``retention-expired`` receipts of ``expired`` were acknowledged at ``at``."""
+        records = []
+        for e in expired:
+            n = self._notices.get((e.sender, e.notice_id))
+            if n is not None and n["status"] == NoticeStatus.EXPIRED:
+                records.append(n | {"expiry_receipt": stamp(at)})
+        if records:
+            self._append(*records)
+
+    def expiring(self, now: datetime, within: timedelta) -> list[Expiring]:
+        """Stored notices still holding data whose ``retain_until`` is at or before ``now``
+        + ``within``, soonest first."""
+        limit = stamp(now + within)
+        found = [
+            Expiring(n["sender"], n["notice_id"], n["notice_type"], n["retain_until"])
+            for n in self._notices.values()
+            if n.get("retain_until") is not None
+            and n["retain_until"] <= limit
+            and (n.get("view") is not None or n.get("withheld") is not None)
+        ]
+        return sorted(found, key=lambda e: (e.retain_until, e.notice_id))

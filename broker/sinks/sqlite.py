@@ -23,7 +23,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -66,6 +66,16 @@ from broker.sinks.base import (
     storage_errors,
 )
 from broker.sinks.files import SQLITE_COMPANIONS, create_private
+from broker.sinks.retention import (
+    Expired,
+    Expiring,
+    PendingOrder,
+    RetentionLimit,
+    default_limit,
+    erase_by_of,
+    stamp,
+    view_retain_until,
+)
 from broker.sinks.subject import lookup_events
 from broker.sinks.subject import matches as subject_matches
 from broker.vocab import MessageKind, NoticeState, NoticeStatus, Reason, SendStatus
@@ -150,6 +160,8 @@ CREATE TABLE IF NOT EXISTS notices (
     state_reason TEXT,
     statement_hash TEXT,
     review       INTEGER NOT NULL DEFAULT 0,
+    retain_until TEXT,
+    expiry_receipt TEXT,
     PRIMARY KEY (sender, notice_id)
 );
 """
@@ -166,6 +178,10 @@ CREATE TABLE IF NOT EXISTS sent (
     at           TEXT NOT NULL,
     statement_hash TEXT,
     notice_type  TEXT,
+    deadline     TEXT,
+    retain_until TEXT,
+    origin       TEXT,
+    body         TEXT,
     PRIMARY KEY (msg_id, recipient)
 );
 CREATE TABLE IF NOT EXISTS receipts (
@@ -178,6 +194,7 @@ CREATE TABLE IF NOT EXISTS receipts (
     PRIMARY KEY (msg_id, recipient, status)
 );
 CREATE INDEX IF NOT EXISTS sent_notice ON sent (notice_id);
+CREATE INDEX IF NOT EXISTS notices_retain ON notices (retain_until);
 CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 """
 )
@@ -223,7 +240,10 @@ AUDIT: tuple[str, ...] = (
 #: 4: ``statements.audience`` (whom a reviewer or the oversight body answers), ``flags`` (the
 #: screening flags of each person-targeting version received; deleted when the notice is purged),
 #: ``held`` (a reviewer's held packages of senders under heightened supervision).
-#: 5: ``audit`` and ``audit_checkpoints`` (the audit log).
+#: 5: ``audit`` and ``audit_checkpoints`` (the audit log); retention and proven erasure:
+#: ``notices.retain_until`` (computed for the rows already stored) and ``expiry_receipt`` (when
+#: the broker acknowledged the ``retention-expired`` receipt), ``sent.deadline`` /
+#: ``retain_until`` / ``origin`` / ``body``.
 SCHEMA_VERSION = 5
 #: the derived state of a row written by an older release (no review, no facts then)
 _STATE_OF_STATUS = (
@@ -247,6 +267,43 @@ _PURGE_AND_STATE = (
 _NOTICE_COLUMNS = (
     "notice_id, sender, notice_type, version, status, view, withheld, policy, msg_id, "
     "updated_at, state, state_reason, statement_hash, review"
+)
+_PURGED_STATE_LIST = ", ".join(f"'{s.value}'" for s in sorted(PURGED_STATES))
+#: one order (an original purging message and its resends share ``origin``) and recipient is
+#: confirmed by a ``purged`` receipt from that recipient for any message of the order
+_UNCONFIRMED = (
+    "s.deadline IS NOT NULL AND s.status = 'sent' "
+    "AND NOT EXISTS (SELECT 1 FROM receipts r JOIN sent o "
+    "ON o.msg_id = r.msg_id AND o.recipient = r.recipient "
+    "WHERE r.recipient = s.recipient AND r.status = 'purged' "
+    "AND COALESCE(o.origin, o.msg_id) = COALESCE(s.origin, s.msg_id))"
+)
+_LATEST = (  # the latest message of the order to that recipient
+    "NOT EXISTS (SELECT 1 FROM sent n WHERE n.recipient = s.recipient AND n.status = 'sent' "
+    "AND COALESCE(n.origin, n.msg_id) = COALESCE(s.origin, s.msg_id) "
+    "AND (n.at > s.at OR (n.at = s.at AND n.msg_id > s.msg_id)))"
+)
+_OVERDUE = (
+    "SELECT s.notice_id, s.notice_type, s.recipient, s.msg_id, s.kind, s.at, s.deadline "  # noqa: S608 (constant text)
+    f"FROM sent s WHERE s.deadline < ? AND {_UNCONFIRMED} AND {_LATEST} "
+    "ORDER BY s.deadline, s.notice_id, s.recipient"
+)
+_OVERDUE_BODIES = (
+    "SELECT s.notice_id, s.notice_type, s.recipient, s.msg_id, s.kind, s.deadline, "  # noqa: S608 (constant text)
+    "COALESCE(s.origin, s.msg_id), s.body "
+    f"FROM sent s WHERE s.deadline < ? AND {_UNCONFIRMED} AND {_LATEST} "
+    "ORDER BY s.deadline, s.notice_id, s.recipient"
+)
+#: the sender's bookkeeping of a notice goes once the earliest ``retain_until`` of its rows (the
+#: notice's own, from its publish) has passed; an unconfirmed purging message stays (the proof
+#: of erasure is still owed)
+_SWEEP_SENT = (
+    "DELETE FROM sent WHERE notice_id IN (SELECT notice_id FROM sent GROUP BY notice_id "
+    "HAVING MIN(retain_until) <= ?1) "
+    "AND NOT (deadline IS NOT NULL AND status = 'sent' AND NOT EXISTS ("
+    "SELECT 1 FROM receipts r JOIN sent o ON o.msg_id = r.msg_id AND o.recipient = r.recipient "
+    "WHERE r.recipient = sent.recipient AND r.status = 'purged' "
+    "AND COALESCE(o.origin, o.msg_id) = COALESCE(sent.origin, sent.msg_id)))"
 )
 _MIGRATE_TO_2 = (  # constant text only: nothing from outside is joined in
     "ALTER TABLE deliveries RENAME TO deliveries_v1;"  # noqa: S608
@@ -293,14 +350,22 @@ def _version(package: VerifiedPackage) -> int:
 class SqliteSink:
     """A bureau's local store in one SQLite file (safe to share between the daemon and the CLI)."""
 
-    def __init__(self, path: Path, *, durable: bool = True) -> None:
+    def __init__(
+        self, path: Path, *, durable: bool = True, retention: RetentionLimit | None = None
+    ) -> None:
         """Open (and create if needed) the store at ``path``.
+
+        ``retention`` gives this bureau's longest retention of a notice type (its own policy's
+        ``[retention]``; default five years): with the notice's own expiry and an erasure's
+        ``erase_by`` it sets each stored notice's ``retain_until``
+        (:mod:`broker.sinks.retention`).
 
         ``durable`` (the daemon's setting) fsyncs every commit: a delivery whose offset was
         committed survives a power loss. The publisher opens its connection with
         ``durable=False``: it writes only its own bookkeeping of what it sent.
         """
         self.path = path
+        self.retention: RetentionLimit = retention or default_limit
         create_private(path, SQLITE_COMPANIONS)  # 0600; SQLite gives its -wal/-shm that mode
         # check_same_thread=False: the daemon commits a batch (the fsync) on a worker thread while
         # its event loop waits; the connection is never used by two threads at once
@@ -347,6 +412,15 @@ class SqliteSink:
                 db.execute("ALTER TABLE sent ADD COLUMN statement_hash TEXT")
             if sent_columns and "notice_type" not in sent_columns:
                 db.execute("ALTER TABLE sent ADD COLUMN notice_type TEXT")
+            for column in ("deadline", "retain_until", "origin", "body"):
+                if sent_columns and column not in sent_columns:
+                    db.execute(f"ALTER TABLE sent ADD COLUMN {column} TEXT")
+            notice_columns = {r[1] for r in db.execute("PRAGMA table_info(notices)")}
+            if notice_columns and "retain_until" not in notice_columns:
+                db.execute("ALTER TABLE notices ADD COLUMN retain_until TEXT")
+                self._retain_stored()
+            if notice_columns and "expiry_receipt" not in notice_columns:
+                db.execute("ALTER TABLE notices ADD COLUMN expiry_receipt TEXT")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -357,6 +431,30 @@ class SqliteSink:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def _retain_stored(self) -> None:
+        """(Migration to schema 5) the ``retain_until`` of every row still holding a view."""
+        db = self._db
+        stored = datetime.now(UTC)
+        rows = db.execute(
+            "SELECT sender, notice_id, notice_type, view FROM notices WHERE view IS NOT NULL"
+        ).fetchall()
+        for sender, notice_id, notice_type, view in rows:
+            try:
+                parsed = json.loads(view)
+            except ValueError:
+                parsed = {}
+            until = view_retain_until(
+                parsed if isinstance(parsed, dict) else {},
+                notice_type,
+                sender,
+                self.retention,
+                stored,
+            )
+            db.execute(
+                "UPDATE notices SET retain_until = ? WHERE sender = ? AND notice_id = ?",
+                (until, sender, notice_id),
+            )
 
     def close(self) -> None:
         """Close the database."""
@@ -752,6 +850,13 @@ class SqliteSink:
                     NoticeState.PURGED,
                 ),
             )
+            erase_by = erase_by_of(package.header) if kind == MessageKind.ERASURE else None
+            if erase_by is not None:  # purged at once; recorded: never kept past erase_by
+                db.execute(
+                    "UPDATE notices SET retain_until = MIN(COALESCE(retain_until, ?), ?) "
+                    "WHERE sender = ? AND notice_id = ?",
+                    (stamp(erase_by), stamp(erase_by), package.sender, package.notice_id),
+                )
             self._derive(package.sender, package.notice_id, kind)
             return Applied.PURGED, None
         if kind == MessageKind.SUSPEND:
@@ -784,17 +889,19 @@ class SqliteSink:
             ),
         )
         version = _version(package)
-        if row is not None and (row[1] in PURGED_STATUS.values() or row[0] >= version):
+        if row is not None and (
+            row[1] in PURGED_STATUS.values() or row[1] == NoticeStatus.EXPIRED or row[0] >= version
+        ):
             self._derive(package.sender, package.notice_id, kind)  # a refusal may name it
             return Applied.STALE, None
         db.execute(
-            f"INSERT INTO notices ({_NOTICE_COLUMNS}) "  # noqa: S608 (constant columns)
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,?,?) "
+            f"INSERT INTO notices ({_NOTICE_COLUMNS}, retain_until) "  # noqa: S608 (constant columns)
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,?,?,?) "
             "ON CONFLICT(sender, notice_id) DO UPDATE SET version=excluded.version, "
             "status=excluded.status, view=excluded.view, withheld=excluded.withheld, "
             "policy=excluded.policy, msg_id=excluded.msg_id, updated_at=excluded.updated_at, "
             "notice_type=excluded.notice_type, statement_hash=excluded.statement_hash, "
-            "review=excluded.review",
+            "review=excluded.review, retain_until=excluded.retain_until",
             (
                 package.notice_id,
                 package.sender,
@@ -809,6 +916,9 @@ class SqliteSink:
                 NoticeState.PENDING_REVIEW if review else NoticeState.ACTIONABLE,
                 package.statement_hash,
                 int(review),
+                view_retain_until(
+                    view, package.notice_type, package.sender, self.retention, datetime.now(UTC)
+                ),
             ),
         )
         derived = self._derive(package.sender, package.notice_id, kind)
@@ -937,11 +1047,16 @@ class SqliteSink:
         *,
         statement_hash: str | None = None,
         notice_type: str | None = None,
+        deadline: str | None = None,
+        retain_until: str | None = None,
+        origin: str | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
         """Remember what this bureau sent to ``recipient`` (idempotent)."""
         self._db.execute(
             "INSERT OR REPLACE INTO sent (msg_id, notice_id, recipient, kind, status, reason, at, "
-            "statement_hash, notice_type) VALUES (?,?,?,?,?,?,?,?,?)",
+            "statement_hash, notice_type, deadline, retain_until, origin, body) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 msg_id,
                 notice_id,
@@ -952,6 +1067,10 @@ class SqliteSink:
                 _now(),
                 statement_hash,
                 notice_type,
+                deadline,
+                retain_until,
+                origin,
+                None if body is None else json.dumps(body, sort_keys=True),
             ),
         )
 
@@ -974,8 +1093,8 @@ class SqliteSink:
     def status(self, notice_id: str) -> list[RecipientStatus]:
         """Per recipient: every message sent for ``notice_id`` and the receipts that came back."""
         sent = self._db.execute(
-            "SELECT msg_id, recipient, kind, status, reason, at, statement_hash, notice_type "
-            "FROM sent "
+            "SELECT msg_id, recipient, kind, status, reason, at, statement_hash, notice_type, "
+            "deadline FROM sent "
             "WHERE notice_id = ? ORDER BY at, recipient",
             (notice_id,),
         ).fetchall()
@@ -1111,8 +1230,101 @@ class SqliteSink:
             for r in rows
         ]
 
-    # --- issue 18 (placeholders until the audit log and erasure tracking land) ----------
+    # --- retention and proven erasure (issue 18, part B) ----------------------------------
 
+    @storage_errors
     def overdue(self, now: datetime) -> list[OverdueRow]:
-        """Purging messages not confirmed by their deadline (not tracked yet)."""
-        return []
+        """Purging messages sent whose recipient has not confirmed them with a signed ``purged``
+        receipt (for the order or any resend of it) by their deadline; one row per order and
+        recipient (its latest message), oldest deadline first."""
+        rows = self._db.execute(_OVERDUE, (stamp(now),)).fetchall()
+        return [
+            OverdueRow(
+                notice_id=r[0],
+                notice_type=r[1],
+                recipient=r[2],
+                msg_id=r[3],
+                kind=r[4],
+                sent_at=r[5],
+                deadline=r[6],
+            )
+            for r in rows
+        ]
+
+    @storage_errors
+    def pending_orders(self, now: datetime) -> list[PendingOrder]:
+        """The overdue purging messages with what they said (to send them again)."""
+        rows = self._db.execute(_OVERDUE_BODIES, (stamp(now),)).fetchall()
+        return [
+            PendingOrder(
+                notice_id=r[0],
+                notice_type=r[1],
+                recipient=r[2],
+                msg_id=r[3],
+                kind=r[4],
+                deadline=r[5],
+                origin=r[6],
+                body=json.loads(r[7]) if r[7] else {},
+            )
+            for r in rows
+        ]
+
+    @storage_errors
+    def sweep(self, now: datetime) -> list[Expired]:
+        """Purge every notice whose ``retain_until`` has passed, through the same derivation as
+        a cancel (``expired`` status -> state ``purged``, reason ``retention-expired``), and
+        remove this bureau's bookkeeping of sent notices past their ``retain_until`` (except
+        purging messages still awaiting their ``purged`` receipt). Returns every expired notice
+        whose receipt is not yet acknowledged (:meth:`answered`): also those of an earlier sweep
+        whose receipt a crash kept from the broker."""
+        at = stamp(now)
+        with self._tx():
+            rows = self._db.execute(
+                "SELECT sender, notice_id FROM notices "  # noqa: S608
+                "WHERE retain_until IS NOT NULL AND retain_until <= ? "
+                f"AND status IN ('{NoticeStatus.ACTIVE}', '{NoticeStatus.SUSPENDED}') "
+                f"AND state NOT IN ({_PURGED_STATE_LIST}) ORDER BY retain_until",
+                (at,),
+            ).fetchall()
+            for sender, notice_id in rows:
+                self._db.execute(
+                    "UPDATE notices SET status = ?, updated_at = ? "
+                    "WHERE sender = ? AND notice_id = ?",
+                    (NoticeStatus.EXPIRED, at, sender, notice_id),
+                )
+                self._derive(sender, notice_id)
+                self._purged = True
+            self._db.execute(_SWEEP_SENT, (at,))
+            self._db.execute(
+                "DELETE FROM receipts WHERE NOT EXISTS (SELECT 1 FROM sent "
+                "WHERE sent.msg_id = receipts.msg_id AND sent.recipient = receipts.recipient)"
+            )
+            owed = self._db.execute(
+                "SELECT sender, notice_id, notice_type, msg_id, retain_until FROM notices "
+                "WHERE status = ? AND expiry_receipt IS NULL ORDER BY retain_until, notice_id",
+                (NoticeStatus.EXPIRED,),
+            ).fetchall()
+        return [Expired(*r) for r in owed]
+
+    @storage_errors
+    def answered(self, expired: list[Expired], at: datetime) -> None:
+        """The ``retention-expired`` receipts of ``expired`` were acknowledged by the broker at
+        ``at``: the next sweep does not return them again."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE notices SET expiry_receipt = ? WHERE sender = ? AND notice_id = ? "
+                "AND status = ?",
+                [(stamp(at), e.sender, e.notice_id, NoticeStatus.EXPIRED) for e in expired],
+            )
+
+    @storage_errors
+    def expiring(self, now: datetime, within: timedelta) -> list[Expiring]:
+        """Stored notices still holding data whose ``retain_until`` is at or before ``now``
+        + ``within``, soonest first."""
+        rows = self._db.execute(
+            "SELECT sender, notice_id, notice_type, retain_until FROM notices "
+            "WHERE retain_until IS NOT NULL AND retain_until <= ? "
+            "AND (view IS NOT NULL OR withheld IS NOT NULL) ORDER BY retain_until, notice_id",
+            (stamp(now + within),),
+        ).fetchall()
+        return [Expiring(*r) for r in rows]

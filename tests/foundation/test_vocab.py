@@ -14,6 +14,7 @@ from broker.vocab import (
     QUARANTINE_REASONS,
     REASON_CODES,
     MessageKind,
+    PurgeReason,
     Reason,
     ReceiptStatus,
     StoreFailure,
@@ -23,10 +24,12 @@ from broker.vocab import (
 
 def test_reason_sets_are_the_enums_values() -> None:
     """QUARANTINE_REASONS is every Reason; REASON_CODES adds the store's and the receipt
-    writer's; broker.logging exports the same sets; all of them hold plain strings."""
+    writer's, and the purge reasons (a ``retention-expired`` receipt is logged as such);
+    broker.logging exports the same sets; all of them hold plain strings."""
     assert {r.value for r in Reason} == QUARANTINE_REASONS
     assert len(Reason) == 30
     store_and_writer = {"read-only", "disk-full", "locked", "storage-error", "key"}
+    store_and_writer |= {p.value for p in PurgeReason}
     assert store_and_writer == REASON_CODES - QUARANTINE_REASONS
     assert {s.value for s in StoreFailure} | {u.value for u in Unsendable} <= REASON_CODES
     assert broker.logging.QUARANTINE_REASONS is QUARANTINE_REASONS

@@ -237,6 +237,8 @@ def test_the_node_file_shows_the_defaults_of_the_settings_it_leaves_out(tmp_path
         ("shredding", "rotate_every_days"),
         ("shredding", "grace_days"),
         ("shredding", "auto"),
+        ("retention", "warn_days"),
+        ("retention", "confirm_within"),
     }
     for section, key, value in commented:
         actual = getattr(getattr(config, section), key)
