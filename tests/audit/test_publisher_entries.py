@@ -26,8 +26,7 @@ async def test_held_publish_review_and_forward(
     try:
         published = await _held_publish(net)
         await _review(net, published, "approved")
-        for cc in ("FR", "DE"):
-            assert await wait_for(lambda cc=cc: len(_entries(net, cc)) == 2)
+        assert await wait_for(lambda: [len(_entries(net, cc)) for cc in ("FR", "DE")] == [2, 2])
         sent = [e for e in _entries(net, "IT") if e.action == "disclosure"]
         assert [(e.kind, e.bureaus, e.msg_id, e.operator) for e in sent] == [
             ("publish", ("DE", "FR", "XR"), published.msg_id, "op-7")
