@@ -81,6 +81,8 @@ async def test_sigkill_never_separates_an_action_from_its_entry(
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
         if store.exists():
             _, problem = _compare(store)
             assert problem is None, f"seed {seed}: {problem}"
