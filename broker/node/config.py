@@ -41,6 +41,9 @@ Example (``nbx node init FR`` writes a working one)::
     secret_env = "NBX_SCREENING_SECRET"   # the variable holding the bureau's hashing secret
     refusal_threshold = 0.2             # flag a sender whose recent refusal rate is above this
 
+    [audit]                             # the audit log (docs/safeguards.md, "Audit trail")
+    operator = "duty-officer-1"         # who runs the commands; default NBX_OPERATOR, else OS user
+
 Environment variables override the file: ``NBX_BUREAU=DE``, ``NBX_KAFKA__BOOTSTRAP=host:9092``
 (nested keys joined by ``__``). Relative paths are relative to the config file's folder.
 """
