@@ -227,9 +227,14 @@ class Network:
     def stored(self, cc: str, notice_id: str, field: str) -> Any:
         """``field`` of ``notice_id`` as the store of ``cc`` holds it (None: not stored); the
         fields of the inbox list are read without the view, the others are a consultation."""
-        if field in _LISTED:
+        if field in _LISTED or field == "msg_id":
             rows = [r for r in self.store(cc).notices() if r["notice_id"] == notice_id]
-            return cast("dict[str, Any]", rows[0])[field] if rows else None
+            if not rows:
+                return None
+            if field == "msg_id":  # the stored version's message, from its derived state
+                state = self.store(cc).state(rows[0]["sender"], notice_id)
+                return None if state is None else state.msg_id
+            return cast("dict[str, Any]", rows[0])[field]
         record = self.store(cc).notice(notice_id, DEMO_ACCESS)
         return None if record is None else cast("dict[str, Any]", record)[field]
 

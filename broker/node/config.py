@@ -49,6 +49,8 @@ Example (``nbx node init FR`` writes a working one)::
     [retention]                         # the longest kept per type: the policy's [retention]
     warn_days = 30                      # log retention.review-due this many days before
     confirm_within = "72h"              # purged receipts due (no erase_by): then overdue
+    [audit]                             # the audit log (docs/safeguards.md, "Audit trail")
+    operator = "duty-officer-1"         # who runs the commands; default NBX_OPERATOR, else OS user
 
 Environment variables override the file: ``NBX_BUREAU=DE``, ``NBX_KAFKA__BOOTSTRAP=host:9092``
 (nested keys joined by ``__``). Relative paths are relative to the config file's folder.

@@ -597,13 +597,16 @@ class SqliteSink:
 
     @storage_errors
     def audit_entries(self, since: str | None = None, until: str | None = None) -> list[AuditEntry]:
-        """The audit log in seq order; ``since`` / ``until`` bound ``at`` (from, before)."""
-        rows = self._db.execute(
-            "SELECT seq, at, action, notice_id, msg_id, sender, notice_type, kind, bureaus, "
-            "operator, purpose, outcome, reason, prev, hash FROM audit "
-            "WHERE at >= ? AND at < ? ORDER BY seq",
-            (since or "", until or "\uffff"),
-        ).fetchall()
+        """The audit log in seq order; ``since`` / ``until`` bound ``at`` (from, before). (Under
+        the lock: a read still stepping while the daemon's worker thread commits and checkpoints
+        the WAL would make that checkpoint fail as ``locked``.)"""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, at, action, notice_id, msg_id, sender, notice_type, kind, bureaus, "
+                "operator, purpose, outcome, reason, prev, hash FROM audit "
+                "WHERE at >= ? AND at < ? ORDER BY seq",
+                (since or "", until or "\uffff"),
+            ).fetchall()
         return [
             AuditEntry(
                 seq=r[0],
@@ -628,9 +631,11 @@ class SqliteSink:
     @storage_errors
     def checkpoints(self) -> list[Checkpoint]:
         """The signed checkpoints of the audit log, oldest first."""
-        rows = self._db.execute(
-            "SELECT bureau, count, head, at, kid, signature FROM audit_checkpoints ORDER BY count"
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT bureau, count, head, at, kid, signature FROM audit_checkpoints "
+                "ORDER BY count"
+            ).fetchall()
         return [Checkpoint(*r) for r in rows]
 
     @storage_errors

@@ -339,3 +339,33 @@ def test_export_lists_the_entries_between_two_times(store: tuple[Path, Path]) ->
     bad = runner.invoke(main, ["audit", "export", "--config", str(config), "--since", "soon"])
     assert bad.exit_code == 1
     assert "--since: expected a date or an ISO 8601 time, got 'soon'" in bad.output
+
+
+def test_the_jsonl_log_detects_an_edited_byte_and_a_deleted_line(tmp_path: Path) -> None:
+    """The same chain in the JSON-lines store: one byte of a record changed, or a record's line
+    removed, breaks it at that seq."""
+    from broker.sinks import JsonlSink
+    from broker.sinks.audit import verify
+
+    path = tmp_path / "FR.jsonl"
+    sink = JsonlSink(path)
+    for i in range(3):
+        sink.record(AuditEvent(AuditAction.CONSULTATION, notice_id=f"IT-{i}", operator="o",
+                               purpose="check"))  # fmt: skip
+    sink.close()
+    lines = path.read_text().splitlines()
+    edited = [line.replace('"IT-1"', '"IT-7"') if '"IT-1"' in line else line for line in lines]
+    path.write_text("\n".join(edited) + "\n")
+    again = JsonlSink(path)
+    try:
+        problem = verify(again.audit_entries(), [], lambda cp: None)
+    finally:
+        again.close()
+    assert problem == "audit log broken at seq 2: hash does not match the entry (edited)"
+    path.write_text("\n".join(line for line in lines if '"IT-1"' not in line) + "\n")
+    again = JsonlSink(path)
+    try:
+        problem = verify(again.audit_entries(), [], lambda cp: None)
+    finally:
+        again.close()
+    assert problem == "audit log broken at seq 2: entry missing (next is seq 3)"

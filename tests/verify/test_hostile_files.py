@@ -166,6 +166,9 @@ SAFE_COMMANDS = [
     ["directory", "show"],
     ["inbox", "list", "--config"],
     ["inbox", "show", "--config"],
+    ["inbox", "show", "--purpose", "check", "--config"],
+    ["audit", "verify", "--config"],
+    ["audit", "export", "--config"],
     ["status", "--config"],
     ["schema", "export"],
 ]

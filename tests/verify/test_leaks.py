@@ -12,11 +12,14 @@ from broker import devbroker
 from broker.envelope import Grant, seal
 from broker.errors import EnvelopeRejected
 from broker.keys.files import load_bureau_keys
+from broker.sinks.audit import Access
 from tests.node.helpers import Net, read_topic, wait_for
 from tests.verify.support import (
     CANARIES,
     LOGS,
     TALLY,
+    audit_canary_hits,
+    audit_log_text,
     canary,
     canary_hits,
     canary_notice,
@@ -98,9 +101,22 @@ async def test_no_canary_on_any_topic_in_any_log_or_quarantine_record(
         )
         assert await wait_for(lambda: fr.stats.quarantined >= before + 3, timeout_s=60)
         assert de.stats.delivered >= 5
+        # consultations: a read of a canary notice's view is an audit entry (ids, no data)
+        for sink in (fr.sink, de.sink):
+            shown = sink.notice(notices[1].notice_id, Access("officer-1", "case check 2026/7"))
+            assert shown is not None
+            assert canary_hits(json.dumps(shown))  # the view itself holds the canaries
         await asyncio.sleep(2)  # receipts reach the senders
     finally:
         await net.stop()
+    # every node's audit log (entries and signed checkpoints): ids and codes, no canary
+    audit_hits: list[str] = []
+    for cc in ("IT", "FR", "DE"):
+        store = net.configs[cc].sink_path()
+        assert "consultation" in audit_log_text(store) or cc == "IT"
+        audit_hits += audit_canary_hits(store)
+    TALLY.count("canary hits", len(audit_hits))
+    assert not audit_hits, f"canaries in an audit log: {audit_hits[:5]}"
 
     hits: list[str] = []
     records = 0
