@@ -15,7 +15,7 @@ async def test_housekeeping_signs_a_checkpoint_at_the_clock_time(tmp_path: Path)
     net = memory_net(tmp_path, ("IT", "FR"))
     try:
         fr = net.daemon("FR")
-        fr.clock = lambda: datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
+        fr.clock = lambda: datetime(2029, 5, 4, 3, 2, 1, tzinfo=UTC)  # before the notice expires
         await net.start("FR")
         await net.publish("IT", example("red"), ["FR"])
         assert await wait_for(lambda: len(fr.sink.audit_entries()) == 1)
@@ -26,7 +26,7 @@ async def test_housekeeping_signs_a_checkpoint_at_the_clock_time(tmp_path: Path)
             "FR",
             1,
             head,
-            "2031-05-04T03:02:01.000+00:00",
+            "2029-05-04T03:02:01.000+00:00",
         )
         assert cp.kid == fr.keys.signing_key_id
         fr.keys.signing_key.public_key().verify(
