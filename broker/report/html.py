@@ -84,7 +84,7 @@ class Chart:
 
 
 #: the bar area of a chart, in pixels
-_BAR_SPACE: Final = 360.0
+_BAR_SPACE: Final = 280.0
 
 
 def _label(row: dict[str, Any]) -> tuple[Cell, Cell]:
@@ -286,14 +286,14 @@ no notice, message or person.</p>
 {% for c in charts %}
 <figure>
 <figcaption>{{ c.title }}</figcaption>
-<svg xmlns="http://www.w3.org/2000/svg" width="{{ 180 + 360 + 60 }}" height="{{ c.height }}"
+<svg xmlns="http://www.w3.org/2000/svg" width="{{ 150 + 280 + 50 }}" height="{{ c.height }}"
      role="img" aria-label="{{ c.title }}">
 {% for b in c.bars %}
 {% set y = 6 + 24 * loop.index0 %}
-<text x="174" y="{{ y + 14 }}" text-anchor="end">{{ b.label }}</text>
-<rect class="bar{{ ' suppressed' if b.suppressed }}" x="180" y="{{ y }}"
+<text x="144" y="{{ y + 14 }}" text-anchor="end">{{ b.label }}</text>
+<rect class="bar{{ ' suppressed' if b.suppressed }}" x="150" y="{{ y }}"
       width="{{ '%.1f' % b.width }}" height="18"></rect>
-<text x="{{ '%.1f' % (184 + b.width) }}" y="{{ y + 14 }}" data-k="{{ b.key }}">{{ b.text }}</text>
+<text x="{{ '%.1f' % (154 + b.width) }}" y="{{ y + 14 }}" data-k="{{ b.key }}">{{ b.text }}</text>
 {% endfor %}
 </svg>
 </figure>
