@@ -56,6 +56,8 @@ _VERSION_KINDS: Final = frozenset({MessageKind.PUBLISH.value, MessageKind.UPDATE
 #: a purging message's own entry (the other erasure entries are purges it did not send)
 _MESSAGE_PURGES: Final = frozenset({PurgeReason.CANCEL.value, PurgeReason.ERASURE.value})
 _GROUNDS: Final = frozenset(g.value for g in Ground)
+#: the reason of a ``rejection`` entry for an older version than the one stored (not quarantined)
+STALE: Final = "stale"
 
 
 def shown(n: int) -> int | str:
@@ -182,6 +184,8 @@ def count_entries(
             row.received += 1
             if e.reason == Reason.DECLINED_BY_POLICY:
                 row.declined += 1
+            elif e.reason != STALE:  # a verified message refused: on the quarantine topic too
+                row.quarantined[e.reason or Reason.INTERNAL.value] += 1
         elif e.action == AuditAction.QUARANTINE:
             tally.row(key).quarantined[e.reason or Reason.INTERNAL.value] += 1
         elif e.action == AuditAction.ERASURE:
@@ -191,11 +195,14 @@ def count_entries(
                 row.received += 1  # the cancel / erasure message itself
             row.purged[reason] += 1
         elif e.action == AuditAction.DECISION:
+            row = tally.row(key)
+            if e.operator is not None and e.kind == MessageKind.REVIEW:
+                _time_review(row, e, arrived)  # a review taken here (a person ran the command)
             if e.msg_id is not None:
                 if e.msg_id in decisions_seen:
                     continue  # the same decision sent and received back here
                 decisions_seen.add(e.msg_id)
-            _count_decision(tally.row(key), e, arrived)
+            _count_decision(row, e)
     for o in overdue:
         if not _in_period(o["sent_at"], since, until):
             continue
@@ -205,25 +212,28 @@ def count_entries(
     return tally
 
 
-def _count_decision(
-    row: Counts, e: AuditEntry, arrived: Mapping[tuple[str | None, str | None], str]
-) -> None:
-    """A review, block, unblock or delete this node took or received."""
-    if e.kind == MessageKind.REVIEW:
-        if e.outcome == REFUSED:
-            row.refusals += 1
-            grounds = [g.strip() for g in (e.reason or "").split(",") if g.strip()]
-            for g in dict.fromkeys(grounds) or [Ground.OTHER.value]:
-                row.refused[g if g in _GROUNDS else Ground.OTHER.value] += 1
-        if e.operator is not None and e.outcome in (APPROVED, REFUSED):
-            # a review taken here (a command a person ran): how long after the message came
-            received = arrived.get((e.sender, e.notice_id))
-            if received is not None and received <= e.at:
-                row.review_times.append(_seconds(e.at, received))
+def _count_decision(row: Counts, e: AuditEntry) -> None:
+    """A review, block, unblock or delete this node took or received (once per decision)."""
+    if e.kind == MessageKind.REVIEW and e.outcome == REFUSED:
+        row.refusals += 1
+        grounds = [g.strip() for g in (e.reason or "").split(",") if g.strip()]
+        for g in dict.fromkeys(grounds) or [Ground.OTHER.value]:
+            row.refused[g if g in _GROUNDS else Ground.OTHER.value] += 1
     elif e.kind == MessageKind.BLOCK:
         row.blocked += 1
     elif e.kind == MessageKind.DELETE:
         row.deleted += 1
+
+
+def _time_review(
+    row: Counts, e: AuditEntry, arrived: Mapping[tuple[str | None, str | None], str]
+) -> None:
+    """How long after the version it judges arrived here a review was taken here."""
+    if e.outcome not in (APPROVED, REFUSED):
+        return
+    received = arrived.get((e.sender, e.notice_id))
+    if received is not None and received <= e.at:
+        row.review_times.append(_seconds(e.at, received))
 
 
 def _review_times(times: Sequence[float]) -> dict[str, Any]:

@@ -239,15 +239,32 @@ def test_the_period_bounds_what_is_counted() -> None:
     assert tally.rows[("IT", "red")].received == 5  # minutes 2, 3, 4, 5, 6
 
 
-def test_a_decision_sent_and_received_back_counts_once() -> None:
-    """The same refusal (one msg id) taken here and received back here is one refusal."""
+@pytest.mark.parametrize("own_first", [True, False])
+def test_a_decision_sent_and_received_back_counts_once(own_first: bool) -> None:
+    """The same refusal (one msg id) taken here and received back here, in either order, is
+    one refusal, and its review time is counted (from the entry with the operator)."""
     log = Log()
-    log.publish("IT", "IT-1")
-    log.review("IT", "IT-1", "refused", "art3", own=True, msg_id="r1")
-    log.review("IT", "IT-1", "refused", "art3", msg_id="r1")
+    log.publish("IT", "IT-1", minutes=0)
+    for own in (own_first, not own_first):
+        log.review("IT", "IT-1", "refused", "art3", own=own, msg_id="r1", minutes=2)
     c = count_entries(log.entries, {}).rows[("IT", "red")]
     assert c.refusals == 1
     assert dict(c.refused) == {Ground.ART3: 1}
+    assert c.review_times == [120.0]
+
+
+def test_a_verified_message_rejected_counts_as_received_and_quarantined() -> None:
+    """A rejection (schema, review-mismatch, ...) is on the quarantine topic too; a declined
+    one is counted as declined only, a stale one as received only."""
+    log = Log()
+    for reason in (Reason.SCHEMA, Reason.DECLINED_BY_POLICY, "stale"):
+        log.add(
+            AuditAction.REJECTION, sender="IT", notice_id="IT-1", kind=MessageKind.PUBLISH,
+            outcome="rejected", reason=reason,
+        )  # fmt: skip
+    c = count_entries(log.entries, {}).rows[("IT", "red")]
+    assert (c.received, c.declined) == (3, 1)
+    assert dict(c.quarantined) == {Reason.SCHEMA: 1}
 
 
 def test_unknown_or_missing_grounds_count_as_other() -> None:
