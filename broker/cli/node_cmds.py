@@ -319,17 +319,30 @@ def inbox_list(config_path: Path, actionable: bool, as_json: bool) -> None:
         )
 
 
+PURPOSE = click.option(
+    "--purpose",
+    required=True,
+    help="Why the notice is read (recorded in the audit log with the operator; no personal data).",
+)
+
+
 @inbox.command("show")
 @CONFIG
 @click.argument("notice_id")
+@PURPOSE
 @JSON_OUT
-def inbox_show(config_path: Path, notice_id: str, as_json: bool) -> None:
-    """Show one notice: its disclosed view and what was withheld (and by which rule)."""
+def inbox_show(config_path: Path, notice_id: str, purpose: str, as_json: bool) -> None:
+    """Show one notice: its disclosed view and what was withheld (and by which rule). The read is
+    a consultation in the audit log: the operator ([audit] operator, NBX_OPERATOR or the OS user)
+    and --purpose are recorded."""
     from broker.sinks import open_sink
+    from broker.sinks.audit import Access, default_operator
 
-    sink = open_sink(_config(config_path).sink.url)
+    config = _config(config_path)
+    access = Access(default_operator(config.audit.operator), purpose)
+    sink = open_sink(config.sink.url)
     try:
-        row = sink.notice(notice_id)
+        row = sink.notice(notice_id, access)
     finally:
         sink.close()
     if row is None:

@@ -13,19 +13,22 @@ import click
 
 from broker.cli.node_cmds import CONFIG, JSON_OUT, _config, _exit_for, _print_result, _recipients
 from broker.errors import NbxError
-from broker.vocab import ALL, Ground, NoticeState, Role
+from broker.vocab import ALL, Ground, MessageKind, NoticeState, Role
 
 
 class Subject:
     """The message a reviewer or the oversight body decides on, as this node stored it."""
 
-    def __init__(self, config: Any, notice_id: str) -> None:
-        """Read ``notice_id``'s current version, statement hash and audience from the store."""
+    def __init__(self, config: Any, notice_id: str, purpose: str = Role.REVIEWER.value) -> None:
+        """Read ``notice_id``'s current version, statement hash and audience from the store
+        (a consultation by this node's operator for ``purpose``: the review or oversight)."""
         from broker.sinks import open_sink
+        from broker.sinks.audit import Access, default_operator
 
         sink = open_sink(config.sink.url)
         try:
-            row = sink.notice(notice_id)
+            access = Access(default_operator(config.audit.operator), purpose)
+            row = sink.notice(notice_id, access)
             found = None if row is None else sink.statement(row["sender"], row["msg_id"])
             audience = None if row is None else sink.audience(row["sender"], row["msg_id"])
             rate = None if row is None else sink.refusal_rate(row["sender"])
@@ -175,7 +178,13 @@ def _review(config_path: Path, notice_id: str, decision: str, grounds: tuple[str
         if result.failed:  # the attestation must be in every inbox before any held package
             return result
         if decision == "approved":  # packages held under heightened supervision go on now
-            forwarded = await pub.forward_held(statement_hash, notice_id)
+            forwarded = await pub.forward_held(
+                statement_hash,
+                notice_id,
+                msg_id=subject.row["msg_id"],
+                notice_type=subject.row["notice_type"],
+                kind=MessageKind.PUBLISH if subject.row["version"] == 1 else MessageKind.UPDATE,
+            )
             for outcome in [] if as_json else forwarded:
                 line = f"forwarded to {outcome.recipient}: {outcome.status}"
                 click.echo(line + (f" ({outcome.reason})" if outcome.reason else ""))
@@ -259,7 +268,7 @@ def _oversight_command(kind: str, help_text: str, *, needs_reason: bool) -> clic
             subject_sender, subject_type = sender.upper(), notice_type
         else:
             try:
-                subject = Subject(config, notice_id)
+                subject = Subject(config, notice_id, Role.OVERSIGHT.value)
             except NbxError:
                 msg = (
                     f"{notice_id}: not in this node's store; give --sender, --notice-type and --to"

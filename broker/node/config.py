@@ -185,6 +185,15 @@ class ScreeningConfig(BaseModel):
     refusal_threshold: float = Field(default=DEFAULT_REFUSAL_THRESHOLD, ge=0, le=1)
 
 
+class AuditConfig(BaseModel):
+    """The audit log (docs/safeguards.md, "Audit trail")."""
+
+    model_config = _STRICT
+    #: who runs this node's commands (the operator of consultations and of what is sent);
+    #: unset: the environment variable NBX_OPERATOR, else the OS user
+    operator: str | None = Field(default=None, min_length=1, max_length=128)
+
+
 class NodeConfig(BaseSettings):
     """A bureau node's configuration (see the module docstring for the file format)."""
 
@@ -201,6 +210,7 @@ class NodeConfig(BaseSettings):
     limits: LimitsConfig = LimitsConfig()
     security: SecurityConfig = SecurityConfig()
     screening: ScreeningConfig = ScreeningConfig()
+    audit: AuditConfig = AuditConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @classmethod

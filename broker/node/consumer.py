@@ -41,7 +41,7 @@ from broker.logging import get_logger
 from broker.node.pipeline import NOTICE_KINDS, Outcome, ReceivePipeline
 from broker.node.receipts import RECEIPTS_NOTICE_ID, Action, Answer, ReceiptWriter
 from broker.node.stats import DaemonStats
-from broker.sinks.base import Applied, Sink
+from broker.sinks.base import Applied, Position, Sink
 from broker.transport import (
     LOG_APPEND_TIME,
     KafkaSettings,
@@ -460,6 +460,12 @@ class ConsumerDaemon:
                     outcome = self._receive_safely(pipeline, record)
                     if outcome.quarantine is not None:
                         stored.actions.append(self._quarantine(record, outcome.quarantine))
+                        if not outcome.recorded:  # its audit entry, in the batch's transaction
+                            self.sink.record_quarantine(
+                                outcome.quarantine.value,
+                                Position(record.topic, record.partition, record.offset),
+                                outcome.about,
+                            )
                     if outcome.answer is not None:
                         stored.answers.append(outcome.answer)
                     stored.answers.extend(outcome.extra)

@@ -74,6 +74,10 @@ class Outcome:
     #: receipts owed to others than the sender (a refusal or delete purged a stored notice:
     #: ``purged`` to its sender; a notice arrived already deleted: ``purged`` to the oversight)
     extra: tuple[Answer, ...] = ()
+    #: the opened package a quarantine is about (its ids go into the audit entry), if opened
+    about: VerifiedPackage | None = field(default=None, compare=False)
+    #: the sink already recorded this rejection (and its audit entry): the quarantine adds none
+    recorded: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ class NoticeHandler:
         sink, stats = pipe.sink, pipe.stats
         seen = sink.seen(package.sender, package.msg_id)
         if seen is not None and seen.position != position:
-            return Outcome(quarantine=Reason.REPLAY)
+            return Outcome(quarantine=Reason.REPLAY, about=package)
         if seen is not None:  # redelivery after a crash: answer again, store nothing
             stats.redelivered += 1
             status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
@@ -131,14 +135,16 @@ class NoticeHandler:
         if reason is not None:
             sink.reject(package, position, reason)
             return Outcome(
-                quarantine=reason, answer=pipe.answer(package, ReceiptStatus.REJECTED, reason)
+                quarantine=reason,
+                answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
+                recorded=True,
             )
         review = self.carries_view and pipe.needs_review(
             package.kind, package.notice_type, package.sender
         )
         outcome = sink.apply(package, view, position, review=review)
         if outcome is Applied.REPLAY:  # raced with another position; treat as replay
-            return Outcome(quarantine=Reason.REPLAY)
+            return Outcome(quarantine=Reason.REPLAY, about=package)
         purge_reason: str | None = None
         if outcome is Applied.PURGED and self.carries_view:
             # refused or deleted before it arrived: the sender hears why, the oversight body
@@ -258,9 +264,10 @@ class ReceiptHandler:
         try:
             batch = ReceiptBatch.model_validate(dict(package.header))
         except ValueError:
-            return Outcome(quarantine=Reason.SCHEMA)
+            return Outcome(quarantine=Reason.SCHEMA, about=package)
         if any(r.recipient != package.sender for r in batch.receipts):
-            return Outcome(quarantine=Reason.NOT_ADDRESSED)  # a receipt speaks for its signer
+            # a receipt speaks for its signer
+            return Outcome(quarantine=Reason.NOT_ADDRESSED, about=package)
         for receipt in batch.receipts:
             stored = ReceiptRecord(
                 receipt.msg_id,
@@ -326,7 +333,7 @@ class FactHandler:
         sink = pipe.sink
         seen = sink.seen(package.sender, package.msg_id)
         if seen is not None and seen.position != position:
-            return Outcome(quarantine=Reason.REPLAY)
+            return Outcome(quarantine=Reason.REPLAY, about=package)
         if seen is not None:  # redelivery after a crash: answer again, store nothing
             pipe.stats.redelivered += 1
             status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
@@ -339,12 +346,14 @@ class FactHandler:
         if reason is not None:
             sink.reject(package, position, reason)
             return Outcome(
-                quarantine=reason, answer=pipe.answer(package, ReceiptStatus.REJECTED, reason)
+                quarantine=reason,
+                answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
+                recorded=True,
             )
         subject = str(body["subject_sender"])
         outcome = sink.apply(package, body, position)
         if outcome is Applied.REPLAY:
-            return Outcome(quarantine=Reason.REPLAY)
+            return Outcome(quarantine=Reason.REPLAY, about=package)
         if outcome is Applied.PURGED:  # a stored notice refused or deleted: tell its sender
             pipe.stats.purged += 1
             extra = _purged_answers(pipe, subject, package.notice_id)
@@ -494,7 +503,7 @@ class ReceivePipeline:
         handler = self.handlers.get(package.kind)
         topic = RECEIPTS if record.topic == self.receipts_topic else INBOX
         if handler is None or handler.topic != topic:
-            return Outcome(quarantine=Reason.WRONG_TOPIC)
+            return Outcome(quarantine=Reason.WRONG_TOPIC, about=package)
         position = Position(record.topic, record.partition, record.offset)
         return handler(self, Received(package, position, started))
 

@@ -30,6 +30,7 @@ from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
 from broker.node.runtime import check_accepting
 from broker.node.signer import BatchSigner
+from broker.sinks.audit import AuditEvent, default_operator
 from broker.transport import (
     KafkaSettings,
     KafkaTransport,
@@ -42,7 +43,7 @@ from broker.transport import (
 from broker.transport.factory import Producer
 from broker.transport.record_keys import record_key
 from broker.transport.topics import HOLD_HEADER, HOLD_TO_HEADER
-from broker.vocab import ALL, LifecycleKind, MessageKind, Role, SendStatus
+from broker.vocab import ALL, AuditAction, LifecycleKind, MessageKind, Role, SendStatus
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
@@ -118,8 +119,12 @@ class Publisher:
         max_sign_batch: int = 64,
         max_frame_bytes: int = 1 << 20,
         transport: Transport | None = None,
+        operator: str | None = None,
     ) -> None:
         """Prepare a publisher for bureau ``keys.bureau`` (the producer starts on enter).
+
+        ``operator``: who sends (the audit entries of what is sent carry it; default
+        :func:`~broker.sinks.audit.default_operator`: ``NBX_OPERATOR``, else the OS user).
 
         ``max_sign_batch`` caps how many concurrent publishes share one signature; 1 signs every
         message alone. Frames are padded to size buckets of at most ``max_frame_bytes``.
@@ -143,6 +148,7 @@ class Publisher:
         self._topics = self.transport.topics()
         self._owns_store = False
         self._log = get_logger()
+        self.operator = operator or default_operator()
 
     @classmethod
     def from_config(cls, config: NodeConfig, *, transport: Transport | None = None) -> Publisher:
@@ -162,6 +168,7 @@ class Publisher:
             max_sign_batch=config.limits.max_sign_batch,
             max_frame_bytes=config.limits.max_frame_bytes,
             transport=transport,
+            operator=default_operator(config.audit.operator),
         )
         pub._owns_store = True
         return pub
@@ -394,6 +401,7 @@ class Publisher:
             units={},
             grants=grants,
             handling=handling,
+            body=body,
         )
 
     def recipients_of(self, notice_id: str) -> list[str]:
@@ -408,7 +416,15 @@ class Publisher:
 
     # --- low level ------------------------------------------------------------------------
 
-    async def forward_held(self, statement_hash: str, notice_id: str) -> list[RecipientOutcome]:
+    async def forward_held(
+        self,
+        statement_hash: str,
+        notice_id: str,
+        *,
+        msg_id: str | None = None,
+        notice_type: str | None = None,
+        kind: str | None = None,
+    ) -> list[RecipientOutcome]:
         """(A reviewer, after approving) forward the packages a sender under heightened
         supervision left on this reviewer's holding topic, unchanged, to their recipients'
         inboxes, then forget them. Each goes with this reviewer's record key for (recipient,
@@ -439,6 +455,21 @@ class Publisher:
             outcomes.append(
                 RecipientOutcome(frame.recipient, SendStatus.SENT, None, topic, meta.offset)
             )
+        forwarded = tuple(o.recipient for o in outcomes if o.status == SendStatus.SENT)
+        if forwarded:
+            self.store.record(
+                AuditEvent(
+                    AuditAction.DISCLOSURE,
+                    notice_id=notice_id,
+                    msg_id=msg_id,
+                    sender=self.bureau,
+                    notice_type=notice_type,
+                    kind=kind,
+                    bureaus=forwarded,
+                    operator=self.operator,
+                    outcome="forwarded",
+                )
+            )
         if not any(o.status == SendStatus.FAILED for o in outcomes):
             self.store.drop_held(statement_hash)  # kept to forward again if one failed
         return outcomes
@@ -465,8 +496,11 @@ class Publisher:
         grants: Mapping[str, Grant],
         handling: str,
         extra_outcomes: Sequence[RecipientOutcome] = (),
+        body: Mapping[str, Any] | None = None,
     ) -> PublishResult:
         """Seal one message for every recipient in ``grants`` and produce each package.
+
+        ``body``: a review's or oversight decision's body (its audit entry records the decision).
 
         Private: ``grants`` are trusted as given, so every caller must have decided them (the
         policy in :meth:`publish`, the fixed empty grants of :meth:`lifecycle`).
@@ -480,7 +514,7 @@ class Publisher:
             result = PublishResult(
                 "", notice_id, kind, list(extra_outcomes), notice_type=notice_type
             )
-            self._record(result)
+            self._record(result, body)
             return result
         unsigned = prepare(
             signer=self.keys,
@@ -515,7 +549,7 @@ class Publisher:
             statement_hash=sealed.statement_hash,
             notice_type=notice_type,
         )
-        self._record(result)
+        self._record(result, body)
         self._log.info(
             "notice.published",
             msg_id=sealed.msg_id,
@@ -529,10 +563,12 @@ class Publisher:
         )
         return result
 
-    def _record(self, result: PublishResult) -> None:
+    def _record(self, result: PublishResult, body: Mapping[str, Any] | None = None) -> None:
+        """Keep what was sent to whom, and its audit entry, in one transaction."""
         store = self.store
         if store is None:
             return
+        event = self._audit_event(result, body)
 
         def record(o: RecipientOutcome) -> None:
             store.record_sent(
@@ -546,12 +582,54 @@ class Publisher:
                 notice_type=result.notice_type,
             )
 
-        if len(result.outcomes) == 1:  # one statement is one transaction already
-            record(result.outcomes[0])
-            return
-        with store.batch():  # one transaction for every recipient
+        with store.batch():  # one transaction for every recipient and the audit entry
             for o in result.outcomes:
                 record(o)
+            if event is not None:
+                store.record(event)
+
+    def _audit_event(
+        self, result: PublishResult, body: Mapping[str, Any] | None
+    ) -> AuditEvent | None:
+        """The audit entry of a message sent: ``disclosure`` (recipients it was sent or held
+        for), or ``decision`` for a review / oversight decision; none if nothing was sent."""
+        reached = tuple(
+            o.recipient for o in result.outcomes if o.status in (SendStatus.SENT, SendStatus.HELD)
+        )
+        if not result.msg_id or not reached:
+            return None
+        if body is not None and result.kind in (
+            MessageKind.REVIEW,
+            MessageKind.BLOCK,
+            MessageKind.UNBLOCK,
+            MessageKind.DELETE,
+        ):
+            review = result.kind == MessageKind.REVIEW
+            grounds = body.get("grounds")
+            return AuditEvent(
+                AuditAction.DECISION,
+                notice_id=result.notice_id,
+                msg_id=result.msg_id,
+                sender=str(body.get("subject_sender") or self.bureau),
+                notice_type=result.notice_type,
+                kind=result.kind,
+                bureaus=reached,
+                operator=self.operator,
+                outcome=str(body.get("decision")) if review else result.kind.value,
+                reason=(",".join(str(g) for g in grounds) if grounds else None)
+                if review
+                else body.get("case_ref"),
+            )
+        return AuditEvent(
+            AuditAction.DISCLOSURE,
+            notice_id=result.notice_id,
+            msg_id=result.msg_id,
+            sender=self.bureau,
+            notice_type=result.notice_type,
+            kind=result.kind,
+            bureaus=reached,
+            operator=self.operator,
+        )
 
     @staticmethod
     def _route(recipient: str, held_by: str | None) -> str:

@@ -21,8 +21,9 @@ from enum import StrEnum
 from typing import Any, ParamSpec, Protocol, TypedDict, TypeVar
 
 from broker.envelope import VerifiedPackage
-from broker.errors import SinkError
+from broker.errors import NbxError, SinkError
 from broker.vocab import (
+    AuditAction,
     MessageKind,
     NoticeState,
     NoticeStatus,
@@ -264,6 +265,59 @@ class AuditEntry:
     reason: str | None  # a Reason, refusal grounds, a purge's reason
     prev: str
     hash: str
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """What a sink is asked to record; it becomes an entry with the chain's next seq, the
+    store's time and the hashes (:func:`chain`). See :class:`~broker.sinks.base.AuditEntry`."""
+
+    action: AuditAction
+    notice_id: str | None = None
+    msg_id: str | None = None
+    sender: str | None = None
+    notice_type: str | None = None
+    kind: str | None = None
+    bureaus: tuple[str, ...] = ()
+    operator: str | None = None
+    purpose: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement of the chain's head: the first ``count`` entries end in ``head``
+    (``GENESIS`` for none), signed by ``bureau``'s key ``kid`` at ``at``."""
+
+    bureau: str
+    count: int
+    head: str
+    at: str
+    kid: str
+    signature: str  # base64url Ed25519 over CHECKPOINT_DOMAIN || JCS(payload)
+
+
+class AccessError(NbxError):
+    """A read of a notice's view without an operator or a purpose."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who reads a notice's view and why: what a ``consultation`` entry records. Both are
+    required (an empty operator or purpose raises :class:`AccessError`)."""
+
+    operator: str
+    purpose: str
+
+    def __post_init__(self) -> None:
+        """Refuse an empty operator or purpose."""
+        if not self.operator.strip():
+            msg = "reading a notice needs an operator ([audit] operator, NBX_OPERATOR)"
+            raise AccessError(msg)
+        if not self.purpose.strip():
+            msg = "reading a notice needs a purpose (--purpose)"
+            raise AccessError(msg)
 
 
 class OverdueRow(TypedDict):
@@ -534,8 +588,9 @@ class Sink(Protocol):
         """Current notices (without their views), newest first."""
         ...
 
-    def notice(self, notice_id: str) -> NoticeRecord | None:
-        """One notice with its disclosed view and withheld manifest."""
+    def notice(self, notice_id: str, access: Access) -> NoticeRecord | None:
+        """One notice with its disclosed view and withheld manifest; the read is recorded as a
+        ``consultation`` audit entry (``access``: operator and purpose) in the same transaction."""
         ...
 
     def audit_entries(self, since: str | None = None, until: str | None = None) -> list[AuditEntry]:
@@ -544,6 +599,26 @@ class Sink(Protocol):
 
     def overdue(self, now: datetime) -> list[OverdueRow]:
         """The purging messages sent whose recipients have not confirmed them by their deadline."""
+        ...
+
+    def record(self, event: AuditEvent) -> None:
+        """Append an audit entry: inside the open batch (the transaction of the action it
+        records, e.g. the publisher's ``sent`` rows), or in a transaction of its own."""
+        ...
+
+    def record_quarantine(
+        self, reason: str, at: Position, package: VerifiedPackage | None = None
+    ) -> None:
+        """The ``quarantine`` audit entry of the record read at ``at`` (once per position)."""
+        ...
+
+    def checkpoint(self, sign: Callable[[int, str], Checkpoint]) -> Checkpoint | None:
+        """Sign the audit chain's head (``sign(count, head)``) and keep the checkpoint; ``None``
+        when the last one already covers every entry."""
+        ...
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """The audit log's signed checkpoints, oldest first."""
         ...
 
     def close(self) -> None:

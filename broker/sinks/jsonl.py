@@ -15,12 +15,28 @@ import base64
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from broker.envelope import VerifiedPackage
+from broker.sinks.audit import (
+    GENESIS,
+    Access,
+    AuditEvent,
+    Checkpoint,
+    chain,
+    checkpoint_json,
+    consultation_event,
+    entry_from_json,
+    entry_json,
+    purge_event,
+    quarantine_event,
+    receive_event,
+    rejection_event,
+)
 from broker.sinks.base import (
     FACT_KINDS,
     PURGED_STATES,
@@ -82,6 +98,15 @@ class JsonlSink:
         self._flags: dict[tuple[str, str], dict[str, Any]] = {}
         #: a reviewer's held packages per position (topic, partition, offset)
         self._held: dict[tuple[str, int, int], dict[str, Any]] = {}
+        #: the audit log (kept across a purge's rewrite), its checkpoints, the chain's head and
+        #: the positions of quarantined records already recorded
+        self._audit: list[dict[str, Any]] = []
+        self._checkpoints: list[dict[str, Any]] = []
+        self._head: tuple[int, str] = (0, GENESIS)
+        self._sources: set[str] = set()
+        #: purge entries of the notice records being written (see _derived and _append)
+        self._pending: list[AuditEvent] = []
+        self._lock = threading.RLock()
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
@@ -114,10 +139,11 @@ class JsonlSink:
         """Flush and fsync what the batch appended (lines written cannot be taken back, so
         ``commit=False`` makes them durable too; replaying the file gives the same state)."""
         del commit
-        self._in_batch = False
-        self._fh.flush()
-        if self.durable:
-            os.fsync(self._fh.fileno())
+        with self._lock:
+            self._in_batch = False
+            self._fh.flush()
+            if self.durable:
+                os.fsync(self._fh.fileno())
 
     def _load(self, rec: dict[str, Any]) -> None:
         kind = rec["type"]
@@ -137,15 +163,46 @@ class JsonlSink:
             self._flags[(rec["sender"], rec["msg_id"])] = rec
         elif kind == "held":
             self._held[(rec["topic"], rec["partition"], rec["offset"])] = rec
+        elif kind == "audit":
+            self._audit.append(rec)
+            self._head = (int(rec["seq"]), str(rec["hash"]))
+            if rec.get("source"):
+                self._sources.add(rec["source"])
+        elif kind == "checkpoint":
+            self._checkpoints.append(rec)
 
-    def _append(self, *records: dict[str, Any]) -> None:
-        for rec in records:
-            self._fh.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
-            self._load(rec)
-        if not self._in_batch:
-            self._fh.flush()
-            if self.durable:
-                os.fsync(self._fh.fileno())
+    def _append(
+        self,
+        *records: dict[str, Any],
+        audit: Sequence[AuditEvent] = (),
+        source: str | None = None,
+    ) -> None:
+        """Append ``records`` and the audit entries of ``audit`` (then of the purges the
+        records carry) in one write: one flush and fsync, or the batch's."""
+        events = [*audit, *self._pending]
+        self._pending = []
+        lines = list(records)
+        if events:
+            now = _now()
+            seq, prev = self._head
+            for event in events:
+                seq += 1
+                entry = chain(event, seq, now, prev)
+                prev = entry.hash
+                line = {"type": "audit", **entry_json(entry)}
+                if source is not None:
+                    line["source"] = source
+                lines.append(line)
+        with self._lock:
+            self._fh.write(
+                "".join(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n" for rec in lines)
+            )
+            for rec in lines:
+                self._load(rec)
+            if not self._in_batch:
+                self._fh.flush()
+                if self.durable:
+                    os.fsync(self._fh.fileno())
 
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
@@ -164,6 +221,8 @@ class JsonlSink:
             for group in groups:
                 for rec in group.values():
                     out.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
+            for rec in [*self._audit, *self._checkpoints]:  # the audit log survives, in order
+                out.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
             out.flush()
             os.fsync(out.fileno())
         self._fh.close()
@@ -230,17 +289,26 @@ class JsonlSink:
             facts,
         )
 
-    def _derived(self, sender: str, notice_id: str) -> tuple[dict[str, Any], Derived] | None:
+    def _derived(
+        self, sender: str, notice_id: str, cause: str | None = None
+    ) -> tuple[dict[str, Any], Derived] | None:
         """The notice's record with its state derived again (purged if the state holds no
-        personal data); not yet appended."""
+        personal data); not yet appended. A purge of the data the record held leaves one
+        ``erasure`` audit entry (``cause``: the message kind; ``None`` for the retention sweep),
+        written by the next :meth:`_append` with the record."""
         derived = self._compute(sender, notice_id)
         if derived is None:
             return None
-        notice = self._notices[(sender, notice_id)] | {
+        current = self._notices[(sender, notice_id)]
+        notice = current | {
             "state": derived.state,
             "state_reason": derived.reason,
         }
         if derived.state in PURGED_STATES:
+            if current.get("view") is not None or current.get("withheld") is not None:
+                self._pending.append(
+                    purge_event(sender, notice_id, current.get("notice_type"), derived, cause)
+                )
             notice |= {"view": None, "withheld": None}
             for key in [k for k, f in self._flags.items() if f["notice_id"] == notice_id
                         and f["sender"] == sender]:  # fmt: skip
@@ -285,9 +353,13 @@ class JsonlSink:
                 "review": current.get("review", False) if current else False,
             }
             self._notices[key] = notice
-            derived = self._derived(*key)
+            derived = self._derived(*key, package.kind)
             assert derived is not None
-            self._append(self._delivery(package, at, Applied.PURGED, None), derived[0])
+            self._append(
+                self._delivery(package, at, Applied.PURGED, None),
+                derived[0],
+                audit=[receive_event(package, Applied.PURGED.value)],
+            )
             self._rewrite()
             return Applied.PURGED
         if package.kind == MessageKind.SUSPEND:
@@ -296,11 +368,18 @@ class JsonlSink:
                     "status": NoticeStatus.SUSPENDED,
                     "updated_at": _now(),
                 }
-                derived = self._derived(*key)
+                derived = self._derived(*key, package.kind)
                 assert derived is not None
-                self._append(self._delivery(package, at, Applied.SUSPENDED, None), derived[0])
+                self._append(
+                    self._delivery(package, at, Applied.SUSPENDED, None),
+                    derived[0],
+                    audit=[receive_event(package, Applied.SUSPENDED.value)],
+                )
             else:
-                self._append(self._delivery(package, at, Applied.SUSPENDED, None))
+                self._append(
+                    self._delivery(package, at, Applied.SUSPENDED, None),
+                    audit=[receive_event(package, Applied.SUSPENDED.value)],
+                )
             return Applied.SUSPENDED
         statement = {
             "type": "statement",
@@ -317,9 +396,14 @@ class JsonlSink:
             or current["version"] >= version
         ):
             self._statements[(package.sender, package.msg_id)] = statement
-            derived = self._derived(*key)
+            derived = self._derived(*key, package.kind)
             assert derived is not None
-            self._append(self._delivery(package, at, Applied.STALE, None), statement, derived[0])
+            self._append(
+                self._delivery(package, at, Applied.STALE, None),
+                statement,
+                derived[0],
+                audit=[receive_event(package, Applied.STALE.value)],
+            )
             if derived[1].state in PURGED_STATES and current.get("view") is not None:
                 self._rewrite()
             return Applied.STALE
@@ -333,17 +417,25 @@ class JsonlSink:
         }
         self._statements[(package.sender, package.msg_id)] = statement
         self._notices[key] = notice
-        derived = self._derived(*key)
+        derived = self._derived(*key, package.kind)
         assert derived is not None
         notice, state = derived
         if state.state in PURGED_STATES:  # refused or deleted before it arrived
             self._append(
-                self._delivery(package, at, Applied.PURGED, state.reason), statement, notice
+                self._delivery(package, at, Applied.PURGED, state.reason),
+                statement,
+                notice,
+                audit=[receive_event(package, Applied.PURGED.value)],
             )
             if current is not None and current.get("view") is not None:
                 self._rewrite()
             return Applied.PURGED
-        self._append(self._delivery(package, at, Applied.DELIVERED, None), statement, notice)
+        self._append(
+            self._delivery(package, at, Applied.DELIVERED, None),
+            statement,
+            notice,
+            audit=[receive_event(package, Applied.DELIVERED.value)],
+        )
         return Applied.DELIVERED
 
     def _apply_fact(self, package: VerifiedPackage, body: dict[str, Any], at: Position) -> Applied:
@@ -352,13 +444,22 @@ class JsonlSink:
         before = self._compute(*key)
         record = {"type": "fact", "at": _now(), **fact.__dict__}
         self._facts[(fact.by, fact.msg_id)] = record
-        derived = self._derived(*key)
+        derived = self._derived(*key, fact.kind)
         if derived is None or before is None:
-            self._append(self._delivery(package, at, Applied.DELIVERED, None), record)
+            self._append(
+                self._delivery(package, at, Applied.DELIVERED, None),
+                record,
+                audit=[receive_event(package, Applied.DELIVERED.value, fact)],
+            )
             return Applied.DELIVERED
         purged = before.state not in PURGED_STATES and derived[1].state in PURGED_STATES
         outcome = Applied.PURGED if purged else Applied.DELIVERED
-        self._append(self._delivery(package, at, outcome, None), record, derived[0])
+        self._append(
+            self._delivery(package, at, outcome, None),
+            record,
+            derived[0],
+            audit=[receive_event(package, outcome.value, fact)],
+        )
         if purged:
             self._rewrite()
         return outcome
@@ -468,7 +569,10 @@ class JsonlSink:
         guard = self._guard(package, at)
         if guard is not None:
             return guard
-        self._append(self._delivery(package, at, Applied.REJECTED, reason))
+        self._append(
+            self._delivery(package, at, Applied.REJECTED, reason),
+            audit=[rejection_event(package, reason.value)],
+        )
         return Applied.REJECTED
 
     def record_sent(
@@ -548,8 +652,23 @@ class JsonlSink:
         ]
         return sorted(rows, key=lambda r: r["updated_at"], reverse=True)
 
-    def notice(self, notice_id: str) -> NoticeRecord | None:
-        """One notice with its view and withheld manifest."""
+    @storage_errors
+    def notice(self, notice_id: str, access: Access) -> NoticeRecord | None:
+        """One notice with its view and withheld manifest; the read is appended as a
+        ``consultation`` audit entry (``access``: who and why)."""
+        if not isinstance(access, Access):
+            msg = "reading a notice needs an Access(operator, purpose)"
+            raise TypeError(msg)
+        record = self._notice(notice_id)
+        if record is not None:
+            event = consultation_event(
+                access, record["notice_id"], record["msg_id"], record["sender"],
+                record["notice_type"],
+            )  # fmt: skip
+            self._append(audit=[event])
+        return record
+
+    def _notice(self, notice_id: str) -> NoticeRecord | None:
         matches = [n for n in self._notices.values() if n["notice_id"] == notice_id]
         if not matches:
             return None
@@ -565,10 +684,48 @@ class JsonlSink:
 
     # --- issue 18 (placeholders until the audit log and erasure tracking land) ----------
 
-    def audit_entries(self, since: str | None = None, until: str | None = None) -> list[AuditEntry]:
-        """The audit log, oldest first (none kept yet)."""
-        return []
-
     def overdue(self, now: datetime) -> list[OverdueRow]:
         """Purging messages not confirmed by their deadline (not tracked yet)."""
         return []
+
+    # --- audit log ------------------------------------------------------------------------
+
+    @storage_errors
+    def record(self, event: AuditEvent) -> None:
+        """Append an audit entry (in the open batch's write, or alone)."""
+        self._append(audit=[event])
+
+    @storage_errors
+    def record_quarantine(
+        self, reason: str, at: Position, package: VerifiedPackage | None = None
+    ) -> None:
+        """The ``quarantine`` entry of the record read at ``at`` (once per position)."""
+        source = f"{at.topic}:{at.partition}:{at.offset}"
+        if source in self._sources:
+            return
+        self._append(audit=[quarantine_event(reason, package)], source=source)
+
+    def audit_entries(self, since: str | None = None, until: str | None = None) -> list[AuditEntry]:
+        """The audit log in seq order; ``since`` / ``until`` bound ``at`` (from, before)."""
+        return [
+            entry_from_json(r)
+            for r in sorted(self._audit, key=lambda r: int(r["seq"]))
+            if (since is None or r["at"] >= since) and (until is None or r["at"] < until)
+        ]
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """The signed checkpoints of the audit log, oldest first."""
+        keys = ("bureau", "count", "head", "at", "kid", "signature")
+        found = [Checkpoint(*(r[k] for k in keys)) for r in self._checkpoints]
+        return sorted(found, key=lambda c: c.count)
+
+    @storage_errors
+    def checkpoint(self, sign: Callable[[int, str], Checkpoint]) -> Checkpoint | None:
+        """Sign the chain's head and append the checkpoint; ``None`` when the last one already
+        covers every entry."""
+        count, head = self._head
+        if any(int(r["count"]) >= count for r in self._checkpoints):
+            return None
+        cp = sign(count, head)
+        self._append({"type": "checkpoint", **checkpoint_json(cp)})
+        return cp

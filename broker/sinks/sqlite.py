@@ -21,7 +21,8 @@ import base64
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
@@ -29,6 +30,18 @@ from typing import Any, TypedDict
 import orjson
 
 from broker.envelope import VerifiedPackage
+from broker.sinks.audit import (
+    GENESIS,
+    Access,
+    AuditEvent,
+    Checkpoint,
+    chain,
+    consultation_event,
+    purge_event,
+    quarantine_event,
+    receive_event,
+    rejection_event,
+)
 from broker.sinks.base import (
     FACT_KINDS,
     PURGED_STATES,
@@ -165,12 +178,50 @@ CREATE INDEX IF NOT EXISTS sent_notice ON sent (notice_id);
 CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 """
 )
+#: the audit log (docs/safeguards.md, "Audit trail"): append-only (the triggers refuse an update
+#: or a delete), hash-chained (broker.sinks.audit), and its signed checkpoints. ``source`` is
+#: not part of an entry: the position of a quarantined record, so a redelivery adds no entry.
+AUDIT: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS audit (
+    seq          INTEGER PRIMARY KEY,
+    at           TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    notice_id    TEXT,
+    msg_id       TEXT,
+    sender       TEXT,
+    notice_type  TEXT,
+    kind         TEXT,
+    bureaus      TEXT NOT NULL,
+    operator     TEXT,
+    purpose      TEXT,
+    outcome      TEXT,
+    reason       TEXT,
+    prev         TEXT NOT NULL,
+    hash         TEXT NOT NULL,
+    source       TEXT
+)""",
+    "CREATE INDEX IF NOT EXISTS audit_at ON audit (at)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS audit_source ON audit (source) WHERE source IS NOT NULL",
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    """CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    count        INTEGER PRIMARY KEY,
+    head         TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    bureau       TEXT NOT NULL,
+    kid          TEXT NOT NULL,
+    signature    TEXT NOT NULL
+)""",
+)
 #: ``PRAGMA user_version`` of the schema above. 2: the replay guard keyed by (sender, msg id).
 #: 3: notice states (``notices.state``...), ``statements`` and ``facts``.
 #: 4: ``statements.audience`` (whom a reviewer or the oversight body answers), ``flags`` (the
 #: screening flags of each person-targeting version received; deleted when the notice is purged),
 #: ``held`` (a reviewer's held packages of senders under heightened supervision).
-SCHEMA_VERSION = 4
+#: 5: ``audit`` and ``audit_checkpoints`` (the audit log).
+SCHEMA_VERSION = 5
 #: the derived state of a row written by an older release (no review, no facts then)
 _STATE_OF_STATUS = (
     f"CASE status WHEN '{NoticeStatus.SUSPENDED}' THEN '{NoticeState.SUSPENDED}' "
@@ -257,6 +308,14 @@ class SqliteSink:
         self._migrate()
         self._in_batch = False
         self._purged = False
+        #: the audit chain's head (seq, hash) inside the open transaction; None: read it again
+        #: (at the first entry of each transaction: another process may have written since)
+        self._head: tuple[int, str] | None = None
+        #: purge entries held back while apply() writes the message's own entry first
+        self._deferred: list[AuditEvent] | None = None
+        #: a batch's commit runs on a worker thread: a read that writes its consultation entry
+        #: waits for it (see notice())
+        self._lock = threading.RLock()
 
     def _migrate(self) -> None:
         """Create the tables, or bring a store written by an older release to this schema."""
@@ -288,6 +347,8 @@ class SqliteSink:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            for statement in AUDIT:
+                db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
@@ -319,23 +380,26 @@ class SqliteSink:
             msg = "a batch is already open"
             raise RuntimeError(msg)
         self._db.execute("BEGIN IMMEDIATE")
+        self._head = None
         self._in_batch = True
 
     @storage_errors
     def end(self, *, commit: bool) -> None:
         """Commit (and fsync) or roll back the batch's transaction; a failed commit rolls back."""
-        self._in_batch = False
-        if not commit:
-            self._rollback()
-            return
-        try:
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
-        if self._purged:
-            self._purged = False
-            self._checkpoint()
+        with self._lock:
+            self._in_batch = False
+            self._head = None
+            if not commit:
+                self._rollback()
+                return
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            if self._purged:
+                self._purged = False
+                self._checkpoint()
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -351,26 +415,141 @@ class SqliteSink:
         """A transaction of its own, or a savepoint inside :meth:`batch`."""
         db = self._db
         if self._in_batch:
+            head = self._head
             db.execute("SAVEPOINT one")
             try:
                 yield
             except BaseException:
                 db.execute("ROLLBACK TO one")
                 db.execute("RELEASE one")
+                self._head = head  # the entries written since are gone too
                 raise
             db.execute("RELEASE one")
             return
         db.execute("BEGIN IMMEDIATE")
+        self._head = None
         try:
             yield
         except BaseException:
+            self._head = None
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self._head = None
         db.execute("COMMIT")
         if self._purged:
             self._purged = False
             self._checkpoint()
+
+    # --- audit log ------------------------------------------------------------------------
+
+    def _audit(self, event: AuditEvent, now: str, source: str | None = None) -> AuditEntry:
+        """Append ``event`` to the audit chain inside the open transaction (the caller's)."""
+        head = self._head
+        if head is None:
+            row = self._db.execute(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            head = (0, GENESIS) if row is None else (row[0], row[1])
+        entry = chain(event, head[0] + 1, now, head[1])
+        self._db.execute(
+            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                entry.seq,
+                entry.at,
+                entry.action,
+                entry.notice_id,
+                entry.msg_id,
+                entry.sender,
+                entry.notice_type,
+                entry.kind,
+                orjson.dumps(entry.bureaus).decode(),
+                entry.operator,
+                entry.purpose,
+                entry.outcome,
+                entry.reason,
+                entry.prev,
+                entry.hash,
+                source,
+            ),
+        )
+        self._head = (entry.seq, entry.hash)
+        return entry
+
+    @storage_errors
+    def record(self, event: AuditEvent) -> None:
+        """Append an audit entry in the open batch (with the action it records), or alone."""
+        with self._tx():
+            self._audit(event, _now())
+
+    @storage_errors
+    def record_quarantine(
+        self, reason: str, at: Position, package: VerifiedPackage | None = None
+    ) -> None:
+        """The ``quarantine`` entry of the record read at ``at`` (once per position: a
+        redelivery adds none)."""
+        source = f"{at.topic}:{at.partition}:{at.offset}"
+        with self._tx():
+            if self._db.execute("SELECT 1 FROM audit WHERE source = ?", (source,)).fetchone():
+                return
+            self._audit(quarantine_event(reason, package), _now(), source)
+
+    @storage_errors
+    def audit_entries(self, since: str | None = None, until: str | None = None) -> list[AuditEntry]:
+        """The audit log in seq order; ``since`` / ``until`` bound ``at`` (from, before)."""
+        rows = self._db.execute(
+            "SELECT seq, at, action, notice_id, msg_id, sender, notice_type, kind, bureaus, "
+            "operator, purpose, outcome, reason, prev, hash FROM audit "
+            "WHERE at >= ? AND at < ? ORDER BY seq",
+            (since or "", until or "\uffff"),
+        ).fetchall()
+        return [
+            AuditEntry(
+                seq=r[0],
+                at=r[1],
+                action=r[2],
+                notice_id=r[3],
+                msg_id=r[4],
+                sender=r[5],
+                notice_type=r[6],
+                kind=r[7],
+                bureaus=tuple(json.loads(r[8])),
+                operator=r[9],
+                purpose=r[10],
+                outcome=r[11],
+                reason=r[12],
+                prev=r[13],
+                hash=r[14],
+            )
+            for r in rows
+        ]
+
+    @storage_errors
+    def checkpoints(self) -> list[Checkpoint]:
+        """The signed checkpoints of the audit log, oldest first."""
+        rows = self._db.execute(
+            "SELECT bureau, count, head, at, kid, signature FROM audit_checkpoints ORDER BY count"
+        ).fetchall()
+        return [Checkpoint(*r) for r in rows]
+
+    @storage_errors
+    def checkpoint(self, sign: Callable[[int, str], Checkpoint]) -> Checkpoint | None:
+        """Sign the chain's head (``sign(count, head)``) and keep the checkpoint, in one
+        transaction; ``None`` when the last checkpoint already covers every entry."""
+        with self._lock, self._tx():
+            row = self._db.execute(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            count, head = (0, GENESIS) if row is None else (row[0], row[1])
+            last = self._db.execute("SELECT MAX(count) FROM audit_checkpoints").fetchone()
+            if last is not None and last[0] is not None and last[0] >= count:
+                return None
+            cp = sign(count, head)
+            self._db.execute(
+                "INSERT INTO audit_checkpoints VALUES (?,?,?,?,?,?)",
+                (cp.count, cp.head, cp.at, cp.bureau, cp.kid, cp.signature),
+            )
+        return cp
 
     # --- receiving side -------------------------------------------------------------------
 
@@ -432,11 +611,19 @@ class SqliteSink:
             if guard is not None:
                 return guard
             now = _now()  # one time stamp for the notice row and the delivery row
-            if package.kind in FACT_KINDS:
-                outcome, reason = self._apply_fact(fact_from(package, view), now)
-            else:
-                outcome, reason = self._apply_kind(package, view, now, review=review)
-            self._log(package, at, outcome, reason, now)
+            fact = fact_from(package, view) if package.kind in FACT_KINDS else None
+            self._deferred = []  # the message's own entry first, then the purge it caused
+            try:
+                if fact is not None:
+                    outcome, reason = self._apply_fact(fact, now)
+                else:
+                    outcome, reason = self._apply_kind(package, view, now, review=review)
+                self._log(package, at, outcome, reason, now)
+                self._audit(receive_event(package, outcome.value, fact), now)
+                for event in self._deferred:
+                    self._audit(event, now)
+            finally:
+                self._deferred = None
             if outcome is Applied.PURGED:
                 self._purged = True
         return outcome
@@ -460,7 +647,7 @@ class SqliteSink:
                 now,
             ),
         )
-        after = self._derive(fact.subject_sender, fact.notice_id)
+        after = self._derive(fact.subject_sender, fact.notice_id, fact.kind)
         if (
             before is not None
             and after is not None
@@ -500,9 +687,13 @@ class SqliteSink:
         )
         return derived, bool(row[3])
 
-    def _derive(self, sender: str, notice_id: str) -> Derived | None:
+    def _derive(self, sender: str, notice_id: str, cause: str | None = None) -> Derived | None:
         """Derive the notice's state from its row and facts, store it, and purge its personal
-        data when the state holds none."""
+        data when the state holds none.
+
+        Every purge goes through here and leaves one ``erasure`` audit entry whose reason is the
+        derived state's :class:`~broker.vocab.PurgeReason` (``cause``: the message kind that
+        caused it; ``None`` for the retention sweep)."""
         computed = self._compute(sender, notice_id)
         if computed is None:
             return None
@@ -518,6 +709,15 @@ class SqliteSink:
             )
         if purge:
             self._purged = True
+            row = self._db.execute(
+                "SELECT notice_type FROM notices WHERE sender = ? AND notice_id = ?",
+                (sender, notice_id),
+            ).fetchone()
+            event = purge_event(sender, notice_id, row[0] if row else None, derived, cause)
+            if self._deferred is not None:
+                self._deferred.append(event)
+            else:
+                self._audit(event, _now())
         return derived
 
     def _apply_kind(
@@ -548,7 +748,7 @@ class SqliteSink:
                     NoticeState.PURGED,
                 ),
             )
-            self._derive(package.sender, package.notice_id)
+            self._derive(package.sender, package.notice_id, kind)
             return Applied.PURGED, None
         if kind == MessageKind.SUSPEND:
             db.execute(
@@ -563,7 +763,7 @@ class SqliteSink:
                     NoticeStatus.ACTIVE,
                 ),
             )
-            self._derive(package.sender, package.notice_id)
+            self._derive(package.sender, package.notice_id, kind)
             return Applied.SUSPENDED, None
         if kind not in (MessageKind.PUBLISH, MessageKind.UPDATE):
             msg = f"unsupported message kind {kind!r}"
@@ -581,7 +781,7 @@ class SqliteSink:
         )
         version = _version(package)
         if row is not None and (row[1] in PURGED_STATUS.values() or row[0] >= version):
-            self._derive(package.sender, package.notice_id)  # a refusal may name this version
+            self._derive(package.sender, package.notice_id, kind)  # a refusal may name it
             return Applied.STALE, None
         db.execute(
             f"INSERT INTO notices ({_NOTICE_COLUMNS}) "  # noqa: S608 (constant columns)
@@ -607,7 +807,7 @@ class SqliteSink:
                 int(review),
             ),
         )
-        derived = self._derive(package.sender, package.notice_id)
+        derived = self._derive(package.sender, package.notice_id, kind)
         if derived is not None and derived.state in PURGED_STATES:
             # refused or deleted before it arrived: stored without its personal data
             return Applied.PURGED, derived.reason
@@ -715,7 +915,9 @@ class SqliteSink:
             guard = self._guard(package, at)
             if guard is not None:
                 return guard
-            self._log(package, at, Applied.REJECTED, reason)
+            now = _now()
+            self._log(package, at, Applied.REJECTED, reason, now)
+            self._audit(rejection_event(package, reason.value), now)
         return Applied.REJECTED
 
     # --- sending side ---------------------------------------------------------------------
@@ -801,8 +1003,27 @@ class SqliteSink:
             for r in rows
         ]
 
-    def notice(self, notice_id: str) -> NoticeRecord | None:
-        """One notice with its disclosed view and withheld manifest (None if unknown)."""
+    @storage_errors
+    def notice(self, notice_id: str, access: Access) -> NoticeRecord | None:
+        """One notice with its disclosed view and withheld manifest (None if unknown): a
+        ``consultation`` entry (``access``: who and why) is written in the same transaction."""
+        if not isinstance(access, Access):
+            msg = "reading a notice needs an Access(operator, purpose)"
+            raise TypeError(msg)
+        with self._lock, self._tx():
+            record = self._notice(notice_id)
+            if record is not None:
+                event = consultation_event(
+                    access,
+                    record["notice_id"],
+                    record["msg_id"],
+                    record["sender"],
+                    record["notice_type"],
+                )
+                self._audit(event, _now())
+        return record
+
+    def _notice(self, notice_id: str) -> NoticeRecord | None:
         row = self._db.execute(
             "SELECT notice_id, sender, notice_type, version, status, view, withheld, policy, "
             "msg_id, updated_at, state, state_reason FROM notices WHERE notice_id = ? "
@@ -852,10 +1073,6 @@ class SqliteSink:
         ]
 
     # --- issue 18 (placeholders until the audit log and erasure tracking land) ----------
-
-    def audit_entries(self, since: str | None = None, until: str | None = None) -> list[AuditEntry]:
-        """The audit log, oldest first (none kept yet)."""
-        return []
 
     def overdue(self, now: datetime) -> list[OverdueRow]:
         """Purging messages not confirmed by their deadline (not tracked yet)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from broker import devbroker
+from tests.audit_access import READ
 from tests.node.helpers import Net, example, read_topic, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -25,8 +26,8 @@ async def test_published_notice_is_delivered_and_the_wire_holds_no_plaintext(
     await net.start("FR")
     try:
         fr = net.daemon("FR")
-        assert await wait_for(lambda: fr.sink.notice(red.notice_id) is not None)
-        stored = fr.sink.notice(red.notice_id)
+        assert await wait_for(lambda: fr.sink.notice(red.notice_id, READ) is not None)
+        stored = fr.sink.notice(red.notice_id, READ)
         assert stored is not None
         assert stored["sender"] == "IT"
     finally:

@@ -51,7 +51,7 @@ def test_publish_consume_inbox_status_cancel(
     listed = nbx("inbox", "list", "--config", str(configs["FR"]), "--json")
     assert [r["notice_id"] for r in json.loads(listed.stdout)] == ["IT-2025-0001"]
     shown = json.loads(nbx("inbox", "show", "--config", str(configs["DE"]), "IT-2025-0001",
-                           "--json").stdout)  # fmt: skip
+                           "--purpose", "test", "--json").stdout)  # fmt: skip
     assert shown["sender"] == "IT"
     assert shown["view"]["person"]["family_name"] == "ROSSETTI"
     assert {p for p, _ in shown["withheld"]} == {
@@ -72,7 +72,7 @@ def test_publish_consume_inbox_status_cancel(
     for cc in ("FR", "DE"):
         assert nbx("consume", "--config", str(configs[cc]), "--until-idle", "2").returncode == 0
         after = json.loads(nbx("inbox", "show", "--config", str(configs[cc]), "IT-2025-0001",
-                               "--json").stdout)  # fmt: skip
+                               "--purpose", "test", "--json").stdout)  # fmt: skip
         assert after["status"] == "cancelled"
         assert after["view"] is None
 

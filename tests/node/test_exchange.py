@@ -11,6 +11,7 @@ import pytest
 from broker import devbroker
 from broker.policy import decide, inbound_check, load_policies
 from broker.schemas import NoticeType
+from tests.audit_access import READ
 from tests.node.helpers import Net, example, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +63,7 @@ async def test_every_notice_type_reaches_each_recipient_with_exactly_its_view(
         from broker.schemas import disclosure_units
 
         for recipient, notice, sender, decision in expected:
-            stored = net.daemon(recipient).sink.notice(notice.notice_id)
+            stored = net.daemon(recipient).sink.notice(notice.notice_id, READ)
             declined = inbound_check(
                 policies, notice_type=notice.notice_type, sender=sender, recipient=recipient
             )

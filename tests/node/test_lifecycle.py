@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from broker.node import Publisher, PublishResult
+from tests.audit_access import READ
 from tests.node.helpers import Net, example, memory_net, wait_for
 
 BUREAUS = ("IT", "FR", "DE")
@@ -33,13 +34,13 @@ async def test_older_version_arriving_later_does_not_overwrite(tmp_path: Path) -
         fr = net.daemon("FR").sink
 
         def version() -> int | None:
-            stored = fr.notice(v1.notice_id)
+            stored = fr.notice(v1.notice_id, READ)
             return None if stored is None else stored["version"]
 
         assert await wait_for(lambda: version() == 2)
         await net.publish("IT", v1, ["FR"])
         assert await wait_for(lambda: net.daemon("FR").stats.stale == 1)
-        stored = fr.notice(v1.notice_id)
+        stored = fr.notice(v1.notice_id, READ)
         assert stored is not None
         assert stored["version"] == 2
         assert stored["view"] is not None
@@ -85,7 +86,7 @@ async def test_cancel_purges_personal_data_from_the_file_and_receipts_reach_the_
         assert await wait_for(lambda: sorted(_receipts(net, "IT", red.notice_id, "purged"))
                               == ["DE", "FR"])  # fmt: skip
         for cc in files:
-            stored = net.daemon(cc).sink.notice(red.notice_id)
+            stored = net.daemon(cc).sink.notice(red.notice_id, READ)
             assert stored is not None
             assert stored["status"] == "cancelled"
             assert stored["view"] is None

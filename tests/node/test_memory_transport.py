@@ -19,6 +19,7 @@ from broker.sinks.sqlite import SqliteSink
 from broker.testing import LOG_APPEND_TIME, MemoryBroker, MemoryTransport
 from broker.transport import KafkaSettings, KafkaTransport, Transport
 from broker.transport.admin import TopicManager
+from tests.audit_access import READ
 from tests.node.helpers import example
 
 NO_BROKER = KafkaSettings(bootstrap="127.0.0.1:1")
@@ -98,7 +99,7 @@ async def test_a_publisher_and_a_daemon_exchange_a_notice_in_memory(tmp_path: Pa
     try:
         stats = await daemon.run(until_idle_s=0.3)
         assert (stats.delivered, stats.quarantined, stats.receipts_sent) == (1, 0, 1)
-        stored = sink.notice(red.notice_id)
+        stored = sink.notice(red.notice_id, READ)
         assert stored is not None
         assert stored["version"] == 1
     finally:

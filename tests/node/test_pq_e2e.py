@@ -27,6 +27,7 @@ from broker.node.config import NodeConfig
 from broker.node.runtime import load_node
 from broker.wire import frame
 from broker.wire.suites import SUITE_MLKEM768_X25519, SUITE_X25519
+from tests.audit_access import READ
 from tests.node.helpers import Net, example, read_topic, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -191,8 +192,8 @@ async def test_min_suite_2_quarantines_a_lagging_senders_package(
         de = net.daemon("DE")
         assert await wait_for(lambda: de.stats.delivered + de.stats.quarantined == 2)
         assert (de.stats.delivered, de.stats.reasons) == (1, {"suite-too-weak": 1})
-        assert de.sink.notice(weak.notice_id) is None
-        assert de.sink.notice(strong.notice_id) is not None
+        assert de.sink.notice(weak.notice_id, READ) is None
+        assert de.sink.notice(strong.notice_id, READ) is not None
         inbox = await read_topic(bootstrap, "nbx.inbox.DE", expect=2)
         quarantined = await read_topic(bootstrap, "nbx.quarantine.DE", expect=1)
         assert [value for _, value, _ in quarantined] == [inbox[0][1]]

@@ -11,6 +11,7 @@ from broker import devbroker
 from broker.policy import SenderRestrictions
 from broker.schemas import HandlingCode
 from broker.transport import KafkaSettings, list_topics
+from tests.audit_access import READ
 from tests.node.helpers import Net, example, read_topic
 
 pytestmark = pytest.mark.e2e
@@ -47,8 +48,8 @@ async def test_unknown_recipient_fails_alone_and_restrictions_exclude(
         from tests.node.helpers import wait_for
 
         fr = net.daemon("FR")
-        assert await wait_for(lambda: fr.sink.notice(result.notice_id) is not None)
-        stored = fr.sink.notice(result.notice_id)
+        assert await wait_for(lambda: fr.sink.notice(result.notice_id, READ) is not None)
+        stored = fr.sink.notice(result.notice_id, READ)
         assert stored is not None
         assert stored["view"] is not None
         assert stored["view"]["handling"] == {"code": "H2"}

@@ -23,6 +23,7 @@ from broker.keys import BureauKeys
 from broker.keys.files import load_bureau_keys
 from broker.schemas import NoticeBase, disclosure_units, non_redactable
 from broker.testing import MemoryBroker
+from tests.audit_access import READ
 from tests.node.helpers import Net, example, memory_net, read_topic, wait_for
 
 
@@ -236,7 +237,7 @@ async def test_a_co_recipient_cannot_spend_another_senders_msg_id(tmp_path: Path
         fr = net.daemon("FR")
         assert await wait_for(lambda: fr.stats.delivered + fr.stats.purged == 3)
         assert fr.stats.quarantined == 0, fr.stats.reasons
-        stored = fr.sink.notice(red.notice_id)
+        stored = fr.sink.notice(red.notice_id, READ)
         assert stored is not None
         assert (stored["status"], stored["view"]) == ("cancelled", None)
     finally:

@@ -21,6 +21,7 @@ from broker.sinks.base import Applied, Sink
 from broker.sinks.jsonl import JsonlSink
 from broker.sinks.sqlite import SCHEMA_VERSION, SqliteSink
 from broker.vocab import MessageKind, NoticeState, Reason, ReceiptStatus, SendStatus
+from tests.audit_access import READ
 from tests.node.states_kit import (
     FAMILY,
     IT,
@@ -82,7 +83,7 @@ def test_a_notice_that_needs_review_is_pending_until_its_statement_is_approved(s
     assert red.statement_hash == sealed.statement_hash
     assert inbox.deliver(red).delivered == (red, Applied.DELIVERED)
     assert state(sink) == NoticeState.PENDING_REVIEW
-    stored = sink.notice(NOTICE_ID)
+    stored = sink.notice(NOTICE_ID, READ)
     assert stored is not None
     assert stored["view"] is not None
     assert stored["state"] == NoticeState.PENDING_REVIEW
@@ -145,7 +146,7 @@ def test_a_refusal_purges_the_notice_and_tells_its_sender_the_ground(
             ("XR", refusal.msg_id, ReceiptStatus.PURGED, None),
             ("IT", red.msg_id, ReceiptStatus.PURGED, "art3,art2"),
         ]
-        stored = sink.notice(NOTICE_ID)
+        stored = sink.notice(NOTICE_ID, READ)
         assert stored is not None
         assert (stored["state"], stored["state_reason"]) == ("refused", "art3,art2")
         assert stored["view"] is None
@@ -187,7 +188,7 @@ def test_a_refusal_is_final(sink: Sink) -> None:
     assert inbox.deliver(v2).delivered == (v2, Applied.PURGED)
     inbox.deliver(review(v2))
     assert state(sink) == NoticeState.REFUSED
-    stored = sink.notice(NOTICE_ID)
+    stored = sink.notice(NOTICE_ID, READ)
     assert stored is not None
     assert stored["view"] is None
 
@@ -200,7 +201,7 @@ def test_block_restricts_unblock_lifts_and_an_update_stays_blocked(sink: Sink) -
     inbox.deliver(v1)
     inbox.deliver(review(v1))
     inbox.deliver(oversight(BLOCK))
-    stored = sink.notice(NOTICE_ID)
+    stored = sink.notice(NOTICE_ID, READ)
     assert stored is not None
     assert (stored["state"], stored["state_reason"]) == (
         "blocked",
@@ -274,7 +275,7 @@ def test_delete_purges_and_answers_the_sender_and_the_oversight_body(sqlite_path
             ("XO", delete.msg_id, ReceiptStatus.PURGED, None),
             ("IT", red.msg_id, ReceiptStatus.PURGED, "delete:CCF-2026-9"),
         ]
-        stored = sink.notice(NOTICE_ID)
+        stored = sink.notice(NOTICE_ID, READ)
         assert stored is not None
         assert (stored["state"], stored["state_reason"]) == ("purged", "delete:CCF-2026-9")
         assert stored["view"] is None
@@ -380,7 +381,7 @@ def test_an_attestation_of_another_statement_is_quarantined(sink: Sink) -> None:
         )
         assert out.quarantine == Reason.REVIEW_MISMATCH
     assert state(sink) == NoticeState.PENDING_REVIEW
-    stored = sink.notice(NOTICE_ID)
+    stored = sink.notice(NOTICE_ID, READ)
     assert stored is not None
     assert stored["view"] is not None
 
@@ -468,7 +469,7 @@ def test_a_store_of_schema_2_is_migrated_with_derived_states(sqlite_path: Path) 
     finally:
         sink.close()
     version = sqlite3.connect(sqlite_path).execute("PRAGMA user_version").fetchone()[0]
-    assert version == SCHEMA_VERSION == 4
+    assert version == SCHEMA_VERSION == 5
 
 
 def test_the_refusal_rate_counts_the_recent_reviews_of_a_sender(

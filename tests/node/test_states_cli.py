@@ -39,8 +39,11 @@ def test_inbox_list_shows_the_state_and_filters_the_actionable(tmp_path: Path) -
         inbox.deliver(oversight(MessageKind.BLOCK))
         assert json.loads(_inbox(config, "list", "--actionable", "--json")) == []
         assert _inbox(config, "list").strip().endswith("blocked (CCF-2026-7: challenge pending)")
-        shown = _inbox(config, "show", NOTICE_ID)
+        shown = _inbox(config, "show", NOTICE_ID, "--purpose", "check")
         assert "state: blocked (CCF-2026-7: challenge pending)" in shown
-        assert json.loads(_inbox(config, "show", NOTICE_ID, "--json"))["state"] == "blocked"
+        assert (
+            json.loads(_inbox(config, "show", NOTICE_ID, "--purpose", "check", "--json"))["state"]
+            == "blocked"
+        )
     finally:
         sink.close()

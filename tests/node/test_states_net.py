@@ -10,6 +10,7 @@ import pytest
 
 from broker.node import Publisher, PublishResult
 from broker.vocab import NoticeState
+from tests.audit_access import READ
 from tests.node.helpers import Net, example, memory_net, wait_for
 
 BUREAUS = ("IT", "FR", "DE", "XR", "XO")
@@ -20,7 +21,7 @@ ROLES = {"XR": ["reviewer"], "XO": ["oversight"]}
 
 
 def _state(net: Net, cc: str, notice_id: str) -> str | None:
-    stored = net.daemon(cc).sink.notice(notice_id)
+    stored = net.daemon(cc).sink.notice(notice_id, READ)
     return None if stored is None else stored["state"]
 
 
@@ -109,7 +110,7 @@ async def _story(net: Net) -> None:
     assert await wait_for(lambda: want_xo <= _receipts(net, "XO", red.notice_id))
     family = red.person.family_name.encode()  # type: ignore[attr-defined]
     for cc in ("FR", "DE"):
-        stored = net.daemon(cc).sink.notice(red.notice_id)
+        stored = net.daemon(cc).sink.notice(red.notice_id, READ)
         assert stored is not None
         assert stored["view"] is None
         path = net.configs[cc].sink_path()
@@ -217,10 +218,10 @@ async def test_screening_flags_are_stored_with_the_version_and_purged_with_it(
         await net.publish("IT", political, ["FR"])
         fr = net.daemon("FR").sink
         assert await wait_for(lambda: _state(net, "FR", "IT-2025-0777") == "pending-review")
-        plain = fr.notice("IT-2025-0001")
+        plain = fr.notice("IT-2025-0001", READ)
         assert plain is not None
         assert plain["flags"] == []
-        stored = fr.notice("IT-2025-0777")
+        stored = fr.notice("IT-2025-0777", READ)
         assert stored is not None
         assert [f["code"] for f in stored["flags"]] == ["political-offence"]
         assert "insulting" in stored["flags"][0]["reason"].lower()
@@ -238,7 +239,7 @@ async def test_screening_flags_are_stored_with_the_version_and_purged_with_it(
 
         await net.with_publisher("XO", delete)
         assert await wait_for(lambda: _state(net, "FR", "IT-2025-0777") == "purged")
-        gone = fr.notice("IT-2025-0777")
+        gone = fr.notice("IT-2025-0777", READ)
         assert gone is not None
         assert gone["flags"] == []
         # the deleted notice's flags are gone with its data; the other notice was screened too

@@ -20,6 +20,7 @@ from broker.sinks.base import Sink
 from broker.sinks.jsonl import JsonlSink
 from broker.sinks.sqlite import SqliteSink
 from broker.vocab import MessageKind, NoticeState
+from tests.audit_access import READ
 from tests.node.states_kit import (
     IT,
     NOTICE_ID,
@@ -101,7 +102,7 @@ def final_state(order: list[str], folder: Path, store: str) -> str | None:
         assert len(rows) <= 1
         state = rows[0]["state"] if rows else None
         if state in (NoticeState.REFUSED, NoticeState.CANCELLED):
-            stored = sink.notice(NOTICE_ID)
+            stored = sink.notice(NOTICE_ID, READ)
             assert stored is not None
             assert stored["view"] is None
         return state

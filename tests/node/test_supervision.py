@@ -13,6 +13,7 @@ import pytest
 from broker.node import Publisher, PublishResult
 from broker.testing import MemoryBroker
 from broker.transport import hold, inbox
+from tests.audit_access import READ
 from tests.node.helpers import Net, example, memory_net, wait_for
 
 BUREAUS = ("IT", "FR", "DE", "XR")
@@ -29,7 +30,7 @@ def _kafka(net: Net) -> MemoryBroker:
 
 
 def _state(net: Net, cc: str, notice_id: str) -> str | None:
-    stored = net.daemon(cc).sink.notice(notice_id)
+    stored = net.daemon(cc).sink.notice(notice_id, READ)
     return None if stored is None else stored["state"]
 
 
@@ -57,7 +58,7 @@ async def _held_publish(net: Net) -> PublishResult:
     assert await wait_for(lambda: _state(net, "XR", "IT-2025-0001") == "pending-review")
     for cc in ("FR", "DE"):  # nothing reached a national bureau (the broker acknowledged
         # their packages on the holding topic, above; in memory, their inboxes are read too)
-        assert net.daemon(cc).sink.notice("IT-2025-0001") is None
+        assert net.daemon(cc).sink.notice("IT-2025-0001", READ) is None
         if net.kafka is not None:
             assert net.kafka.log(inbox(cc)) == []
     return published
@@ -125,7 +126,7 @@ async def test_refused_while_held_never_reaches_a_national_bureau(tmp_path: Path
         for cc in ("FR", "DE"):
             sink = net.daemon(cc).sink
             assert await wait_for(_has_facts(net, cc, 1))
-            assert sink.notice("IT-2025-0001") is None
+            assert sink.notice("IT-2025-0001", READ) is None
             assert len(_kafka(net).log(inbox(cc))) == 1  # the attestation only
     finally:
         await net.stop()
@@ -143,7 +144,7 @@ async def test_a_held_package_injected_into_an_inbox_is_refused(tmp_path: Path) 
         fr = net.daemon("FR")
         assert await wait_for(lambda: fr.stats.quarantined == 1)
         assert fr.stats.reasons == {"review-required": 1}
-        assert fr.sink.notice("IT-2025-0001") is None
+        assert fr.sink.notice("IT-2025-0001", READ) is None
     finally:
         await net.stop()
 

@@ -12,6 +12,7 @@ from broker.envelope import Grant, VerifiedPackage, open_package, seal
 from broker.keys import BureauKeys, StaticDirectory
 from broker.sinks import Applied, JsonlSink, Position, ReceiptRecord, Sink, SqliteSink
 from broker.vocab import MessageKind, Reason, ReceiptStatus, SendStatus
+from tests.audit_access import READ
 
 IT, FR, ES = (BureauKeys.generate(cc) for cc in ("IT", "FR", "ES"))
 DIRECTORY = StaticDirectory([IT.public(), FR.public(), ES.public()])
@@ -90,7 +91,7 @@ def test_older_version_is_stale(sink: Sink) -> None:
     v2, v1 = package("update", 2), package("publish", 1)
     assert sink.apply(v2, view(v2), Position(TOPIC, 0, 1)) is Applied.DELIVERED
     assert sink.apply(v1, view(v1), Position(TOPIC, 0, 2)) is Applied.STALE
-    stored = sink.notice("IT-1")
+    stored = sink.notice("IT-1", READ)
     assert stored is not None
     assert stored["version"] == 2
 
@@ -104,7 +105,7 @@ def test_cancel_purges_the_values_from_the_file(sink: Sink) -> None:
     assert CANARY.encode() in on_disk(path)
     c = package("cancel")
     assert sink.apply(c, {}, Position(TOPIC, 0, 2)) is Applied.PURGED
-    stored = sink.notice("IT-1")
+    stored = sink.notice("IT-1", READ)
     assert stored is not None
     assert stored["status"] == "cancelled"
     assert stored["view"] is None
@@ -119,7 +120,7 @@ def test_suspend_and_reject(sink: Sink) -> None:
     sink.apply(p, view(p), Position(TOPIC, 0, 1))
     s = package("suspend")
     assert sink.apply(s, {}, Position(TOPIC, 0, 2)) is Applied.SUSPENDED
-    suspended = sink.notice("IT-1")
+    suspended = sink.notice("IT-1", READ)
     assert suspended is not None
     assert suspended["status"] == "suspended"
     r = package(notice_id="IT-2")

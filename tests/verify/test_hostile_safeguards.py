@@ -34,6 +34,7 @@ from broker.node.consumer import REASON_HEADER, SOURCE_HEADER
 from broker.schemas.safeguards import Block, Delete, Review, Unblock
 from broker.vocab import Ground, MessageKind, NoticeState, Reason
 from broker.wire.canonical import b64u, jcs
+from tests.audit_access import READ
 from tests.node.helpers import Net, wait_for
 from tests.verify.support import (
     COUNTS,
@@ -246,7 +247,7 @@ async def test_signed_hostile_safeguard_messages_are_quarantined_with_their_exac
         assert all(p.sent == ["FR"] for p in published)
 
         def state(i: int) -> tuple[str, int] | None:
-            stored = fr.sink.notice(notices[i].notice_id)
+            stored = fr.sink.notice(notices[i].notice_id, READ)
             return None if stored is None else (stored["state"], stored["version"])
 
         assert await wait_for(
