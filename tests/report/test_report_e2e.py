@@ -1,6 +1,7 @@
 """The transparency report of real traffic with known outcomes: IT's red notices reviewed by XR
-(approved, refused on art3, on art2 and art3, one left pending) and one blocked by XO; ES's
-yellow notices (one cancelled) and a blue notice FR's policy declines. FR's report (JSON, and
+(approved, refused on art3, on art2 and art3, one left pending), one blocked and the pending one
+deleted by XO; ES's yellow notices (one cancelled) and a blue notice FR's policy declines;
+garbage and a replayed record on FR's inbox. FR's report (JSON, and
 the page read back from Chromium) and XR's (with review times) hold exactly the expected figures.
 
 The figures come from the audit entries the stores write (docs/safeguards.md, "Audit trail"
@@ -10,17 +11,19 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 
 from broker.cli import main
 from broker.examples import policies_dir
 from broker.node import Publisher, PublishResult
 from broker.vocab import NoticeState
-from tests.node.helpers import Net, example, memory_net, wait_for
+from tests.node.helpers import Net, example, memory_net, read_topic, wait_for
 from tests.report.browser import dump_dom, figures
 from tests.report.test_report_browser import expected_figures
 
@@ -36,57 +39,74 @@ CANCELLED = YELLOW[0]
 DECLINED = "ES-2025-0901"
 
 
-def figures_row(**given: Any) -> dict[str, Any]:
-    """A published row's figures: 0 unless given (``refused`` and ``purged`` merged in)."""
+def figures_row(quarantine: tuple[str, ...] = (), **given: Any) -> dict[str, Any]:
+    """A published row's figures: 0 unless given (``refused``, ``purged`` and ``quarantined``
+    merged in); ``quarantine``: the reasons the report lists."""
     row: dict[str, Any] = {
         "received": 0,
         "actionable": 0,
         "refusals": 0,
         "refused": dict.fromkeys(("criteria", "art2", "art3", "refugee", "other"), 0),
         "declined_by_policy": 0,
-        "quarantined": {},
+        "quarantined": dict.fromkeys(quarantine, 0),
         "blocked": 0,
         "deleted": 0,
         "purged": dict.fromkeys(("cancel", "erasure", "refused", "delete", "retention-expired"), 0),
         "overdue": 0,
         "review_time": {"reviews": 0, "median_s": None, "p95_s": None},
     }
-    for key in ("refused", "purged"):
+    for key in ("refused", "purged", "quarantined"):
         row[key] |= given.pop(key, {})
     return row | given
 
 
+#: the quarantine reasons FR's report lists (in the order of broker.vocab.Reason)
+FR_QUARANTINE = ("frame", "replay")
 #: FR's report: what FR received and what became of it
 FR_ROWS = [
-    {"sender": "ES", "notice_type": "blue", **figures_row(received=S, declined_by_policy=S)},
+    {
+        "sender": "ES",
+        "notice_type": "blue",
+        **figures_row(FR_QUARANTINE, received=S, declined_by_policy=S),
+    },
     {
         "sender": "ES",
         "notice_type": "yellow",
         # two publishes and the cancel; ES-2025-0202 actionable; ES-2025-0201 purged
-        **figures_row(received=S, actionable=S, purged={"cancel": S}),
+        **figures_row(FR_QUARANTINE, received=S, actionable=S, purged={"cancel": S}),
     },
     {
         "sender": "IT",
         "notice_type": "red",
         **figures_row(
-            received=12,
+            FR_QUARANTINE,
+            received=12,  # the replayed copy is quarantined, not received again
             actionable=5,  # six approved, one of them blocked
             refusals=5,
             refused={"art2": S, "art3": 5},
+            quarantined={"replay": S},
             blocked=S,
-            purged={"refused": 5},
+            deleted=S,
+            purged={"refused": 5, "delete": S},
         ),
     },
+    # garbage on the inbox: no sender, no type
+    {"sender": None, "notice_type": None, **figures_row(FR_QUARANTINE, quarantined={"frame": S})},
 ]
 FR_TOTALS = figures_row(
+    FR_QUARANTINE,
     received=16,
     actionable=6,
     refusals=5,
     refused={"art2": S, "art3": 5},
     declined_by_policy=S,
+    quarantined={"frame": S, "replay": S},
     blocked=S,
-    purged={"cancel": S, "refused": 5},
+    deleted=S,
+    purged={"cancel": S, "refused": 5, "delete": S},
 )
+#: what is written straight onto FR's inbox: not a frame at all
+GARBAGE = b"\x00garbage, not a frame\xff" * 3
 
 
 def _policies(tmp_path: Path) -> Path:
@@ -105,8 +125,13 @@ def _states(net: Net, cc: str) -> dict[str, str]:
     return {r["notice_id"]: r["state"] for r in net.daemon(cc).sink.notices()}
 
 
-async def _traffic(net: Net) -> None:
-    """Send the traffic and wait until FR and XR hold its outcome."""
+#: writes one raw record onto a topic (the in-memory or the real broker)
+Inject = Callable[[str, bytes], Awaitable[None]]
+
+
+async def _traffic(net: Net, inject: Inject, first_record: Callable[[], Awaitable[bytes]]) -> None:
+    """Send the traffic and wait until FR and XR hold its outcome; ``inject`` writes garbage
+    and a copy of the first record on FR's inbox (``first_record``) straight to the broker."""
     await net.start("FR", "XR", "IT", "ES")
     published: dict[str, PublishResult] = {}
 
@@ -157,6 +182,21 @@ async def _traffic(net: Net) -> None:
 
     await net.with_publisher("XO", block)
 
+    async def delete(pub: Publisher) -> PublishResult:
+        return await pub.oversight(
+            "delete",
+            subject_sender="IT",
+            notice_id=PENDING,
+            notice_type="red",
+            case_ref="CCF-2026-10",
+            reason="not compliant",
+            to=["FR", "IT"],
+        )
+
+    await net.with_publisher("XO", delete)
+    await inject("nbx.inbox.FR", GARBAGE)
+    await inject("nbx.inbox.FR", await first_record())  # a replay of IT's first notice
+
     async def es_traffic(pub: Publisher) -> None:
         for notice_id in YELLOW:
             await pub.publish(example("yellow", notice_id=notice_id), ["FR"])
@@ -176,13 +216,14 @@ async def _traffic(net: Net) -> None:
         **dict.fromkeys(APPROVED, NoticeState.ACTIONABLE.value),
         BLOCKED: NoticeState.BLOCKED.value,
         **dict.fromkeys([*ART3, *ART2_ART3], NoticeState.REFUSED.value),
-        PENDING: NoticeState.PENDING_REVIEW.value,
+        PENDING: NoticeState.PURGED.value,
         CANCELLED: NoticeState.CANCELLED.value,
         YELLOW[1]: NoticeState.ACTIONABLE.value,
     }
     assert await wait_for(lambda: _states(net, "FR") == fr_final), _states(net, "FR")
     fr_stats = net.daemon("FR").stats
-    assert await wait_for(lambda: fr_stats.reasons.get("declined-by-policy") == 1), fr_stats
+    quarantined = {"declined-by-policy": 1, "frame": 1, "replay": 1}
+    assert await wait_for(lambda: fr_stats.reasons == quarantined), fr_stats
     xr_final = {
         **dict.fromkeys(APPROVED, NoticeState.ACTIONABLE.value),
         **dict.fromkeys([*ART3, *ART2_ART3], NoticeState.REFUSED.value),
@@ -202,7 +243,7 @@ def _check_reports(net: Net, tmp_path: Path, *, browser: bool) -> None:
     Chromium, the same as its JSON)."""
     fr = json.loads(_report(net.paths["FR"], "--json"))
     assert fr["bureau"] == "FR"
-    assert fr["quarantine_reasons"] == []
+    assert fr["quarantine_reasons"] == list(FR_QUARANTINE)
     assert fr["rows"] == FR_ROWS
     assert fr["totals"] == FR_TOTALS
     assert fr["overdue_by_recipient"] == []
@@ -236,8 +277,17 @@ def _check_reports(net: Net, tmp_path: Path, *, browser: bool) -> None:
 async def test_report_counts_known_traffic_in_memory(tmp_path: Path) -> None:
     """The story on the in-memory broker (JSON only)."""
     net = memory_net(tmp_path / "net", BUREAUS, roles=ROLES, policies=_policies(tmp_path))
+    kafka = net.kafka
+    assert kafka is not None
+
+    async def inject(topic: str, value: bytes) -> None:
+        kafka.append(topic, value, key=b"x")
+
+    async def first_record() -> bytes:
+        return kafka.values("nbx.inbox.FR")[0]
+
     try:
-        await _traffic(net)
+        await _traffic(net, inject, first_record)
     finally:
         await net.stop()
     _check_reports(net, tmp_path, browser=False)
@@ -259,8 +309,18 @@ async def test_report_counts_known_traffic_on_the_real_broker(
         policies=_policies(tmp_path),
     )
     await net.ensure_topics(*BUREAUS)
+    raw = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await raw.start()
+
+    async def inject(topic: str, value: bytes) -> None:
+        await raw.send_and_wait(topic, value, key=b"x")
+
+    async def first_record() -> bytes:
+        return (await read_topic(kafka_bootstrap, "nbx.inbox.FR", expect=1))[0][1]
+
     try:
-        await _traffic(net)
+        await _traffic(net, inject, first_record)
     finally:
+        await raw.stop()
         await net.stop()
     _check_reports(net, tmp_path, browser=True)
