@@ -19,6 +19,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 
+from broker import devbroker
 from broker.cli import main
 from broker.examples import policies_dir
 from broker.node import Publisher, PublishResult
@@ -296,10 +297,11 @@ async def test_report_counts_known_traffic_in_memory(tmp_path: Path) -> None:
 @pytest.mark.e2e
 @pytest.mark.process  # starts the browser
 async def test_report_counts_known_traffic_on_the_real_broker(
-    tmp_path: Path, kafka_bootstrap: str, idempotence_supported: bool
+    tmp_path: Path, fresh_broker: devbroker.DevBroker, idempotence_supported: bool
 ) -> None:
     """The story on the real broker (noida-db and tansu); FR's page in Chromium shows the same
-    figures as its JSON."""
+    figures as its JSON. A broker of its own: the replayed record is the first on FR's inbox."""
+    kafka_bootstrap = fresh_broker.bootstrap
     net = Net(
         tmp_path / "net",
         BUREAUS,
