@@ -239,9 +239,9 @@ def _report(config: Path, *args: str) -> str:
     return out.output
 
 
-def _check_reports(net: Net, tmp_path: Path, *, browser: bool) -> None:
-    """FR's and XR's reports hold exactly the expected figures (and FR's page, read back from
-    Chromium, the same as its JSON)."""
+def _check_reports(net: Net, tmp_path: Path, *, browser: bool, reviewer: bool = True) -> None:
+    """FR's and (``reviewer``) XR's reports hold exactly the expected figures (and FR's page,
+    read back from Chromium, the same as its JSON)."""
     fr = json.loads(_report(net.paths["FR"], "--json"))
     assert fr["bureau"] == "FR"
     assert fr["quarantine_reasons"] == list(FR_QUARANTINE)
@@ -259,6 +259,8 @@ def _check_reports(net: Net, tmp_path: Path, *, browser: bool) -> None:
         assert shown.cells["rows.2.refused.art3"] == "5"
         assert shown.cells["totals.received"] == "16"
 
+    if not reviewer:
+        return
     xr = json.loads(_report(net.paths["XR"], "--json"))
     (row,) = xr["rows"]
     times = row.pop("review_time")
@@ -275,9 +277,8 @@ def _check_reports(net: Net, tmp_path: Path, *, browser: bool) -> None:
     assert xr["totals"]["review_time"] == times
 
 
-async def test_report_counts_known_traffic_in_memory(tmp_path: Path) -> None:
-    """The story on the in-memory broker (JSON only)."""
-    net = memory_net(tmp_path / "net", BUREAUS, roles=ROLES, policies=_policies(tmp_path))
+async def _traffic_in_memory(net: Net) -> None:
+    """The traffic on ``net``'s in-memory broker; the daemons are stopped at the end."""
     kafka = net.kafka
     assert kafka is not None
 
@@ -291,7 +292,24 @@ async def test_report_counts_known_traffic_in_memory(tmp_path: Path) -> None:
         await _traffic(net, inject, first_record)
     finally:
         await net.stop()
+
+
+async def test_report_counts_known_traffic_in_memory(tmp_path: Path) -> None:
+    """The story on the in-memory broker (JSON only)."""
+    net = memory_net(tmp_path / "net", BUREAUS, roles=ROLES, policies=_policies(tmp_path))
+    await _traffic_in_memory(net)
     _check_reports(net, tmp_path, browser=False)
+
+
+async def test_report_counts_known_traffic_in_a_json_lines_store(tmp_path: Path) -> None:
+    """FR's report from the JSON-lines store. (XR's is not checked here: with this store, the
+    entries XR's publisher appends are lost when XR's running daemon rewrites the file on a
+    purge, a limit of the JSON-lines store reported with issue 18, not of the report.)"""
+    net = memory_net(
+        tmp_path / "net", BUREAUS, roles=ROLES, policies=_policies(tmp_path), sink="jsonl"
+    )
+    await _traffic_in_memory(net)
+    _check_reports(net, tmp_path, browser=False, reviewer=False)
 
 
 @pytest.mark.e2e
