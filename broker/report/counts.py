@@ -249,8 +249,9 @@ def _review_times(times: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def _published_counts(c: Counts, quarantine_reasons: Sequence[str]) -> dict[str, Any]:
-    purge_reasons = [*PurgeReason, *sorted(set(c.purged) - set(PurgeReason))]
+def _published_counts(
+    c: Counts, quarantine_reasons: Sequence[str], purge_reasons: Sequence[str]
+) -> dict[str, Any]:
     return {
         "received": shown(c.received),
         "actionable": shown(c.actionable),
@@ -260,7 +261,7 @@ def _published_counts(c: Counts, quarantine_reasons: Sequence[str]) -> dict[str,
         "quarantined": {r: shown(c.quarantined[r]) for r in quarantine_reasons},
         "blocked": shown(c.blocked),
         "deleted": shown(c.deleted),
-        "purged": {str(r): shown(c.purged[r]) for r in purge_reasons},
+        "purged": {r: shown(c.purged[r]) for r in purge_reasons},
         "overdue": shown(c.overdue),
         "review_time": _review_times(c.review_times),
     }
@@ -284,8 +285,15 @@ def published(
     reasons_seen = {r for c in tally.rows.values() for r in c.quarantined}
     order = [r.value for r in Reason if r.value in reasons_seen]
     quarantine_reasons = order + sorted(reasons_seen - set(order))
+    purges_seen = {r for c in tally.rows.values() for r in c.purged}
+    purge_reasons = [r.value for r in PurgeReason]
+    purge_reasons += sorted(purges_seen - set(purge_reasons))
     rows = [
-        {"sender": key[0], "notice_type": key[1], **_published_counts(c, quarantine_reasons)}
+        {
+            "sender": key[0],
+            "notice_type": key[1],
+            **_published_counts(c, quarantine_reasons, purge_reasons),
+        }
         for key, c in sorted(tally.rows.items(), key=lambda kv: _sort_key(kv[0]))
     ]
     return {
@@ -298,7 +306,7 @@ def published(
         "suppressed": SUPPRESSED,
         "quarantine_reasons": quarantine_reasons,
         "rows": rows,
-        "totals": _published_counts(tally.totals(), quarantine_reasons),
+        "totals": _published_counts(tally.totals(), quarantine_reasons, purge_reasons),
         "overdue_by_recipient": [
             {"recipient": r, "overdue": shown(n)}
             for r, n in sorted(tally.overdue_by_recipient.items())

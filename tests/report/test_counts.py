@@ -10,7 +10,15 @@ from itertools import count
 import pytest
 
 from broker.errors import NbxError
-from broker.report import SUPPRESSED, THRESHOLD, count_entries, parse_time, published, shown
+from broker.report import (
+    SUPPRESSED,
+    THRESHOLD,
+    count_entries,
+    parse_time,
+    published,
+    render_html,
+    shown,
+)
 from broker.report.counts import percentile
 from broker.sinks.base import AuditEntry, OverdueRow
 from broker.vocab import AuditAction, Ground, MessageKind, NoticeState, PurgeReason, Reason
@@ -387,3 +395,23 @@ def test_parse_time_gives_the_store_format() -> None:
     assert parse_time("2026-11-02T09:30:15", option="--until") == "2026-11-02T09:30:15.000+00:00"
     with pytest.raises(NbxError, match=r"^--until 'yesterday': expected a date \(YYYY-MM-DD\)"):
         parse_time("yesterday", option="--until")
+
+
+def test_every_row_lists_the_same_purge_and_quarantine_reasons() -> None:
+    """A reason only one row has (even one outside the vocabulary) is a column of every row and
+    of the totals, so the page's tables line up."""
+    log = Log()
+    log.purge("IT", "IT-1", PurgeReason.REFUSED, MessageKind.REVIEW)
+    log.add(AuditAction.ERASURE, sender="DE", notice_id="DE-1", outcome="purged", reason="future")
+    log.add(AuditAction.QUARANTINE, sender="DE", notice_id=None, reason=Reason.DECRYPT)
+    report = published(
+        count_entries(log.entries, {}), bureau="FR", since=None, until=None, generated_at=at(9)
+    )
+    keys = [*(r.value for r in PurgeReason), "future"]
+    for part in [*report["rows"], report["totals"]]:
+        assert list(part["purged"]) == keys
+        assert list(part["quarantined"]) == ["decrypt"]
+    assert [r["purged"]["future"] for r in report["rows"]] == ["<5", 0]  # DE, IT
+    page = render_html(report)
+    assert 'data-k="rows.1.purged.future">0<' in page
+    assert 'data-k="totals.purged.future">&lt;5<' in page
