@@ -36,6 +36,7 @@ COMMAND_MODULES: dict[str, str] = {
     "policy": "policy_cmds",
     "oversight": "review_cmds",
     "publish": "node_cmds",
+    "report": "report_cmds",
     "review": "review_cmds",
     "schema": "schema_cmds",
     "screening": "screening_cmds",

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, ParamSpec, TypedDict, TypeVar
 
 import orjson
 
@@ -79,6 +80,9 @@ from broker.sinks.retention import (
 from broker.sinks.subject import lookup_events
 from broker.sinks.subject import matches as subject_matches
 from broker.vocab import MessageKind, NoticeState, NoticeStatus, Reason, SendStatus
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: the delivery log and replay guard, keyed by (sender, msg id): a msg id is chosen by its signer
 DELIVERIES = """
@@ -347,6 +351,21 @@ def _version(package: VerifiedPackage) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
+def _locked(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a read under the sink's lock: the daemon commits a batch (and checkpoints the WAL
+    after a purge) on a worker thread, and a read from the event loop's thread (a command, the
+    report, a test waiting for a condition) must not step through the connection meanwhile."""
+
+    @functools.wraps(method)
+    def locked(*args: P.args, **kwargs: P.kwargs) -> R:
+        sink = args[0]
+        assert isinstance(sink, SqliteSink)
+        with sink._lock:
+            return method(*args, **kwargs)
+
+    return locked
+
+
 class SqliteSink:
     """A bureau's local store in one SQLite file (safe to share between the daemon and the CLI)."""
 
@@ -480,7 +499,8 @@ class SqliteSink:
         if self._in_batch:
             msg = "a batch is already open"
             raise RuntimeError(msg)
-        self._db.execute("BEGIN IMMEDIATE")
+        with self._lock:  # not while another thread commits the previous batch
+            self._db.execute("BEGIN IMMEDIATE")
         self._head = None
         self._in_batch = True
 
@@ -661,6 +681,7 @@ class SqliteSink:
     # --- receiving side -------------------------------------------------------------------
 
     @storage_errors
+    @_locked
     def seen(self, sender: str, msg_id: str) -> Seen | None:
         """Where and how ``sender``'s message ``msg_id`` was handled, if it was."""
         row = self._db.execute(
@@ -933,12 +954,14 @@ class SqliteSink:
         return Applied.DELIVERED, None
 
     @storage_errors
+    @_locked
     def state(self, sender: str, notice_id: str) -> Derived | None:
         """The derived state of the notice ``(sender, notice_id)`` (None if not stored)."""
         computed = self._compute(sender, notice_id)
         return None if computed is None else computed[0]
 
     @storage_errors
+    @_locked
     def statement(self, sender: str, msg_id: str) -> tuple[str, str] | None:
         """``(notice_id, statement_hash)`` of ``sender``'s publish/update ``msg_id``."""
         row = self._db.execute(
@@ -975,6 +998,7 @@ class SqliteSink:
         )
 
     @storage_errors
+    @_locked
     def held(self, statement_hash: str) -> list[HeldFrame]:
         """The held packages of the message with ``statement_hash``, by recipient."""
         rows = self._db.execute(
@@ -998,6 +1022,7 @@ class SqliteSink:
         self._db.execute("DELETE FROM held WHERE statement_hash = ?", (statement_hash,))
 
     @storage_errors
+    @_locked
     def refusal_rate(self, sender: str) -> float | None:
         """The share of the recent reviews of ``sender``'s messages held here that refused them
         (``None`` when there is none): a screening aid, never a decision."""
@@ -1009,6 +1034,7 @@ class SqliteSink:
         return None if not row[0] else float(row[1]) / float(row[0])
 
     @storage_errors
+    @_locked
     def facts(self, sender: str, notice_id: str) -> list[Fact]:
         """Every attestation and oversight decision about ``(sender, notice_id)``, oldest first."""
         rows = self._db.execute(
@@ -1020,6 +1046,7 @@ class SqliteSink:
         return [Fact(*r) for r in rows]
 
     @storage_errors
+    @_locked
     def audience(self, sender: str, msg_id: str) -> tuple[str, ...] | None:
         """Every bureau ``sender`` addressed its publish/update ``msg_id`` to, if received."""
         row = self._db.execute(
@@ -1095,6 +1122,7 @@ class SqliteSink:
         )
         return cur.rowcount == 1
 
+    @_locked
     def status(self, notice_id: str) -> list[RecipientStatus]:
         """Per recipient: every message sent for ``notice_id`` and the receipts that came back."""
         sent = self._db.execute(
@@ -1111,6 +1139,7 @@ class SqliteSink:
 
     # --- reading --------------------------------------------------------------------------
 
+    @_locked
     def notices(self) -> list[NoticeRow]:
         """Current notices (ids, type, sender, version, status), newest first."""
         rows = self._db.execute(
@@ -1214,6 +1243,7 @@ class SqliteSink:
             "flags": [] if flags is None else json.loads(flags[0]),
         }
 
+    @_locked
     def delivery_log(self) -> list[DeliveryRow]:
         """Every message handled (ids, outcome), oldest first."""
         rows = self._db.execute(
@@ -1238,6 +1268,7 @@ class SqliteSink:
     # --- retention and proven erasure (issue 18, part B) ----------------------------------
 
     @storage_errors
+    @_locked
     def overdue(self, now: datetime) -> list[OverdueRow]:
         """Purging messages sent whose recipient has not confirmed them with a signed ``purged``
         receipt (for the order or any resend of it) by their deadline; one row per order and
@@ -1257,6 +1288,7 @@ class SqliteSink:
         ]
 
     @storage_errors
+    @_locked
     def pending_orders(self, now: datetime) -> list[PendingOrder]:
         """The overdue purging messages with what they said (to send them again)."""
         rows = self._db.execute(_OVERDUE_BODIES, (stamp(now),)).fetchall()
@@ -1323,6 +1355,7 @@ class SqliteSink:
             )
 
     @storage_errors
+    @_locked
     def expiring(self, now: datetime, within: timedelta) -> list[Expiring]:
         """Stored notices still holding data whose ``retain_until`` is at or before ``now``
         + ``within``, soonest first."""
