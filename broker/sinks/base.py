@@ -170,6 +170,19 @@ def fact_from(package: VerifiedPackage, body: Mapping[str, Any]) -> Fact:
     )
 
 
+def confirms_erasure(fact: Fact, after: Derived | None) -> bool:
+    """Whether applying ``fact`` leaves this bureau holding no personal data of the notice it
+    names *because the fact says so*: a refusal or a delete, and the notice is purged here (now
+    or before) or not held at all (if it arrives later it is purged on arrival: the fact is
+    stored). Such a fact is answered ``purged``, which is the signer's proof of erasure
+    (docs/safeguards.md, "Retention and proven erasure"); an approval, a block or an unblock, or
+    a refusal of a version this bureau does not hold while it holds another, is not."""
+    purging = fact.kind == MessageKind.DELETE or (
+        fact.kind == MessageKind.REVIEW and fact.decision == REFUSED
+    )
+    return purging and (after is None or after.state in PURGED_STATES)
+
+
 @dataclass(frozen=True)
 class Derived:
     """A notice's state as derived from its facts, with the reason to show (a refusal's grounds,

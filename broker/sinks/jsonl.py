@@ -54,6 +54,7 @@ from broker.sinks.base import (
     RecipientStatus,
     Seen,
     SubjectHit,
+    confirms_erasure,
     derive_state,
     fact_from,
     refusal_window_start,
@@ -473,15 +474,17 @@ class JsonlSink:
         record = {"type": "fact", "at": _now(), **fact.__dict__}
         self._facts[(fact.by, fact.msg_id)] = record
         derived = self._derived(*key, fact.kind)
-        if derived is None or before is None:
+        if derived is None or before is None:  # not held: a refusal or delete confirms it
+            held = Applied.PURGED if confirms_erasure(fact, None) else Applied.DELIVERED
             self._append(
-                self._delivery(package, at, Applied.DELIVERED, None),
+                self._delivery(package, at, held, None),
                 record,
-                audit=[receive_event(package, Applied.DELIVERED.value, fact)],
+                audit=[receive_event(package, held.value, fact)],
             )
-            return Applied.DELIVERED
+            return held
         purged = before.state not in PURGED_STATES and derived[1].state in PURGED_STATES
-        outcome = Applied.PURGED if purged else Applied.DELIVERED
+        confirmed = purged or confirms_erasure(fact, derived[1])
+        outcome = Applied.PURGED if confirmed else Applied.DELIVERED
         self._append(
             self._delivery(package, at, outcome, None),
             record,

@@ -60,6 +60,7 @@ from broker.sinks.base import (
     RecipientStatus,
     Seen,
     SubjectHit,
+    confirms_erasure,
     derive_state,
     fact_from,
     refusal_window_start,
@@ -781,7 +782,7 @@ class SqliteSink:
             and after is not None
             and before[0].state not in PURGED_STATES
             and after.state in PURGED_STATES
-        ):
+        ) or confirms_erasure(fact, after):
             return Applied.PURGED, None
         return Applied.DELIVERED, None
 
