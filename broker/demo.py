@@ -11,7 +11,11 @@ embedded Kafka-protocol broker.
 6. three safeguard stories, each read back from every recipient's store: a red notice approved
    by XR becomes actionable; a diffusion from the supervised sender charging "insulting the head
    of state" is flagged by XR's screening, refused on ground ``art3`` and purged everywhere; a
-   notice blocked by XO after a challenge stays blocked, also after its sender updates it.
+   notice blocked by XO after a challenge stays blocked, also after its sender updates it;
+   and proven erasure: ES orders its yellow notice erased while DE's daemon is down, DE is listed
+   overdue once the deadline passes, then comes back, purges and confirms late;
+7. ES's audit log is checkpointed and verified, and XR's transparency report is written to a
+   self-contained HTML page whose path is printed (outside the temporary folder).
 
 Everything runs in a temporary folder that is removed at the end, and the broker is stopped by pid.
 """
@@ -23,19 +27,26 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from broker import devbroker
+from broker.errors import NbxError
 from broker.examples import notices_dir
 from broker.examples import policies_dir as example_policies_dir
 from broker.node import ConsumerDaemon, Publisher, PublishResult
 from broker.node.config import NodeConfig
 from broker.node.provision import provision
+from broker.report import render_html, report_from_store
 from broker.schemas import NoticeBase, header_fields, parse_notice
 from broker.screening import Screener
 from broker.sinks import Sink
 from broker.sinks.audit import Access
+from broker.sinks.audit import verify as verify_audit
+from broker.sinks.base import Checkpoint
 from broker.vocab import ALL, Ground, MessageKind, NoticeState, ReceiptStatus, Role, SendStatus
 
 BUREAUS = ("IT", "ES", "FR", "DE", "NL", "US")
@@ -51,6 +62,8 @@ SUPERVISED = "NL"
 #: the countries the supervised sender's diffusion is addressed to
 DIFFUSION_TO = ("IT", "ES", "FR", "DE")
 WAIT_S = 30.0
+#: the deadline of story 4's erasure order: short, so that the late bureau is seen overdue
+ERASE_WITHIN_S = 2.0
 
 
 def example_notice(name: str, **changes: Any) -> NoticeBase:
@@ -115,6 +128,20 @@ class Network:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for d in self.daemons.values():
             d.sink.close()
+
+    async def stop_daemon(self, cc: str) -> None:
+        """Stop bureau ``cc``'s daemon (an outage); its store stays open for the stories."""
+        index = list(self.daemons).index(cc)
+        self.daemons[cc].stop()
+        await asyncio.gather(self.tasks[index], return_exceptions=True)
+
+    async def restart_daemon(self, cc: str) -> None:
+        """Start a new daemon for ``cc`` (its store reopened): it reads on from the offsets the
+        stopped one committed."""
+        index = list(self.daemons).index(cc)
+        self.daemons[cc].sink.close()
+        self.daemons[cc] = ConsumerDaemon.from_config(self.configs[cc])
+        self.tasks[index] = asyncio.create_task(self.daemons[cc].run())
 
     def publisher(self, cc: str) -> Publisher:
         """A publisher of bureau ``cc`` (recording into the daemon's store)."""
@@ -539,6 +566,116 @@ async def story_challenge(net: Network, echo: Callable[[str], None]) -> dict[str
     }
 
 
+async def story_erasure(net: Network, echo: Callable[[str], None]) -> dict[str, Any]:
+    """Story 4: proven erasure. ES orders its yellow notice erased while DE's daemon is down: the
+    others confirm with signed ``purged`` receipts, DE is listed overdue once the deadline
+    passes, then comes back, purges and confirms late; ES's overdue list clears."""
+    sender, late, notice_id = "ES", "DE", example_notice("yellow").notice_id
+    await net.stop_daemon(late)
+    deadline = datetime.now(UTC) + timedelta(seconds=ERASE_WITHIN_S)
+    async with net.publisher(sender) as pub:
+        recipients = pub.recipients_of(notice_id)
+        order = await pub.lifecycle(
+            MessageKind.ERASURE.value,
+            notice_id,
+            "yellow",
+            recipients,
+            details={
+                "notice_id": notice_id,
+                "reason": "the child was found",
+                "erase_by": deadline.isoformat(),
+            },
+        )
+    echo(
+        f"\n== story 4: proven erasure. {late}'s daemon is down; {sender} orders yellow notice "
+        f"{notice_id} erased by {deadline.isoformat(timespec='seconds')}, sent to "
+        f"{', '.join(order.sent)}"
+    )
+    on_time = [cc for cc in order.sent if cc != late]
+    store = net.store(sender)
+
+    def confirmed() -> set[str]:
+        return {
+            r["recipient"]
+            for r in store.status(notice_id)
+            for m in r["messages"]
+            if m["msg_id"] == order.msg_id
+            for x in m["receipts"]
+            if x["status"] == ReceiptStatus.PURGED
+        }
+
+    prompt = await wait_until(lambda: set(on_time) <= confirmed())
+    echo(f"   confirmed by signed purged receipts: {', '.join(sorted(confirmed()))}")
+    overdue_seen = await wait_until(
+        lambda: [r["recipient"] for r in store.overdue(datetime.now(UTC))] == [late]
+    )
+    overdue = [dict(r) for r in store.overdue(datetime.now(UTC))]
+    for r in overdue:
+        echo(
+            f"   nbx status --overdue: {r['recipient']} has not confirmed {r['kind']} of "
+            f"{r['notice_id']} (deadline {r['deadline']})"
+        )
+    await net.restart_daemon(late)
+    echo(f"   {late}'s daemon is back: it reads the order from its inbox and purges")
+    late_ok = await wait_until(lambda: late in confirmed())
+    cleared = await wait_until(lambda: not store.overdue(datetime.now(UTC)))
+    echo(
+        f"   {late} confirmed late; overdue now: "
+        f"{', '.join(r['recipient'] for r in store.overdue(datetime.now(UTC))) or 'none'}"
+    )
+    views = {cc: net.stored(cc, notice_id, "view") for cc in order.sent}
+    return {
+        "notice_id": notice_id,
+        "order": order.to_json(),
+        "late": late,
+        "overdue": overdue,
+        "confirmed": sorted(confirmed()),
+        "views_left": {cc: v is not None for cc, v in views.items()},
+        "ok": prompt
+        and overdue_seen
+        and late_ok
+        and cleared
+        and all(v is None for v in views.values()),
+    }
+
+
+def audit_check(net: Network, cc: str, echo: Callable[[str], None]) -> dict[str, Any]:
+    """Sign a checkpoint of ``cc``'s audit log and verify the whole log, as ``nbx audit verify``
+    does (chain, order, every signed checkpoint with the key the directory holds)."""
+    daemon = net.daemons[cc]
+    daemon.audit_checkpoint()
+    entries, checkpoints = daemon.sink.audit_entries(), daemon.sink.checkpoints()
+
+    def key(cp: Checkpoint) -> Ed25519PublicKey | None:
+        try:
+            return daemon.directory.signing_key(cp.bureau, cp.kid, datetime.fromisoformat(cp.at))
+        except (NbxError, ValueError):
+            return None
+
+    problem = verify_audit(entries, checkpoints, key)
+    actions: dict[str, int] = {}
+    for e in entries:
+        actions[e.action] = actions.get(e.action, 0) + 1
+    echo(
+        f"\n== audit log of {cc}: {len(entries)} entries "
+        f"({', '.join(f'{n} {a}' for a, n in sorted(actions.items()))}), "
+        f"{len(checkpoints)} signed checkpoint(s): "
+        f"{'verified, intact' if problem is None else problem}"
+    )
+    return {"bureau": cc, "entries": len(entries), "checkpoints": len(checkpoints),
+            "actions": actions, "problem": problem, "ok": problem is None}  # fmt: skip
+
+
+def transparency_report(net: Network, cc: str, folder: Path) -> dict[str, Any]:
+    """``cc``'s transparency report (``nbx report``) as JSON and a self-contained HTML page in
+    ``folder``."""
+    now = datetime.now(UTC)
+    report = report_from_store(net.store(cc), bureau=cc, since=None, until=None, now=now)
+    page = folder / f"transparency-{cc}.html"
+    page.write_text(render_html(report), encoding="utf-8")
+    return {"bureau": cc, "html": str(page), "report": report}
+
+
 async def run_demo(
     bootstrap: str,
     folder: Path,
@@ -547,8 +684,11 @@ async def run_demo(
     echo: Callable[[str], None],
     require_log_append_time: bool = True,
     pace_empty_fetches: bool = False,
+    report_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The demo on a running broker; returns the JSON report."""
+    """The demo on a running broker; returns the JSON report. The transparency report's page is
+    written to ``report_dir`` (default: ``folder``)."""
+    report_dir = folder if report_dir is None else report_dir
     net = Network(
         folder,
         bootstrap,
@@ -607,9 +747,12 @@ async def run_demo(
             "review": await story_review(net, echo),
             "supervised": await story_supervised(net, echo),
             "challenge": await story_challenge(net, echo),
+            "erasure": await story_erasure(net, echo),
         }
         stories_ok = all(s["ok"] for s in report["stories"].values())
-        report["ok"] = ok_red and ok_yellow and ok_purge and stories_ok
+        report["audit"] = audit_check(net, "ES", echo)
+        report["transparency"] = transparency_report(net, REVIEWER, report_dir)
+        report["ok"] = ok_red and ok_yellow and ok_purge and stories_ok and report["audit"]["ok"]
     finally:
         await net.stop()
     return report
@@ -621,6 +764,8 @@ def main(
     """Run the demo on a fresh embedded broker; return the exit code."""
     started = time.monotonic()
     say = (lambda _line: None) if as_json else echo
+    # the transparency report outlives the demo's temporary folder: its path is printed
+    report_dir = Path(tempfile.mkdtemp(prefix="nbx-demo-report-"))
     broker = devbroker.start(impl)
     say(f"embedded {impl} broker on {broker.bootstrap} (pid {broker.pid})")
     try:
@@ -633,6 +778,7 @@ def main(
                     require_log_append_time=devbroker.STAMPS_LOG_APPEND_TIME[impl],
                     pace_empty_fetches=devbroker.NEEDS_FETCH_PACING[impl],
                     echo=say,
+                    report_dir=report_dir,
                 )
             )
     finally:
@@ -642,5 +788,9 @@ def main(
     if as_json:
         echo(json.dumps(report, indent=2))
     else:
+        say(
+            f"\ntransparency report of {report['transparency']['bureau']} (nbx report --html): "
+            f"{report['transparency']['html']}"
+        )
         say(f"demo {'succeeded' if report['ok'] else 'FAILED'} in {report['elapsed_s']} s")
     return 0 if report["ok"] else 1

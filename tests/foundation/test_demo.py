@@ -1,4 +1,4 @@
-"""`nbx demo --json` end to end: the exchange, the cancel, and the three safeguard stories, each
+"""`nbx demo --json` end to end: the exchange, the cancel, and the four safeguard stories, each
 read back from the recipients' stores (the report prints what the stores say)."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,3 +115,44 @@ def test_story_3_a_blocked_notice_stays_blocked_after_its_senders_update(
     assert story["update"]["kind"] == "update"
     assert story["versions"] == dict.fromkeys(recipients, 2)
     _all(story["after_update"], "blocked", recipients)
+
+
+def test_story_4_an_erasure_confirmed_late_is_overdue_then_confirmed(
+    report: dict[str, Any],
+) -> None:
+    """ES's erasure order: FR, IT and NL confirm at once; DE's daemon is down past the deadline,
+    so ES lists DE overdue; DE comes back, purges and confirms; no recipient holds the view."""
+    story = report["stories"]["erasure"]
+    assert story["ok"] is True
+    assert story["order"]["kind"] == "erasure"
+    assert [(r["recipient"], r["kind"], r["notice_id"]) for r in story["overdue"]] == [
+        ("DE", "erasure", story["notice_id"])
+    ]
+    sent = sorted(r["recipient"] for r in story["order"]["recipients"] if r["status"] == "sent")
+    assert sent == ["DE", "FR", "IT", "NL"]
+    assert story["confirmed"] == sent
+    assert story["views_left"] == dict.fromkeys(sent, False)
+
+
+def test_the_audit_log_is_verified_and_the_transparency_report_written(
+    report: dict[str, Any],
+) -> None:
+    """ES's audit log is checkpointed and verified intact and records its disclosures (the
+    yellow notice, the erasure order); XR's report page is written where the demo says."""
+    audit = report["audit"]
+    assert (audit["bureau"], audit["ok"], audit["problem"]) == ("ES", True, None)
+    assert audit["checkpoints"] >= 1
+    assert audit["actions"]["disclosure"] >= 2  # the yellow notice and its erasure order
+    assert sum(audit["actions"].values()) == audit["entries"]
+    transparency = report["transparency"]
+    page = Path(transparency["html"])
+    try:
+        assert transparency["bureau"] == "XR"
+        html = page.read_text(encoding="utf-8")
+        assert html.startswith("<!DOCTYPE html>")
+        assert "Transparency report: XR" in html
+        refused = transparency["report"]["totals"]["refused"]["art3"]
+        assert refused == "<5"  # one refusal on Art. 3 (story 2): a small count
+    finally:
+        page.unlink(missing_ok=True)
+        page.parent.rmdir()
