@@ -12,9 +12,16 @@ from typing import Any
 
 import click
 
-from broker.cli.node_cmds import CONFIG, JSON_OUT, _config, _exit_for, _print_result, _recipients
+from broker.cli.node_cmds import (
+    CONFIG,
+    JSON_OUT,
+    _config,
+    _exit_for,
+    _order_recipients,
+    _print_result,
+)
 from broker.errors import NbxError
-from broker.vocab import ALL, SendStatus
+from broker.vocab import SendStatus
 
 
 def _erase_by(value: str | None) -> str | None:
@@ -83,12 +90,7 @@ def erasure(
 
     async def run() -> Any:
         async with Publisher.from_config(config) as pub:
-            recipients = _recipients(to) if to else pub.recipients_of(notice_id)
-            if recipients == ALL:
-                recipients = pub.resolve_recipients(ALL)
-            if not recipients:
-                msg = f"{notice_id}: no recipients known; give --to"
-                raise NbxError(msg)
+            recipients = _order_recipients(pub, notice_id, to)
             details: dict[str, Any] = {"notice_id": notice_id, "reason": reason}
             if legal_basis is not None:
                 details["legal_basis"] = legal_basis

@@ -44,6 +44,18 @@ def _recipients(value: str) -> list[str] | str:
     return out
 
 
+def _order_recipients(pub: Any, notice_id: str, to: str | None) -> list[str]:
+    """Whom a lifecycle order goes to: ``--to`` (``all`` resolved), else every bureau the
+    notice was sent to; none known is an error."""
+    recipients = _recipients(to) if to else pub.recipients_of(notice_id)
+    if recipients == ALL:
+        recipients = pub.resolve_recipients(ALL)
+    if not recipients:
+        msg = f"{notice_id}: no recipients known; give --to"
+        raise NbxError(msg)
+    return list(recipients)
+
+
 def _print_result(result: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
@@ -213,12 +225,7 @@ def _lifecycle_command(kind: LifecycleKind, help_text: str) -> click.Command:
 
         async def run() -> Any:
             async with Publisher.from_config(config) as pub:
-                recipients = _recipients(to) if to else pub.recipients_of(notice_id)
-                if recipients == ALL:
-                    recipients = pub.resolve_recipients(ALL)
-                if not recipients:
-                    msg = f"{notice_id}: no recipients known; give --to"
-                    raise NbxError(msg)
+                recipients = _order_recipients(pub, notice_id, to)
                 details: dict[str, Any] = {"notice_id": notice_id, "reason": reason}
                 if MessageKind(kind) is MessageKind.CANCEL:
                     details["withdraw"] = withdraw

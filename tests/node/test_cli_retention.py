@@ -98,7 +98,9 @@ def test_expiring_overdue_and_resend_commands(
     }
     done = nbx("status", "--overdue", "--config", str(configs["IT"]))
     assert done.stdout == "no overdue purge confirmations\n"
-    shown = nbx("inbox", "show", "--config", str(configs["DE"]), NOTICE, "--json")
+    shown = nbx(
+        "inbox", "show", "--config", str(configs["DE"]), NOTICE, "--purpose", "check", "--json"
+    )
     assert json.loads(shown.stdout)["view"] is None
 
 

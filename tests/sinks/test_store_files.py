@@ -19,8 +19,6 @@ from broker.sinks.sqlite import SCHEMA_VERSION
 
 from .test_sinks import ES, IT, package
 
-OLD_MSG_ID = uuid7()
-
 
 def verified(
     *, sender: str = "IT", notice_id: str = "IT-1", kind: str = "publish", msg_id: str | None = None
@@ -130,6 +128,9 @@ INSERT INTO deliveries VALUES ('{msg_id}', 'IT-0', 'IT', 'publish', 't', 0, 7, '
 def test_a_store_of_the_previous_schema_is_migrated(tmp_path: Path) -> None:
     """A store whose replay guard was keyed by msg id alone is rebuilt keyed by (sender, msg id),
     keeping every delivery; a second open leaves it as it is."""
+    # drawn now, not at import: a msg id must fit the time it is sealed at (MAX_CLOCK_SKEW), and
+    # a whole suite can run between collection and this test
+    OLD_MSG_ID = uuid7()  # noqa: N806 - the id the old store holds
     path = tmp_path / "FR.sqlite"
     db = sqlite3.connect(path)
     db.executescript(OLD_DELIVERIES.format(msg_id=OLD_MSG_ID))
