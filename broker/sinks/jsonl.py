@@ -1,12 +1,25 @@
 """JSON-lines sink: one append-only file of records, for bureaus that feed another system.
 
 Every change appends one JSON object (``type`` = ``delivery``, ``notice``, ``statement``,
-``fact``, ``sent`` or ``receipt``) and is fsynced before the daemon commits its offset. A notice's
-``state`` is derived from its record and its facts (:func:`~broker.sinks.base.derive_state`)
-whenever either changes; a notice that reaches ``refused`` or ``purged`` is purged as below. The
-state is rebuilt by reading the file at start. A purge (cancel, erasure, refusal, delete)
-rewrites the file without the notice's personal data, atomically (temporary file, fsync,
-rename), so the values are gone from disk.
+``fact``, ``sent``, ``receipt``, ``audit``, ...) and is fsynced before the daemon commits its
+offset. A notice's ``state`` is derived from its record and its facts
+(:func:`~broker.sinks.base.derive_state`) whenever either changes; a notice that reaches
+``refused`` or ``purged`` is purged as below. The state is rebuilt by reading the file at start.
+A purge (cancel, erasure, refusal, delete, the retention sweep) rewrites the file without the
+notice's personal data, atomically (temporary file, fsync, rename), so the values are gone from
+disk; the audit log is kept, in order.
+
+Several handles may share the file: a node's daemon and its publisher (``nbx publish``,
+``nbx cancel``, ``nbx review approve``, ...) each open their own, often in two processes. Every
+change (from reading the state it decides on to its append or rewrite) runs under an exclusive
+``flock`` on the companion ``<file>.lock`` (created 0600, never replaced; the store itself is
+replaced by a rewrite), and first catches up: it loads the lines other handles appended since the
+end offset this handle last knew, or, when the file was replaced (another inode) or is smaller
+than that offset, reloads it whole and appends to the new file from then on. So a rewrite keeps
+every other handle's lines, and the audit entries appended chain from the file's true head: one
+chain, ``seq`` 1, 2, 3, ... A read takes up other handles' lines the same way (under a shared
+lock). When nothing changed the catch-up costs one ``stat``; appends go straight to the file (a
+batch fsyncs once, at its end).
 """
 
 from __future__ import annotations
@@ -103,14 +116,18 @@ def _line(rec: dict[str, Any]) -> str:
 
 def _writes(method: Callable[P, R]) -> Callable[P, R]:
     """Run a change under the file's lock, on the state caught up with every other handle's
-    writes (see :meth:`JsonlSink._writing`)."""
+    writes (see :meth:`JsonlSink._acquire`)."""
 
     @functools.wraps(method)
     def locked(*args: P.args, **kwargs: P.kwargs) -> R:
         sink = args[0]
         assert isinstance(sink, JsonlSink)
-        with sink._writing():
-            return method(*args, **kwargs)
+        with sink._lock:
+            sink._acquire()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                sink._release()
 
     return locked
 
@@ -145,6 +162,7 @@ class JsonlSink:
         :class:`~broker.sinks.sqlite.SqliteSink`.
         """
         self.path = path
+        self._name = os.fspath(path)
         self.retention: RetentionLimit = retention or default_limit
         self.durable = durable
         create_private(path)  # 0600: the file holds decrypted personal data
@@ -195,31 +213,40 @@ class JsonlSink:
 
     # --- several handles on one file ----------------------------------------------------------
 
+    def _acquire(self) -> None:
+        """Take the file's exclusive lock (re-entrant within this handle; the caller holds the
+        thread lock) and catch up: every change, from reading the state it decides on to its
+        append or rewrite, runs between this and :meth:`_release`, so no other handle writes in
+        between and no line of theirs is lost."""
+        if self._depth == 0:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                self._catch_up()
+            except BaseException:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                raise
+        self._depth += 1
+
+    def _release(self) -> None:
+        """Undo one :meth:`_acquire`; the last one lets the other handles write."""
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """Hold the file's exclusive lock (re-entrant within this handle) with the state caught
-        up: every change, from reading the state it decides on to its append or rewrite, runs
-        inside, so no other handle writes in between and no line of theirs is lost."""
+        """:meth:`_acquire` to :meth:`_release`, under the thread lock."""
         with self._lock:
-            if self._depth == 0:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-                try:
-                    self._catch_up()
-                except BaseException:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-                    raise
-            self._depth += 1
+            self._acquire()
             try:
                 yield
             finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                self._release()
 
     def _changed(self) -> bool:
         """Whether the file is not (or no longer only) what this handle loaded: another handle
         appended (larger), or rewrote it (another inode, or smaller)."""
-        st = self.path.stat()
+        st = os.stat(self._name)  # noqa: PTH116 (a str: Path.stat costs more, on every write)
         return (st.st_dev, st.st_ino) != self._identity or st.st_size != self._offset
 
     def _refresh(self) -> None:
@@ -341,32 +368,36 @@ class JsonlSink:
         """Append ``records`` and the audit entries of ``audit`` (then of the purges the
         records carry) in one write: one fsync, or the batch's. Under the file lock, so the
         entries chain from the file's true head."""
-        with self._writing():
-            events = [*audit, *self._pending]
-            self._pending = []
-            lines = list(records)
-            if events:
-                now = _now()
-                seq, prev = self._head
-                for event in events:
-                    seq += 1
-                    entry = chain(event, seq, now, prev)
-                    prev = entry.hash
-                    line = {"type": "audit", **entry_json(entry)}
-                    if source is not None:
-                        line["source"] = source
-                    lines.append(line)
-            self._write("".join(_line(rec) for rec in lines).encode("utf-8"))
-            for rec in lines:
-                self._load(rec)
-            if not self._in_batch and self.durable:
-                os.fsync(self._fd)
+        with self._lock:  # the public method holds both locks already: re-entered, cheap
+            self._acquire()
+            try:
+                events = [*audit, *self._pending]
+                self._pending = []
+                lines = list(records)
+                if events:
+                    now = _now()
+                    seq, prev = self._head
+                    for event in events:
+                        seq += 1
+                        entry = chain(event, seq, now, prev)
+                        prev = entry.hash
+                        line = {"type": "audit", **entry_json(entry)}
+                        if source is not None:
+                            line["source"] = source
+                        lines.append(line)
+                self._write("".join(_line(rec) for rec in lines).encode("utf-8"))
+                for rec in lines:
+                    self._load(rec)
+                if not self._in_batch and self.durable:
+                    os.fsync(self._fd)
+            finally:
+                self._release()
 
     def _rewrite(self) -> None:
         """Replace the file by the state (temporary file, fsync, rename), under the file lock:
         the state holds every line the other handles wrote (caught up when the lock was
         taken)."""
-        assert self._depth > 0, "a rewrite runs inside _writing"
+        assert self._depth > 0, "a rewrite runs under the file lock"
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
         tmp.unlink(missing_ok=True)  # created afresh, so with mode 0600
         groups = (
