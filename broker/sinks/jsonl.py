@@ -252,8 +252,9 @@ class JsonlSink:
     def _refresh(self) -> None:
         """Before a read: take up what other handles wrote, if anything (one ``stat`` when
         nothing changed; under the thread lock)."""
-        if self._depth > 0 or not self._changed():
-            return  # this handle holds the file lock (nobody else wrote) or nothing changed
+        if self._depth > 0 or self._lock_fd < 0 or not self._changed():
+            return  # this handle holds the file lock (nobody else wrote), is closed (it answers
+            # from what it loaded), or nothing changed
         fcntl.flock(self._lock_fd, fcntl.LOCK_SH)  # no writer half-way through a line
         try:
             self._catch_up()
@@ -275,9 +276,13 @@ class JsonlSink:
                 start = 0
             fh.seek(start)
             data = fh.read()
-        for line in data.splitlines():
-            if line.strip():
-                self._load(json.loads(line))
+        try:
+            for line in data.splitlines():
+                if line.strip():
+                    self._load(json.loads(line))
+        except BaseException:
+            self._identity = None  # half loaded: next time from the file's start again
+            raise
         self._offset = start + len(data)
         if identity != self._identity:
             fd = open_private(self.path, "a")
