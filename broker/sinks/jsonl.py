@@ -1,25 +1,40 @@
 """JSON-lines sink: one append-only file of records, for bureaus that feed another system.
 
 Every change appends one JSON object (``type`` = ``delivery``, ``notice``, ``statement``,
-``fact``, ``sent`` or ``receipt``) and is fsynced before the daemon commits its offset. A notice's
-``state`` is derived from its record and its facts (:func:`~broker.sinks.base.derive_state`)
-whenever either changes; a notice that reaches ``refused`` or ``purged`` is purged as below. The
-state is rebuilt by reading the file at start. A purge (cancel, erasure, refusal, delete)
-rewrites the file without the notice's personal data, atomically (temporary file, fsync,
-rename), so the values are gone from disk.
+``fact``, ``sent``, ``receipt``, ``audit``, ...) and is fsynced before the daemon commits its
+offset. A notice's ``state`` is derived from its record and its facts
+(:func:`~broker.sinks.base.derive_state`) whenever either changes; a notice that reaches
+``refused`` or ``purged`` is purged as below. The state is rebuilt by reading the file at start.
+A purge (cancel, erasure, refusal, delete, the retention sweep) rewrites the file without the
+notice's personal data, atomically (temporary file, fsync, rename), so the values are gone from
+disk; the audit log is kept, in order.
+
+Several handles may share the file: a node's daemon and its publisher (``nbx publish``,
+``nbx cancel``, ``nbx review approve``, ...) each open their own, often in two processes. Every
+change (from reading the state it decides on to its append or rewrite) runs under an exclusive
+``flock`` on the companion ``<file>.lock`` (created 0600, never replaced; the store itself is
+replaced by a rewrite), and first catches up: it loads the lines other handles appended since the
+end offset this handle last knew, or, when the file was replaced (another inode) or is smaller
+than that offset, reloads it whole and appends to the new file from then on. So a rewrite keeps
+every other handle's lines, and the audit entries appended chain from the file's true head: one
+chain, ``seq`` 1, 2, 3, ... A read takes up other handles' lines the same way (under a shared
+lock). When nothing changed the catch-up costs one ``stat``; appends go straight to the file (a
+batch fsyncs once, at its end).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
+import functools
 import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from broker.envelope import VerifiedPackage
 from broker.sinks.audit import (
@@ -84,25 +99,99 @@ _STATE_OF_STATUS = {
 }
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: the companion file every handle locks (``flock``) to write: the store itself is replaced by
+#: a purge's rewrite, its lock file stays (empty; created 0600 like the store)
+LOCK_SUFFIX = ".lock"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def _line(rec: dict[str, Any]) -> str:
+    return json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _writes(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a change under the file's lock, on the state caught up with every other handle's
+    writes (see :meth:`JsonlSink._acquire`)."""
+
+    @functools.wraps(method)
+    def locked(*args: P.args, **kwargs: P.kwargs) -> R:
+        sink = args[0]
+        assert isinstance(sink, JsonlSink)
+        with sink._lock:
+            sink._acquire()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                sink._release()
+
+    return locked
+
+
+def _reads(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a read under the handle's thread lock, after taking up what other handles wrote
+    (one ``stat`` when nothing changed; see :meth:`JsonlSink._refresh`)."""
+
+    @functools.wraps(method)
+    def locked(*args: P.args, **kwargs: P.kwargs) -> R:
+        sink = args[0]
+        assert isinstance(sink, JsonlSink)
+        with sink._lock:
+            sink._refresh()
+            return method(*args, **kwargs)
+
+    return locked
+
+
 class JsonlSink:
-    """A bureau's store as a JSON-lines file (single writer)."""
+    """A bureau's store as a JSON-lines file; several handles (threads, processes) may share
+    it: every write is made under an exclusive lock on ``<file>.lock``, on a state caught up
+    with the other handles' writes."""
 
     def __init__(
         self, path: Path, *, durable: bool = True, retention: RetentionLimit | None = None
     ) -> None:
-        """Open ``path``, creating it if needed, and rebuild the state from it.
+        """Open ``path``, creating it (and its lock file ``<file>.lock``) if needed, and
+        rebuild the state from it.
 
         ``durable`` fsyncs every append (or every batch); ``retention`` as for
         :class:`~broker.sinks.sqlite.SqliteSink`.
         """
         self.path = path
+        self._name = os.fspath(path)
         self.retention: RetentionLimit = retention or default_limit
         self.durable = durable
         create_private(path)  # 0600: the file holds decrypted personal data
+        self._reset()
+        #: purge entries of the notice records being written (see _derived and _append)
+        self._pending: list[AuditEvent] = []
+        #: threads of this handle; the file lock (below) is for the other handles
+        self._lock = threading.RLock()
+        #: the lock file's descriptor (flock), and how deep this handle holds it
+        self._lock_fd = os.open(
+            path.with_name(path.name + LOCK_SUFFIX), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600
+        )
+        self._depth = 0
+        #: the file this handle has read: (device, inode) and the end of what it loaded
+        self._identity: tuple[int, int] | None = None
+        self._offset = 0
+        #: the descriptor appends go to (O_APPEND; reopened when another handle replaced the file)
+        self._fd = -1
+        self._in_batch = False
+        try:
+            with self._writing():  # loads the whole file, under the lock
+                pass
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    def _reset(self) -> None:
+        """Forget the state (before loading the file again from its start)."""
         #: the replay guard, keyed by (sender, msg id)
         self._deliveries: dict[tuple[str, str], dict[str, Any]] = {}
         self._notices: dict[tuple[str, str], dict[str, Any]] = {}
@@ -122,15 +211,101 @@ class JsonlSink:
         self._checkpoints: list[dict[str, Any]] = []
         self._head: tuple[int, str] = (0, GENESIS)
         self._sources: set[str] = set()
-        #: purge entries of the notice records being written (see _derived and _append)
-        self._pending: list[AuditEvent] = []
-        self._lock = threading.RLock()
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
+
+    # --- several handles on one file ----------------------------------------------------------
+
+    def _acquire(self) -> None:
+        """Take the file's exclusive lock (re-entrant within this handle; the caller holds the
+        thread lock) and catch up: every change, from reading the state it decides on to its
+        append or rewrite, runs between this and :meth:`_release`, so no other handle writes in
+        between and no line of theirs is lost."""
+        if self._depth == 0:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                self._catch_up()
+            except BaseException:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                raise
+        self._depth += 1
+
+    def _release(self) -> None:
+        """Undo one :meth:`_acquire`; the last one lets the other handles write."""
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """:meth:`_acquire` to :meth:`_release`, under the thread lock."""
+        with self._lock:
+            self._acquire()
+            try:
+                yield
+            finally:
+                self._release()
+
+    def _changed(self) -> bool:
+        """Whether the file is not (or no longer only) what this handle loaded: another handle
+        appended (larger), or rewrote it (another inode, or smaller)."""
+        st = os.stat(self._name)  # noqa: PTH116 (a str: Path.stat costs more, on every write)
+        return (st.st_dev, st.st_ino) != self._identity or st.st_size != self._offset
+
+    def _refresh(self) -> None:
+        """Before a read: take up what other handles wrote, if anything (one ``stat`` when
+        nothing changed; under the thread lock)."""
+        if self._depth > 0 or self._lock_fd < 0 or not self._changed():
+            return  # this handle holds the file lock (nobody else wrote), is closed (it answers
+            # from what it loaded), or nothing changed
+        fcntl.flock(self._lock_fd, fcntl.LOCK_SH)  # no writer half-way through a line
+        try:
+            self._catch_up()
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _catch_up(self) -> None:
+        """Under the file lock: load the lines appended since this handle's offset, or, if
+        another handle replaced the file (a purge's rewrite), reload all of it and append to
+        the new file from now on."""
+        if not self._changed():
+            return
+        with self.path.open("rb") as fh:
+            st = os.fstat(fh.fileno())
+            identity = (st.st_dev, st.st_ino)
+            start = self._offset
+            if identity != self._identity or st.st_size < self._offset:
+                self._reset()
+                start = 0
+            fh.seek(start)
+            data = fh.read()
+        try:
+            for line in data.splitlines():
                 if line.strip():
                     self._load(json.loads(line))
-        self._fh = os.fdopen(open_private(path, "a"), "a", encoding="utf-8")
-        self._in_batch = False
+        except BaseException:
+            self._identity = None  # half loaded: next time from the file's start again
+            raise
+        self._offset = start + len(data)
+        if identity != self._identity:
+            fd = open_private(self.path, "a")
+            if self._fd >= 0:
+                os.close(self._fd)
+            self._fd = fd
+            self._identity = identity
+
+    def _write(self, data: bytes) -> None:
+        """Append ``data`` at the end of the file (under the file lock, caught up); a failed
+        write is cut off again, so the file never keeps half a line."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._offset)
+            raise
+        self._offset += len(data)
+
+    # --- batches ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -146,7 +321,7 @@ class JsonlSink:
 
     @storage_errors
     def begin(self) -> None:
-        """Open a batch: appends are flushed and fsynced once, by :meth:`end`."""
+        """Open a batch: appends are fsynced once, by :meth:`end`."""
         if self._in_batch:
             msg = "a batch is already open"
             raise RuntimeError(msg)
@@ -154,14 +329,15 @@ class JsonlSink:
 
     @storage_errors
     def end(self, *, commit: bool) -> None:
-        """Flush and fsync what the batch appended (lines written cannot be taken back, so
-        ``commit=False`` makes them durable too; replaying the file gives the same state)."""
+        """Fsync what the batch appended (lines written cannot be taken back, so
+        ``commit=False`` makes them durable too; replaying the file gives the same state).
+        Each append reached the file at once (other handles read it under the lock); if another
+        handle has since rewritten the file, the rewrite holds those lines and was fsynced."""
         del commit
         with self._lock:
             self._in_batch = False
-            self._fh.flush()
             if self.durable:
-                os.fsync(self._fh.fileno())
+                os.fsync(self._fd)
 
     def _load(self, rec: dict[str, Any]) -> None:
         kind = rec["type"]
@@ -196,62 +372,76 @@ class JsonlSink:
         source: str | None = None,
     ) -> None:
         """Append ``records`` and the audit entries of ``audit`` (then of the purges the
-        records carry) in one write: one flush and fsync, or the batch's."""
-        events = [*audit, *self._pending]
-        self._pending = []
-        lines = list(records)
-        if events:
-            now = _now()
-            seq, prev = self._head
-            for event in events:
-                seq += 1
-                entry = chain(event, seq, now, prev)
-                prev = entry.hash
-                line = {"type": "audit", **entry_json(entry)}
-                if source is not None:
-                    line["source"] = source
-                lines.append(line)
-        with self._lock:
-            self._fh.write(
-                "".join(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n" for rec in lines)
-            )
-            for rec in lines:
-                self._load(rec)
-            if not self._in_batch:
-                self._fh.flush()
-                if self.durable:
-                    os.fsync(self._fh.fileno())
+        records carry) in one write: one fsync, or the batch's. Under the file lock, so the
+        entries chain from the file's true head."""
+        with self._lock:  # the public method holds both locks already: re-entered, cheap
+            self._acquire()
+            try:
+                events = [*audit, *self._pending]
+                self._pending = []
+                lines = list(records)
+                if events:
+                    now = _now()
+                    seq, prev = self._head
+                    for event in events:
+                        seq += 1
+                        entry = chain(event, seq, now, prev)
+                        prev = entry.hash
+                        line = {"type": "audit", **entry_json(entry)}
+                        if source is not None:
+                            line["source"] = source
+                        lines.append(line)
+                self._write("".join(_line(rec) for rec in lines).encode("utf-8"))
+                for rec in lines:
+                    self._load(rec)
+                if not self._in_batch and self.durable:
+                    os.fsync(self._fd)
+            finally:
+                self._release()
 
     def _rewrite(self) -> None:
+        """Replace the file by the state (temporary file, fsync, rename), under the file lock:
+        the state holds every line the other handles wrote (caught up when the lock was
+        taken)."""
+        assert self._depth > 0, "a rewrite runs under the file lock"
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
         tmp.unlink(missing_ok=True)  # created afresh, so with mode 0600
-        with os.fdopen(open_private(tmp, "w"), "w", encoding="utf-8") as out:
-            groups = (
-                self._deliveries,
-                self._notices,
-                self._statements,
-                self._facts,
-                self._flags,
-                self._held,
-                self._sent,
-                self._receipts,
-            )
-            for group in groups:
-                for rec in group.values():
-                    out.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
-            for rec in [*self._audit, *self._checkpoints]:  # the audit log survives, in order
-                out.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
+        groups = (
+            self._deliveries,
+            self._notices,
+            self._statements,
+            self._facts,
+            self._flags,
+            self._held,
+            self._sent,
+            self._receipts,
+        )
+        data = "".join(_line(rec) for group in groups for rec in group.values())
+        # the audit log survives, in order
+        data += "".join(_line(rec) for rec in [*self._audit, *self._checkpoints])
+        raw = data.encode("utf-8")
+        with os.fdopen(open_private(tmp, "w"), "wb") as out:
+            out.write(raw)
             out.flush()
             os.fsync(out.fileno())
-        self._fh.close()
         tmp.replace(self.path)
-        self._fh = os.fdopen(open_private(self.path, "a"), "a", encoding="utf-8")
+        fd = open_private(self.path, "a")
+        st = os.fstat(fd)
+        os.close(self._fd)
+        self._fd = fd
+        self._identity = (st.st_dev, st.st_ino)
+        self._offset = len(raw)
 
     def close(self) -> None:
-        """Close the file."""
-        self._fh.close()
+        """Close the file (and its lock file)."""
+        with self._lock:
+            for fd in (self._fd, self._lock_fd):
+                if fd >= 0:
+                    os.close(fd)
+            self._fd = self._lock_fd = -1
 
     @storage_errors
+    @_reads
     def seen(self, sender: str, msg_id: str) -> Seen | None:
         """Where and how ``sender``'s message ``msg_id`` was handled, if it was."""
         rec = self._deliveries.get((sender, msg_id))
@@ -334,6 +524,7 @@ class JsonlSink:
         return notice, derived
 
     @storage_errors
+    @_writes
     def apply(
         self,
         package: VerifiedPackage,
@@ -496,17 +687,20 @@ class JsonlSink:
         return outcome
 
     @storage_errors
+    @_reads
     def state(self, sender: str, notice_id: str) -> Derived | None:
         """The derived state of the notice ``(sender, notice_id)`` (None if not stored)."""
         return self._compute(sender, notice_id)
 
     @storage_errors
+    @_reads
     def statement(self, sender: str, msg_id: str) -> tuple[str, str] | None:
         """``(notice_id, statement_hash)`` of ``sender``'s publish/update ``msg_id``."""
         rec = self._statements.get((sender, msg_id))
         return None if rec is None else (rec["notice_id"], rec["statement_hash"])
 
     @storage_errors
+    @_writes
     def set_flags(
         self, sender: str, msg_id: str, notice_id: str, flags: list[dict[str, str]]
     ) -> None:
@@ -522,6 +716,7 @@ class JsonlSink:
         self._append(record)
 
     @storage_errors
+    @_writes
     def hold(self, frame: HeldFrame, at: Position) -> None:
         """Keep a held package (idempotent per position)."""
         if (at.topic, at.partition, at.offset) in self._held:
@@ -539,6 +734,8 @@ class JsonlSink:
             }
         )
 
+    @storage_errors
+    @_reads
     def held(self, statement_hash: str) -> list[HeldFrame]:
         """The held packages of the message with ``statement_hash``, by recipient."""
         found = sorted(
@@ -556,6 +753,7 @@ class JsonlSink:
         ]
 
     @storage_errors
+    @_writes
     def drop_held(self, statement_hash: str) -> None:
         """Forget the held packages of the message (the file is rewritten without them)."""
         keys = [k for k, r in self._held.items() if r["statement_hash"] == statement_hash]
@@ -565,6 +763,8 @@ class JsonlSink:
             del self._held[key]
         self._rewrite()
 
+    @storage_errors
+    @_reads
     def refusal_rate(self, sender: str) -> float | None:
         """The share of the recent reviews of ``sender``'s messages held here that refused them."""
         since = refusal_window_start()
@@ -579,6 +779,8 @@ class JsonlSink:
             return None
         return decisions.count("refused") / len(decisions)
 
+    @storage_errors
+    @_reads
     def facts(self, sender: str, notice_id: str) -> list[Fact]:
         """Every attestation and oversight decision about ``(sender, notice_id)``, oldest first."""
         found = [
@@ -588,6 +790,8 @@ class JsonlSink:
         ]
         return sorted(found, key=lambda f: (f.msg_id, f.by))
 
+    @storage_errors
+    @_reads
     def audience(self, sender: str, msg_id: str) -> tuple[str, ...] | None:
         """Every bureau ``sender`` addressed its publish/update ``msg_id`` to, if received."""
         rec = self._statements.get((sender, msg_id))
@@ -595,6 +799,7 @@ class JsonlSink:
         return None if audience is None else tuple(audience)
 
     @storage_errors
+    @_writes
     def reject(self, package: VerifiedPackage, at: Position, reason: Reason) -> Applied:
         """Record a rejection of a verified message."""
         guard = self._guard(package, at)
@@ -606,6 +811,8 @@ class JsonlSink:
         )
         return Applied.REJECTED
 
+    @storage_errors
+    @_writes
     def record_sent(
         self,
         msg_id: str,
@@ -643,6 +850,7 @@ class JsonlSink:
         )
 
     @storage_errors
+    @_writes
     def record_receipt(self, receipt: ReceiptRecord) -> bool:
         """Store a receipt; False if it was already stored."""
         key = (receipt.msg_id, receipt.recipient, receipt.status)
@@ -651,6 +859,8 @@ class JsonlSink:
         self._append({"type": "receipt", **receipt.__dict__})
         return True
 
+    @storage_errors
+    @_reads
     def status(self, notice_id: str) -> list[RecipientStatus]:
         """Per recipient: messages sent for ``notice_id`` and their receipts."""
         sent = sorted(
@@ -675,6 +885,8 @@ class JsonlSink:
         ]
         return status_rows(sorted(sent, key=lambda row: row[5]), receipts)
 
+    @storage_errors
+    @_reads
     def notices(self) -> list[NoticeRow]:
         """Current notices without their views, newest first."""
         rows = [
@@ -693,6 +905,7 @@ class JsonlSink:
         return sorted(rows, key=lambda r: r["updated_at"], reverse=True)
 
     @storage_errors
+    @_writes
     def notice(self, notice_id: str, access: Access) -> NoticeRecord | None:
         """One notice with its view and withheld manifest; the read is appended as a
         ``consultation`` audit entry (``access``: who and why)."""
@@ -709,6 +922,7 @@ class JsonlSink:
         return record
 
     @storage_errors
+    @_writes
     def subject_lookup(
         self, family_name: str, date_of_birth: str | None, access: Access
     ) -> list[SubjectHit]:
@@ -759,11 +973,13 @@ class JsonlSink:
     # --- audit log ------------------------------------------------------------------------
 
     @storage_errors
+    @_writes
     def record(self, event: AuditEvent) -> None:
         """Append an audit entry (in the open batch's write, or alone)."""
         self._append(audit=[event])
 
     @storage_errors
+    @_writes
     def record_quarantine(
         self, reason: str, at: Position, package: VerifiedPackage | None = None
     ) -> None:
@@ -773,6 +989,8 @@ class JsonlSink:
             return
         self._append(audit=[quarantine_event(reason, package)], source=source)
 
+    @storage_errors
+    @_reads
     def audit_entries(self, since: str | None = None, until: str | None = None) -> list[AuditEntry]:
         """The audit log in seq order; ``since`` / ``until`` bound ``at`` (from, before)."""
         return [
@@ -781,6 +999,8 @@ class JsonlSink:
             if (since is None or r["at"] >= since) and (until is None or r["at"] < until)
         ]
 
+    @storage_errors
+    @_reads
     def checkpoints(self) -> list[Checkpoint]:
         """The signed checkpoints of the audit log, oldest first."""
         keys = ("bureau", "count", "head", "at", "kid", "signature")
@@ -788,6 +1008,7 @@ class JsonlSink:
         return sorted(found, key=lambda c: c.count)
 
     @storage_errors
+    @_writes
     def checkpoint(self, sign: Callable[[int, str], Checkpoint]) -> Checkpoint | None:
         """Sign the chain's head and append the checkpoint; ``None`` when the last one already
         covers every entry (or there is none)."""
@@ -836,6 +1057,7 @@ class JsonlSink:
         return sorted(found, key=lambda r: (r["deadline"], r["notice_id"], r["recipient"]))
 
     @storage_errors
+    @_reads
     def overdue(self, now: datetime) -> list[OverdueRow]:
         """Purging messages sent whose recipient has not confirmed them with a signed ``purged``
         receipt (for the order or any resend) by their deadline (see :class:`SqliteSink`)."""
@@ -853,6 +1075,7 @@ class JsonlSink:
         ]
 
     @storage_errors
+    @_reads
     def pending_orders(self, now: datetime) -> list[PendingOrder]:
         """The overdue purging messages with what they said (to send them again)."""
         return [
@@ -870,6 +1093,7 @@ class JsonlSink:
         ]
 
     @storage_errors
+    @_writes
     def sweep(self, now: datetime) -> list[Expired]:
         """Purge every notice whose ``retain_until`` has passed like a cancel (``expired``
         status -> ``purged``, reason ``retention-expired``) and remove this bureau's bookkeeping
@@ -923,6 +1147,7 @@ class JsonlSink:
         ]
 
     @storage_errors
+    @_writes
     def answered(self, expired: list[Expired], at: datetime) -> None:
         """The ``retention-expired`` receipts of ``expired`` were acknowledged at ``at``."""
         records = []
@@ -933,6 +1158,8 @@ class JsonlSink:
         if records:
             self._append(*records)
 
+    @storage_errors
+    @_reads
     def expiring(self, now: datetime, within: timedelta) -> list[Expiring]:
         """Stored notices still holding data whose ``retain_until`` is at or before ``now``
         + ``within``, soonest first."""
