@@ -54,6 +54,17 @@ def test_field_value_of_a_notice_never_reaches_the_output(captured: io.StringIO)
     assert set(line) == {"event", "level", "timestamp", "reason"}
 
 
+@pytest.mark.parametrize("kid", ["_WsA4E3B31CWH0Z467A8rA", "-x9_aB3", "AbC_dE-f"])
+def test_a_base64url_key_id_is_logged_as_itself(captured: io.StringIO, kid: str) -> None:
+    """Key ids are base64url (``-`` and ``_`` anywhere, also first): logged as they are, while a
+    value with a space (a name) is not identifier-shaped."""
+    get_logger().info("keys.destroyed", bureau="DE", key_id=kid)
+    get_logger().info("keys.destroyed", bureau="DE", key_id="ROSSETTI Marco")
+    first, second = _lines(captured)
+    assert first["key_id"] == kid
+    assert second["key_id"] == "other"
+
+
 def test_free_text_event_name_is_replaced(captured: io.StringIO) -> None:
     """An event that is not a fixed dotted name (e.g. an f-string with a value) is not written."""
     get_logger().info("delivered notice for VERYRARE-SURNAME-QX")
