@@ -30,7 +30,8 @@ from broker.keys import BureauKeys, KeyLookup
 from broker.logging import get_logger
 from broker.node.runtime import check_accepting
 from broker.node.signer import BatchSigner
-from broker.sinks.audit import AuditEvent, default_operator
+from broker.sinks.audit import AuditEvent, decision_event, default_operator
+from broker.sinks.base import Fact
 from broker.sinks.retention import (
     DEFAULT_CONFIRM_WITHIN,
     PendingOrder,
@@ -694,22 +695,18 @@ class Publisher:
             MessageKind.UNBLOCK,
             MessageKind.DELETE,
         ):
-            review = result.kind == MessageKind.REVIEW
             grounds = body.get("grounds")
-            return AuditEvent(
-                AuditAction.DECISION,
-                notice_id=result.notice_id,
+            fact = Fact(
+                kind=result.kind.value,
+                by=self.bureau,
                 msg_id=result.msg_id,
-                sender=str(body.get("subject_sender") or self.bureau),
-                notice_type=result.notice_type,
-                kind=result.kind,
-                bureaus=reached,
-                operator=self.operator,
-                outcome=str(body.get("decision")) if review else result.kind.value,
-                reason=(",".join(str(g) for g in grounds) if grounds else None)
-                if review
-                else body.get("case_ref"),
+                subject_sender=str(body.get("subject_sender") or self.bureau),
+                notice_id=result.notice_id,
+                decision=None if body.get("decision") is None else str(body["decision"]),
+                grounds=",".join(str(g) for g in grounds) if grounds else None,
+                case_ref=body.get("case_ref"),
             )
+            return decision_event(fact, result.notice_type, reached, self.operator)
         return AuditEvent(
             AuditAction.DISCLOSURE,
             notice_id=result.notice_id,

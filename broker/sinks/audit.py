@@ -298,6 +298,27 @@ PURGED_OUTCOME = "purged"
 STALE_REASON = "stale"
 
 
+def decision_event(
+    fact: Fact, notice_type: str | None, bureaus: tuple[str, ...], operator: str | None = None
+) -> AuditEvent:
+    """The ``decision`` entry of a review / block / unblock / delete, taken here (``bureaus``:
+    whom it was sent to, ``operator``: who took it) or received (``bureaus``: its signer): the
+    subject notice's sender, a review's decision and grounds, or the kind and the case."""
+    review = fact.kind == MessageKind.REVIEW
+    return AuditEvent(
+        AuditAction.DECISION,
+        notice_id=fact.notice_id,
+        msg_id=fact.msg_id,
+        sender=fact.subject_sender,
+        notice_type=notice_type,
+        kind=fact.kind,
+        bureaus=bureaus,
+        operator=operator,
+        outcome=fact.decision if review else fact.kind,
+        reason=fact.grounds if review else fact.case_ref,
+    )
+
+
 def receive_event(package: VerifiedPackage, outcome: str, fact: Fact | None = None) -> AuditEvent:
     """The entry of one message the receive path handled (plan rule 1): a fact -> ``decision``
     (its kind, its signer, a review's decision and grounds or the case), cancel / erasure ->
@@ -305,18 +326,7 @@ def receive_event(package: VerifiedPackage, outcome: str, fact: Fact | None = No
     update / suspend -> ``alteration``; ``outcome`` is the Applied value."""
     kind = package.kind
     if fact is not None:
-        review = fact.kind == MessageKind.REVIEW
-        return AuditEvent(
-            AuditAction.DECISION,
-            notice_id=fact.notice_id,
-            msg_id=package.msg_id,
-            sender=fact.subject_sender,
-            notice_type=package.notice_type,
-            kind=fact.kind,
-            bureaus=(fact.by,),
-            outcome=fact.decision if review else fact.kind,
-            reason=fact.grounds if review else fact.case_ref,
-        )
+        return decision_event(fact, package.notice_type, (fact.by,))
     if kind in (MessageKind.CANCEL, MessageKind.ERASURE):
         action, reason = AuditAction.ERASURE, PurgeReason(str(kind)).value
     elif outcome == STALE_OUTCOME:
