@@ -63,12 +63,14 @@ _HEADER: dict[NoticeType, tuple[str, str]] = {  # subject category, purpose
 class ImportProblem:
     """Something in one record that did not make it into the notice as is.
 
-    ``kind``: ``unmapped`` (a value was left out), ``invalid`` (the record was not imported) or
-    ``criteria`` (imported, but the notice must be completed before it can be published).
+    ``kind``: ``unmapped`` (a value was left out), ``invalid`` (the record was not imported),
+    ``criteria`` (imported, but the notice must be completed before it can be published) or
+    ``assumed`` (a required value the public record does not carry was set by the importer: the
+    issuing bureau must confirm or correct it).
     """
 
     record: str
-    kind: Literal["unmapped", "invalid", "criteria"]
+    kind: Literal["unmapped", "invalid", "criteria", "assumed"]
     path: str
     message: str
 
@@ -211,6 +213,11 @@ def _person(rec: _Record) -> dict[str, Any]:
         if any(parts):
             parents.append(f"{' '.join(str(p) for p in parts if p)} ({who})")
     person["parent_names"] = parents
+    birth_name = rec.get("birth_name")
+    if birth_name is not None:  # the family name at birth: a name the person was known by
+        alias = {"family_name": birth_name} | ({"forenames": person["forenames"]}
+                                                if person.get("forenames") else {})  # fmt: skip
+        person["aliases"] = [alias]
     physical = {
         "height_cm": rec.height_cm(),
         "weight_kg": rec.weight_kg(),
@@ -285,6 +292,21 @@ def _notice_type(raw: Mapping[str, Any], forced: NoticeType | None) -> NoticeTyp
     return NoticeType(m.group(1)) if m else None
 
 
+#: the required values INTERPOL's public records do not carry, as the importer sets them
+_ASSUMED = (
+    ("source_reliability", "A", "the public record gives no source evaluation"),
+    ("information_accuracy", "2", "the public record gives no accuracy evaluation"),
+    ("handling.code", "H0", "the public record gives no handling code"),
+)
+
+
+def _is_entity(raw: Mapping[str, Any]) -> bool:
+    """A UN special notice about an entity (its record's link names ``/un/entities/``)."""
+    links = raw.get("_links")
+    href = links.get("self", {}).get("href") if isinstance(links, Mapping) else None
+    return isinstance(href, str) and "/un/entities/" in href
+
+
 def _map_record(
     raw: Mapping[str, Any], label: str, kind: NoticeType, now: datetime, bureau: str
 ) -> tuple[dict[str, Any], list[ImportProblem]]:
@@ -305,14 +327,22 @@ def _map_record(
         "created_at": now.isoformat(),
         "retention_until": (now + timedelta(days=5 * 365)).date().isoformat(),
         "review_due": (now + timedelta(days=365)).date().isoformat(),
-        "person": _person(rec),
     }
+    if kind is NoticeType.UN and _is_entity(raw):  # a sanctioned group or undertaking
+        entity = {"name": rec.get("name")}
+        notice["entity"] = {k: v for k, v in entity.items() if v is not None}
+    else:
+        notice["person"] = _person(rec)
     if kind is NoticeType.RED:
         notice["judicial"] = _judicial(rec)
     elif kind is NoticeType.YELLOW:
         notice["missing"] = _missing(rec)
     else:
         notice["sanctions"] = _sanctions(rec)
+    for path, value, why in _ASSUMED:
+        rec.problems.append(
+            ImportProblem(label, "assumed", path, f"set to {value}: {why}; confirm or correct it")
+        )
     links = rec.get("_links")
     if isinstance(links, Mapping):
         for name in sorted(set(links) - {"self"}):

@@ -8,6 +8,7 @@ import pytest
 from broker.errors import SchemaError
 from broker.schemas import NoticeType
 from broker.schemas.interpol import ImportResult, import_interpol
+from broker.schemas.notices import UnNotice
 
 from .conftest import FIXTURES
 
@@ -100,7 +101,7 @@ def test_yellow_detail_record() -> None:
     assert notice.person.languages == ["pl"]
     assert notice.person.physical is not None
     assert notice.person.physical.height_cm == 160
-    assert problems(result) == [("2024/3310", "hairs_id", "unknown colour code 'XXX'")]
+    assert problems(result, "unmapped") == [("2024/3310", "hairs_id", "unknown colour code 'XXX'")]
 
 
 def test_un_detail_record() -> None:
@@ -112,7 +113,10 @@ def test_un_detail_record() -> None:
     assert notice.sanctions.committee == "1988 Sanctions Committee (Taliban)"
     assert notice.sanctions.listed_on is not None
     assert notice.sanctions.listed_on.isoformat() == "2001-01-25"
-    assert problems(result) == [("2010/90001", "summary", "field not mapped")]
+    assert problems(result, "unmapped") == [("2010/90001", "summary", "field not mapped")]
+    assert isinstance(notice, UnNotice)
+    assert notice.person is not None
+    assert notice.entity is None
 
 
 def test_record_of_unknown_type_is_reported_not_dropped() -> None:
@@ -142,3 +146,45 @@ def test_not_json() -> None:
     """Garbage input is one SchemaError."""
     with pytest.raises(SchemaError, match="invalid JSON"):
         import_interpol(b"<html>", now=NOW)
+
+
+def test_values_the_public_record_lacks_are_reported_as_assumed() -> None:
+    """Evaluation and handling codes are not in INTERPOL's public data: the importer sets them and
+    says so for every record, so the issuing bureau confirms or corrects them."""
+    assert problems(load("yellow_detail.json"), "assumed") == [
+        ("2024/3310", "source_reliability", "set to A: the public record gives no source "
+         "evaluation; confirm or correct it"),
+        ("2024/3310", "information_accuracy", "set to 2: the public record gives no accuracy "
+         "evaluation; confirm or correct it"),
+        ("2024/3310", "handling.code", "set to H0: the public record gives no handling code; "
+         "confirm or correct it"),
+    ]  # fmt: skip
+
+
+def test_a_un_entity_is_imported_as_an_entity_not_a_person() -> None:
+    """A record from INTERPOL's UN entities list becomes the notice's `entity`, no person."""
+    record = json.loads((FIXTURES / "un_detail.json").read_text())
+    record["_links"]["self"]["href"] = (
+        "https://ws-public.interpol.int/notices/v1/un/entities/2010-90002"
+    )
+    record["name"] = "AL-EXAMPLE TRADING COMPANY"
+    for key in ("forename", "date_of_birth", "sex_id", "nationalities"):
+        record.pop(key)
+    result = import_interpol(json.dumps(record), now=NOW)
+    (notice,) = result.notices
+    assert isinstance(notice, UnNotice)
+    assert notice.person is None
+    assert notice.entity is not None
+    assert notice.entity.name == "AL-EXAMPLE TRADING COMPANY"
+    assert problems(result, "unmapped") == [("2010/90001", "summary", "field not mapped")]
+
+
+def test_a_birth_name_becomes_an_alias() -> None:
+    """`birth_name` (the family name at birth) is kept as an alias, so it is searchable."""
+    record = json.loads((FIXTURES / "red_detail.json").read_text())
+    record["birth_name"] = "DUPONT"
+    result = import_interpol(json.dumps(record), now=NOW)
+    (notice,) = result.notices
+    assert notice.person is not None
+    assert [(a.family_name, a.forenames) for a in notice.person.aliases] == [("DUPONT", "JEAN-LUC")]
+    assert all(p.path != "birth_name" for p in result.problems)
