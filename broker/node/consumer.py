@@ -495,11 +495,7 @@ class ConsumerDaemon:
                 msg_id=e.msg_id,
                 retain_until=e.retain_until,
             )
-        targets = {receipts(a.sender) for a in answers}
-        await self._topics.ensure(targets)
-        await track_topics(producer, targets)
-        acks = [await action(producer) for action in self._receipts().actions(answers)]
-        await asyncio.gather(*acks)
+        await self._produce(producer, [], answers)
         try:  # a crash before this line: the next sweep (after a restart) answers them again
             self.sink.answered(expired, now)
         except SinkError as exc:
@@ -533,17 +529,24 @@ class ConsumerDaemon:
         if self.on_delivered is not None:
             for package, outcome in stored.delivered:
                 self.on_delivered(package, outcome)
+        await self._produce(producer, stored.actions, stored.answers)
+        return stored.offsets
+
+    async def _produce(
+        self, producer: Producer, quarantined: list[Action], answers: list[Answer]
+    ) -> None:
+        """Send the quarantine records and the receipts owed (one signed receipt message per
+        sender) and wait until the broker acknowledged every one."""
         # every topic written to exists and is tracked by the producer before anything is sent
         # (see track_topics; also when process() is driven with a shared producer)
-        targets = {receipts(a.sender) for a in stored.answers}
-        if stored.actions:
+        targets = {receipts(a.sender) for a in answers}
+        if quarantined:
             targets.add(quarantine(self.bureau))
         await self._topics.ensure(targets)
         await track_topics(producer, targets)
-        actions = stored.actions + self._receipts().actions(stored.answers)
+        actions = quarantined + self._receipts().actions(answers)
         acks = [await action(producer) for action in actions]
         await asyncio.gather(*acks)
-        return stored.offsets
 
     def store_poll(
         self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
