@@ -24,6 +24,7 @@ __all__ = [
     "NoticeStatus",
     "Reason",
     "ReceiptStatus",
+    "ResponseKind",
     "Role",
     "ScreeningFlag",
     "SendStatus",
@@ -63,6 +64,7 @@ class Reason(StrEnum):
     SCHEMA = "schema"
     ORIGIN_MISMATCH = "origin-mismatch"
     DECLINED_BY_POLICY = "declined-by-policy"
+    NOT_IN_ADDRESSEES = "not-in-addressees"  # a diffusion whose addressees omit the receiver
     INTERNAL = "internal"
     # attestations and oversight decisions (broker.node.pipeline's fact handlers)
     NOT_REVIEWER = "not-reviewer"  # a review from a bureau without the reviewer role
@@ -115,6 +117,20 @@ class MessageKind(StrEnum):
     BLOCK = "block"  # the oversight body blocks a notice while a challenge is pending
     UNBLOCK = "unblock"  # ... lifts one of its blocks (by case reference)
     DELETE = "delete"  # ... orders the notice deleted everywhere (purged like an erasure)
+    RESPONSE = "response"  # a recipient's answer to a notice (located, arrested...), to the issuer
+
+
+class ResponseKind(StrEnum):
+    """What a recipient answers to a notice (the ``kind`` of a ``response`` message)."""
+
+    HIT = "hit"  # a possible match was found; checks are under way
+    LOCATED = "located"  # the person (or object) was found
+    ARRESTED = "arrested"  # the person was provisionally arrested
+    IDENTITY_CONFIRMED = "identity-confirmed"  # the person found is the person sought
+    NOT_THE_PERSON = "not-the-person"  # the person found is not the person sought
+    MORE_INFORMATION_NEEDED = "more-information-needed"
+    EXTRADITION_REQUESTED = "extradition-requested"
+    NO_ACTION = "no-action"  # no action possible under national law (the note says why)
 
 
 #: The kinds :meth:`broker.node.Publisher.lifecycle` sends (values of :class:`MessageKind`).

@@ -3,11 +3,12 @@ disclosure units, publication criteria, JSON Schema export and INTERPOL public-J
 
 Reading order: :mod:`.categories` (tags), :mod:`.common` (codes, header types), :mod:`.person`,
 :mod:`.judicial`, :mod:`.blocks`, :mod:`.notices`, :mod:`.criteria`, :mod:`.validation`,
-:mod:`.units`, :mod:`.lifecycle`, :mod:`.export`, :mod:`.interpol`.
+:mod:`.units`, :mod:`.age`, :mod:`.lifecycle`, :mod:`.export`, :mod:`.interpol`.
 """
 
 from __future__ import annotations
 
+from broker.schemas.age import is_minor
 from broker.schemas.categories import CATEGORY_KEY, HEADER_KEY, DataCategory
 from broker.schemas.common import (
     Handling,
@@ -25,6 +26,7 @@ from broker.schemas.lifecycle import (
     MessageKind,
     Receipt,
     ReceiptBatch,
+    Response,
     Suspend,
     UpdateInfo,
 )
@@ -50,7 +52,6 @@ from broker.schemas.units import (
     disclosure_units,
     field_categories,
     header_fields,
-    is_minor,
     non_redactable,
     validate_view,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "Receipt",
     "ReceiptBatch",
     "RedNotice",
+    "Response",
     "SilverNotice",
     "SourceReliability",
     "SubjectCategory",

@@ -52,14 +52,36 @@ class HandlingCode(StrEnum):
 
 
 class SubjectCategory(StrEnum):
-    """The role of the person the notice is about."""
+    """The role (status) of a person in a notice (RPD Art. 44, LED Art. 6)."""
 
     SUSPECT = "suspect"
+    ACCUSED = "accused"  # charged or indicted, awaiting trial
     CONVICTED = "convicted"
     VICTIM = "victim"
     WITNESS = "witness"
     MISSING = "missing"
-    UNIDENTIFIED = "unidentified"
+    UNIDENTIFIED = "unidentified"  # a living person unable to identify themselves, or a body
+    PERSON_OF_INTEREST = "person_of_interest"  # sought for information, not suspected
+    ASSOCIATE = "associate"  # a contact or associate of a suspect or convicted person
+    POSSIBLE_THREAT = "possible_threat"  # a person who may pose a threat (orange, green)
+    LISTED = "listed"  # subject to UN Security Council sanctions
+    DECEASED = "deceased"  # a dead person (identified or not)
+
+
+#: Roles whose person is protected: a minor in one of these roles is withheld, free text included,
+#: unless a rule names minors. The others (missing, unidentified, victim, deceased) are sought.
+PROTECTED_ROLES = frozenset(
+    {
+        SubjectCategory.SUSPECT,
+        SubjectCategory.ACCUSED,
+        SubjectCategory.CONVICTED,
+        SubjectCategory.WITNESS,
+        SubjectCategory.PERSON_OF_INTEREST,
+        SubjectCategory.ASSOCIATE,
+        SubjectCategory.POSSIBLE_THREAT,
+        SubjectCategory.LISTED,
+    }
+)
 
 
 class SourceReliability(StrEnum):

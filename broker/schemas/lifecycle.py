@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from broker.schemas.common import BureauId, LongText, NoticeId, StrictModel
+from broker.schemas.common import BureauId, LongText, NoticeId, Sha256Hex, ShortText, StrictModel
 from broker.vocab import MessageKind as MessageKind  # re-exported (defined in broker.vocab)
-from broker.vocab import ReceiptStatus
+from broker.vocab import ReceiptStatus, ResponseKind
 
 #: A message id (UUIDv7 text form, as minted by the envelope layer).
 MsgId = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")]
@@ -51,6 +51,42 @@ class ErasureOrder(StrictModel):
     reason: LongText
     legal_basis: LongText | None = None
     erase_by: AwareDatetime | None = None
+
+
+class AttachmentRef(StrictModel):
+    """A file the responding bureau holds (a photo taken on arrest, a fingerprint comparison),
+    by reference and content hash, never inline."""
+
+    uri: Annotated[str, Field(pattern=r"^(https://|urn:)\S+$", max_length=2000)]
+    sha256: Sha256Hex
+    media_type: Annotated[str, Field(pattern=r"^[a-z]+/[a-z0-9.+-]+$")]
+    title: ShortText | None = None
+
+
+#: Most attachments one response may reference.
+MAX_ATTACHMENTS = 20
+
+
+class Response(StrictModel):
+    """A recipient's answer to a notice (the header of a ``response`` message): what it did or
+    found, sent to the issuing bureau and, where the notice's ``responses_shared_with`` allows,
+    to those bureaus too. Unlike a receipt it is about the case, not the delivery."""
+
+    notice_id: NoticeId
+    kind: ResponseKind
+    note: LongText | None = None
+    attachments: Annotated[list[AttachmentRef], Field(max_length=MAX_ATTACHMENTS)] = Field(
+        default_factory=list
+    )
+    in_reply_to: MsgId | None = None
+    at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _note_when_needed(self) -> Response:
+        needs_note = (ResponseKind.NO_ACTION, ResponseKind.MORE_INFORMATION_NEEDED)
+        if self.kind in needs_note and self.note is None:
+            raise ValueError(f"note: required for a {self.kind.value} response (say why / what)")
+        return self
 
 
 class Receipt(StrictModel):

@@ -23,7 +23,7 @@ from broker.schemas.blocks import (
     Sanctions,
     Threat,
 )
-from broker.schemas.categories import header
+from broker.schemas.categories import DataCategory, header, tagged
 from broker.schemas.common import (
     BureauId,
     Handling,
@@ -37,7 +37,7 @@ from broker.schemas.common import (
     SubjectCategory,
 )
 from broker.schemas.judicial import Judicial
-from broker.schemas.person import Person
+from broker.schemas.person import Person, RelatedPerson
 
 
 def check_header_dates(created_at: date, retention_until: date, review_due: date) -> list[str]:
@@ -59,13 +59,25 @@ class NoticeBase(StrictModel):
     version: Annotated[int, Field(ge=1)] = header(1, description="1, then +1 for each update.")
     language: LanguageCode = header(description="Language the notice is written in.")
     handling: Handling = header()
-    subject_category: SubjectCategory = header()
+    subject_category: SubjectCategory | None = header(
+        None,
+        description="The role of the notice's person (RPD Art. 44); absent only when the "
+        "notice names no person.",
+    )
     source_reliability: SourceReliability = header()
     information_accuracy: InformationAccuracy = header()
     purpose: Purpose = header()
+    responses_shared_with: list[BureauId] | None = header(
+        None,
+        description="Bureaus a recipient may send its responses to besides the issuer "
+        "(absent: the issuer only).",
+    )
     created_at: AwareDatetime = header()
     retention_until: date = header()
     review_due: date = header()
+    related_persons: list[RelatedPerson] = tagged(
+        DataCategory.IDENTITY, default_factory=list, max_length=50
+    )
 
     @model_validator(mode="after")
     def _dates_consistent(self) -> NoticeBase:

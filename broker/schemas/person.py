@@ -21,6 +21,7 @@ from broker.schemas.common import (
     Sha256Hex,
     ShortText,
     StrictModel,
+    SubjectCategory,
 )
 
 _ID = DataCategory.IDENTITY
@@ -143,7 +144,26 @@ class Person(StrictModel):
     identity_documents: list[IdentityDocument] = tagged(_ID, default_factory=list)
     languages: list[LanguageCode] = tagged(_ID, default_factory=list)
     occupation: ShortText | None = tagged(_ID)
+    estimated_age_min: Annotated[int, Field(ge=0, le=130)] | None = tagged(
+        _PHYS, description="For a person whose date of birth is unknown (unidentified)."
+    )
+    estimated_age_max: Annotated[int, Field(ge=0, le=130)] | None = tagged(_PHYS)
     physical: PhysicalDescription | None = None
     biometrics: Biometrics | None = None
     contact: Contact | None = None
     special: SpecialCategories | None = None
+
+
+class RelatedPerson(StrictModel):
+    """Another person named in a notice (an associate, a co-accused, a witness, a parent of a
+    missing child), with their own role; the notice's ``person`` is the subject, whose role is
+    the notice's ``subject_category``. Only what identifies them: no biometrics, no special
+    categories, no contact data (the whole list is one identity unit)."""
+
+    role: SubjectCategory
+    relation: ShortText | None = None
+    family_name: ShortText | None = None
+    forenames: ShortText | None = None
+    sex: Literal["M", "F", "U"] | None = None
+    date_of_birth: PartialDate | None = None
+    nationalities: list[CountryCode] = Field(default_factory=list)

@@ -26,14 +26,13 @@ from pydantic.fields import FieldInfo
 from typing_extensions import TypedDict
 
 from broker.schemas.categories import DataCategory, category_of, is_header
-from broker.schemas.common import NoticeType, partial_date_bounds
-from broker.schemas.notices import NOTICE_MODELS, BlackNotice, NoticeBase, check_header_dates
+from broker.schemas.common import NoticeType
+from broker.schemas.notices import NOTICE_MODELS, NoticeBase, check_header_dates
 from broker.schemas.validation import ROOT, NoticeInvalid, model_for, pydantic_errors
 
 #: A JSON-compatible value.
 JSON: TypeAlias = str | int | float | bool | list[Any] | dict[str, Any] | None
 
-ADULT_AGE = 18
 _CREATED: TypeAdapter[AwareDatetime] = TypeAdapter(AwareDatetime)
 _DATE: TypeAdapter[date] = TypeAdapter(date)
 
@@ -320,24 +319,3 @@ def validate_view(view: Mapping[str, Any], *, copy: bool = True) -> dict[str, JS
     if errors:
         raise NoticeInvalid(sorted(errors))
     return out
-
-
-def is_minor(notice: NoticeBase, at: date) -> bool:
-    """Whether the subject may be under 18 on ``at``.
-
-    Uses the latest day a partial date of birth allows (a year-only date counts as 31 December),
-    so an uncertain age reads as a minor. Without a date of birth, a black notice's estimated
-    minimum age decides; otherwise the subject is not known to be a minor.
-    """
-    person = getattr(notice, "person", None)
-    dob = person.date_of_birth if person is not None else None
-    if dob is not None:
-        latest = partial_date_bounds(dob)[1]
-        try:
-            adult_on = latest.replace(year=latest.year + ADULT_AGE)
-        except ValueError:  # born 29 February: adult on 1 March
-            adult_on = date(latest.year + ADULT_AGE, 3, 1)
-        return at < adult_on
-    if isinstance(notice, BlackNotice) and notice.body.estimated_age_min is not None:
-        return notice.body.estimated_age_min < ADULT_AGE
-    return False

@@ -27,7 +27,7 @@ def test_reason_sets_are_the_enums_values() -> None:
     writer's, and the purge reasons (a ``retention-expired`` receipt is logged as such);
     broker.logging exports the same sets; all of them hold plain strings."""
     assert {r.value for r in Reason} == QUARANTINE_REASONS
-    assert len(Reason) == 30
+    assert len(Reason) == 31
     store_and_writer = {"read-only", "disk-full", "locked", "storage-error", "key"}
     store_and_writer |= {p.value for p in PurgeReason}
     assert store_and_writer == REASON_CODES - QUARANTINE_REASONS
@@ -55,7 +55,7 @@ def test_message_kind_is_one_enum() -> None:
     assert SchemaMessageKind is MessageKind
     assert [k.value for k in MessageKind] == [
         "publish", "update", "suspend", "cancel", "erasure", "receipt",
-        "review", "block", "unblock", "delete",
+        "review", "block", "unblock", "delete", "response",
     ]  # fmt: skip
 
 

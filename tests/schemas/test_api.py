@@ -24,9 +24,10 @@ def test_contract_enum_values() -> None:
     ]  # fmt: skip
     assert [h.value for h in HandlingCode] == ["H0", "H1", "H2", "H3"]
     assert [s.value for s in SubjectCategory] == [
-        "suspect", "convicted", "victim", "witness", "missing", "unidentified"
+        "suspect", "accused", "convicted", "victim", "witness", "missing", "unidentified",
+        "person_of_interest", "associate", "possible_threat", "listed", "deceased",
     ]  # fmt: skip
     assert [k.value for k in MessageKind] == [
         "publish", "update", "suspend", "cancel", "erasure", "receipt",
-        "review", "block", "unblock", "delete",
+        "review", "block", "unblock", "delete", "response",
     ]  # fmt: skip
