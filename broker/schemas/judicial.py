@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import Field
 
 from broker.schemas.categories import DataCategory, tagged
-from broker.schemas.common import CountryCode, LongText, ShortText, StrictModel
+from broker.schemas.common import CountryCode, LongText, PartialDate, ShortText, StrictModel
 
 _JUD = DataCategory.JUDICIAL
 
@@ -64,6 +64,7 @@ class Charge(StrictModel):
     maximum_penalty_months: Months | None = None
     maximum_penalty_life: bool = False
     warrant_reference: ShortText | None = None
+    committed_on: PartialDate | None = None
 
 
 class Judicial(StrictModel):
