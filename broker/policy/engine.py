@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from broker.errors import PolicyError
@@ -34,7 +35,11 @@ from broker.policy.decision import (
 from broker.policy.policy import CompiledRule, Decline, NoticeFacts, Policy, PolicySet
 from broker.policy.restrictions import SenderRestrictions
 from broker.policy.rules import Action
-from broker.schemas import DataCategory, DisclosureUnit, NoticeBase, disclosure_units, is_minor
+from broker.schemas import DataCategory, DisclosureUnit, NoticeBase, disclosure_units
+from broker.schemas.age import MINOR_INPUTS as AGE_INPUTS
+from broker.schemas.age import RELATED_INPUT, MinorTest, minor_test, related_tests
+from broker.schemas.common import PROTECTED_ROLES
+from broker.schemas.units import free_text_paths
 from broker.vocab import Reason
 
 #: Categories withheld from a minor's record unless a ``subject = "minor"`` rule discloses them.
@@ -47,24 +52,85 @@ MINOR_PROTECTED = frozenset(
         DataCategory.CONTACT,
     }
 )
-#: The disclosure units the minor test reads (:func:`broker.schemas.is_minor`).
-MINOR_INPUTS = frozenset({"person.date_of_birth", "body.estimated_age_min"})
+#: The disclosure units the minor test reads (:func:`broker.schemas.age.minor_test`).
+MINOR_INPUTS = AGE_INPUTS
+#: The prefix of the units describing the notice's subject (``person.family_name``...).
+SUBJECT_BLOCK = "person."
 #: Reason code the consumer quarantines a declined notice with.
 DECLINED_BY_POLICY = Reason.DECLINED_BY_POLICY
 
 
+@dataclass(frozen=True)
+class MinorState:
+    """What the minor tests found for one notice (:mod:`broker.schemas.age`).
+
+    ``subject``: the notice's subject may be a minor; ``subject_protected``: a minor in a
+    protected role (or none stated); ``related`` / ``related_protected``: the same for any of its
+    ``related_persons``.
+    """
+
+    subject: bool = False
+    subject_protected: bool = False
+    related: bool = False
+    related_protected: bool = False
+
+
+@dataclass(frozen=True)
+class MinorJudgement:
+    """The minor tests of one notice: the subject's, each related person's, and the state."""
+
+    subject: MinorTest
+    related: tuple[MinorTest, ...]
+
+    @property
+    def state(self) -> MinorState:
+        """The outcome the engine decides with."""
+        return MinorState(
+            subject=self.subject.minor,
+            subject_protected=self.subject.protected,
+            related=any(t.minor for t in self.related),
+            related_protected=any(t.protected for t in self.related),
+        )
+
+    def alternatives(self, withheld: frozenset[str]) -> list[MinorState]:
+        """Every outcome a recipient that does not see the ``withheld`` units cannot rule out
+        (the actual one included): a test whose inputs are withheld may have gone either way."""
+        state = self.state
+        subjects = [(state.subject, state.subject_protected)]
+        if self.subject.inputs & withheld:
+            role = self.subject.role
+            subjects = [(False, False), (True, role is None or role in PROTECTED_ROLES)]
+        related = [(state.related, state.related_protected)]
+        if any(t.inputs & withheld for t in self.related):
+            related = [(False, False), (True, False), (True, True)]
+        return [MinorState(s, sp, r, rp) for s, sp in subjects for r, rp in related]
+
+
+def judge_minors(notice: NoticeBase, today: date | None = None) -> MinorJudgement:
+    """The minor tests of ``notice``'s subject and related persons (``today``: default today,
+    UTC)."""
+    at = today if today is not None else datetime.now(UTC).date()
+    return MinorJudgement(minor_test(notice, at), related_tests(notice, at))
+
+
 def notice_facts(
-    notice: NoticeBase, *, restrictions: SenderRestrictions | None = None, today: date | None = None
+    notice: NoticeBase,
+    *,
+    restrictions: SenderRestrictions | None = None,
+    today: date | None = None,
+    minors: MinorJudgement | None = None,
 ) -> NoticeFacts:
     """The notice-level facts rules match on (the sender's handling override applied)."""
-    at = today if today is not None else datetime.now(UTC).date()
     handling = restrictions.handling if restrictions and restrictions.handling else None
+    judged = minors if minors is not None else judge_minors(notice, today)
     return NoticeFacts(
         notice_type=str(notice.notice_type),
         sender=notice.issuing_bureau,
         handling=str(handling or notice.handling.code),
         subject=str(notice.subject_category),
-        minor=is_minor(notice, at),
+        minor=judged.subject.minor,
+        reliability=str(notice.source_reliability),
+        accuracy=int(notice.information_accuracy),
     )
 
 
@@ -78,7 +144,7 @@ def decide(
 ) -> Decision:
     """What ``recipient`` may receive of ``notice`` under its policy and the sender's restrictions.
 
-    ``today`` decides whether the subject is a minor (default: today, UTC).
+    ``today`` is the day of the decision the minor tests judge ages on (default: today, UTC).
     """
     return decide_all(notice, [recipient], policies, restrictions=restrictions, today=today)[
         recipient
@@ -98,9 +164,11 @@ def decide_all(
 
     ``units`` is ``disclosure_units(notice)`` when the caller already has it (the publisher).
     """
-    facts = notice_facts(notice, restrictions=restrictions, today=today)
+    minors = judge_minors(notice, today)
+    facts = notice_facts(notice, restrictions=restrictions, minors=minors)
     if units is None:
         units = disclosure_units(notice)
+    free_text = free_text_paths(notice.notice_type)
     out: dict[str, Decision] = {}
     for recipient in recipients:
         refusal = restrictions.refusal(recipient) if restrictions else None
@@ -110,35 +178,89 @@ def decide_all(
             )
         else:
             policy = policies.for_recipient(recipient)
-            out[recipient] = evaluate(policy, recipient, facts, units)
+            out[recipient] = evaluate(policy, recipient, facts, units, minors, free_text)
     return out
 
 
+class _Units:
+    """Deciding units under one policy for a given minor state (candidate rules cached)."""
+
+    def __init__(self, policy: Policy, facts: NoticeFacts, free_text: frozenset[str]) -> None:
+        self._policy = policy
+        self._facts = facts
+        self._free_text = free_text
+        self._candidates: dict[bool, list[CompiledRule]] = {}
+
+    def candidates(self, minor: bool) -> list[CompiledRule]:
+        """The rules whose notice-level matchers match, the unit concerning a minor or not."""
+        found = self._candidates.get(minor)
+        if found is None:
+            facts = dataclasses.replace(self._facts, minor=minor)
+            found = [r for r in self._policy.rules if r.matches_notice(facts)]
+            self._candidates[minor] = found
+        return found
+
+    def decide(self, unit: DisclosureUnit, state: MinorState) -> tuple[Action, str]:
+        """The action on ``unit`` and the id of the rule deciding it."""
+        free_text = unit.path in self._free_text
+        # free text outside the subject's own block may name any person of the notice
+        names_others = free_text and not unit.path.startswith(SUBJECT_BLOCK)
+        if unit.path == RELATED_INPUT:  # the related persons' own identities
+            minor = state.subject or state.related
+        else:  # the subject's data, and free text that may name a protected related minor
+            minor = state.subject or (names_others and state.related_protected)
+        protected_text = (free_text and state.subject_protected) or (
+            names_others and state.related_protected
+        )
+        protections = _protections(unit.category, minor, protected_text)
+        return _decide_unit(self.candidates(minor), unit, protections)
+
+
 def evaluate(
-    policy: Policy, recipient: str, facts: NoticeFacts, units: Sequence[DisclosureUnit]
+    policy: Policy,
+    recipient: str,
+    facts: NoticeFacts,
+    units: Sequence[DisclosureUnit],
+    minors: MinorJudgement | None = None,
+    free_text: frozenset[str] = frozenset(),
 ) -> Decision:
-    """Apply ``policy`` to every unit (sender restrictions must have been checked already)."""
-    candidates = [r for r in policy.rules if r.matches_notice(facts)]
+    """Apply ``policy`` to every unit (sender restrictions must have been checked already).
+
+    ``minors`` are the notice's minor tests (``None``: only ``facts.minor`` is known, of a subject
+    in no protected role); ``free_text`` the paths of its free-text units.
+    """
+    if minors is None:
+        state = MinorState(subject=facts.minor)
+        judged = None
+    else:
+        state, judged = minors.state, minors
+    deciding = _Units(policy, facts, free_text)
     disclosed: list[tuple[str, str]] = []
     withheld: list[tuple[str, str]] = []
     for unit in units:
-        action, rule_id = _decide_unit(candidates, unit, facts.minor)
+        action, rule_id = deciding.decide(unit, state)
         (disclosed if action is Action.DISCLOSE else withheld).append((unit.path, rule_id))
     withheld.sort()
     manifest = tuple(withheld)
-    # A label must not tell what the minor test found when the recipient does not see what the
-    # test reads: a field whose decision would differ if the test said otherwise is labelled
-    # WITHHELD_BY_POLICY (for minors and adults alike, so the label carries nothing).
-    if any(path in MINOR_INPUTS for path, _ in withheld):
-        flipped = dataclasses.replace(facts, minor=not facts.minor)
-        flipped_candidates = [r for r in policy.rules if r.matches_notice(flipped)]
+    # A label must not tell what a minor test found when the recipient does not see what the
+    # test reads: a field whose decision would differ if a hidden test said otherwise is
+    # labelled WITHHELD_BY_POLICY (for minors and adults alike, so the label carries nothing).
+    hidden = frozenset(path for path, _ in withheld)
+    others = (
+        [s for s in judged.alternatives(hidden) if s != state]
+        if judged is not None
+        else ([MinorState(subject=not state.subject)] if hidden & MINOR_INPUTS else [])
+    )
+    if others:
         by_path = {u.path: u for u in units}
         manifest = tuple(
             (
                 path,
                 rule_id
-                if _decide_unit(flipped_candidates, by_path[path], flipped.minor)
-                == (Action.WITHHOLD, rule_id)
+                if all(
+                    deciding.decide(by_path[path], other) == (Action.WITHHOLD, rule_id)
+                    for other in others
+                )
                 else WITHHELD_BY_POLICY,
             )
             for path, rule_id in withheld
@@ -156,14 +278,15 @@ def evaluate(
     )
 
 
-def _protections(category: str, minor: bool) -> tuple[str, ...]:
-    """The built-in rules guarding a unit of ``category``, in reporting order."""
+def _protections(category: str, minor: bool, free_text_protected: bool) -> tuple[str, ...]:
+    """The built-in rules guarding a unit of ``category``, in reporting order: ``minor`` the unit
+    concerns a minor, ``free_text_protected`` it is free text that may name a protected minor."""
     found = []
     if category.startswith("special."):
         found.append(DEFAULT_DENY_SPECIAL)
     if category == DataCategory.BIOMETRIC:
         found.append(DEFAULT_DENY_BIOMETRIC)
-    if minor and category in MINOR_PROTECTED:
+    if (minor and category in MINOR_PROTECTED) or free_text_protected:
         found.append(DEFAULT_DENY_MINOR)
     return tuple(found)
 
@@ -182,9 +305,8 @@ def _missing_opt_in(
 
 
 def _decide_unit(
-    candidates: Sequence[CompiledRule], unit: DisclosureUnit, minor: bool
+    candidates: Sequence[CompiledRule], unit: DisclosureUnit, protections: tuple[str, ...]
 ) -> tuple[Action, str]:
-    protections = _protections(unit.category, minor)
     skipped: str | None = None
     for rule in candidates:
         if not rule.matches_unit(unit.path, unit.category):

@@ -38,6 +38,8 @@ class NoticeFacts:
     handling: str
     subject: str
     minor: bool
+    reliability: str
+    accuracy: int
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class CompiledRule:
     names_minor: bool
     handling: frozenset[str] | None
     senders: frozenset[str] | None
+    reliability: frozenset[str] | None = None
+    accuracy: frozenset[int] | None = None
 
     @classmethod
     def from_rule(cls, rule: Rule, index: int) -> CompiledRule:
@@ -83,6 +87,8 @@ class CompiledRule:
             names_minor=rule.subject is not None and MINOR in rule.subject,
             handling=_set(rule.handling),
             senders=_set(rule.sender),
+            reliability=_set(rule.reliability),
+            accuracy=None if rule.accuracy is None else frozenset(rule.accuracy),
         )
 
     @property
@@ -91,11 +97,14 @@ class CompiledRule:
         return (-self.specificity, 0 if self.action is Action.WITHHOLD else 1, self.index)
 
     def matches_notice(self, facts: NoticeFacts) -> bool:
-        """Whether the notice-level matchers (type, subject, handling, sender) all match."""
+        """Whether the notice-level matchers (type, subject, handling, sender, reliability,
+        accuracy) all match."""
         return (
             (self.notice_types is None or facts.notice_type in self.notice_types)
             and (self.handling is None or facts.handling in self.handling)
             and (self.senders is None or facts.sender in self.senders)
+            and (self.reliability is None or facts.reliability in self.reliability)
+            and (self.accuracy is None or facts.accuracy in self.accuracy)
             and (
                 self.subjects is None
                 or facts.subject in self.subjects

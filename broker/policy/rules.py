@@ -13,8 +13,14 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from broker.policy.patterns import PatternError, compile_pattern
-from broker.schemas import DataCategory, HandlingCode, NoticeType, SubjectCategory
-from broker.schemas.common import BureauId
+from broker.schemas import (
+    DataCategory,
+    HandlingCode,
+    NoticeType,
+    SourceReliability,
+    SubjectCategory,
+)
+from broker.schemas.common import BureauId, InformationAccuracy
 
 #: The only schema this version reads.
 SCHEMA = "nbx-policy/1"
@@ -38,8 +44,8 @@ class Action(StrEnum):
 
 
 def _as_list(value: object) -> object:
-    """Let every matcher be written as one string or a list of strings."""
-    return [value] if isinstance(value, str) else value
+    """Let every matcher be written as one value or a list of values."""
+    return [value] if isinstance(value, str | int) else value
 
 
 def _check_category(value: str) -> str:
@@ -56,6 +62,13 @@ def _check_subject(value: str) -> str:
     allowed = [s.value for s in SubjectCategory] + [MINOR]
     if value not in allowed:
         msg = f"unknown subject {value!r} (use one of {', '.join(allowed)})"
+        raise ValueError(msg)
+    return value
+
+
+def _check_accuracy(value: object) -> object:
+    if type(value) is not int or not 1 <= value <= 4:
+        msg = f"unknown accuracy {value!r} (use one of 1, 2, 3, 4)"
         raise ValueError(msg)
     return value
 
@@ -93,13 +106,28 @@ Subjects = Annotated[
 ]
 HandlingCodes = Annotated[list[HandlingCode], BeforeValidator(_as_list), Field(min_length=1)]
 Senders = Annotated[list[BureauId], BeforeValidator(_as_list), Field(min_length=1)]
+Reliabilities = Annotated[list[SourceReliability], BeforeValidator(_as_list), Field(min_length=1)]
+Accuracies = Annotated[
+    list[Annotated[InformationAccuracy, BeforeValidator(_check_accuracy)]],
+    BeforeValidator(_as_list),
+    Field(min_length=1),
+]
 RuleId = Annotated[str, Field(pattern=_RULE_ID), AfterValidator(_not_reserved)]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 
 _FILE = ConfigDict(frozen=True, extra="forbid")
 
 #: The matcher keys of an outbound rule, in the order they are documented.
-MATCHERS = ("notice_type", "category", "path", "subject", "handling", "sender")
+MATCHERS = (
+    "notice_type",
+    "category",
+    "path",
+    "subject",
+    "handling",
+    "sender",
+    "reliability",
+    "accuracy",
+)
 
 
 class Rule(BaseModel):
@@ -115,6 +143,10 @@ class Rule(BaseModel):
     subject: Subjects | None = None
     handling: HandlingCodes | None = None
     sender: Senders | None = None
+    #: the source's reliability (A B C X), as the notice's header states it
+    reliability: Reliabilities | None = None
+    #: the information's accuracy (1 2 3 4), as the notice's header states it
+    accuracy: Accuracies | None = None
 
     def matcher_key(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """The rule's matchers, normalised, to find two rules that match exactly the same units."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -26,7 +26,7 @@ from pydantic.fields import FieldInfo
 from typing_extensions import TypedDict
 
 from broker.schemas.categories import DataCategory, category_of, is_header
-from broker.schemas.common import NoticeType
+from broker.schemas.common import LongText, NoticeType
 from broker.schemas.notices import NOTICE_MODELS, NoticeBase, check_header_dates
 from broker.schemas.validation import ROOT, NoticeInvalid, model_for, pydantic_errors
 
@@ -95,6 +95,50 @@ def field_categories(notice_type: NoticeType | str) -> dict[str, DataCategory]:
     model = NOTICE_MODELS[NoticeType(notice_type)]
     found = {path: slot.category for path, slot in _walk(model) if slot.category is not None}
     return dict(sorted(found.items()))
+
+
+#: The constraints that make a string a free text (:data:`~broker.schemas.common.LongText`).
+_LONG_TEXT_METADATA = tuple(typing.get_args(LongText)[1].metadata)
+
+
+def _holds_free_text(annotation: Any, metadata: Sequence[Any] = ()) -> bool:
+    """Whether a value of ``annotation`` (with field constraints ``metadata``) may hold a free
+    text: a :data:`LongText` itself, or inside a list, an optional or a nested model."""
+    if annotation is str and tuple(metadata) == _LONG_TEXT_METADATA:
+        return True
+    if typing.get_origin(annotation) is Annotated:
+        inner, *extra = typing.get_args(annotation)
+        found = [m for e in extra for m in (e.metadata if isinstance(e, FieldInfo) else [e])]
+        return _holds_free_text(inner, found)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return any(
+            _holds_free_text(f.annotation, f.metadata) for f in annotation.model_fields.values()
+        )
+    return any(_holds_free_text(arg) for arg in typing.get_args(annotation))
+
+
+@cache
+def free_text_paths(notice_type: NoticeType | str) -> frozenset[str]:
+    """The unit paths of ``notice_type`` that hold free text (a summary of facts, charges,
+    circumstances, descriptions: any :data:`~broker.schemas.common.LongText`, also inside a
+    list or a nested model): text that may name any person of the notice, whatever its category.
+    """
+    model = NOTICE_MODELS[NoticeType(notice_type)]
+    return frozenset(path for path, _ in _walk(model) if _unit_holds_free_text(model, path))
+
+
+def _unit_holds_free_text(model: type[BaseModel], path: str) -> bool:
+    *blocks, name = path.split(".")
+    owner = model
+    for block in blocks:
+        found = _slots(owner, owner is model).get(block)
+        if found is None or found.block is None:
+            return False
+        owner = found.block
+    field = owner.model_fields[name]
+    return _slots(owner, owner is model)[name].kind == "unit" and _holds_free_text(
+        field.annotation, field.metadata
+    )
 
 
 def header_fields(notice_type: NoticeType | str) -> list[str]:

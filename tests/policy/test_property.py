@@ -34,11 +34,14 @@ from broker.schemas import (
     DataCategory,
     NoticeInvalid,
     NoticeType,
+    SubjectCategory,
     disclosure_units,
     is_minor,
     non_redactable,
     parse_notice,
 )
+from broker.schemas.age import minor_test, related_tests
+from broker.schemas.units import free_text_paths
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "notices"
 SEEDS = {p.stem: json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))}
@@ -59,9 +62,10 @@ PATTERNS = [
     "missing.*",
     "body.*",
     "person.*.*",
+    "related_persons",
 ]
 CATEGORIES = [c.value for c in DataCategory] + ["special.*"]
-SUBJECTS = ["suspect", "convicted", "victim", "witness", "missing", "unidentified", "minor"]
+SUBJECTS = [s.value for s in SubjectCategory] + ["minor"]
 
 
 def _drop(data: dict[str, Any], path: str) -> None:
@@ -85,6 +89,13 @@ def notices(draw: st.DrawFn) -> Any:
     if isinstance(seed.get("person"), dict) and "date_of_birth" in seed["person"]:
         dob = draw(st.sampled_from(["1970-01-02", "2012", "2010-06"]))
         variants.append(("person", {**seed["person"], "date_of_birth": dob}))
+    variants.append(("subject_category", draw(st.sampled_from(SUBJECTS[:-1]))))
+    related = {
+        "role": draw(st.sampled_from(SUBJECTS[:-1])),
+        "family_name": "RELATED PERSON",
+        "date_of_birth": draw(st.sampled_from(["1970-01-02", "2012"])),
+    }
+    variants.append(("related_persons", draw(st.sampled_from([[], [related]]))))
     for key, value in variants:  # keep each variation only if the notice stays publishable
         trial = {**seed, key: value}
         try:
@@ -108,13 +119,15 @@ def rules(draw: st.DrawFn, index: int) -> dict[str, Any]:
         "action": draw(st.sampled_from(["disclose", "withhold"])),
         "reason": "generated",
     }
-    vocab: dict[str, list[str]] = {
+    vocab: dict[str, list[Any]] = {
         "notice_type": [t.value for t in NoticeType],
         "category": CATEGORIES,
         "path": PATTERNS,
         "subject": SUBJECTS,
         "handling": ["H0", "H1", "H2", "H3"],
         "sender": ["IT", "ES", "NO", "XA"],
+        "reliability": ["A", "B", "C", "X"],
+        "accuracy": [1, 2, 3, 4],
     }
     for key in draw(st.lists(st.sampled_from(sorted(vocab)), max_size=3, unique=True)):
         rule[key] = draw(st.lists(st.sampled_from(vocab[key]), min_size=1, max_size=2, unique=True))
@@ -183,6 +196,9 @@ def test_withheld_units_never_reach_the_recipient(
         handling=handling or str(notice.handling.code),
     )
     minor = is_minor(notice, TODAY)
+    subject = minor_test(notice, TODAY)
+    related = related_tests(notice, TODAY)
+    free_text = free_text_paths(notice.notice_type)
     for cc, decision in decisions.items():
         policy = policy_set.for_recipient(cc)
         withheld = dict(decision.withheld)
@@ -201,7 +217,8 @@ def test_withheld_units_never_reach_the_recipient(
         assert manifest.keys() == withheld.keys()
         # the manifest names the deciding rule, or says only that a policy withheld the field
         assert all(manifest[p] in (withheld[p], WITHHELD_BY_POLICY) for p in withheld)
-        if "person.date_of_birth" in withheld:  # the minor test is hidden: so is its outcome
+        if "person.date_of_birth" in withheld and not any(t.minor for t in related):
+            # the minor test is hidden: so is its outcome
             assert DEFAULT_DENY_MINOR not in manifest.values()
         visible = json.dumps([package["disclosures"], non_redactable(notice)], ensure_ascii=False)
         for path in withheld:
@@ -217,4 +234,6 @@ def test_withheld_units_never_reach_the_recipient(
             if category.startswith("special.") or category == DataCategory.BIOMETRIC:
                 assert rule.names(path, category), (path, rule_id)
             if minor and category in MINOR_PROTECTED:
+                assert rule.names_minor, (path, rule_id, DEFAULT_DENY_MINOR)
+            if subject.protected and path in free_text:  # a protected minor's free text
                 assert rule.names_minor, (path, rule_id, DEFAULT_DENY_MINOR)

@@ -183,6 +183,7 @@ def test_every_field_is_header_tagged_or_block(kind: str) -> None:
 def test_is_minor_reads_partial_dates_conservatively(dob: str, at: date, minor: bool) -> None:
     """A year-only or year-month date of birth counts as a minor as long as it could be one."""
     data = example("yellow")
+    data["subject_category"] = "victim"  # judged on the day of the decision (see test_age.py)
     data["person"]["date_of_birth"] = dob
     assert is_minor(parse_notice(data), at) is minor
 
