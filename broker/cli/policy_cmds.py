@@ -12,7 +12,9 @@ import click
 from broker.errors import SchemaError
 from broker.ids import is_bureau_id
 from broker.policy import Decision, SenderRestrictions, check_policies, decide_all, load_policies
-from broker.schemas import HandlingCode, NoticeBase, disclosure_units, is_minor, parse_notice
+from broker.policy.engine import MinorJudgement, judge_minors
+from broker.schemas import HandlingCode, NoticeBase, disclosure_units, parse_notice
+from broker.schemas.age import JudgedAt, MinorTest
 
 
 @click.group("policy")
@@ -83,7 +85,7 @@ def _read_notice(path: Path) -> NoticeBase:
     "--today",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
-    help="Date used to decide whether the subject is a minor (default: today).",
+    help="Day of the decision, on which ages are judged (default: today).",
 )
 @click.option("--only", "only", multiple=True, help="Sender restriction: only these countries.")
 @click.option("--exclude", "exclude", multiple=True, help="Sender restriction: not these.")
@@ -128,8 +130,7 @@ def explain(
         payload = ordered[0].to_json() if len(ordered) == 1 else [d.to_json() for d in ordered]
         click.echo(json.dumps(payload, indent=2))
         return
-    minor = is_minor(notice, day) if day else None
-    click.echo(_table(notice, ordered, minor))
+    click.echo(_table(notice, ordered, judge_minors(notice, day)))
 
 
 def _cell(decision: Decision, path: str) -> str:
@@ -142,15 +143,42 @@ def _cell(decision: Decision, path: str) -> str:
     return f"WITHHOLD  {rule}" + ("" if label == rule else f" (sent as {label})")
 
 
-def _table(notice: NoticeBase, decisions: list[Decision], minor: bool | None) -> str:
+#: How the explanation names the day an age was judged at.
+_JUDGED_AT = {
+    JudgedAt.TODAY: "today",
+    JudgedAt.OFFENCE: "at the offence",
+    JudgedAt.MISSING_SINCE: "when missing",
+    JudgedAt.DEATH: "at death",
+}
+
+
+def _minor_text(test: MinorTest) -> str:
+    """``minor: yes (at the offence, 2021-06-01; protected role: free text too)``."""
+    if test.basis is None:
+        return "minor: no (no date of birth or estimated age)"
+    words = [f"{_JUDGED_AT[test.when]}, {test.at.isoformat()}"]
+    if test.minor:
+        words.append(
+            "protected role: free text protected too"
+            if test.protected
+            else "sought role: free text not protected"
+        )
+    return f"minor: {'yes' if test.minor else 'no'} ({'; '.join(words)})"
+
+
+def _table(notice: NoticeBase, decisions: list[Decision], minors: MinorJudgement) -> str:
     """The per-field decision table, one column per recipient."""
-    minor_text = "" if minor is None else f"  minor: {'yes' if minor else 'no'}"
     handling = decisions[0].handling or notice.handling.code
+    role = notice.subject_category or "none (no person)"
     lines = [
         f"notice {notice.notice_id}: {notice.notice_type} from {notice.issuing_bureau}, "
-        f"handling {handling}, subject {notice.subject_category}{minor_text}",
-        "",
+        f"handling {handling}, reliability {notice.source_reliability}, "
+        f"accuracy {notice.information_accuracy}",
+        f"subject: {role}, {_minor_text(minors.subject)}",
     ]
+    for index, test in enumerate(minors.related, 1):
+        lines.append(f"related person {index}: {test.role}, {_minor_text(test)}")
+    lines.append("")
     units = disclosure_units(notice)
     rows: list[list[str]] = [
         ["field", "category", *[d.recipient for d in decisions]],

@@ -100,3 +100,32 @@ def test_explain_bad_notice_is_one_line(tmp_path: Path) -> None:
     assert code == 1
     assert err.startswith(f"nbx: error: {bad}: invalid notice")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_explain_shows_roles_ages_and_the_day_judged_at(tmp_path: Path) -> None:
+    """The header names the evaluation codes, the subject's role, whether it is a minor, on which
+    day (here the offence's) and what protection follows; then each related person's."""
+    notice = json.loads(Path(RED).read_text())
+    notice["person"]["date_of_birth"] = "2005-03-01"
+    for charge in notice["judicial"]["charges"]:
+        charge["committed_on"] = "2021-06"
+    notice["related_persons"] = [
+        {"role": "victim", "family_name": "VERDI", "date_of_birth": "1990-05-05"},
+        {"role": "witness", "family_name": "BIANCHI", "date_of_birth": "2010-05-05"},
+    ]
+    path = tmp_path / "notice.json"
+    path.write_text(json.dumps(notice))
+    args = ("policy", "explain", "--policies", DEPLOY, "--to", "DE", "--today", "2025-06-01")
+    code, out, err = _run(*args, str(path))
+    assert code == 0, err
+    assert out.splitlines()[:4] == [
+        f"notice {notice['notice_id']}: red from IT, handling H1, reliability "
+        f"{notice['source_reliability']}, accuracy {notice['information_accuracy']}",
+        "subject: suspect, minor: yes (at the offence, 2021-06-01; protected role: free text "
+        "protected too)",
+        "related person 1: victim, minor: no (today, 2025-06-01)",
+        "related person 2: witness, minor: yes (today, 2025-06-01; protected role: free text "
+        "protected too)",
+    ]
+    code, out, _ = _run(*args, RED)
+    assert out.splitlines()[1] == "subject: suspect, minor: no (today, 2025-06-01)"
