@@ -283,3 +283,92 @@ def test_each_grade_matcher_counts_for_precedence() -> None:
     notice = _red("1979-11-03", source_reliability="C", information_accuracy=2)
     decision = decide(notice, "FR", _policies(text), today=TODAY)
     assert decision.rule_for("judicial.charges") == "fr-both"
+
+
+#: Withholds one field (PATH) and discloses the rest of the person's identity and location to
+#: minors and adults alike; a minor rule discloses the circumstances only to minors.
+ONE_HIDDEN = """
+schema = "nbx-policy/1"
+country = "FR"
+
+[[rule]]
+id = "fr-all"
+action = "disclose"
+reason = "identity and where"
+category = ["identity", "physical", "location", "judicial"]
+subject = ["minor", "suspect", "missing", "unidentified", "victim", "deceased"]
+
+[[rule]]
+id = "fr-hide"
+action = "withhold"
+reason = "the one hidden input"
+path = "PATH"
+
+[[rule]]
+id = "fr-minor-ops"
+action = "withhold"
+reason = "circumstances of minors' cases"
+category = "operational"
+subject = "minor"
+
+[[rule]]
+id = "fr-ops"
+action = "disclose"
+reason = "circumstances"
+category = "operational"
+"""
+
+
+def _missing(**person: Any) -> NoticeBase:
+    data = example("yellow")
+    data["person"].update(person)
+    data["missing"]["missing_since"] = "2024-09-01"
+    return _model("yellow", data)
+
+
+def _living(**person: Any) -> NoticeBase:
+    data = example("yellow")
+    data["subject_category"] = "unidentified"
+    data["person"].pop("date_of_birth", None)
+    data["person"].update(person)
+    data["missing"] = {"found_on": "2025-04-02", "found_place": "Lisbon", "circumstances": "Alone."}
+    return _model("yellow", data)
+
+
+def _body(**body: Any) -> NoticeBase:
+    data = example("black")
+    if body.get("estimated_age_min") is None:
+        data["person"]["date_of_birth"] = "2009-01-01"
+    data["body"].update(body)
+    return _model("black", data)
+
+
+@pytest.mark.parametrize(
+    ("hidden", "notice"),
+    [
+        ("missing.missing_since", _missing(date_of_birth="2007-03-01")),
+        ("person.estimated_age_min", _living(estimated_age_min=14, estimated_age_max=16)),
+        ("missing.found_on", _living(estimated_age_min=14, estimated_age_max=16)),
+        ("body.found_on", _body(estimated_age_min=None, estimated_age_max=None)),
+        ("body.estimated_age_min", _body(estimated_age_min=8, estimated_age_max=11)),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_every_input_of_the_minor_test_hides_the_labels(hidden: str, notice: NoticeBase) -> None:
+    """Whichever input of the test is the one withheld from a minor's view (the date of birth
+    disclosed where there is one), the label chosen by the minor test is sent as
+    withheld-by-policy, and the hidden input keeps its own rule."""
+    full, sent = _labels(notice, ONE_HIDDEN.replace("PATH", hidden))
+    assert (full[hidden], sent[hidden]) == ("fr-hide", "fr-hide")
+    circumstances = next(p for p in full if p.endswith("circumstances"))
+    assert full[circumstances] == "fr-minor-ops"
+    assert sent[circumstances] == WITHHELD_BY_POLICY
+
+
+def test_with_every_input_shown_the_minor_rule_is_named() -> None:
+    """The control: the same missing child with only a field that is no input withheld; the
+    recipient sees the date of birth and the day she went missing, the rule is named."""
+    notice = _missing(date_of_birth="2007-03-01")
+    full, sent = _labels(notice, ONE_HIDDEN.replace("PATH", "person.forenames"))
+    assert sent == full
+    assert sent["missing.circumstances"] == "fr-minor-ops"
