@@ -244,6 +244,8 @@ class NoticeHandler:
                 notice_type=package.notice_type,
                 sender=package.sender,
                 recipient=pipe.bureau,
+                reliability=header.get("source_reliability"),
+                accuracy=header.get("information_accuracy"),
             )
             if rule is not None:
                 return Reason.DECLINED_BY_POLICY

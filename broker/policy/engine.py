@@ -342,15 +342,22 @@ def inbound_check(
     notice_type: str,
     sender: str,
     recipient: str | None = None,
+    reliability: str | None = None,
+    accuracy: int | None = None,
 ) -> str | None:
     """The id of the receiving bureau's first decline rule matching the notice, or ``None``.
 
     Given a :class:`PolicySet`, ``recipient`` (the receiving bureau) picks the policy, with the
-    same fallback to ``default`` as :meth:`PolicySet.for_recipient`. A declined notice goes to
-    quarantine with reason :data:`DECLINED_BY_POLICY`, it is never dropped.
+    same fallback to ``default`` as :meth:`PolicySet.for_recipient`. ``reliability`` and
+    ``accuracy`` are the header's evaluation codes (``None``: unknown; a rule matching on them
+    then does not match). A declined notice goes to quarantine with reason
+    :data:`DECLINED_BY_POLICY`, it is never dropped.
     """
     own = _own(policy, recipient, "inbound_check")
-    return _first_match(own.declines, notice_type, sender)
+    for rule in own.declines:
+        if rule.matches(str(notice_type), sender, reliability, accuracy):
+            return rule.id
+    return None
 
 
 def _own(policy: Policy | PolicySet, recipient: str | None, caller: str) -> Policy:

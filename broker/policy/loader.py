@@ -22,6 +22,7 @@ from broker.ids import is_bureau_id
 from broker.policy.patterns import compile_pattern
 from broker.policy.policy import SPECIAL_CATEGORIES, Policy, PolicySet
 from broker.policy.rules import (
+    DECLINE_MATCHERS,
     DEFAULT_COUNTRY,
     SCHEMA,
     SPECIAL_WILDCARD,
@@ -183,7 +184,7 @@ def _consistency(parsed: PolicyFile, text: str, source: str) -> list[Problem]:
     problems: list[Problem] = []
     seen_ids: dict[str, str] = {}
     seen_matchers: dict[object, str] = {}
-    tables: list[tuple[str, int, Rule | DeclineRule]] = [
+    tables: list[tuple[str, int, Rule | ReviewRule]] = [
         *[("rule", i, r) for i, r in enumerate(parsed.rule)],
         *[("inbound.decline", i, d) for i, d in enumerate(parsed.inbound.decline)],
         *[("inbound.require_review", i, d) for i, d in enumerate(parsed.inbound.require_review)],
@@ -215,9 +216,13 @@ def _consistency(parsed: PolicyFile, text: str, source: str) -> list[Problem]:
             else:
                 seen_matchers[key] = rule.id
             problems.extend(_dead_rule(rule, text, source, index))
+        elif isinstance(rule, DeclineRule):
+            if all(getattr(rule, k) is None for k in DECLINE_MATCHERS):
+                needs = " or ".join(f"'{k}'" for k in DECLINE_MATCHERS)
+                problems.append(Problem(source, line, where, f"a decline rule needs {needs}"))
         elif rule.notice_type is None and rule.sender is None:
-            what = "a review rule" if isinstance(rule, ReviewRule) else "a decline rule"
-            problems.append(Problem(source, line, where, f"{what} needs 'notice_type' or 'sender'"))
+            message = "a review rule needs 'notice_type' or 'sender'"
+            problems.append(Problem(source, line, where, message))
     return problems
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from broker.errors import PolicyError
@@ -22,6 +22,7 @@ from broker.policy.rules import (
     Action,
     DeclineRule,
     PolicyFile,
+    ReviewRule,
     Rule,
 )
 from broker.schemas import DataCategory
@@ -134,23 +135,40 @@ def _set(values: Sequence[str] | None) -> frozenset[str] | None:
 
 @dataclass(frozen=True)
 class Decline:
-    """A compiled inbound decline rule."""
+    """A compiled inbound rule (decline, or require review)."""
 
     id: str
     reason: str
     notice_types: frozenset[str] | None
     senders: frozenset[str] | None
+    reliability: frozenset[str] | None = None
+    accuracy: frozenset[int] | None = None
 
-    def matches(self, notice_type: str, sender: str) -> bool:
-        """Whether a notice of ``notice_type`` from ``sender`` is declined by this rule."""
-        return (self.notice_types is None or notice_type in self.notice_types) and (
-            self.senders is None or sender in self.senders
+    def matches(
+        self,
+        notice_type: str,
+        sender: str,
+        reliability: str | None = None,
+        accuracy: int | None = None,
+    ) -> bool:
+        """Whether a notice of ``notice_type`` from ``sender`` (with the header's evaluation
+        codes ``reliability`` and ``accuracy``; ``None``: not known, and then a rule that
+        matches on them does not match) is matched by this rule."""
+        return (
+            (self.notice_types is None or notice_type in self.notice_types)
+            and (self.senders is None or sender in self.senders)
+            and (self.reliability is None or reliability in self.reliability)
+            and (self.accuracy is None or accuracy in self.accuracy)
         )
 
     @classmethod
-    def from_rule(cls, rule: DeclineRule) -> Decline:
+    def from_rule(cls, rule: DeclineRule | ReviewRule) -> Decline:
         """Compile ``rule``."""
-        return cls(rule.id, rule.reason, _set(rule.notice_type), _set(rule.sender))
+        compiled = cls(rule.id, rule.reason, _set(rule.notice_type), _set(rule.sender))
+        if isinstance(rule, DeclineRule):
+            accuracy = None if rule.accuracy is None else frozenset(rule.accuracy)
+            return replace(compiled, reliability=_set(rule.reliability), accuracy=accuracy)
+        return compiled
 
 
 def policy_id(country: str, content: bytes) -> str:

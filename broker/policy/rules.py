@@ -158,8 +158,13 @@ class Rule(BaseModel):
         return tuple(out)
 
 
-class DeclineRule(BaseModel):
-    """An inbound rule: notices the file's bureau declines to receive (they go to quarantine)."""
+#: The matcher keys of a decline rule (at least one is needed).
+DECLINE_MATCHERS = ("notice_type", "sender", "reliability", "accuracy")
+
+
+class ReviewRule(BaseModel):
+    """An inbound rule: notices the file's bureau holds as not actionable until a reviewer of the
+    network approved them, beyond what the network's rules require."""
 
     model_config = _FILE
     id: RuleId
@@ -168,9 +173,15 @@ class DeclineRule(BaseModel):
     sender: Senders | None = None
 
 
-class ReviewRule(DeclineRule):
-    """An inbound rule: notices the file's bureau holds as not actionable until a reviewer of the
-    network approved them, beyond what the network's rules require."""
+class DeclineRule(ReviewRule):
+    """An inbound rule: notices the file's bureau declines to receive (they go to quarantine).
+
+    Besides the notice type and the sender it may match the evaluation codes of the header."""
+
+    #: the source's reliability (A B C X) the header states
+    reliability: Reliabilities | None = None
+    #: the information's accuracy (1 2 3 4) the header states
+    accuracy: Accuracies | None = None
 
 
 class Inbound(BaseModel):

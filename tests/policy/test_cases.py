@@ -77,5 +77,7 @@ def test_case(case: Path) -> None:
             notice_type=check["notice_type"],
             sender=check["sender"],
             recipient=check["recipient"],
+            reliability=check.get("reliability"),
+            accuracy=check.get("accuracy"),
         )
         assert declined == check["declined_by"], check

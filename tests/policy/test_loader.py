@@ -119,3 +119,20 @@ def test_inbound_check_on_a_set_needs_the_recipient() -> None:
     with pytest.raises(PolicyError, match="recipient="):
         inbound_check(policies, notice_type="un", sender="IT")
     assert inbound_check(policies.for_recipient("CH"), notice_type="un", sender="IT")
+
+
+def test_decline_rules_may_match_grades_review_rules_may_not() -> None:
+    """A decline rule with only `reliability` is complete; `reliability` on a review rule is an
+    unknown key (review rules match on notice type and sender only)."""
+    text = MINIMAL + b'[[inbound.decline]]\nid = "x"\nreason = "r"\nreliability = "X"\n'
+    policy = parse_policy(text, source="FR.toml")
+    assert policy.declines[0].reliability == frozenset({"X"})
+    review = MINIMAL + b'[[inbound.require_review]]\nid = "y"\nreason = "r"\nreliability = "X"\n'
+    with pytest.raises(PolicyInvalid, match=r"FR\.toml:6: rule 'y': unknown key 'reliability'"):
+        parse_policy(review, source="FR.toml")
+    none = MINIMAL + b'[[inbound.decline]]\nid = "z"\nreason = "r"\n'
+    with pytest.raises(
+        PolicyInvalid,
+        match="a decline rule needs 'notice_type' or 'sender' or 'reliability' or 'accuracy'",
+    ):
+        parse_policy(none, source="FR.toml")
