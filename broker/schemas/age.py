@@ -39,17 +39,25 @@ OFFENCE_ROLES = frozenset(
     {SubjectCategory.SUSPECT, SubjectCategory.ACCUSED, SubjectCategory.CONVICTED}
 )
 
-#: Every disclosure unit the minor test may read (its *inputs*): a recipient that does not see
-#: them must not learn the test's outcome from the labels of withheld fields.
+# The disclosure units the minor test may read (its *inputs*).
+DATE_OF_BIRTH = "person.date_of_birth"
+PERSON_ESTIMATE = "person.estimated_age_min"
+BODY_ESTIMATE = "body.estimated_age_min"
+BODY_FOUND_ON = "body.found_on"
+CHARGES = "judicial.charges"
+MISSING_SINCE = "missing.missing_since"
+FOUND_ON = "missing.found_on"
+#: Every input of the subject's test: a recipient that does not see them must not learn the
+#: test's outcome from the labels of withheld fields.
 SUBJECT_INPUTS = frozenset(
     {
-        "person.date_of_birth",
-        "person.estimated_age_min",
-        "body.estimated_age_min",
-        "body.found_on",
-        "judicial.charges",
-        "missing.missing_since",
-        "missing.found_on",
+        DATE_OF_BIRTH,
+        PERSON_ESTIMATE,
+        BODY_ESTIMATE,
+        BODY_FOUND_ON,
+        CHARGES,
+        MISSING_SINCE,
+        FOUND_ON,
     }
 )
 #: The unit holding the related persons (their dates of birth are inputs of their own tests).
@@ -124,7 +132,7 @@ def _times(
     if body and isinstance(notice, BlackNotice):
         found = notice.body.found_on
         candidates.append(
-            (found, JudgedAt.DEATH, "body.found_on")
+            (found, JudgedAt.DEATH, BODY_FOUND_ON)
             if found is not None
             else (notice.created_at.date(), JudgedAt.DEATH, "")
         )
@@ -133,12 +141,12 @@ def _times(
         charges = judicial.charges if judicial is not None else []
         offence = _earliest(c.committed_on for c in charges)
         if offence is not None:
-            candidates.append((offence, JudgedAt.OFFENCE, "judicial.charges"))
+            candidates.append((offence, JudgedAt.OFFENCE, CHARGES))
     if role is SubjectCategory.MISSING:
         missing = getattr(notice, "missing", None)
         since = _earliest([getattr(missing, "missing_since", None)])
         if since is not None:
-            candidates.append((since, JudgedAt.MISSING_SINCE, "missing.missing_since"))
+            candidates.append((since, JudgedAt.MISSING_SINCE, MISSING_SINCE))
     for day, name, path in candidates:
         if day < at:
             at, when = day, name
@@ -158,14 +166,14 @@ def minor_test(notice: NoticeBase, today: date) -> MinorTest:
     at, when, inputs = _times(notice, role, today, body=black)
     dob = person.date_of_birth if person is not None else None
     if dob is not None:
-        inputs.add("person.date_of_birth")
+        inputs.add(DATE_OF_BIRTH)
         minor = at < _adult_on(partial_date_bounds(dob)[1])
         return MinorTest(minor, role, at, when, AgeBasis.DATE_OF_BIRTH, frozenset(inputs))
     estimates: list[tuple[int, str]] = []
     if person is not None and person.estimated_age_min is not None:
-        estimates.append((person.estimated_age_min, "person.estimated_age_min"))
+        estimates.append((person.estimated_age_min, PERSON_ESTIMATE))
     if isinstance(notice, BlackNotice) and notice.body.estimated_age_min is not None:
-        estimates.append((notice.body.estimated_age_min, "body.estimated_age_min"))
+        estimates.append((notice.body.estimated_age_min, BODY_ESTIMATE))
     if not estimates:
         return MinorTest(False, role, at, when, None, frozenset(inputs))
     youngest = min(age for age, _ in estimates)
@@ -176,7 +184,7 @@ def minor_test(notice: NoticeBase, today: date) -> MinorTest:
         missing = getattr(notice, "missing", None)
         found = getattr(missing, "found_on", None)
         if found is not None:
-            inputs.add("missing.found_on")
+            inputs.add(FOUND_ON)
         estimated_on = found if found is not None else notice.created_at.date()
         minor = at < _add_years(estimated_on, max(ADULT_AGE - youngest, 0))
     return MinorTest(minor, role, at, when, AgeBasis.ESTIMATED_AGE, frozenset(inputs))
