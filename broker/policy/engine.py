@@ -8,7 +8,10 @@ For each disclosure unit the rules of the recipient's policy are tried in preced
   ``default-deny-biometric``;
 * when the subject is (or may be) a minor, an identity, physical, biometric, location or contact
   unit is disclosed only by a rule whose ``subject`` lists ``minor``, otherwise
-  ``default-deny-minor``.
+  ``default-deny-minor``; for a minor in a protected role (:data:`PROTECTED_ROLES`, or no stated
+  role) the free-text units too (:func:`~broker.schemas.units.free_text_paths`); a minor among
+  the ``related_persons`` protects that unit, and, in a protected role, the free text outside
+  the subject's own block. Who is a minor, and on which day, is :mod:`broker.schemas.age`'s.
 
 A ``disclose`` rule that does not meet these conditions is skipped for that unit, so a less
 specific rule may still decide it. A unit no rule decides is withheld by ``default-deny-unmatched``
