@@ -127,5 +127,9 @@ def test_explain_shows_roles_ages_and_the_day_judged_at(tmp_path: Path) -> None:
         "related person 2: witness, minor: yes (today, 2025-06-01; protected role: free text "
         "protected too)",
     ]
-    code, out, _ = _run(*args, RED)
+    adult = json.loads(Path(RED).read_text())
+    for charge in adult["judicial"]["charges"]:
+        charge.pop("committed_on", None)
+    path.write_text(json.dumps(adult))
+    code, out, _ = _run(*args, str(path))
     assert out.splitlines()[1] == "subject: suspect, minor: no (today, 2025-06-01)"
