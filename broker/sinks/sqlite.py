@@ -1145,7 +1145,10 @@ class SqliteSink:
         """Current notices (ids, type, sender, version, status), newest first."""
         rows = self._db.execute(
             "SELECT notice_id, sender, notice_type, version, status, state, state_reason, "
-            "updated_at FROM notices ORDER BY updated_at DESC, notice_id"
+            "updated_at, json_extract(view, '$.handling.code'), "
+            "json_extract(view, '$.source_reliability'), "
+            "json_extract(view, '$.information_accuracy') "
+            "FROM notices ORDER BY updated_at DESC, notice_id"
         ).fetchall()
         return [
             NoticeRow(
@@ -1157,6 +1160,9 @@ class SqliteSink:
                 state=r[5],
                 state_reason=r[6],
                 updated_at=r[7],
+                handling=r[8],
+                source_reliability=r[9],
+                information_accuracy=r[10],
             )
             for r in rows
         ]
