@@ -70,10 +70,10 @@ def test_review_and_oversight_commands(
         "B",
         2,
     )
-    text = nbx("review", "show", "--config", str(configs["XR"]), "IT-2025-0001")
+    plain = nbx("review", "show", "--config", str(configs["XR"]), "IT-2025-0001")
     assert (
         "handling: H1: not to be used in judicial proceedings without the provider's "
-        in text.stdout
+        in plain.stdout
     )
 
     wrong = nbx("review", "approve", "--config", str(configs["FR"]), "IT-2025-0001",
