@@ -347,6 +347,9 @@ class SubjectHit(TypedDict):
     state: str  # a NoticeState
     state_reason: str | None
     updated_at: str
+    #: the header's handling code: an answer to the person asking may need the provider's
+    #: permission (H1-H3; docs/handling.md)
+    handling: str | None
 
 
 class OverdueRow(TypedDict):

@@ -954,6 +954,7 @@ class JsonlSink:
                 state=n.get("state", _STATE_OF_STATUS.get(n["status"], NoticeState.ACTIONABLE)),
                 state_reason=n.get("state_reason"),
                 updated_at=n["updated_at"],
+                handling=header_codes(n["view"])[0],
             )
             for n in found
         ]

@@ -63,6 +63,7 @@ from broker.sinks.base import (
     confirms_erasure,
     derive_state,
     fact_from,
+    header_codes,
     refusal_window_start,
     status_rows,
     storage_errors,
@@ -1213,9 +1214,11 @@ class SqliteSink:
                     state=r[4],
                     state_reason=r[5],
                     updated_at=r[6],
+                    handling=header_codes(view)[0],
                 )
                 for r in rows
-                if subject_matches(json.loads(r[7]), family_name, date_of_birth)
+                for view in (json.loads(r[7]),)
+                if subject_matches(view, family_name, date_of_birth)
             ]
             now = _now()
             for event in lookup_events(access, hits):
