@@ -168,22 +168,38 @@ def test_reviewer_gets_identity_not_the_search_data() -> None:
     description, place or health."""
     decision = decide(missing_child(), REVIEWER, POLICIES, today=TODAY)
     for path in ("person.family_name", "person.date_of_birth", "person.nationalities"):
-        assert decision.rule_for(path) == "xr-review-sought-minors"
+        assert decision.rule_for(path) == "xr-review-minors"
         assert path in decision.disclosed
     withheld = dict(decision.withheld)
     for path in ("person.biometrics.photos", "missing.last_seen_place", "person.special.health"):
         assert path in withheld, path
 
 
-@pytest.mark.parametrize("recipient", [*SEARCHERS, REVIEWER])
-def test_minor_suspect_stays_protected(recipient: str) -> None:
-    """The search rules name yellow and black notices only: a 17-year-old red-notice suspect's
-    identity, description and photo stay withheld everywhere."""
+def minor_suspect() -> NoticeBase:
+    """A red notice for a 17-year-old suspect."""
     data = _example("red")
     data["person"] = {**data["person"], "date_of_birth": "2009-01-15"}
-    decision = decide(parse_notice(data), recipient, POLICIES, today=TODAY)
+    return parse_notice(data)
+
+
+@pytest.mark.parametrize("recipient", SEARCHERS)
+def test_minor_suspect_stays_protected(recipient: str) -> None:
+    """The search rules name yellow and black notices only: a 17-year-old red-notice suspect's
+    identity, description and photo stay withheld at every national bureau."""
+    decision = decide(minor_suspect(), recipient, POLICIES, today=TODAY)
     for path in ("person.family_name", "person.date_of_birth", "person.biometrics.photos"):
         assert path not in decision.disclosed, (recipient, path)
+
+
+def test_reviewer_reviews_a_minor_suspect() -> None:
+    """XR reviews the minor suspect's notice: identity and the judicial block by its minors
+    rule, no photo or description."""
+    decision = decide(minor_suspect(), REVIEWER, POLICIES, today=TODAY)
+    for path in ("person.family_name", "person.date_of_birth", "judicial.charges"):
+        assert path in decision.disclosed, path
+    assert decision.rule_for("person.family_name") == "xr-review-minors"
+    for path in ("person.biometrics.photos", "person.physical.height_cm"):
+        assert path not in decision.disclosed, path
 
 
 @pytest.mark.parametrize("recipient", SEARCHERS)
