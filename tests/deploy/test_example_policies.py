@@ -22,9 +22,15 @@ TODAY = date(2026, 6, 1)
 POLICIES: PolicySet = load_policies(policies_dir())
 #: the review body's file: it reviews, it does not search
 REVIEWER = "XR"
+#: the oversight body's file: it decides challenges, it does not search
+OVERSIGHT = "XO"
 #: every national bureau with its own example file, and IT, which falls back to default.toml
 SEARCHERS = [
-    *sorted(p.stem for p in policies_dir().glob("*.toml") if p.stem not in ("default", REVIEWER)),
+    *sorted(
+        p.stem
+        for p in policies_dir().glob("*.toml")
+        if p.stem not in ("default", REVIEWER, OVERSIGHT)
+    ),
     "IT",
 ]
 
@@ -126,7 +132,7 @@ def test_deploy_policies_are_the_bundled_examples() -> None:
     bundled = {p.name: p.read_bytes() for p in policies_dir().iterdir() if p.is_file()}
     assert deployed == bundled
     assert "README.md" in bundled
-    assert {"default.toml", "XR.toml"} <= set(bundled)
+    assert {"default.toml", "XR.toml", "XO.toml"} <= set(bundled)
 
 
 def test_readme_says_they_are_examples_and_lists_every_file() -> None:
@@ -163,12 +169,17 @@ def test_child_body_is_identifiable_at_every_bureau(recipient: str) -> None:
         assert decision.rule_for(path) in ids, (recipient, path)
 
 
-def test_reviewer_gets_identity_not_the_search_data() -> None:
-    """XR reviews (the refugee check needs the child's identity) but does not search: no photo,
-    description, place or health."""
-    decision = decide(missing_child(), REVIEWER, POLICIES, today=TODAY)
+@pytest.mark.parametrize(
+    ("body", "rule"), [(REVIEWER, "xr-review-minors"), (OVERSIGHT, "xo-challenge-minors")]
+)
+def test_network_bodies_get_identity_not_the_search_data(body: str, rule: str) -> None:
+    """XR reviews (the refugee check needs the child's identity) and XO decides challenges, but
+    neither searches: no photo, description, place or health, also when a notice is sent to
+    every bureau listed (the default's search rules do not reach them)."""
+    decision = decide(missing_child(), body, POLICIES, today=TODAY)
+    assert not decision.policy.startswith("default@")
     for path in ("person.family_name", "person.date_of_birth", "person.nationalities"):
-        assert decision.rule_for(path) == "xr-review-minors"
+        assert decision.rule_for(path) == rule
         assert path in decision.disclosed
     withheld = dict(decision.withheld)
     for path in ("person.biometrics.photos", "missing.last_seen_place", "person.special.health"):
@@ -220,7 +231,7 @@ def test_h2_does_not_change_what_is_received() -> None:
     data = _example("red")
     h0 = parse_notice({**data, "handling": {"code": "H0"}})
     h2 = parse_notice({**data, "handling": {"code": "H2"}})
-    for recipient in [*SEARCHERS, REVIEWER]:
+    for recipient in [*SEARCHERS, REVIEWER, OVERSIGHT]:
         a = decide(h0, recipient, POLICIES, today=TODAY)
         b = decide(h2, recipient, POLICIES, today=TODAY)
         assert (a.disclosed, a.withheld) == (b.disclosed, b.withheld), recipient
