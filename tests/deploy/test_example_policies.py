@@ -70,18 +70,18 @@ def _example(name: str) -> dict[str, Any]:
 
 
 def missing_child() -> NoticeBase:
-    """A yellow notice for a missing 12-year-old girl with diabetes (on TODAY)."""
+    """A yellow notice for a girl missing since she was 11 (13 on TODAY), with diabetes."""
     data = _example("yellow")
     data["subject_category"] = "missing"
     data["person"] = {
         **data["person"],
-        "date_of_birth": "2014-03-10",
+        "date_of_birth": "2013-03-10",
         "physical": {"height_cm": 148, "eye_colour": "green", "hair_colour": "brown"},
         "biometrics": {"photos": [_REF]},
         "special": {"health": "Type 1 diabetes; needs insulin daily"},
     }
     data["missing"] = {
-        "missing_since": "2026-05-20",
+        "missing_since": "2025-02-20",
         "last_seen_place": "Valencia, bus station",
         "last_seen_country": "ES",
         "circumstances": "Did not return from school.",
@@ -154,7 +154,7 @@ def test_missing_child_is_findable_at_every_bureau(recipient: str) -> None:
     for path in MISSING_CHILD_NEEDS:
         assert path in decision.disclosed, (recipient, path, decision.rule_for(path))
         assert decision.rule_for(path) in ids, (recipient, path)
-    assert decision.withheld == ()
+    assert [p for p, rule in decision.withheld if rule.startswith("default-")] == []
 
 
 @pytest.mark.parametrize("recipient", SEARCHERS)
