@@ -1,5 +1,5 @@
 """The commands a bureau runs: ``node init``, ``publish``, ``update``, ``suspend``, ``cancel``,
-``consume``, ``inbox list|show`` and ``status``."""
+``consume``, ``inbox list|show|export`` and ``status``."""
 
 from __future__ import annotations
 
@@ -353,12 +353,16 @@ def inbox_list(config_path: Path, actionable: bool, expiring: str | None, as_jso
     if as_json:
         click.echo(json.dumps(shown, indent=2))
         return
+    from broker.node.handling import evaluation
+
     for r in shown:
         reason = f" ({r['state_reason']})" if r["state_reason"] else ""
         until = f" retain until {r['retain_until']}" if due is not None else ""
+        graded = evaluation(r["source_reliability"], r["information_accuracy"])
+        codes = f"{r['handling'] or '-'} {graded}"
         click.echo(
             f"{r['notice_id']:24} {r['notice_type']:9} from {r['sender']} "
-            f"v{r['version']} {r['state']}{reason}{until}"
+            f"v{r['version']} {codes} {r['state']}{reason}{until}"
         )
 
 
@@ -397,11 +401,76 @@ def inbox_show(config_path: Path, notice_id: str, purpose: str, as_json: bool) -
     click.echo(f"{row['notice_id']} ({row['notice_type']}) from {row['sender']} v{row['version']}")
     reason = f" ({row['state_reason']})" if row["state_reason"] else ""
     click.echo(f"status: {row['status']}  state: {row['state']}{reason}  policy: {row['policy']}")
+    from broker.node.handling import code_lines
+
+    for line in code_lines(row["view"], row["sender"]):
+        click.echo(line)
     click.echo(json.dumps(row["view"], indent=2, ensure_ascii=False))
     for path, rule in row["withheld"] or []:
         click.echo(f"withheld: {path} ({rule})")
     for flag in row["flags"]:  # screening aids: advice for a human, never a decision
         click.echo(f"flag {flag['code']}: {flag['reason']}")
+
+
+@inbox.command("export")
+@CONFIG
+@click.argument("notice_id")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The JSON file to write for the national system (created 0600; must not exist).",
+)
+@PURPOSE
+@click.option(
+    "--provider-permission",
+    "permission",
+    default=None,
+    metavar="REF",
+    help="The reference of the provider's permission to disseminate (required for H2 notices; "
+    "recorded in the audit log). A reference, never a name.",
+)
+def inbox_export(
+    config_path: Path, notice_id: str, out: Path, purpose: str, permission: str | None
+) -> None:
+    """Write NOTICE_ID (its disclosed view, what was withheld, its origin) as JSON for the
+    national system. Only an actionable notice leaves; an H2 notice only with
+    --provider-permission. The read is a consultation, the export a disclosure in the audit log
+    (operator, --purpose, the permission's reference). H1 and H3 print what the recipient must
+    respect."""
+    from broker.node.handling import export_notice
+    from broker.sinks import open_sink
+    from broker.sinks.audit import Access, default_operator
+
+    config = _config(config_path)
+    access = Access(default_operator(config.audit.operator), purpose)
+    try:
+        fd = os.open(out, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        raise NbxError(f"--out {out}: exists; choose a new file") from None
+    except OSError as exc:
+        raise NbxError(f"--out {out}: {exc.strerror}") from None
+    done = False
+    try:
+        sink = open_sink(config.sink.url)
+        try:
+            exported = export_notice(sink, notice_id, access, permission=permission)
+        finally:
+            sink.close()
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            fd = -1
+            json.dump(exported.document, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        done = True
+    finally:
+        if fd != -1:
+            os.close(fd)
+        if not done:
+            out.unlink(missing_ok=True)
+    for line in exported.lines:
+        click.echo(line)
+    click.echo(f"exported {notice_id} to {out}")
 
 
 @click.command("status")

@@ -100,8 +100,14 @@ def review_list(config_path: Path, as_json: bool) -> None:
         return
     if not rows:
         click.echo("nothing waits for review")
+    from broker.node.handling import evaluation
+
     for r in rows:
-        click.echo(f"{r['notice_id']}  {r['notice_type']}  from {r['sender']}  v{r['version']}")
+        graded = evaluation(r["source_reliability"], r["information_accuracy"])
+        click.echo(
+            f"{r['notice_id']}  {r['notice_type']}  from {r['sender']}  v{r['version']}  "
+            f"{r['handling'] or '-'} {graded}"
+        )
 
 
 @review.command("show")
@@ -138,6 +144,7 @@ def review_show(config_path: Path, notice_id: str, as_json: bool) -> None:
         "statement_hash": subject.statement_hash,
         "audience": list(subject.audience),
         "flags": [f.to_json() for f in flags],
+        **_codes(row["view"]),
     }
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -146,11 +153,27 @@ def review_show(config_path: Path, notice_id: str, as_json: bool) -> None:
         f"{row['notice_id']} ({row['notice_type']}) from {row['sender']} v{row['version']}  "
         f"state: {row['state']}"
     )
+    from broker.node.handling import code_lines
+
+    for line in code_lines(row["view"], row["sender"]):
+        click.echo(line)
     click.echo(f"statement: {subject.statement_hash}  audience: {', '.join(subject.audience)}")
     if not flags:
         click.echo("flags: none (no flag proves nothing)")
     for flag in flags:
         click.echo(f"flag {flag.code}: {flag.reason}")
+
+
+def _codes(view: dict[str, Any] | None) -> dict[str, Any]:
+    """The header's handling code and 4x4 evaluation (``None`` once purged), for ``--json``."""
+    from broker.sinks.base import header_codes
+
+    handling, reliability, accuracy = header_codes(view)
+    return {
+        "handling": handling,
+        "source_reliability": reliability,
+        "information_accuracy": accuracy,
+    }
 
 
 def _review(config_path: Path, notice_id: str, decision: str, grounds: tuple[str, ...],

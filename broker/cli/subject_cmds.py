@@ -69,7 +69,7 @@ def lookup(
         reason = f" ({h['state_reason']})" if h["state_reason"] else ""
         click.echo(
             f"{h['notice_id']:24} {h['notice_type']:9} from {h['sender']} "
-            f"v{h['version']} {h['state']}{reason}  stored {h['updated_at']}"
+            f"v{h['version']} {h['handling'] or '-'} {h['state']}{reason}  stored {h['updated_at']}"
         )
 
 

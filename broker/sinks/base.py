@@ -347,6 +347,9 @@ class SubjectHit(TypedDict):
     state: str  # a NoticeState
     state_reason: str | None
     updated_at: str
+    #: the header's handling code: an answer to the person asking may need the provider's
+    #: permission (H1-H3; docs/handling.md)
+    handling: str | None
 
 
 class OverdueRow(TypedDict):
@@ -447,6 +450,25 @@ class NoticeRow(TypedDict):
     state: str  # a NoticeState: only "actionable" may be acted on
     state_reason: str | None  # a refusal's grounds, a block's case and reason
     updated_at: str
+    #: the header's evaluation and handling codes (docs/handling.md); None once purged
+    handling: str | None  # H0 .. H3
+    source_reliability: str | None  # A B C X
+    information_accuracy: int | None  # 1 .. 4
+
+
+def header_codes(view: Mapping[str, Any] | None) -> tuple[str | None, str | None, int | None]:
+    """The handling code, source reliability and information accuracy of a stored view's
+    header (always disclosed, no personal data); ``None`` each for a purged notice."""
+    if not view:
+        return None, None, None
+    handling = view.get("handling")
+    code = handling.get("code") if isinstance(handling, Mapping) else None
+    accuracy = view.get("information_accuracy")
+    return (
+        None if code is None else str(code),
+        None if view.get("source_reliability") is None else str(view["source_reliability"]),
+        accuracy if isinstance(accuracy, int) else None,
+    )
 
 
 class NoticeRecord(TypedDict):

@@ -72,6 +72,7 @@ from broker.sinks.base import (
     confirms_erasure,
     derive_state,
     fact_from,
+    header_codes,
     refusal_window_start,
     status_rows,
     storage_errors,
@@ -899,8 +900,12 @@ class JsonlSink:
                 state=n.get("state", _STATE_OF_STATUS.get(n["status"], NoticeState.ACTIONABLE)),
                 state_reason=n.get("state_reason"),
                 updated_at=n["updated_at"],
+                handling=codes[0],
+                source_reliability=codes[1],
+                information_accuracy=codes[2],
             )
             for n in self._notices.values()
+            for codes in (header_codes(n.get("view")),)
         ]
         return sorted(rows, key=lambda r: r["updated_at"], reverse=True)
 
@@ -949,6 +954,7 @@ class JsonlSink:
                 state=n.get("state", _STATE_OF_STATUS.get(n["status"], NoticeState.ACTIONABLE)),
                 state_reason=n.get("state_reason"),
                 updated_at=n["updated_at"],
+                handling=header_codes(n["view"])[0],
             )
             for n in found
         ]

@@ -63,6 +63,7 @@ from broker.sinks.base import (
     confirms_erasure,
     derive_state,
     fact_from,
+    header_codes,
     refusal_window_start,
     status_rows,
     storage_errors,
@@ -1145,7 +1146,10 @@ class SqliteSink:
         """Current notices (ids, type, sender, version, status), newest first."""
         rows = self._db.execute(
             "SELECT notice_id, sender, notice_type, version, status, state, state_reason, "
-            "updated_at FROM notices ORDER BY updated_at DESC, notice_id"
+            "updated_at, json_extract(view, '$.handling.code'), "
+            "json_extract(view, '$.source_reliability'), "
+            "json_extract(view, '$.information_accuracy') "
+            "FROM notices ORDER BY updated_at DESC, notice_id"
         ).fetchall()
         return [
             NoticeRow(
@@ -1157,6 +1161,9 @@ class SqliteSink:
                 state=r[5],
                 state_reason=r[6],
                 updated_at=r[7],
+                handling=r[8],
+                source_reliability=r[9],
+                information_accuracy=r[10],
             )
             for r in rows
         ]
@@ -1207,9 +1214,11 @@ class SqliteSink:
                     state=r[4],
                     state_reason=r[5],
                     updated_at=r[6],
+                    handling=header_codes(view)[0],
                 )
                 for r in rows
-                if subject_matches(json.loads(r[7]), family_name, date_of_birth)
+                for view in (json.loads(r[7]),)
+                if subject_matches(view, family_name, date_of_birth)
             ]
             now = _now()
             for event in lookup_events(access, hits):

@@ -57,7 +57,7 @@ def test_review_and_oversight_commands(
         assert _states(configs[cc]) == {"IT-2025-0001": "pending-review"}
 
     listed = nbx("review", "list", "--config", str(configs["XR"]))
-    assert listed.stdout.splitlines() == ["IT-2025-0001  red  from IT  v1"]
+    assert listed.stdout.splitlines() == ["IT-2025-0001  red  from IT  v1  H1 B2"]
     shown = nbx("review", "show", "--config", str(configs["XR"]), "IT-2025-0001", "--json")
     assert shown.returncode == 0, shown.stderr
     report = json.loads(shown.stdout)
@@ -65,6 +65,16 @@ def test_review_and_oversight_commands(
     assert report["state"] == "pending-review"
     assert report["statement_hash"]
     assert isinstance(report["flags"], list)
+    assert (report["handling"], report["source_reliability"], report["information_accuracy"]) == (
+        "H1",
+        "B",
+        2,
+    )
+    plain = nbx("review", "show", "--config", str(configs["XR"]), "IT-2025-0001")
+    assert (
+        "handling: H1: not to be used in judicial proceedings without the provider's "
+        in plain.stdout
+    )
 
     wrong = nbx("review", "approve", "--config", str(configs["FR"]), "IT-2025-0001",
                 "--reason", "ok")  # fmt: skip

@@ -29,7 +29,7 @@ def test_inbox_list_shows_the_state_and_filters_the_actionable(tmp_path: Path) -
     try:
         inbox.deliver(red)
         line = _inbox(config, "list").strip()
-        assert line.split() == [NOTICE_ID, "red", "from", "IT", "v1", "pending-review"]
+        assert line.split() == [NOTICE_ID, "red", "from", "IT", "v1", "H1", "B2", "pending-review"]
         assert json.loads(_inbox(config, "list", "--json"))[0]["state"] == "pending-review"
         assert json.loads(_inbox(config, "list", "--actionable", "--json")) == []
         assert _inbox(config, "list", "--actionable") == ""

@@ -50,8 +50,10 @@ def test_lookup_finds_the_notice_by_alias_and_partial_date_and_audits_it(
             (NOTICE_ID, "IT", "pending-review")
         ]
         assert set(hits[0]) == {
-            "notice_id", "sender", "notice_type", "version", "state", "state_reason", "updated_at"
+            "notice_id", "sender", "notice_type", "version", "state", "state_reason", "updated_at",
+            "handling",
         }  # fmt: skip
+        assert hits[0]["handling"] == "H1"  # an answer to the person needs IT's permission
         entries = sink.audit_entries()[before:]
         assert [(e.action, e.notice_id, e.operator, e.purpose, e.reason) for e in entries] == [
             (AuditAction.CONSULTATION, NOTICE_ID, "dpo-7", "SAR-2026-41", SUBJECT_LOOKUP)
