@@ -386,13 +386,15 @@ def inbox_show(config_path: Path, notice_id: str, purpose: str, as_json: bool) -
     sink = open_sink(config.sink.url)
     try:
         row = sink.notice(notice_id, access)
+        answers = [r for r in sink.responses(notice_id) if row and r.issuer == row["sender"]]
     finally:
         sink.close()
     if row is None:
         msg = f"{notice_id}: no such notice in the inbox"
         raise NbxError(msg)
     if as_json:
-        click.echo(json.dumps(row, indent=2, ensure_ascii=False))
+        shown = {**row, "responses": [r.to_json() for r in answers]}
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
     click.echo(f"{row['notice_id']} ({row['notice_type']}) from {row['sender']} v{row['version']}")
     reason = f" ({row['state_reason']})" if row["state_reason"] else ""
@@ -402,6 +404,10 @@ def inbox_show(config_path: Path, notice_id: str, purpose: str, as_json: bool) -
         click.echo(f"withheld: {path} ({rule})")
     for flag in row["flags"]:  # screening aids: advice for a human, never a decision
         click.echo(f"flag {flag['code']}: {flag['reason']}")
+    from broker.cli.respond_cmds import response_lines
+
+    for line in response_lines(answers):  # what this bureau answered (or was shared)
+        click.echo(line)
 
 
 @click.command("status")
@@ -416,8 +422,9 @@ def inbox_show(config_path: Path, notice_id: str, purpose: str, as_json: bool) -
 @JSON_OUT
 def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: bool) -> None:
     """Per recipient of NOTICE_ID: sent, delivered, rejected (reason), purged; for each
-    purging message: confirmed, awaiting (until its deadline) or overdue. With --overdue: the
-    overdue purge confirmations across notices."""
+    purging message: confirmed, awaiting (until its deadline) or overdue; then the responses
+    (located, arrested...) received or sent about it. With --overdue: the overdue purge
+    confirmations across notices."""
     from datetime import UTC, datetime
 
     from broker.sinks import open_sink
@@ -435,6 +442,7 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
     try:
         rows = sink.status(notice_id)
         facts = sink.facts(config.bureau, notice_id)
+        replies = sink.responses(notice_id)
     finally:
         sink.close()
     if not rows:
@@ -461,7 +469,12 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
             }
             for r in rows
         ]
-        report = {"notice_id": notice_id, "recipients": recipients, "decisions": decisions}
+        report = {
+            "notice_id": notice_id,
+            "recipients": recipients,
+            "decisions": decisions,
+            "responses": [r.to_json() for r in replies],
+        }
         click.echo(json.dumps(report, indent=2))
         return
     for r in rows:
@@ -481,6 +494,10 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
         what = d["decision"] or d["kind"]
         detail = d["grounds"] or d["case_ref"] or ""
         click.echo(f"{d['by']:3} {what:8} {d['at']} {detail}".rstrip())
+    from broker.cli.respond_cmds import response_lines
+
+    for line in response_lines(replies):  # the recipients' answers: located, arrested...
+        click.echo(line)
 
 
 #: a purging message's confirmation, as ``nbx status`` shows it
