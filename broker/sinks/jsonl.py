@@ -1221,7 +1221,16 @@ class JsonlSink:
         orphans = [k for k in self._receipts if (k[0], k[1]) not in self._sent]
         for receipt_key in orphans:
             del self._receipts[receipt_key]
-        if records or gone or orphans:
+        # the responses about a notice go with the last of this bureau's records of it
+        kept = {rec["notice_id"] for rec in self._sent.values()}
+        answered = [
+            key
+            for key, r in self._responses.items()
+            if r["notice_id"] not in kept and (r["issuer"], r["notice_id"]) not in self._notices
+        ]
+        for response_key in answered:
+            del self._responses[response_key]
+        if records or gone or orphans or answered:
             self._append(*records)
             self._rewrite()
         owed = [

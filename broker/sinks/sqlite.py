@@ -1453,6 +1453,13 @@ class SqliteSink:
                 "DELETE FROM receipts WHERE NOT EXISTS (SELECT 1 FROM sent "
                 "WHERE sent.msg_id = receipts.msg_id AND sent.recipient = receipts.recipient)"
             )
+            # the responses about a notice go with the last of this bureau's records of it: its
+            # bookkeeping of what it sent (the issuer's case file), or the notice it holds
+            self._db.execute(
+                "DELETE FROM responses WHERE NOT EXISTS (SELECT 1 FROM sent "
+                "WHERE sent.notice_id = responses.notice_id) AND NOT EXISTS (SELECT 1 FROM "
+                "notices n WHERE n.sender = responses.issuer AND n.notice_id = responses.notice_id)"
+            )
             owed = self._db.execute(
                 "SELECT sender, notice_id, notice_type, msg_id, retain_until FROM notices "
                 "WHERE status = ? AND expiry_receipt IS NULL ORDER BY retain_until, notice_id",

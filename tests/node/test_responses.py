@@ -280,3 +280,34 @@ async def test_an_invalid_response_is_refused_before_it_is_sent(tmp_path: Path) 
         assert net.daemon("FR").sink.status(NOTICE) == []
     finally:
         await net.stop()
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "jsonl"])
+async def test_the_responses_go_with_the_last_record_of_the_notice_at_the_retention_sweep(
+    tmp_path: Path, sink: str
+) -> None:
+    """Past every retention: IT's sweep removes its bookkeeping of the notice and the responses
+    it received with it; FR's sweep purges the notice (kept as a purged row) and keeps its
+    response's id and kind without the note."""
+    from datetime import timedelta
+
+    from broker.sinks import open_sink
+
+    net = memory_net(tmp_path, BUREAUS, sink=sink)
+    await net.start("IT", "FR")
+    try:
+        await net.publish("IT", _red(), ["FR"])
+        assert await wait_for(lambda: _held(net, "FR"))
+        await _respond(net, "FR", "located", note="seen in Lyon")
+        assert await wait_for(lambda: len(_responses(net, "IT")) == 1)
+    finally:
+        await net.stop()
+    later = datetime.now(UTC) + timedelta(days=365 * 50)
+    for cc in ("IT", "FR"):
+        store = open_sink(net.configs[cc].sink.url)
+        try:
+            store.sweep(later)
+            kept = [(r.direction, r.kind, r.note) for r in store.responses(NOTICE)]
+        finally:
+            store.close()
+        assert kept == ([] if cc == "IT" else [("sent", "located", None)]), cc
