@@ -404,8 +404,6 @@ def inbox_show(config_path: Path, notice_id: str, purpose: str, as_json: bool) -
         click.echo(f"withheld: {path} ({rule})")
     for flag in row["flags"]:  # screening aids: advice for a human, never a decision
         click.echo(f"flag {flag['code']}: {flag['reason']}")
-    from broker.cli.respond_cmds import response_lines
-
     for line in response_lines(answers):  # what this bureau answered (or was shared)
         click.echo(line)
 
@@ -494,8 +492,6 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
         what = d["decision"] or d["kind"]
         detail = d["grounds"] or d["case_ref"] or ""
         click.echo(f"{d['by']:3} {what:8} {d['at']} {detail}".rstrip())
-    from broker.cli.respond_cmds import response_lines
-
     for line in response_lines(replies):  # the recipients' answers: located, arrested...
         click.echo(line)
 
@@ -619,6 +615,23 @@ def _decision(fact: Any) -> dict[str, Any]:
         "msg_id": fact.msg_id,
         "at": at,
     }
+
+
+def response_lines(responses: list[Any]) -> list[str]:
+    """The lines ``nbx status`` and ``nbx inbox show`` print for the responses about a notice:
+    who answered what and when, to whom (sent) or from whom (received), the note and each
+    attachment by reference."""
+    from broker.sinks.base import SENT_RESPONSE
+
+    lines = []
+    for r in responses:
+        way = f"to {','.join(r.to)}" if r.direction == SENT_RESPONSE else f"from {r.by}"
+        lines.append(f"response {r.kind:23} {r.at} {way}  msg {r.msg_id}")
+        if r.note:
+            lines.append(f"  note: {r.note}")
+        for a in r.attachments:
+            lines.append(f"  attachment: {a['uri']} ({a['media_type']}, sha256 {a['sha256']})")
+    return lines
 
 
 def register(group: click.Group) -> None:

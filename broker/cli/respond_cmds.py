@@ -13,7 +13,6 @@ import click
 
 from broker.cli.node_cmds import CONFIG, JSON_OUT, _config
 from broker.errors import NbxError
-from broker.sinks.base import SENT_RESPONSE
 from broker.vocab import ResponseKind, SendStatus
 
 
@@ -94,21 +93,6 @@ def respond(
             click.echo(f"  {o.recipient:3} {o.status:9} {o.reason or ''}".rstrip())
     if any(o.status == SendStatus.FAILED for o in result.outcomes):
         sys.exit(2)
-
-
-def response_lines(responses: list[Any]) -> list[str]:
-    """The lines ``nbx status`` and ``nbx inbox show`` print for the responses about a notice:
-    who answered what and when, to whom (sent) or from whom (received), the note and each
-    attachment by reference."""
-    lines = []
-    for r in responses:
-        way = f"to {','.join(r.to)}" if r.direction == SENT_RESPONSE else f"from {r.by}"
-        lines.append(f"response {r.kind:23} {r.at} {way}  msg {r.msg_id}")
-        if r.note:
-            lines.append(f"  note: {r.note}")
-        for a in r.attachments:
-            lines.append(f"  attachment: {a['uri']} ({a['media_type']}, sha256 {a['sha256']})")
-    return lines
 
 
 def register(group: click.Group) -> None:
