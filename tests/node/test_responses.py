@@ -256,8 +256,9 @@ async def test_only_a_bureau_holding_the_notice_may_respond_and_the_notes_go_wit
 
 
 async def test_an_invalid_response_is_refused_before_it_is_sent(tmp_path: Path) -> None:
-    """``no-action`` without a note, an unknown kind, a note over the schema's limit and an
-    attachment without a content hash: one clear error each, nothing sent."""
+    """``no-action`` without a note, an unknown kind, a note over the schema's limit, an
+    attachment without a content hash and more than 20 attachments: one clear error each,
+    nothing sent."""
     net = memory_net(tmp_path, BUREAUS)
     await net.start("FR")
     try:
@@ -272,6 +273,7 @@ async def test_an_invalid_response_is_refused_before_it_is_sent(tmp_path: Path) 
                 {"attachments": [{"uri": "https://x.example/a", "media_type": "image/png"}]},
                 "attachments.0.sha256: Field required",
             ),
+            ("hit", {"attachments": [PHOTO] * 21}, "attachments: List should have at most 20"),
         ]
         for kind, kw, message in cases:
             with pytest.raises(NbxError, match="^invalid response: .*" + message):
