@@ -52,19 +52,27 @@ def _respond(net: Net, cc: str, kind: str, **kw: Any) -> Any:
 
 
 async def _forge(
-    net: Net, cc: str, to: list[str], *, issuer: str = "IT", kind: str = "located"
+    net: Net,
+    cc: str,
+    to: list[str],
+    *,
+    issuer: str | None = "IT",
+    kind: str = "located",
+    body_changes: dict[str, Any] | None = None,
 ) -> PublishResult:
     """A validly signed response from ``cc`` to ``to`` that :meth:`Publisher.respond` would
     not send (the daemons' checks are what is tested)."""
 
     async def send(pub: Publisher) -> PublishResult:
         body = {"notice_id": NOTICE, "kind": kind, "at": datetime.now(UTC).isoformat()}
-        header = {
+        body.update(body_changes or {})
+        header: dict[str, Any] = {
             "notice_id": NOTICE,
             "notice_type": "red",
-            "issuing_bureau": issuer,
             MessageKind.RESPONSE.value: body,
         }
+        if issuer is not None:
+            header["issuing_bureau"] = issuer
         grants = {r: Grant(frozenset(), (), "response:forged") for r in to}
         return await pub._send(  # a hostile sender skips respond()'s checks
             kind=MessageKind.RESPONSE,
@@ -313,3 +321,33 @@ async def test_the_responses_go_with_the_last_record_of_the_notice_at_the_retent
         finally:
             store.close()
         assert kept == ([] if cc == "IT" else [("sent", "located", None)]), cc
+
+
+async def test_a_malformed_response_from_a_recipient_is_refused_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    """Validly signed by FR (a recipient), but: no issuing bureau, an unknown kind, a no-action
+    without a note (``schema``); a body naming another notice (``header-mismatch``). Each is
+    answered rejected with that reason; nothing is stored."""
+    net = memory_net(tmp_path, BUREAUS)
+    await net.start("IT", "FR")
+    try:
+        await net.publish("IT", _red(), ["FR"])
+        assert await wait_for(lambda: _held(net, "FR"))
+        sent = [
+            await _forge(net, "FR", ["IT"], issuer=None),
+            await _forge(net, "FR", ["IT"], kind="caught"),
+            await _forge(net, "FR", ["IT"], kind="no-action"),
+            await _forge(net, "FR", ["IT"], body_changes={"notice_id": "IT-2025-0999"}),
+        ]
+        reasons = ["schema", "schema", "schema", "header-mismatch"]
+        assert await wait_for(
+            lambda: (
+                [_receipts(net, "FR", r.msg_id) for r in sent]
+                == [{("IT", "rejected", reason)} for reason in reasons]
+            )
+        )
+        assert net.daemon("IT").stats.reasons == {Reason.SCHEMA: 3, Reason.HEADER_MISMATCH: 1}
+        assert _responses(net, "IT") == []
+    finally:
+        await net.stop()
