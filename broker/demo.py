@@ -8,11 +8,14 @@ embedded Kafka-protocol broker.
 3. IT publishes a red notice to all; ES publishes a yellow notice (a missing child) to some;
 4. print, per recipient, what it stored: the verified origin, state, disclosed and withheld fields;
 5. IT cancels the red notice; every recipient purges it and the ``purged`` receipts come back;
-6. three safeguard stories, each read back from every recipient's store: a red notice approved
-   by XR becomes actionable; a diffusion from the supervised sender charging "insulting the head
-   of state" is flagged by XR's screening, refused on ground ``art3`` and purged everywhere; a
-   notice blocked by XO after a challenge stays blocked, also after its sender updates it;
-   and proven erasure: ES orders its yellow notice erased while DE's daemon is down, DE is listed
+6. the stories, each read back from every recipient's store: a red notice approved by XR
+   becomes actionable, and FR answers it located, then arrested: the answers reach IT (its
+   ``nbx status``) and ES (the notice shares its responses with ES); a diffusion from the
+   supervised sender charging "insulting the head of state" is flagged by XR's screening,
+   refused on ground ``art3`` and purged everywhere; a notice blocked by XO after a challenge
+   stays blocked, also after its sender updates it; the missing child's yellow notice sent to
+   every national bureau, with what arrived where and the rule that disclosed the name; and
+   proven erasure: ES orders its yellow notice erased while DE's daemon is down, DE is listed
    overdue once the deadline passes, then comes back, purges and confirms late;
 7. ES's audit log is checkpointed and verified, and XR's transparency report is written to a
    self-contained HTML page whose path is printed (outside the temporary folder).
@@ -47,7 +50,16 @@ from broker.sinks import Sink
 from broker.sinks.audit import Access
 from broker.sinks.audit import verify as verify_audit
 from broker.sinks.base import Checkpoint
-from broker.vocab import ALL, Ground, MessageKind, NoticeState, ReceiptStatus, Role, SendStatus
+from broker.vocab import (
+    ALL,
+    Ground,
+    MessageKind,
+    NoticeState,
+    ReceiptStatus,
+    ResponseKind,
+    Role,
+    SendStatus,
+)
 
 BUREAUS = ("IT", "ES", "FR", "DE", "NL", "US")
 YELLOW_TO = ("FR", "IT", "DE", "NL")
@@ -64,6 +76,23 @@ DIFFUSION_TO = ("IT", "ES", "FR", "DE")
 WAIT_S = 30.0
 #: the deadline of story 4's erasure order: short, so that the late bureau is seen overdue
 ERASE_WITHIN_S = 2.0
+#: the answers story: who answers story 1's red notice, and the bureau the notice shares
+#: responses with besides its issuer
+RESPONDER = "FR"
+SHARED_WITH = "ES"
+#: the missing child story's notice (the example yellow notice under another id), sent to
+#: every national bureau
+MISSING_CHILD = "ES-2025-0103"
+#: what a search for a missing child needs: the units the story checks at each recipient
+SEARCH_NEEDS = (
+    "person.family_name",
+    "person.forenames",
+    "person.date_of_birth",
+    "person.biometrics.photos",
+    "missing.last_seen_place",
+    "missing.missing_since",
+    "person.special.health",
+)
 
 
 def example_notice(name: str, **changes: Any) -> NoticeBase:
@@ -356,7 +385,8 @@ async def _delivered(net: Network, result: PublishResult, where: Sequence[str]) 
 async def story_review(net: Network, echo: Callable[[str], None]) -> dict[str, Any]:
     """Story 1: a compliant red notice is pending-review at every recipient until XR approves
     it (bound to the statement hash), then actionable everywhere."""
-    red = example_notice("red", notice_id="IT-2025-0002")
+    # the answers story (story_answers) shares FR's answers with ES too
+    red = example_notice("red", notice_id="IT-2025-0002", responses_shared_with=[SHARED_WITH])
     recipients = [cc for cc in BUREAUS if cc != "IT"]
     audience = [*recipients, REVIEWER]
     published = await net.publish("IT", red, audience)
@@ -391,6 +421,117 @@ async def story_review(net: Network, echo: Callable[[str], None]) -> dict[str, A
         "statement_hash": statement_hash,
         "after": after,
         "ok": delivered and _all_in(before, NoticeState.PENDING_REVIEW) and actionable,
+    }
+
+
+async def story_answers(net: Network, echo: Callable[[str], None]) -> dict[str, Any]:
+    """Answers to story 1's red notice (actionable at every recipient): FR answers it
+    ``located``, then ``arrested`` with a photo by reference; both reach IT (the issuer, whose
+    ``nbx status`` lists them) and ES (named in the notice's ``responses_shared_with``), each
+    answered with a delivered receipt."""
+    notice_id, issuer = "IT-2025-0002", "IT"
+    async with net.publisher(RESPONDER) as pub:
+        located = await pub.respond(
+            notice_id, ResponseKind.LOCATED, note="Located in Lyon; under discreet surveillance."
+        )
+        arrested = await pub.respond(
+            notice_id,
+            ResponseKind.ARRESTED,
+            note="Provisionally arrested at Lyon Saint-Exupery; extradition request awaited.",
+            attachments=[
+                {
+                    "uri": "https://nbx.fr.example/evidence/IT-2025-0002/arrest-photo",
+                    "sha256": "5e" * 32,
+                    "media_type": "image/jpeg",
+                    "title": "photo taken on arrest",
+                }
+            ],
+            in_reply_to=None,
+        )
+    echo(
+        f"\n== answers: {RESPONDER} answers {issuer}'s red notice {notice_id}: located (msg "
+        f"{located.msg_id}), then arrested (msg {arrested.msg_id}); sent to "
+        f"{', '.join(arrested.sent)}"
+    )
+    want = [ResponseKind.LOCATED.value, ResponseKind.ARRESTED.value]
+    arrived = await wait_until(
+        lambda: all(
+            [r.kind for r in net.store(cc).responses(notice_id)] == want
+            for cc in (issuer, SHARED_WITH)
+        )
+    )
+    answered = await wait_until(
+        lambda: all(
+            {x["status"] for r in net.store(RESPONDER).status(notice_id)
+             for m in r["messages"] if m["msg_id"] == result.msg_id
+             for x in m["receipts"]} == {ReceiptStatus.DELIVERED.value}
+            for result in (located, arrested)
+        )
+    )  # fmt: skip
+    at_issuer = [r.to_json() for r in net.store(issuer).responses(notice_id)]
+    for r in at_issuer:
+        echo(f"   {issuer}'s nbx status: {r['by']} {r['kind']} at {r['at']}: {r['note']}")
+        for a in r["attachments"]:
+            echo(f"      attachment {a['uri']} (sha256 {a['sha256'][:12]}...)")
+    shared = [(r.by, r.kind) for r in net.store(SHARED_WITH).responses(notice_id)]
+    echo(f"   {SHARED_WITH} (responses_shared_with) holds: {shared}")
+    return {
+        "notice_id": notice_id,
+        "responder": RESPONDER,
+        "located": located.to_json(),
+        "arrested": arrested.to_json(),
+        "at_issuer": at_issuer,
+        "shared": {SHARED_WITH: [r.to_json() for r in net.store(SHARED_WITH).responses(notice_id)]},
+        "ok": arrived and answered,
+    }
+
+
+async def story_missing_child(net: Network, echo: Callable[[str], None]) -> dict[str, Any]:
+    """The example yellow notice (a missing child), under another id, sent by ES to every
+    national bureau: per recipient, how many of its fields arrived, whether what a search needs
+    arrived, and the rule of the sender's policy that disclosed (or withheld) the name."""
+    from broker.policy import decide_all
+
+    sender = "ES"
+    recipients = [cc for cc in BUREAUS if cc != sender]
+    notice = example_notice("yellow", notice_id=MISSING_CHILD)
+    published = await net.publish(sender, notice, recipients)
+    echo(
+        f"\n== a missing child: {sender} publishes yellow notice {MISSING_CHILD} to "
+        f"{', '.join(recipients)}"
+    )
+    delivered = await _delivered(net, published, recipients)
+    policies = net.daemons[sender].policies
+    assert policies is not None  # every demo node loads the example policies
+    decisions = decide_all(notice, recipients, policies)
+    outcomes = {o.recipient: o for o in published.outcomes}
+    rows: dict[str, Any] = {}
+    for cc in recipients:
+        view = net.stored(cc, MISSING_CHILD, "view") or {}
+        arrived = set(_leaves(view))
+        decision = decisions[cc]
+        total = outcomes[cc].disclosed + outcomes[cc].withheld
+        rows[cc] = {
+            "disclosed": outcomes[cc].disclosed,
+            "of": total,
+            "search_needs": {p: any(a.startswith(p) for a in arrived) for p in SEARCH_NEEDS},
+            "name": "person.family_name" in decision.disclosed,
+            "name_rule": decision.rule_for("person.family_name"),
+            "state": net.stored(cc, MISSING_CHILD, "state"),
+        }
+        row = rows[cc]
+        missing = [p for p, ok in row["search_needs"].items() if not ok]
+        verb = "disclosed" if row["name"] else "withheld"
+        echo(
+            f"-- {cc}: {row['disclosed']} of {total} fields arrived; name {verb} by rule "
+            f"{row['name_rule']}; "
+            + (f"missing for the search: {', '.join(missing)}" if missing else "all a search needs")
+        )
+    return {
+        "notice_id": MISSING_CHILD,
+        "publish": published.to_json(),
+        "recipients": rows,
+        "ok": delivered and all(r["name_rule"] is not None for r in rows.values()),
     }
 
 
@@ -745,8 +886,10 @@ async def run_demo(
         report["cancel"] = {"publish": cancel.to_json(), "receipts": purged}
         report["stories"] = {
             "review": await story_review(net, echo),
+            "answers": await story_answers(net, echo),
             "supervised": await story_supervised(net, echo),
             "challenge": await story_challenge(net, echo),
+            "missing_child": await story_missing_child(net, echo),
             "erasure": await story_erasure(net, echo),
         }
         stories_ok = all(s["ok"] for s in report["stories"].values())

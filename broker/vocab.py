@@ -66,6 +66,9 @@ class Reason(StrEnum):
     DECLINED_BY_POLICY = "declined-by-policy"
     NOT_IN_ADDRESSEES = "not-in-addressees"  # a diffusion whose addressees omit the receiver
     INTERNAL = "internal"
+    # answers to a notice (broker.node.pipeline's response handler)
+    NOT_A_RECIPIENT = "not-a-recipient"  # a response from a bureau that does not hold the notice
+    NOT_SHARED = "not-shared"  # a response copy the notice does not share with this bureau
     # attestations and oversight decisions (broker.node.pipeline's fact handlers)
     NOT_REVIEWER = "not-reviewer"  # a review from a bureau without the reviewer role
     NOT_OVERSIGHT = "not-oversight"  # block/unblock/delete from a bureau without the role

@@ -37,6 +37,7 @@ COMMAND_MODULES: dict[str, str] = {
     "oversight": "review_cmds",
     "publish": "node_cmds",
     "report": "report_cmds",
+    "respond": "respond_cmds",
     "review": "review_cmds",
     "schema": "schema_cmds",
     "screening": "screening_cmds",

@@ -390,13 +390,15 @@ def inbox_show(config_path: Path, notice_id: str, purpose: str, as_json: bool) -
     sink = open_sink(config.sink.url)
     try:
         row = sink.notice(notice_id, access)
+        answers = [r for r in sink.responses(notice_id) if row and r.issuer == row["sender"]]
     finally:
         sink.close()
     if row is None:
         msg = f"{notice_id}: no such notice in the inbox"
         raise NbxError(msg)
     if as_json:
-        click.echo(json.dumps(row, indent=2, ensure_ascii=False))
+        shown = {**row, "responses": [r.to_json() for r in answers]}
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
     click.echo(f"{row['notice_id']} ({row['notice_type']}) from {row['sender']} v{row['version']}")
     reason = f" ({row['state_reason']})" if row["state_reason"] else ""
@@ -410,6 +412,8 @@ def inbox_show(config_path: Path, notice_id: str, purpose: str, as_json: bool) -
         click.echo(f"withheld: {path} ({rule})")
     for flag in row["flags"]:  # screening aids: advice for a human, never a decision
         click.echo(f"flag {flag['code']}: {flag['reason']}")
+    for line in response_lines(answers):  # what this bureau answered (or was shared)
+        click.echo(line)
 
 
 @inbox.command("export")
@@ -485,8 +489,9 @@ def inbox_export(
 @JSON_OUT
 def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: bool) -> None:
     """Per recipient of NOTICE_ID: sent, delivered, rejected (reason), purged; for each
-    purging message: confirmed, awaiting (until its deadline) or overdue. With --overdue: the
-    overdue purge confirmations across notices."""
+    purging message: confirmed, awaiting (until its deadline) or overdue; then the responses
+    (located, arrested...) received or sent about it. With --overdue: the overdue purge
+    confirmations across notices."""
     from datetime import UTC, datetime
 
     from broker.sinks import open_sink
@@ -504,6 +509,7 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
     try:
         rows = sink.status(notice_id)
         facts = sink.facts(config.bureau, notice_id)
+        replies = sink.responses(notice_id)
     finally:
         sink.close()
     if not rows:
@@ -530,7 +536,12 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
             }
             for r in rows
         ]
-        report = {"notice_id": notice_id, "recipients": recipients, "decisions": decisions}
+        report = {
+            "notice_id": notice_id,
+            "recipients": recipients,
+            "decisions": decisions,
+            "responses": [r.to_json() for r in replies],
+        }
         click.echo(json.dumps(report, indent=2))
         return
     for r in rows:
@@ -550,6 +561,8 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
         what = d["decision"] or d["kind"]
         detail = d["grounds"] or d["case_ref"] or ""
         click.echo(f"{d['by']:3} {what:8} {d['at']} {detail}".rstrip())
+    for line in response_lines(replies):  # the recipients' answers: located, arrested...
+        click.echo(line)
 
 
 #: a purging message's confirmation, as ``nbx status`` shows it
@@ -671,6 +684,23 @@ def _decision(fact: Any) -> dict[str, Any]:
         "msg_id": fact.msg_id,
         "at": at,
     }
+
+
+def response_lines(responses: list[Any]) -> list[str]:
+    """The lines ``nbx status`` and ``nbx inbox show`` print for the responses about a notice:
+    who answered what and when, to whom (sent) or from whom (received), the note and each
+    attachment by reference."""
+    from broker.sinks.base import SENT_RESPONSE
+
+    lines = []
+    for r in responses:
+        way = f"to {','.join(r.to)}" if r.direction == SENT_RESPONSE else f"from {r.by}"
+        lines.append(f"response {r.kind:23} {r.at} {way}  msg {r.msg_id}")
+        if r.note:
+            lines.append(f"  note: {r.note}")
+        for a in r.attachments:
+            lines.append(f"  attachment: {a['uri']} ({a['media_type']}, sha256 {a['sha256']})")
+    return lines
 
 
 def register(group: click.Group) -> None:

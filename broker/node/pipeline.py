@@ -13,7 +13,10 @@ The checks run in this order (docs/architecture.md section 1):
    transaction keyed by (sender, msg id); for receipts, each one is recorded; for the facts
    (``review`` from a reviewer, ``block`` / ``unblock`` / ``delete`` from the oversight body) the
    signer's role (:attr:`ReceivePipeline.roles`), the body, and for a review the statement hash of
-   the message it names; the sink then derives the notice's state again.
+   the message it names; the sink then derives the notice's state again; for a ``response`` (a
+   recipient's answer: located, arrested...) the body, and that the responder holds the notice
+   (the issuer sent it, no purged receipt) or, for a shared copy, that this bureau holds it and
+   is one the notice shares responses with.
 
 Nothing here produces or commits: the daemon (:mod:`broker.node.consumer`) quarantines what the
 outcome says, hands the answers to the receipt writer (:mod:`broker.node.receipts`) and commits.
@@ -52,7 +55,7 @@ from broker.sinks.base import (
 )
 from broker.transport import LOG_APPEND_TIME
 from broker.transport.topics import HOLD_HEADER, HOLD_TO_HEADER
-from broker.vocab import MessageKind, NoticeState, Reason, ReceiptStatus, Role
+from broker.vocab import MessageKind, NoticeState, Reason, ReceiptStatus, Role, SendStatus
 from broker.wire.suites import RecipientPrivateKey
 
 if TYPE_CHECKING:
@@ -416,6 +419,110 @@ class FactHandler:
         return None, body
 
 
+@dataclass(frozen=True)
+class ResponseHandler:
+    """``response``: a recipient's answer to a notice (located, arrested, ...; no personal data
+    of the notice, the responder's note and attachment references in the signed header under
+    ``response``, :class:`~broker.schemas.lifecycle.Response`). The issuer accepts it only from
+    a bureau it sent the notice to that has not purged it (``not-a-recipient``); a bureau the
+    notice shares responses with (``responses_shared_with``) accepts a copy only while it holds
+    the notice (``not-shared``), from a bureau the notice was addressed to (``not-a-recipient``).
+    """
+
+    topic: str = INBOX
+
+    def __call__(self, pipe: ReceivePipeline, received: Received) -> Outcome:
+        """Replay guard, checks (:meth:`check`), then the sink stores the response."""
+        package, position = received.package, received.position
+        sink = pipe.sink
+        seen = sink.seen(package.sender, package.msg_id)
+        if seen is not None and seen.position != position:
+            return Outcome(quarantine=Reason.REPLAY, about=package)
+        if seen is not None:  # redelivery after a crash: answer again, store nothing
+            pipe.stats.redelivered += 1
+            status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
+            return Outcome(answer=pipe.answer(package, status, seen.reason))
+        reason, body = self.check(pipe, package)
+        if reason is not None:
+            sink.reject(package, position, reason)
+            return Outcome(
+                quarantine=reason,
+                answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
+                recorded=True,
+            )
+        outcome = sink.apply(package, body, position)
+        if outcome is Applied.REPLAY:
+            return Outcome(quarantine=Reason.REPLAY, about=package)
+        pipe.stats.delivered += 1
+        pipe.log.info(
+            "package.delivered",
+            msg_id=package.msg_id,
+            notice_id=package.notice_id,
+            notice_type=package.notice_type,
+            sender=package.sender,
+            recipient=pipe.bureau,
+            kind=package.kind,
+            outcome=outcome.value,
+            latency_ms=round((time.monotonic() - received.started) * 1000, 2),
+        )
+        return Outcome(
+            answer=pipe.answer(package, RECEIPT_STATUS[outcome], None),
+            delivered=(package, outcome),
+        )
+
+    def check(
+        self, pipe: ReceivePipeline, package: VerifiedPackage
+    ) -> tuple[Reason | None, dict[str, Any]]:
+        """Header and statement agree, the body is valid, and the responder (and this bureau,
+        for a shared copy) stand where the notice says; the reason to reject, or ``None``."""
+        from broker.schemas.lifecycle import Response
+
+        header = package.header
+        if (
+            header.get("notice_id") != package.notice_id
+            or header.get("notice_type") != package.notice_type
+        ):
+            return Reason.HEADER_MISMATCH, {}
+        issuer = header.get("issuing_bureau")
+        try:
+            body = Response.model_validate(header.get(MessageKind.RESPONSE.value)).model_dump(
+                mode="json"
+            )
+        except ValueError:
+            return Reason.SCHEMA, {}
+        if not isinstance(issuer, str) or not is_bureau_id(issuer):
+            return Reason.SCHEMA, {}
+        if body["notice_id"] != package.notice_id:
+            return Reason.HEADER_MISMATCH, {}
+        if issuer == pipe.bureau:
+            if not _holds_sent(pipe.sink, package.notice_id, package.sender):
+                return Reason.NOT_A_RECIPIENT, {}
+            return None, body
+        held = pipe.sink.held_notice(package.notice_id, issuer)
+        if held is None or held.state in PURGED_STATES or pipe.bureau not in held.shared_with:
+            return Reason.NOT_SHARED, {}
+        if package.sender not in held.audience:
+            return Reason.NOT_A_RECIPIENT, {}
+        return None, body
+
+
+def _holds_sent(sink: Sink, notice_id: str, recipient: str) -> bool:
+    """Whether this bureau sent a version of ``notice_id`` to ``recipient`` (or held it for
+    review) and has no ``purged`` receipt from it: ``recipient`` holds the notice."""
+    for row in sink.status(notice_id):
+        if row["recipient"] != recipient:
+            continue
+        messages = row["messages"]
+        if any(x["status"] == ReceiptStatus.PURGED for m in messages for x in m["receipts"]):
+            return False
+        return any(
+            m["kind"] in (MessageKind.PUBLISH, MessageKind.UPDATE)
+            and m["sent"] in (SendStatus.SENT, SendStatus.HELD)
+            for m in messages
+        )
+    return False
+
+
 def _no_roles(bureau: str) -> frozenset[str]:
     """The default of :attr:`ReceivePipeline.roles`: no bureau has a role."""
     del bureau
@@ -440,6 +547,7 @@ HANDLERS: Mapping[str, Handler] = {
     MessageKind.BLOCK: FactHandler(MessageKind.BLOCK),
     MessageKind.UNBLOCK: FactHandler(MessageKind.UNBLOCK),
     MessageKind.DELETE: FactHandler(MessageKind.DELETE),
+    MessageKind.RESPONSE: ResponseHandler(),
 }
 #: the kinds that travel on an inbox
 NOTICE_KINDS = frozenset(kind for kind, h in HANDLERS.items() if h.topic == INBOX)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -31,7 +31,7 @@ from broker.logging import get_logger
 from broker.node.runtime import check_accepting
 from broker.node.signer import BatchSigner
 from broker.sinks.audit import AuditEvent, decision_event, default_operator
-from broker.sinks.base import Fact
+from broker.sinks.base import Fact, ResponseRecord
 from broker.sinks.retention import (
     DEFAULT_CONFIRM_WITHIN,
     PendingOrder,
@@ -54,7 +54,15 @@ from broker.transport import (
 from broker.transport.factory import Producer
 from broker.transport.record_keys import record_key
 from broker.transport.topics import HOLD_HEADER, HOLD_TO_HEADER
-from broker.vocab import ALL, AuditAction, LifecycleKind, MessageKind, Role, SendStatus
+from broker.vocab import (
+    ALL,
+    AuditAction,
+    LifecycleKind,
+    MessageKind,
+    ResponseKind,
+    Role,
+    SendStatus,
+)
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
@@ -493,6 +501,94 @@ class Publisher:
             if any(m["sent"] == SendStatus.SENT for m in r["messages"])
         ]
 
+    # --- answers to a notice --------------------------------------------------------------
+
+    async def respond(
+        self,
+        notice_id: str,
+        kind: ResponseKind | str,
+        *,
+        note: str | None = None,
+        attachments: Sequence[Mapping[str, Any]] = (),
+        in_reply_to: str | None = None,
+        share: bool = True,
+        at: datetime | None = None,
+    ) -> PublishResult:
+        """Answer the notice ``notice_id`` this bureau received (``located``, ``arrested``...,
+        :class:`~broker.vocab.ResponseKind`): a signed ``response`` message to its issuer and,
+        with ``share``, to the bureaus of the notice's ``responses_shared_with`` it was also
+        addressed to. ``note`` (required for ``no-action`` and ``more-information-needed``) and
+        ``attachments`` (``uri``, ``sha256``, ``media_type``, optional ``title``: files this
+        bureau holds, by reference) travel in the signed header; ``in_reply_to``: the msg id
+        of the message it answers. Only a bureau holding the notice (stored, not purged) may
+        respond: otherwise, or for invalid input, :class:`~broker.errors.NbxError`."""
+        from broker.schemas.lifecycle import Response
+        from broker.sinks.base import PURGED_STATES, SENT_RESPONSE, ResponseRecord
+
+        if self.store is None:
+            msg = "Publisher has no store: use Publisher.from_config"
+            raise NbxError(msg)
+        held = self.store.held_notice(notice_id)
+        if held is None or held.sender == self.bureau:
+            msg = f"{notice_id}: no such notice received by this node (nbx inbox list)"
+            raise NbxError(msg)
+        if held.state in PURGED_STATES:
+            msg = (
+                f"{notice_id}: {held.state} here: only a bureau that holds the notice may "
+                "respond to it"
+            )
+            raise NbxError(msg)
+        stamp_at = at or datetime.now(UTC)
+        body = _body(
+            Response,
+            notice_id=notice_id,
+            kind=str(kind),
+            note=note,
+            attachments=[dict(a) for a in attachments],
+            in_reply_to=in_reply_to,
+            at=stamp_at,
+        )
+        shared = (
+            sorted(set(held.shared_with) & set(held.audience) - {self.bureau, held.sender})
+            if share
+            else []
+        )
+        recipients = [held.sender, *shared]
+        header = {
+            "notice_id": notice_id,
+            "notice_type": held.notice_type,
+            "issuing_bureau": held.sender,
+            MessageKind.RESPONSE.value: body,
+        }
+        grants = {r: Grant(frozenset(), (), f"response:{body['kind']}") for r in recipients}
+        record = ResponseRecord(
+            direction=SENT_RESPONSE,
+            msg_id="",  # the message's, once sealed (see _record)
+            notice_id=notice_id,
+            notice_type=held.notice_type,
+            issuer=held.sender,
+            by=self.bureau,
+            kind=str(body["kind"]),
+            at=str(body["at"]),
+            note=body.get("note"),
+            attachments=tuple(body.get("attachments") or ()),
+            in_reply_to=body.get("in_reply_to"),
+        )
+        return await self._send(
+            kind=MessageKind.RESPONSE,
+            notice_id=notice_id,
+            notice_type=held.notice_type,
+            header=header,
+            units={},
+            grants=grants,
+            handling="H0",
+            body=body,
+            bookkeeping=_Bookkeeping(
+                retain_until=stamp(stamp_at + self.retention(held.notice_type, self.bureau)),
+                response=record,
+            ),
+        )
+
     # --- low level ------------------------------------------------------------------------
 
     async def forward_held(
@@ -678,6 +774,10 @@ class Publisher:
                 record(o)
             if event is not None:
                 store.record(event)
+            if keep.response is not None and event is not None:  # a response that went out
+                store.record_response(
+                    replace(keep.response, msg_id=result.msg_id, to=event.bureaus)
+                )
 
     def _audit_event(
         self, result: PublishResult, body: Mapping[str, Any] | None
@@ -716,6 +816,8 @@ class Publisher:
             kind=result.kind,
             bureaus=reached,
             operator=self.operator,
+            # a response: what it answered (located, arrested...)
+            outcome=str(body["kind"]) if body and result.kind == MessageKind.RESPONSE else None,
         )
 
     @staticmethod
@@ -784,6 +886,7 @@ class _Bookkeeping:
     origin: str | None = None  # a resend: the msg id of the order it repeats
     body: dict[str, Any] | None = None  # a purging message: what it said (to send it again)
     exempt: str | None = None  # a refusal's or delete's subject sender: holds no copy
+    response: ResponseRecord | None = None  # a response: what is kept of it once sent
 
 
 def _purging(kind: MessageKind, body: Mapping[str, Any]) -> bool:

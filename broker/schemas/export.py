@@ -13,7 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from broker.schemas.lifecycle import Cancel, ErasureOrder, ReceiptBatch, Suspend, UpdateInfo
+from broker.schemas.lifecycle import (
+    Cancel,
+    ErasureOrder,
+    ReceiptBatch,
+    Response,
+    Suspend,
+    UpdateInfo,
+)
 from broker.schemas.notices import NOTICE_MODELS, Notice
 from broker.vocab import MessageKind
 
@@ -26,6 +33,7 @@ _LIFECYCLE: dict[MessageKind, type[BaseModel]] = {
     MessageKind.CANCEL: Cancel,
     MessageKind.ERASURE: ErasureOrder,
     MessageKind.RECEIPT: ReceiptBatch,
+    MessageKind.RESPONSE: Response,  # the header's ``response`` body
 }
 
 

@@ -323,7 +323,8 @@ def receive_event(package: VerifiedPackage, outcome: str, fact: Fact | None = No
     """The entry of one message the receive path handled (plan rule 1): a fact -> ``decision``
     (its kind, its signer, a review's decision and grounds or the case), cancel / erasure ->
     ``erasure``, an older version -> ``rejection`` (``stale``), publish -> ``collection``,
-    update / suspend -> ``alteration``; ``outcome`` is the Applied value."""
+    a response -> ``collection`` (outcome: the response's kind, ``located``...), update /
+    suspend -> ``alteration``; ``outcome`` is the Applied value."""
     kind = package.kind
     if fact is not None:
         return decision_event(fact, package.notice_type, (fact.by,))
@@ -333,6 +334,11 @@ def receive_event(package: VerifiedPackage, outcome: str, fact: Fact | None = No
         action, reason = AuditAction.REJECTION, STALE_REASON
     elif kind == MessageKind.PUBLISH:
         action, reason = AuditAction.COLLECTION, None
+    elif kind == MessageKind.RESPONSE:  # an answer collected: its kind (located, ...) recorded
+        action, reason = AuditAction.COLLECTION, None
+        body = package.header.get(MessageKind.RESPONSE.value)
+        answered = body.get("kind") if isinstance(body, dict) else None
+        outcome = answered if isinstance(answered, str) else outcome
     else:
         action, reason = AuditAction.ALTERATION, None
     return AuditEvent(

@@ -528,6 +528,91 @@ def status_rows(
     return [out[k] for k in sorted(out)]
 
 
+#: the two sides of a stored response: this bureau answered, or it received an answer
+SENT_RESPONSE = "sent"
+RECEIVED_RESPONSE = "received"
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    """A response (a recipient's answer to a notice: located, arrested, ...) this bureau sent
+    (``direction`` ``sent``: ``to`` the bureaus it reached) or received (``received``: ``by`` is
+    its signer). ``note`` and ``attachments`` are the responder's words and references: they go
+    with the notice's personal data when the notice is purged at a recipient (``None`` and
+    ``()`` then); ids and the kind stay."""
+
+    direction: str  # SENT_RESPONSE or RECEIVED_RESPONSE
+    msg_id: str
+    notice_id: str
+    notice_type: str
+    issuer: str  # the bureau that issued the notice answered
+    by: str  # the bureau that answered
+    kind: str  # a ResponseKind
+    at: str  # when the responder answered (its signed ``at``)
+    note: str | None = None
+    attachments: tuple[dict[str, Any], ...] = ()
+    in_reply_to: str | None = None
+    to: tuple[str, ...] = ()  # sent: the bureaus the response reached; received: this bureau
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``nbx status --json``, ``nbx inbox show --json``)."""
+        return {
+            "direction": self.direction,
+            "msg_id": self.msg_id,
+            "notice_id": self.notice_id,
+            "notice_type": self.notice_type,
+            "issuer": self.issuer,
+            "by": self.by,
+            "kind": self.kind,
+            "at": self.at,
+            "note": self.note,
+            "attachments": [dict(a) for a in self.attachments],
+            "in_reply_to": self.in_reply_to,
+            "to": list(self.to),
+        }
+
+
+def response_from(package: VerifiedPackage, body: Mapping[str, Any], to: str) -> ResponseRecord:
+    """The record of a verified ``response`` message received by ``to`` (``body``: its
+    validated :class:`~broker.schemas.lifecycle.Response`, JSON mode)."""
+    return ResponseRecord(
+        direction=RECEIVED_RESPONSE,
+        msg_id=package.msg_id,
+        notice_id=package.notice_id,
+        notice_type=package.notice_type,
+        issuer=str(package.header["issuing_bureau"]),
+        by=package.sender,
+        kind=str(body["kind"]),
+        at=str(body["at"]),
+        note=body.get("note"),
+        attachments=tuple(dict(a) for a in body.get("attachments") or ()),
+        in_reply_to=body.get("in_reply_to"),
+        to=(to,),
+    )
+
+
+@dataclass(frozen=True)
+class HeldNotice:
+    """What a recipient needs to answer a notice it holds, or to check a response copy about
+    it, without reading its view (bureau ids and codes only, no consultation): its issuer, type,
+    derived state, stored version, the bureaus that version was addressed to and the notice's
+    ``responses_shared_with`` (empty once purged)."""
+
+    sender: str
+    notice_id: str
+    notice_type: str
+    state: str  # a NoticeState
+    msg_id: str
+    audience: tuple[str, ...]
+    shared_with: tuple[str, ...]
+
+
+def shared_with_of(view: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The ``responses_shared_with`` bureaus of a stored view (``()`` if none or purged)."""
+    shared = None if view is None else view.get("responses_shared_with")
+    return tuple(str(b) for b in shared) if isinstance(shared, list) else ()
+
+
 class Sink(Protocol):
     """The local store of one bureau.
 
@@ -565,8 +650,9 @@ class Sink(Protocol):
         *,
         review: bool = False,
     ) -> Applied:
-        """Apply a verified message (publish/update/suspend/cancel/erasure, or a fact: review,
-        block, unblock, delete, whose validated body is ``view``) in one transaction, then
+        """Apply a verified message (publish/update/suspend/cancel/erasure, a fact: review,
+        block, unblock, delete, or a response, whose validated body is ``view``; a response is
+        stored as received, :meth:`responses`) in one transaction, then
         derive the notice's state again (:func:`derive_state`). ``review``: the publish/update
         needs an approving attestation before it is actionable. ``PURGED`` when the message
         left the notice without personal data (also a publish refused or deleted before it
@@ -715,6 +801,20 @@ class Sink(Protocol):
     def pending_orders(self, now: datetime) -> list[PendingOrder]:
         """The overdue purging messages (as :meth:`overdue`) with what they said, to send them
         again (``nbx erasure --resend-overdue``)."""
+        ...
+
+    def held_notice(self, notice_id: str, sender: str | None = None) -> HeldNotice | None:
+        """The stored notice ``notice_id`` (of ``sender``; default: the latest stored under that
+        id) as a responder needs it, without its view and without a consultation entry."""
+        ...
+
+    def record_response(self, response: ResponseRecord) -> None:
+        """Keep a response this bureau sent (in the open batch: the publisher's ``sent`` rows
+        and ``disclosure`` entry of the same message)."""
+        ...
+
+    def responses(self, notice_id: str) -> list[ResponseRecord]:
+        """Every response sent or received about ``notice_id``, oldest first (by ``at``)."""
         ...
 
     def close(self) -> None:

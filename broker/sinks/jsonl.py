@@ -61,12 +61,14 @@ from broker.sinks.base import (
     Derived,
     Fact,
     HeldFrame,
+    HeldNotice,
     NoticeRecord,
     NoticeRow,
     OverdueRow,
     Position,
     ReceiptRecord,
     RecipientStatus,
+    ResponseRecord,
     Seen,
     SubjectHit,
     confirms_erasure,
@@ -74,6 +76,8 @@ from broker.sinks.base import (
     fact_from,
     header_codes,
     refusal_window_start,
+    response_from,
+    shared_with_of,
     status_rows,
     storage_errors,
 )
@@ -206,6 +210,8 @@ class JsonlSink:
         self._flags: dict[tuple[str, str], dict[str, Any]] = {}
         #: a reviewer's held packages per position (topic, partition, offset)
         self._held: dict[tuple[str, int, int], dict[str, Any]] = {}
+        #: responses sent and received, keyed by (responder, msg id)
+        self._responses: dict[tuple[str, str], dict[str, Any]] = {}
         #: the audit log (kept across a purge's rewrite), its checkpoints, the chain's head and
         #: the positions of quarantined records already recorded
         self._audit: list[dict[str, Any]] = []
@@ -358,6 +364,8 @@ class JsonlSink:
             self._flags[(rec["sender"], rec["msg_id"])] = rec
         elif kind == "held":
             self._held[(rec["topic"], rec["partition"], rec["offset"])] = rec
+        elif kind == "response":
+            self._responses[(rec["by"], rec["msg_id"])] = rec
         elif kind == "audit":
             self._audit.append(rec)
             self._head = (int(rec["seq"]), str(rec["hash"]))
@@ -416,6 +424,7 @@ class JsonlSink:
             self._held,
             self._sent,
             self._receipts,
+            self._responses,
         )
         data = "".join(_line(rec) for group in groups for rec in group.values())
         # the audit log survives, in order
@@ -522,6 +531,9 @@ class JsonlSink:
             for key in [k for k, f in self._flags.items() if f["notice_id"] == notice_id
                         and f["sender"] == sender]:  # fmt: skip
                 del self._flags[key]  # gone from the file at the purge's rewrite
+            for key, r in self._responses.items():  # the responders' words go with it
+                if r["issuer"] == sender and r["notice_id"] == notice_id:
+                    self._responses[key] = r | {"note": None, "attachments": []}
         return notice, derived
 
     @storage_errors
@@ -540,6 +552,14 @@ class JsonlSink:
             return guard
         if package.kind in FACT_KINDS:
             return self._apply_fact(package, view, at)
+        if package.kind == MessageKind.RESPONSE:
+            response = self._response_record(response_from(package, view, package.recipient))
+            self._append(
+                self._delivery(package, at, Applied.DELIVERED, None),
+                response,
+                audit=[receive_event(package, Applied.DELIVERED.value)],
+            )
+            return Applied.DELIVERED
         key = (package.sender, package.notice_id)
         current = self._notices.get(key)
         base = {
@@ -976,6 +996,74 @@ class JsonlSink:
         record["flags"] = [] if flags is None else flags["flags"]
         return cast(NoticeRecord, record)
 
+    # --- responses (answers to a notice) -------------------------------------------------
+
+    @staticmethod
+    def _response_record(response: ResponseRecord) -> dict[str, Any]:
+        """The line of a response sent or received."""
+        return {
+            "type": "response",
+            **response.to_json(),
+            "stored_at": _now(),
+        }
+
+    @storage_errors
+    @_writes
+    def record_response(self, response: ResponseRecord) -> None:
+        """Keep a response this bureau sent (in the open batch's fsync, or alone)."""
+        if (response.by, response.msg_id) not in self._responses:
+            self._append(self._response_record(response))
+
+    @storage_errors
+    @_reads
+    def responses(self, notice_id: str) -> list[ResponseRecord]:
+        """Every response sent or received about ``notice_id``, oldest first."""
+        found = sorted(
+            (r for r in self._responses.values() if r["notice_id"] == notice_id),
+            key=lambda r: (r["at"], r["msg_id"]),
+        )
+        return [
+            ResponseRecord(
+                direction=r["direction"],
+                msg_id=r["msg_id"],
+                notice_id=r["notice_id"],
+                notice_type=r["notice_type"],
+                issuer=r["issuer"],
+                by=r["by"],
+                kind=r["kind"],
+                at=r["at"],
+                note=r.get("note"),
+                attachments=tuple(r.get("attachments") or ()),
+                in_reply_to=r.get("in_reply_to"),
+                to=tuple(r.get("to") or ()),
+            )
+            for r in found
+        ]
+
+    @storage_errors
+    @_reads
+    def held_notice(self, notice_id: str, sender: str | None = None) -> HeldNotice | None:
+        """The stored notice as a responder needs it (no view, no consultation entry)."""
+        matches = [
+            n
+            for n in self._notices.values()
+            if n["notice_id"] == notice_id and (sender is None or n["sender"] == sender)
+        ]
+        if not matches:
+            return None
+        n = max(matches, key=lambda n: n["updated_at"])
+        derived = self._compute(n["sender"], notice_id)
+        statement = self._statements.get((n["sender"], n["msg_id"]))
+        return HeldNotice(
+            sender=n["sender"],
+            notice_id=notice_id,
+            notice_type=n["notice_type"],
+            state=derived.state if derived is not None else n.get("state", NoticeState.ACTIONABLE),
+            msg_id=n["msg_id"],
+            audience=tuple(statement.get("audience") or ()) if statement else (),
+            shared_with=shared_with_of(n.get("view")),
+        )
+
     # --- audit log ------------------------------------------------------------------------
 
     @storage_errors
@@ -1139,7 +1227,16 @@ class JsonlSink:
         orphans = [k for k in self._receipts if (k[0], k[1]) not in self._sent]
         for receipt_key in orphans:
             del self._receipts[receipt_key]
-        if records or gone or orphans:
+        # the responses about a notice go with the last of this bureau's records of it
+        kept = {rec["notice_id"] for rec in self._sent.values()}
+        answered = [
+            key
+            for key, r in self._responses.items()
+            if r["notice_id"] not in kept and (r["issuer"], r["notice_id"]) not in self._notices
+        ]
+        for response_key in answered:
+            del self._responses[response_key]
+        if records or gone or orphans or answered:
             self._append(*records)
             self._rewrite()
         owed = [

@@ -52,12 +52,14 @@ from broker.sinks.base import (
     Derived,
     Fact,
     HeldFrame,
+    HeldNotice,
     NoticeRecord,
     NoticeRow,
     OverdueRow,
     Position,
     ReceiptRecord,
     RecipientStatus,
+    ResponseRecord,
     Seen,
     SubjectHit,
     confirms_erasure,
@@ -65,6 +67,8 @@ from broker.sinks.base import (
     fact_from,
     header_codes,
     refusal_window_start,
+    response_from,
+    shared_with_of,
     status_rows,
     storage_errors,
 )
@@ -203,6 +207,25 @@ CREATE INDEX IF NOT EXISTS sent_notice ON sent (notice_id);
 CREATE INDEX IF NOT EXISTS notices_retain ON notices (retain_until);
 CREATE INDEX IF NOT EXISTS receipts_notice ON receipts (notice_id);
 """
+    + """
+CREATE TABLE IF NOT EXISTS responses (
+    by_bureau    TEXT NOT NULL,
+    msg_id       TEXT NOT NULL,
+    direction    TEXT NOT NULL,
+    notice_id    TEXT NOT NULL,
+    notice_type  TEXT NOT NULL,
+    issuer       TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    note         TEXT,
+    attachments  TEXT NOT NULL,
+    in_reply_to  TEXT,
+    recipients   TEXT NOT NULL,
+    stored_at    TEXT NOT NULL,
+    PRIMARY KEY (by_bureau, msg_id)
+);
+CREATE INDEX IF NOT EXISTS responses_notice ON responses (notice_id);
+"""
 )
 #: the audit log (docs/safeguards.md, "Audit trail"): append-only (the triggers refuse an update
 #: or a delete), hash-chained (broker.sinks.audit), and its signed checkpoints. ``source`` is
@@ -250,7 +273,9 @@ AUDIT: tuple[str, ...] = (
 #: ``notices.retain_until`` (computed for the rows already stored) and ``expiry_receipt`` (when
 #: the broker acknowledged the ``retention-expired`` receipt), ``sent.deadline`` /
 #: ``retain_until`` / ``origin`` / ``body``.
-SCHEMA_VERSION = 5
+#: 6: ``responses`` (the answers to a notice this bureau sent or received: ids, kind, the
+#: responder's note and attachment references; created empty by the migration).
+SCHEMA_VERSION = 6
 #: the derived state of a row written by an older release (no review, no facts then)
 _STATE_OF_STATUS = (
     f"CASE status WHEN '{NoticeStatus.SUSPENDED}' THEN '{NoticeState.SUSPENDED}' "
@@ -746,6 +771,9 @@ class SqliteSink:
             try:
                 if fact is not None:
                     outcome, reason = self._apply_fact(fact, now)
+                elif package.kind == MessageKind.RESPONSE:
+                    self._keep_response(response_from(package, view, package.recipient), now)
+                    outcome, reason = Applied.DELIVERED, None
                 else:
                     outcome, reason = self._apply_kind(package, view, now, review=review)
                 self._log(package, at, outcome, reason, now)
@@ -836,6 +864,12 @@ class SqliteSink:
         if derived.state in PURGED_STATES:  # the flags go with the data they were computed from
             self._db.execute(
                 "DELETE FROM flags WHERE sender = ? AND notice_id = ?", (sender, notice_id)
+            )
+            # and the responders' words about it (sent from here, or shared with this bureau)
+            self._db.execute(
+                "UPDATE responses SET note = NULL, attachments = '[]' "
+                "WHERE issuer = ? AND notice_id = ? AND (note IS NOT NULL OR attachments != '[]')",
+                (sender, notice_id),
             )
         if purge:
             self._purged = True
@@ -1275,6 +1309,88 @@ class SqliteSink:
             for r in rows
         ]
 
+    # --- responses (answers to a notice) -------------------------------------------------
+
+    def _keep_response(self, response: ResponseRecord, now: str) -> None:
+        """Store a response sent or received (once per signer and msg id)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                response.by,
+                response.msg_id,
+                response.direction,
+                response.notice_id,
+                response.notice_type,
+                response.issuer,
+                response.kind,
+                response.at,
+                response.note,
+                json.dumps(list(response.attachments), sort_keys=True),
+                response.in_reply_to,
+                json.dumps(list(response.to)),
+                now,
+            ),
+        )
+
+    @storage_errors
+    def record_response(self, response: ResponseRecord) -> None:
+        """Keep a response this bureau sent (in the open batch, or alone)."""
+        with self._tx():
+            self._keep_response(response, _now())
+
+    @storage_errors
+    @_locked
+    def responses(self, notice_id: str) -> list[ResponseRecord]:
+        """Every response sent or received about ``notice_id``, oldest first."""
+        rows = self._db.execute(
+            "SELECT direction, msg_id, notice_id, notice_type, issuer, by_bureau, kind, at, note, "
+            "attachments, in_reply_to, recipients FROM responses WHERE notice_id = ? "
+            "ORDER BY at, msg_id",
+            (notice_id,),
+        ).fetchall()
+        return [
+            ResponseRecord(
+                direction=r[0],
+                msg_id=r[1],
+                notice_id=r[2],
+                notice_type=r[3],
+                issuer=r[4],
+                by=r[5],
+                kind=r[6],
+                at=r[7],
+                note=r[8],
+                attachments=tuple(json.loads(r[9])),
+                in_reply_to=r[10],
+                to=tuple(json.loads(r[11])),
+            )
+            for r in rows
+        ]
+
+    @storage_errors
+    @_locked
+    def held_notice(self, notice_id: str, sender: str | None = None) -> HeldNotice | None:
+        """The stored notice as a responder needs it (no view, no consultation entry)."""
+        row = self._db.execute(
+            "SELECT sender, notice_id, notice_type, state, msg_id, view FROM notices "
+            "WHERE notice_id = ? AND (? IS NULL OR sender = ?) ORDER BY updated_at DESC",
+            (notice_id, sender, sender),
+        ).fetchone()
+        if row is None:
+            return None
+        audience = self._db.execute(
+            "SELECT audience FROM statements WHERE sender = ? AND msg_id = ?", (row[0], row[4])
+        ).fetchone()
+        view = None if row[5] is None else json.loads(row[5])
+        return HeldNotice(
+            sender=row[0],
+            notice_id=row[1],
+            notice_type=row[2],
+            state=row[3],
+            msg_id=row[4],
+            audience=tuple(json.loads(audience[0])) if audience and audience[0] else (),
+            shared_with=shared_with_of(view if isinstance(view, dict) else None),
+        )
+
     # --- retention and proven erasure (issue 18, part B) ----------------------------------
 
     @storage_errors
@@ -1345,6 +1461,13 @@ class SqliteSink:
             self._db.execute(
                 "DELETE FROM receipts WHERE NOT EXISTS (SELECT 1 FROM sent "
                 "WHERE sent.msg_id = receipts.msg_id AND sent.recipient = receipts.recipient)"
+            )
+            # the responses about a notice go with the last of this bureau's records of it: its
+            # bookkeeping of what it sent (the issuer's case file), or the notice it holds
+            self._db.execute(
+                "DELETE FROM responses WHERE NOT EXISTS (SELECT 1 FROM sent "
+                "WHERE sent.notice_id = responses.notice_id) AND NOT EXISTS (SELECT 1 FROM "
+                "notices n WHERE n.sender = responses.issuer AND n.notice_id = responses.notice_id)"
             )
             owed = self._db.execute(
                 "SELECT sender, notice_id, notice_type, msg_id, retain_until FROM notices "

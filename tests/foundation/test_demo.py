@@ -117,6 +117,54 @@ def test_story_3_a_blocked_notice_stays_blocked_after_its_senders_update(
     _all(story["after_update"], "blocked", recipients)
 
 
+def test_answers_located_then_arrested_reach_the_issuer_and_the_shared_bureau(
+    report: dict[str, Any],
+) -> None:
+    """FR answers story 1's red notice located, then arrested (a photo by reference): IT's store
+    (its `nbx status`) holds both answers in that order with their notes, ES (the notice's
+    `responses_shared_with`) holds copies, and both messages went to IT and ES only."""
+    story = report["stories"]["answers"]
+    assert story["ok"] is True
+    assert story["responder"] == "FR"
+    for result in (story["located"], story["arrested"]):
+        assert result["kind"] == "response"
+        assert sorted(r["recipient"] for r in result["recipients"]) == ["ES", "IT"]
+    at_issuer = story["at_issuer"]
+    assert [(r["direction"], r["by"], r["kind"]) for r in at_issuer] == [
+        ("received", "FR", "located"),
+        ("received", "FR", "arrested"),
+    ]
+    assert [r["msg_id"] for r in at_issuer] == [
+        story["located"]["msg_id"],
+        story["arrested"]["msg_id"],
+    ]
+    assert at_issuer[1]["note"].startswith("Provisionally arrested")
+    assert [a["media_type"] for a in at_issuer[1]["attachments"]] == ["image/jpeg"]
+    assert [(r["by"], r["kind"]) for r in story["shared"]["ES"]] == [
+        ("FR", "located"),
+        ("FR", "arrested"),
+    ]
+
+
+def test_the_missing_childs_yellow_notice_reaches_every_national_bureau(
+    report: dict[str, Any],
+) -> None:
+    """ES's missing child notice is stored by every other national bureau; per recipient the
+    report says how many fields arrived and which rule decided the name (disclosed or withheld),
+    consistent with what arrived in its store."""
+    story = report["stories"]["missing_child"]
+    assert story["ok"] is True
+    recipients = story["recipients"]
+    assert sorted(recipients) == sorted(cc for cc in BUREAUS if cc != "ES")
+    for cc, row in recipients.items():
+        assert row["state"] == "actionable", cc
+        assert 1 <= row["disclosed"] <= row["of"], cc
+        assert row["name_rule"], cc
+        assert row["search_needs"]["person.family_name"] is row["name"], cc
+        if all(row["search_needs"].values()):
+            assert row["disclosed"] >= len(row["search_needs"]), cc
+
+
 def test_story_4_an_erasure_confirmed_late_is_overdue_then_confirmed(
     report: dict[str, Any],
 ) -> None:

@@ -27,7 +27,7 @@ def test_reason_sets_are_the_enums_values() -> None:
     writer's, and the purge reasons (a ``retention-expired`` receipt is logged as such);
     broker.logging exports the same sets; all of them hold plain strings."""
     assert {r.value for r in Reason} == QUARANTINE_REASONS
-    assert len(Reason) == 31
+    assert len(Reason) == 33  # not-a-recipient, not-shared: answers to a notice
     store_and_writer = {"read-only", "disk-full", "locked", "storage-error", "key"}
     store_and_writer |= {p.value for p in PurgeReason}
     assert store_and_writer == REASON_CODES - QUARANTINE_REASONS

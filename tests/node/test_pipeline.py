@@ -112,6 +112,7 @@ def test_kinds_are_dispatched_through_the_handler_table(tmp_path: Path) -> None:
         "block",
         "unblock",
         "delete",
+        "response",
     } == NOTICE_KINDS
 
 

@@ -469,7 +469,7 @@ def test_a_store_of_schema_2_is_migrated_with_derived_states(sqlite_path: Path) 
     finally:
         sink.close()
     version = sqlite3.connect(sqlite_path).execute("PRAGMA user_version").fetchone()[0]
-    assert version == SCHEMA_VERSION == 5
+    assert version == SCHEMA_VERSION == 6
 
 
 def test_the_refusal_rate_counts_the_recent_reviews_of_a_sender(

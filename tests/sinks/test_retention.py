@@ -223,7 +223,7 @@ def test_a_store_of_schema_4_gets_retain_until_at_migration(tmp_path: Path) -> N
     db.close()
     again = SqliteSink(path)
     try:
-        assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 5
+        assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 6
         assert again.sweep(EXPIRY - MS) == []
         assert [e.notice_id for e in again.sweep(EXPIRY)] == ["IT-1"]
     finally:

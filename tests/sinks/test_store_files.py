@@ -152,4 +152,4 @@ def test_a_store_of_the_previous_schema_is_migrated(tmp_path: Path) -> None:
     finally:
         again.close()
     version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
-    assert version == SCHEMA_VERSION == 5
+    assert version == SCHEMA_VERSION == 6

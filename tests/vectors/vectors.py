@@ -1,8 +1,9 @@
 """Known-answer vectors for the wire format: build them from fixed keys, salts, ids and times.
 
-``python -m tests.vectors.vectors`` rewrites ``envelope-v2.json``, ``directory-v1.json`` and
-``safeguards-v1.json``. Only do that on purpose, for a wire-format change that is recorded in the
-changelog: the vector test exists so that an accidental change breaks it.
+``python -m tests.vectors.vectors`` rewrites ``envelope-v2.json``, ``directory-v1.json``,
+``safeguards-v1.json`` and ``response-v1.json``. Only do that on purpose, for a wire-format
+change that is recorded in the changelog: the vector test exists so that an accidental change
+breaks it.
 
 HPKE in ``cryptography`` draws a fresh ephemeral key on every encryption, so the frame is not
 reproducible; the vectors pin every deterministic part (digests, statement, signature, grant hashes,
@@ -37,6 +38,9 @@ HERE = Path(__file__).parent
 ENVELOPE = HERE / "envelope-v2.json"
 DIRECTORY = HERE / "directory-v1.json"
 SAFEGUARDS = HERE / "safeguards-v1.json"
+RESPONSE = HERE / "response-v1.json"
+RESPONSE_MSG_ID = "0194694c-5dc0-7000-8000-000000000003"
+RESPONSE_NOTICE = "IT-2025-0001"
 REVIEW_MSG_ID = "0194694c-5dc0-7000-8000-000000000002"
 T0 = datetime(2025, 1, 15, 9, 30, tzinfo=UTC)
 MSG_ID = "0194694c-5dc0-7000-8000-000000000001"
@@ -232,12 +236,78 @@ def safeguards() -> dict[str, Any]:
     }
 
 
+def response_body() -> dict[str, Any]:
+    """The vector response's body: FR answers IT's notice ``arrested``, a photo by reference."""
+    from broker.schemas.lifecycle import Response
+
+    return Response.model_validate(
+        {
+            "notice_id": RESPONSE_NOTICE,
+            "kind": "arrested",
+            "note": "provisionally arrested",
+            "attachments": [
+                {"uri": "urn:nbx:fr:evidence:1", "sha256": "ab" * 32, "media_type": "image/jpeg"}
+            ],
+            "in_reply_to": MSG_ID,
+            "at": T0.isoformat(),
+        }
+    ).model_dump(mode="json")
+
+
+def response_sealed() -> Sealed:
+    """FR's response to IT's notice ``IT-2025-0001``: a header-only statement (the body
+    under ``response``, the issuer in ``issuing_bureau``), one empty grant for IT."""
+    keys = fixed_keys()
+    return seal(
+        signer=keys["FR"],
+        kind=MessageKind.RESPONSE.value,
+        notice_id=RESPONSE_NOTICE,
+        notice_type="red",
+        header={
+            "notice_id": RESPONSE_NOTICE,
+            "notice_type": "red",
+            "issuing_bureau": "IT",
+            MessageKind.RESPONSE.value: response_body(),
+        },
+        units={},
+        grants={"IT": Grant(frozenset(), (), "response:arrested")},
+        handling="H0",
+        now=T0,  # the msg id's time (a UUIDv7 is drawn with created_at)
+        validity=timedelta(days=30),
+        msg_id=RESPONSE_MSG_ID,
+        salt=fixed_salts(),
+    )
+
+
+def response(frame: bytes | None = None) -> dict[str, Any]:
+    """The response vector: statement, signature, statement hash, IT's package, and one frame
+    for IT on ``nbx.inbox.IT`` (random HPKE ephemeral: ``frame`` keeps a stored one)."""
+    sealed = response_sealed()
+    it = fixed_keys()["IT"]
+    if frame is None:
+        frame = sealed.package_for(
+            "IT",
+            topic="nbx.inbox.IT",
+            recipient_kid=it.encryption_key_id,
+            recipient_key=it.encryption_key.public_key(),
+        )
+    return {
+        "comment": "NBX response message known-answer vector; see tests/vectors/vectors.py",
+        "statement": sealed.statement.decode(),
+        "signature": sealed.signature.hex(),
+        "statement_hash": sealed.statement_hash,
+        "plaintext_IT": sealed.plaintext_for("IT").decode(),
+        "frame_IT": frame.hex(),
+    }
+
+
 def main() -> None:
     """Rewrite the vector files."""
     envelope, directory = build()
     ENVELOPE.write_text(json.dumps(envelope, indent=2, ensure_ascii=False) + "\n")
     DIRECTORY.write_bytes(directory)
     SAFEGUARDS.write_text(json.dumps(safeguards(), indent=2, ensure_ascii=False) + "\n")
+    RESPONSE.write_text(json.dumps(response(), indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
