@@ -43,13 +43,24 @@ def test_red_carries_what_a_court_needs() -> None:
         translation="Frode aggravata",
         translation_language="it",
     )
-    data["judicial"]["warrants"][0].update(in_absentia=False, final=True, document=REF)
+    data["judicial"]["warrants"][0]["document"] = REF
+    data["judicial"]["warrants"].append(
+        {
+            "kind": "judgment",
+            "reference": "TO-2022/17",
+            "issued_on": "2022-06-01",
+            "issuing_authority": "Tribunale di Torino",
+            "in_absentia": True,
+            "final": False,
+        }
+    )
     data["judicial"]["extradition_countries"] = ["CH", "FR"]
     notice = parse_notice(data)
     j = notice.judicial  # type: ignore[union-attr]
     assert j is not None
     assert j.charges[0].participation == "co_perpetrator"
     assert j.charges[0].translation_language == "it"
+    assert (j.warrants[1].in_absentia, j.warrants[1].final) == (True, False)
     assert j.warrants[0].document is not None
     assert j.warrants[0].document.sha256 == "ab" * 32
     assert j.extradition_countries == ["CH", "FR"]
