@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from broker.schemas import NoticeInvalid, parse_notice
+from broker.schemas import NoticeInvalid, disclosure_units, field_categories, parse_notice
 
 from .conftest import example
 
@@ -362,3 +362,28 @@ def test_other_diffusion_needs_the_free_text_request() -> None:
     data = example("diffusion")
     data["details"] = {"kind": "other"}
     assert errors_of(data) == [("details.request", "required for publication")]
+
+
+def test_the_examples_are_a_missing_child_and_a_childs_body() -> None:
+    """The bundled yellow notice is a missing 12-year-old with what a search needs (photo,
+    last-seen place, the day, her diabetes as special.health); the black notice a child's body."""
+    yellow = parse_notice(example("yellow"))
+    assert yellow.subject_category == "missing"
+    assert yellow.person is not None
+    assert yellow.person.date_of_birth == "2012-10-14"
+    assert yellow.missing.missing_since == "2025-02-20"  # type: ignore[union-attr]
+    categories = field_categories("yellow")
+    units = {u.path for u in disclosure_units(yellow)}
+    assert {
+        "person.family_name",
+        "person.date_of_birth",
+        "person.biometrics.photos",
+        "missing.last_seen_place",
+        "missing.missing_since",
+        "person.special.health",
+    } <= units
+    assert categories["person.special.health"] == "special.health"
+    black = parse_notice(example("black"))
+    assert black.subject_category == "unidentified"
+    body = black.body  # type: ignore[union-attr]
+    assert (body.estimated_age_min, body.estimated_age_max) == (8, 11)
