@@ -239,6 +239,8 @@ class NoticeHandler:
                 return Reason.SCHEMA
             if pipe.held_back(package):
                 return Reason.REVIEW_REQUIRED
+            if not addressed_to(pipe, package.notice_type, view):
+                return Reason.NOT_IN_ADDRESSEES
         if pipe.policies is not None:
             from broker.policy import inbound_check
 
@@ -253,6 +255,17 @@ class NoticeHandler:
             if rule is not None:
                 return Reason.DECLINED_BY_POLICY
         return None
+
+
+def addressed_to(pipe: ReceivePipeline, notice_type: str, view: Mapping[str, Any]) -> bool:
+    """Whether this bureau may hold a notice of ``notice_type`` with ``view``'s header: a
+    diffusion only if it is among the ``addressees`` (or the reviewer, which sees what it holds
+    for review); every other type always."""
+    from broker.schemas import NoticeType
+
+    if notice_type != NoticeType.DIFFUSION or Role.REVIEWER in pipe.roles(pipe.bureau):
+        return True
+    return pipe.bureau in view.get("addressees", ())
 
 
 @dataclass(frozen=True)

@@ -285,6 +285,16 @@ class Publisher:
         outcomes: list[RecipientOutcome] = []
         addressable: list[str] = []
         recipients = self.resolve_recipients(to)
+        problem = addressee_problem(  # the reviewer sees a diffusion it is not addressed
+            notice,
+            [
+                r
+                for r in recipients
+                if r != self.bureau and Role.REVIEWER not in self.directory.roles(r)
+            ],
+        )
+        if problem is not None:
+            raise NbxError(problem)
         reviewer = self.holder(kind, notice.notice_type)
         if reviewer is not None and reviewer not in recipients:
             recipients = sorted([*recipients, reviewer])  # it reviews its own copy
@@ -906,3 +916,25 @@ def _body(model: type[BaseModel], **values: Any) -> dict[str, Any]:
         )
         msg = f"invalid {model.__name__.lower()}: {problems}"
         raise NbxError(msg) from None
+
+
+def addressee_problem(notice: NoticeBase, recipients: Sequence[str]) -> str | None:
+    """Why ``notice`` may not be sent to ``recipients`` (the reviewer left out): a diffusion goes
+    to exactly its ``addressees`` (``None`` when it may, and for every other notice type)."""
+    from broker.schemas import Diffusion
+
+    if not isinstance(notice, Diffusion):
+        return None
+    missing = sorted(set(notice.addressees) - set(recipients))
+    extra = sorted(set(recipients) - set(notice.addressees))
+    if not missing and not extra:
+        return None
+    parts = []
+    if missing:
+        parts.append(f"addressees not among the recipients: {', '.join(missing)}")
+    if extra:
+        parts.append(f"recipients not among the addressees: {', '.join(extra)}")
+    return (
+        f"diffusion {notice.notice_id} goes to exactly its addressees "
+        f"({', '.join(sorted(notice.addressees))}); {'; '.join(parts)}"
+    )

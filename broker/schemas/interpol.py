@@ -55,7 +55,7 @@ _SUPPORTED = (NoticeType.RED, NoticeType.YELLOW, NoticeType.UN)
 _HEADER: dict[NoticeType, tuple[str, str]] = {  # subject category, purpose
     NoticeType.RED: ("suspect", "arrest_extradition"),
     NoticeType.YELLOW: ("missing", "locate"),
-    NoticeType.UN: ("suspect", "sanctions"),
+    NoticeType.UN: ("listed", "sanctions"),
 }
 
 

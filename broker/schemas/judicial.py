@@ -13,7 +13,15 @@ from typing import Annotated
 from pydantic import Field
 
 from broker.schemas.categories import DataCategory, tagged
-from broker.schemas.common import CountryCode, LongText, PartialDate, ShortText, StrictModel
+from broker.schemas.common import (
+    CountryCode,
+    LanguageCode,
+    LongText,
+    PartialDate,
+    ShortText,
+    StrictModel,
+)
+from broker.schemas.person import DocumentRef
 
 _JUD = DataCategory.JUDICIAL
 
@@ -43,6 +51,17 @@ class OffenceNature(StrEnum):
     PRIVATE_DISPUTE = "private_dispute"
 
 
+class Participation(StrEnum):
+    """The person's part in an offence."""
+
+    PRINCIPAL = "principal"  # committed it
+    CO_PERPETRATOR = "co_perpetrator"  # committed it jointly with others
+    ACCOMPLICE = "accomplice"  # aided or abetted it
+    INSTIGATOR = "instigator"  # incited or ordered it
+    ORGANISER = "organiser"  # directed a group that committed it
+    OTHER = "other"
+
+
 class Warrant(StrictModel):
     """An arrest warrant or a judgment."""
 
@@ -52,6 +71,15 @@ class Warrant(StrictModel):
     issuing_authority: ShortText | None = None
     issuing_country: CountryCode | None = None
     expires_on: date | None = None
+    in_absentia: bool | None = Field(
+        None, description="A judgment given in the person's absence (judgments only)."
+    )
+    final: bool | None = Field(
+        None, description="False: the judgment is not final (appeal possible or pending)."
+    )
+    document: DocumentRef | None = Field(
+        None, description="The copy of the warrant or judgment, by reference and hash."
+    )
 
 
 class Charge(StrictModel):
@@ -65,6 +93,13 @@ class Charge(StrictModel):
     maximum_penalty_life: bool = False
     warrant_reference: ShortText | None = None
     committed_on: PartialDate | None = None
+    committed_place: ShortText | None = None
+    committed_country: CountryCode | None = None
+    participation: Participation | None = None
+    attempted: bool | None = Field(None, description="True: the offence was attempted only.")
+    translation_language: LanguageCode | None = Field(
+        None, description="The language of ``translation`` (required with it)."
+    )
 
 
 class Judicial(StrictModel):
@@ -80,4 +115,11 @@ class Judicial(StrictModel):
     limitation_date: date | None = tagged(_JUD)
     extradition_assurance: bool | None = tagged(
         _JUD, description="The requesting country undertakes to request extradition."
+    )
+    extradition_countries: list[CountryCode] = tagged(
+        _JUD,
+        default_factory=list,
+        max_length=250,
+        description="The countries extradition will be sought from (empty: any country where "
+        "the person is found).",
     )

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from broker.schemas.blocks import (
+    AssetAction,
     Assets,
     BodyFound,
     DiffusionRequest,
@@ -22,6 +23,7 @@ from broker.schemas.blocks import (
     SanctionedEntity,
     Sanctions,
     Threat,
+    ThreatLevel,
 )
 from broker.schemas.categories import DataCategory, header, tagged
 from broker.schemas.common import (
@@ -131,6 +133,12 @@ class OrangeNotice(NoticeBase):
     """Orange: warn of an imminent threat (person, event, object or process)."""
 
     notice_type: Literal[NoticeType.ORANGE] = header()
+    threat_level: ThreatLevel | None = header(
+        None, description="Never withheld: every recipient must know how grave the threat is."
+    )
+    valid_until: date | None = header(
+        None, description="The last day the warning applies (never withheld)."
+    )
     person: Person | None = None
     threat: Threat
 
@@ -147,6 +155,9 @@ class SilverNotice(NoticeBase):
     """Silver: locate, identify or obtain information on criminal assets."""
 
     notice_type: Literal[NoticeType.SILVER] = header()
+    requested_action: Annotated[list[AssetAction], Field(min_length=1, max_length=4)] | None = (
+        header(None, description="What the recipients are asked to do about the assets.")
+    )
     person: Person | None = None
     assets: Assets
 
@@ -167,6 +178,8 @@ class Diffusion(NoticeBase):
     addressees: Annotated[list[BureauId], Field(min_length=1)] = header()
     person: Person | None = None
     judicial: Judicial | None = None
+    missing: MissingInfo | None = None
+    inquiry: InformationSought | None = None
     details: DiffusionRequest
 
 

@@ -99,6 +99,16 @@ class BiometricRef(StrictModel):
     captured_on: date | None = None
 
 
+class DocumentRef(StrictModel):
+    """A document held by the issuing bureau (a warrant copy, a disaster-victim-identification
+    form), by reference and content hash, never inline."""
+
+    uri: Annotated[str, Field(pattern=r"^(https://|urn:)\S+$", max_length=2000)]
+    sha256: Sha256Hex
+    media_type: Annotated[str, Field(pattern=r"^[a-z]+/[a-z0-9.+-]+$")]
+    title: ShortText | None = None
+
+
 class Biometrics(StrictModel):
     """Photos, fingerprints and DNA profile, as references."""
 

@@ -42,8 +42,13 @@ async def test_every_notice_type_reaches_each_recipient_with_exactly_its_view(
         expected: list[tuple[str, Any, str, Any]] = []
         for i, notice_type in enumerate(NoticeType):
             sender = BUREAUS[i % len(BUREAUS)]
+            others = [b for b in BUREAUS if b != sender]  # "all": a diffusion's addressees
+            audience = {"addressees": others} if notice_type is NoticeType.DIFFUSION else {}
             notice = example(
-                notice_type.value, issuing_bureau=sender, notice_id=f"{sender}-2026-{i:04d}"
+                notice_type.value,
+                issuing_bureau=sender,
+                notice_id=f"{sender}-2026-{i:04d}",
+                **audience,
             )
             result = await net.publish(sender, notice, "all")
             assert not result.failed, result.failed

@@ -119,25 +119,45 @@ def test_schema_errors_name_the_field(
 
 
 def test_red_needs_identifiers(red: dict[str, Any]) -> None:
-    """A red notice without name+date of birth and without biometrics is refused."""
-    del red["person"]["date_of_birth"]
-    del red["person"]["biometrics"]
+    """RPD Art. 83: family name, forenames, sex and date of birth, each named in its own error,
+    and a description, biometric or identity document."""
+    for name in ("family_name", "forenames", "sex", "date_of_birth"):
+        del red["person"][name]
+    for name in ("physical", "biometrics", "identity_documents"):
+        del red["person"][name]
     assert errors_of(red) == [
+        ("person.family_name", "required for a red notice (RPD Art. 83)"),
+        ("person.forenames", "required for a red notice (RPD Art. 83)"),
+        ("person.sex", "required for a red notice (RPD Art. 83)"),
+        ("person.date_of_birth", "required for a red notice (RPD Art. 83)"),
         (
             "person",
-            "a red notice needs the family name with the date of birth, or a biometric "
-            "reference (photo, fingerprints or DNA profile)",
-        )
+            "a red notice needs a physical description, a biometric reference (photo, "
+            "fingerprints or DNA profile) or an identity document (RPD Art. 83)",
+        ),
     ]
 
 
-def test_red_with_biometric_but_no_name_is_identifiable(red: dict[str, Any]) -> None:
-    """A fingerprint reference alone is enough to identify the person."""
+def test_red_with_only_a_photo_is_refused(red: dict[str, Any]) -> None:
+    """A photo does not replace the name and the date of birth (issue 19, point 4)."""
     del red["person"]["family_name"]
     del red["person"]["date_of_birth"]
-    person = parse_notice(red).person
-    assert person is not None
-    assert person.family_name is None
+    assert errors_of(red) == [
+        ("person.family_name", "required for a red notice (RPD Art. 83)"),
+        ("person.date_of_birth", "required for a red notice (RPD Art. 83)"),
+    ]
+
+
+@pytest.mark.parametrize("keep", ["physical", "biometrics", "identity_documents"])
+def test_red_identifiers_accept_a_year_of_birth_and_any_one_description(
+    red: dict[str, Any], keep: str
+) -> None:
+    """A year-only date of birth is enough; so is any one of description, biometric reference
+    or identity document."""
+    red["person"]["date_of_birth"] = "1979"
+    for name in {"physical", "biometrics", "identity_documents"} - {keep}:
+        del red["person"][name]
+    assert parse_notice(red).person.date_of_birth == "1979"  # type: ignore[union-attr]
 
 
 def test_red_needs_warrant_and_charges(red: dict[str, Any]) -> None:
@@ -207,9 +227,12 @@ def test_red_other_refusals(red: dict[str, Any]) -> None:
     red["judicial"]["extradition_assurance"] = False
     red["subject_category"] = "witness"
     assert errors_of(red) == [
-        ("subject_category", "a red notice's subject must be one of: convicted, suspect"),
+        (
+            "subject_category",
+            "a red notice's subject must be one of: accused, convicted, suspect",
+        ),
         ("judicial.warrants.0.expires_on", "the warrant expired on 2025-02-01"),
-        ("subject_category", "must be 'suspect' when the purpose is prosecution"),
+        ("subject_category", "must be 'suspect' or 'accused' when the purpose is prosecution"),
         ("judicial.limitation_date", "refused: the limitation period ended on 2024-12-31"),
         (
             "judicial.extradition_assurance",

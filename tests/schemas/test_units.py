@@ -192,7 +192,7 @@ def test_is_minor_without_date_of_birth() -> None:
     """No date of birth: not a minor, except a black notice whose estimated minimum age is < 18."""
     assert is_minor(parse_notice(example("orange")), date(2025, 1, 1)) is False
     data = example("black")
-    data["body"]["estimated_age_min"] = 15
+    data["body"].update(estimated_age_min=15, estimated_age_max=17)
     assert is_minor(parse_notice(data), date(2025, 1, 1)) is True
 
 
