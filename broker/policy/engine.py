@@ -130,7 +130,7 @@ def notice_facts(
         notice_type=str(notice.notice_type),
         sender=notice.issuing_bureau,
         handling=str(handling or notice.handling.code),
-        subject=str(notice.subject_category),
+        subject=str(notice.subject_category) if notice.subject_category is not None else "",
         minor=judged.subject.minor,
         reliability=str(notice.source_reliability),
         accuracy=int(notice.information_accuracy),

@@ -61,6 +61,10 @@ class CompiledRule:
     senders: frozenset[str] | None
     reliability: frozenset[str] | None = None
     accuracy: frozenset[int] | None = None
+    #: ``"minor"`` is among the ``subject`` values (a minor of any role matches)
+    subject_minor: bool = False
+    #: the ``minor`` matcher (``None``: any)
+    minor: bool | None = None
 
     @classmethod
     def from_rule(cls, rule: Rule, index: int) -> CompiledRule:
@@ -85,11 +89,13 @@ class CompiledRule:
             categories=categories,
             paths=paths,
             subjects=_set(rule.subject),
-            names_minor=rule.subject is not None and MINOR in rule.subject,
+            names_minor=(rule.subject is not None and MINOR in rule.subject) or rule.minor is True,
             handling=_set(rule.handling),
             senders=_set(rule.sender),
             reliability=_set(rule.reliability),
             accuracy=None if rule.accuracy is None else frozenset(rule.accuracy),
+            subject_minor=rule.subject is not None and MINOR in rule.subject,
+            minor=rule.minor,
         )
 
     @property
@@ -99,7 +105,7 @@ class CompiledRule:
 
     def matches_notice(self, facts: NoticeFacts) -> bool:
         """Whether the notice-level matchers (type, subject, handling, sender, reliability,
-        accuracy) all match."""
+        accuracy, minor) all match."""
         return (
             (self.notice_types is None or facts.notice_type in self.notice_types)
             and (self.handling is None or facts.handling in self.handling)
@@ -109,8 +115,9 @@ class CompiledRule:
             and (
                 self.subjects is None
                 or facts.subject in self.subjects
-                or (self.names_minor and facts.minor)
+                or (self.subject_minor and facts.minor)
             )
+            and (self.minor is None or facts.minor is self.minor)
         )
 
     def matches_unit(self, path: str, category: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from broker.policy.patterns import PatternError, compile_pattern
 from broker.schemas import (
@@ -127,6 +127,7 @@ MATCHERS = (
     "sender",
     "reliability",
     "accuracy",
+    "minor",
 )
 
 
@@ -147,13 +148,19 @@ class Rule(BaseModel):
     reliability: Reliabilities | None = None
     #: the information's accuracy (1 2 3 4), as the notice's header states it
     accuracy: Accuracies | None = None
+    #: true: only when the notice's person is (or may be) a minor; false: only when not. Unlike
+    #: ``subject = "minor"`` (one value among the roles listed, any of which matches), it narrows
+    #: the ``subject`` roles: ``subject = "missing"`` with ``minor = true`` is a missing minor.
+    minor: StrictBool | None = None
 
     def matcher_key(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """The rule's matchers, normalised, to find two rules that match exactly the same units."""
-        out = []
+        out: list[tuple[str, tuple[str, ...]]] = []
         for name in MATCHERS:
             values = getattr(self, name)
-            if values is not None:
+            if isinstance(values, bool):
+                out.append((name, (str(values).lower(),)))
+            elif values is not None:
                 out.append((name, tuple(sorted({str(v) for v in values}))))
         return tuple(out)
 

@@ -296,3 +296,43 @@ def test_nl_protects_a_victim_a_notice_does_not_seek() -> None:
     decision = decide(parse_notice(yellow), "NL", POLICIES, today=TODAY)
     assert decision.rule_for("person.family_name") == "nl-search-minors"
     assert "person.biometrics.photos" in decision.disclosed
+
+
+def missing_child_diffusion() -> NoticeBase:
+    """A diffusion (kind missing) for a 10-year-old girl missing since 2025-05-18."""
+    path = ROOT / "tests" / "policy_cases" / "match-minor-narrows-subject" / "notice.json"
+    data: dict[str, Any] = json.loads(path.read_text())
+    return parse_notice(data)
+
+
+@pytest.mark.parametrize("recipient", SEARCHERS)
+def test_a_missing_child_in_a_diffusion_is_findable_at_every_bureau(recipient: str) -> None:
+    """A diffusion seeking a missing child is a search too: every bureau receives her name, date
+    of birth, sex, description and where and when she was last seen, by its
+    ``*-search-diffusion-minors`` rule (``subject`` missing... with ``minor = true``)."""
+    decision = decide(missing_child_diffusion(), recipient, POLICIES, today=TODAY)
+    needs = (
+        "person.family_name",
+        "person.date_of_birth",
+        "person.sex",
+        "person.physical.height_cm",
+        "missing.last_seen_place",
+        "missing.missing_since",
+    )
+    for path in needs:
+        assert path in decision.disclosed, (recipient, path, decision.rule_for(path))
+        assert decision.rule_for(path).endswith("-search-diffusion-minors"), (recipient, path)
+
+
+@pytest.mark.parametrize("recipient", SEARCHERS)
+def test_a_minor_suspect_in_a_diffusion_stays_protected(recipient: str) -> None:
+    """The same diffusion about a 10-year-old *suspect* (kind locate): the diffusion search rules
+    do not match (role suspect), so her identity stays withheld by default-deny-minor."""
+    data = json.loads(missing_child_diffusion().model_dump_json(exclude_none=True))
+    data["subject_category"] = "suspect"
+    data["details"] = {"kind": "locate", "request": "Locate and report."}
+    data.pop("missing")
+    data["inquiry"] = {"sought": ["location"], "reason": "Witnessed a robbery."}
+    decision = decide(parse_notice(data), recipient, POLICIES, today=TODAY)
+    for path in ("person.family_name", "person.date_of_birth"):
+        assert path not in decision.disclosed, (recipient, path, decision.rule_for(path))

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from broker.errors import PolicyError
 from broker.policy import PolicySet, decide, parse_policy
 from broker.policy.decision import DEFAULT_DENY_MINOR, WITHHELD_BY_POLICY
 from broker.schemas import NOTICE_MODELS, NoticeBase, NoticeType
@@ -372,3 +373,54 @@ def test_with_every_input_shown_the_minor_rule_is_named() -> None:
     full, sent = _labels(notice, ONE_HIDDEN.replace("PATH", "person.forenames"))
     assert sent == full
     assert sent["missing.circumstances"] == "fr-minor-ops"
+
+
+#: ``minor = true`` narrowing ``subject``: witnesses' identity, only when they are minors.
+MINOR_WITNESS = """
+schema = "nbx-policy/1"
+country = "FR"
+
+[[rule]]
+id = "fr-child-witness"
+action = "disclose"
+reason = "a child witness: identity for the juvenile liaison"
+category = "identity"
+subject = "witness"
+minor = true
+
+[[rule]]
+id = "fr-adults-only"
+action = "disclose"
+reason = "adults' judicial data"
+category = "judicial"
+minor = false
+"""
+
+
+@pytest.mark.parametrize(
+    ("dob", "role", "family_name", "charges"),
+    [
+        ("2012-05-05", "witness", "fr-child-witness", "default-deny-minor"),
+        ("1980-05-05", "witness", "default-deny-unmatched", "fr-adults-only"),
+        ("2012-05-05", "suspect", DEFAULT_DENY_MINOR, "default-deny-minor"),
+    ],
+)
+def test_the_minor_matcher_narrows_the_subject(
+    dob: str, role: str, family_name: str, charges: str
+) -> None:
+    """`subject = "witness"` with `minor = true` discloses a child witness's identity (and lifts
+    default-deny-minor) but matches neither an adult witness nor a minor suspect; `minor = false`
+    matches only an adult's fields (unlike `subject = ["witness", "minor"]`, which is either)."""
+    data = example("blue")
+    data["person"]["date_of_birth"] = dob
+    data["subject_category"] = role
+    decision = decide(_model("blue", data), "FR", _policies(MINOR_WITNESS), today=TODAY)
+    assert decision.rule_for("person.family_name") == family_name
+    assert decision.rule_for("inquiry.related_offence") == charges  # free text, judicial
+
+
+def test_the_minor_matcher_takes_a_boolean_only() -> None:
+    """`minor = "yes"` is an error naming the key, not a silent match."""
+    bad = MINOR_WITNESS.replace("minor = true", 'minor = "yes"').encode()
+    with pytest.raises(PolicyError, match=r"FR.toml:11: rule 'fr-child-witness': minor: Input "):
+        parse_policy(bad, source="FR.toml")
