@@ -531,7 +531,7 @@ async def story_missing_child(net: Network, echo: Callable[[str], None]) -> dict
         "notice_id": MISSING_CHILD,
         "publish": published.to_json(),
         "recipients": rows,
-        "ok": delivered and all(r["name_rule"] is not None for r in rows.values()),
+        "ok": delivered and all(all(r["search_needs"].values()) for r in rows.values()),
     }
 
 
