@@ -25,6 +25,7 @@ from broker.vocab import (
     NoticeState,
     PurgeReason,
     Reason,
+    ResponseKind,
 )
 
 __all__ = [
@@ -92,6 +93,7 @@ class Counts:
     purged: Counter[str] = field(default_factory=Counter)  # by PurgeReason
     overdue: int = 0
     review_times: list[float] = field(default_factory=list)  # seconds
+    responses: Counter[str] = field(default_factory=Counter)  # answers to notices, by kind
 
     def add(self, other: Counts) -> None:
         """Add ``other``'s figures to these (for the totals)."""
@@ -106,6 +108,7 @@ class Counts:
         self.purged.update(other.purged)
         self.overdue += other.overdue
         self.review_times.extend(other.review_times)
+        self.responses.update(other.responses)
 
 
 @dataclass
@@ -163,6 +166,10 @@ def count_entries(
     for e in entries:
         key: Key = (e.sender, e.notice_type)
         counted = _in_period(e.at, since, until)
+        if e.action == AuditAction.COLLECTION and e.kind == MessageKind.RESPONSE:
+            if counted:  # an answer to a notice (located, arrested...): not a notice received
+                tally.row(key).responses[e.outcome or ""] += 1
+            continue
         if e.action in (AuditAction.COLLECTION, AuditAction.ALTERATION):
             if e.kind in _VERSION_KINDS or e.kind is None:
                 arrived[(e.sender, e.notice_id)] = e.at
@@ -264,6 +271,7 @@ def _published_counts(
         "purged": {r: shown(c.purged[r]) for r in purge_reasons},
         "overdue": shown(c.overdue),
         "review_time": _review_times(c.review_times),
+        "responses": {k.value: shown(c.responses[k.value]) for k in ResponseKind},
     }
 
 

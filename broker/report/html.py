@@ -15,7 +15,7 @@ from typing import Any, Final
 import jinja2
 
 from broker.report.counts import THRESHOLD
-from broker.vocab import Ground
+from broker.vocab import Ground, ResponseKind
 
 __all__ = ["Bar", "Cell", "Chart", "Table", "render_html", "text_of"]
 
@@ -136,6 +136,7 @@ def tables(report: dict[str, Any]) -> list[Table]:
         ("median (s)", "review_time.median_s"),
         ("95th percentile (s)", "review_time.p95_s"),
     ]
+    response_cols = [(k.value, f"responses.{k.value}") for k in ResponseKind]
     by = ("sender", "notice type")
     out = [
         Table(
@@ -173,6 +174,15 @@ def tables(report: dict[str, Any]) -> list[Table]:
             f"shown from {THRESHOLD} reviews on.",
             (*by, *(t for t, _ in review_cols)),
             _figure_rows(report, review_cols),
+        )
+    )
+    out.append(
+        Table(
+            "Answers received by kind",
+            "Responses to notices (located, arrested...) this node received, by the bureau that "
+            "answered and the notice's type.",
+            ("from", "notice type", *(t for t, _ in response_cols)),
+            _figure_rows(report, response_cols),
         )
     )
     overdue = report["overdue_by_recipient"]

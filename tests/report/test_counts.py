@@ -415,3 +415,26 @@ def test_every_row_lists_the_same_purge_and_quarantine_reasons() -> None:
     page = render_html(report)
     assert 'data-k="rows.1.purged.future">0<' in page
     assert 'data-k="totals.purged.future">&lt;5<' in page
+
+
+def test_answers_are_counted_by_kind_and_not_as_notices_received() -> None:
+    """Responses received (audit `collection` of kind `response`, outcome its kind) are counted
+    per answering bureau and notice type by kind, and are not messages carrying a notice: the
+    row's `received` stays what it was; small counts are suppressed like every other."""
+    log = Log()
+    log.add(AuditAction.COLLECTION, sender="FR", notice_id="IT-1", kind="publish")
+    for _ in range(5):
+        log.add(AuditAction.COLLECTION, sender="FR", notice_id="IT-1", kind="response",
+                outcome="located")  # fmt: skip
+    log.add(AuditAction.COLLECTION, sender="FR", notice_id="IT-1", kind="response",
+            outcome="arrested")  # fmt: skip
+    tally = count_entries(log.entries, {})
+    row = tally.rows[("FR", "red")]
+    assert row.received == 1
+    assert row.responses == {"located": 5, "arrested": 1}
+    report = published(tally, bureau="IT", since=None, until=None, generated_at=at(0))
+    assert report["rows"][0]["responses"]["located"] == 5
+    assert report["rows"][0]["responses"]["arrested"] == SUPPRESSED
+    assert report["totals"]["responses"]["not-the-person"] == 0
+    page = render_html(report)
+    assert "Answers received by kind" in page

@@ -23,7 +23,7 @@ from broker import devbroker
 from broker.cli import main
 from broker.examples import policies_dir
 from broker.node import Publisher, PublishResult
-from broker.vocab import NoticeState
+from broker.vocab import NoticeState, ResponseKind
 from tests.node.helpers import Net, example, memory_net, read_topic, wait_for
 from tests.report.browser import dump_dom, figures
 from tests.report.test_report_browser import expected_figures
@@ -55,8 +55,9 @@ def figures_row(quarantine: tuple[str, ...] = (), **given: Any) -> dict[str, Any
         "purged": dict.fromkeys(("cancel", "erasure", "refused", "delete", "retention-expired"), 0),
         "overdue": 0,
         "review_time": {"reviews": 0, "median_s": None, "p95_s": None},
+        "responses": dict.fromkeys([k.value for k in ResponseKind], 0),
     }
-    for key in ("refused", "purged", "quarantined"):
+    for key in ("refused", "purged", "quarantined", "responses"):
         row[key] |= given.pop(key, {})
     return row | given
 
