@@ -335,6 +335,67 @@ def _purged_answers(pipe: ReceivePipeline, subject: str, notice_id: str) -> tupl
     )
 
 
+#: A handler's checks: the reason to reject the package, or ``None`` and the body to store.
+Check = Callable[["ReceivePipeline", VerifiedPackage], tuple[Reason | None, dict[str, Any]]]
+
+
+def _store_checked(
+    pipe: ReceivePipeline,
+    received: Received,
+    check: Check,
+    purged: Callable[[VerifiedPackage], tuple[Answer, ...]] | None,
+) -> Outcome:
+    """What the fact and response handlers share: the replay guard (a redelivery after a crash
+    is answered again, nothing stored), the kind's ``check``, the sink applies the message in
+    its transaction, the delivery is logged and answered; ``purged`` gives the further answers
+    owed when the message purged the notice (a refusal, a delete)."""
+    package, position = received.package, received.position
+    sink = pipe.sink
+    seen = sink.seen(package.sender, package.msg_id)
+    if seen is not None and seen.position != position:
+        return Outcome(quarantine=Reason.REPLAY, about=package)
+    if seen is not None:
+        pipe.stats.redelivered += 1
+        status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
+        extra: tuple[Answer, ...] = ()
+        if seen.outcome is Applied.PURGED and purged is not None:  # stored, so its body was valid
+            extra = purged(package)
+        return Outcome(answer=pipe.answer(package, status, seen.reason), extra=extra)
+    reason, body = check(pipe, package)
+    if reason is not None:
+        sink.reject(package, position, reason)
+        return Outcome(
+            quarantine=reason,
+            answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
+            recorded=True,
+        )
+    outcome = sink.apply(package, body, position)
+    if outcome is Applied.REPLAY:
+        return Outcome(quarantine=Reason.REPLAY, about=package)
+    if outcome is Applied.PURGED and purged is not None:  # tell the notice's sender
+        pipe.stats.purged += 1
+        extra = purged(package)
+    else:
+        extra = ()
+        pipe.stats.delivered += 1
+    pipe.log.info(
+        "package.delivered",
+        msg_id=package.msg_id,
+        notice_id=package.notice_id,
+        notice_type=package.notice_type,
+        sender=package.sender,
+        recipient=pipe.bureau,
+        kind=package.kind,
+        outcome=outcome.value,
+        latency_ms=round((time.monotonic() - received.started) * 1000, 2),
+    )
+    return Outcome(
+        answer=pipe.answer(package, RECEIPT_STATUS[outcome], None),
+        delivered=(package, outcome),
+        extra=extra,
+    )
+
+
 @dataclass(frozen=True)
 class FactHandler:
     """``review`` (an attestation, from a ``reviewer``), ``block``, ``unblock`` and ``delete``
@@ -346,54 +407,14 @@ class FactHandler:
     topic: str = INBOX
 
     def __call__(self, pipe: ReceivePipeline, received: Received) -> Outcome:
-        """Replay guard, checks (:meth:`check`), then the sink stores the fact."""
-        package, position = received.package, received.position
-        sink = pipe.sink
-        seen = sink.seen(package.sender, package.msg_id)
-        if seen is not None and seen.position != position:
-            return Outcome(quarantine=Reason.REPLAY, about=package)
-        if seen is not None:  # redelivery after a crash: answer again, store nothing
-            pipe.stats.redelivered += 1
-            status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
-            extra: tuple[Answer, ...] = ()
-            if seen.outcome is Applied.PURGED:  # stored, so its body was valid
-                subject = str(package.header[self.kind.value]["subject_sender"])
-                extra = _purged_answers(pipe, subject, package.notice_id)
-            return Outcome(answer=pipe.answer(package, status, seen.reason), extra=extra)
-        reason, body = self.check(pipe, package)
-        if reason is not None:
-            sink.reject(package, position, reason)
-            return Outcome(
-                quarantine=reason,
-                answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
-                recorded=True,
-            )
-        subject = str(body["subject_sender"])
-        outcome = sink.apply(package, body, position)
-        if outcome is Applied.REPLAY:
-            return Outcome(quarantine=Reason.REPLAY, about=package)
-        if outcome is Applied.PURGED:  # a stored notice refused or deleted: tell its sender
-            pipe.stats.purged += 1
-            extra = _purged_answers(pipe, subject, package.notice_id)
-        else:
-            extra = ()
-            pipe.stats.delivered += 1
-        pipe.log.info(
-            "package.delivered",
-            msg_id=package.msg_id,
-            notice_id=package.notice_id,
-            notice_type=package.notice_type,
-            sender=package.sender,
-            recipient=pipe.bureau,
-            kind=package.kind,
-            outcome=outcome.value,
-            latency_ms=round((time.monotonic() - received.started) * 1000, 2),
-        )
-        return Outcome(
-            answer=pipe.answer(package, RECEIPT_STATUS[outcome], None),
-            delivered=(package, outcome),
-            extra=extra,
-        )
+        """Replay guard, checks (:meth:`check`), then the sink stores the fact; a fact that
+        purges the notice (a refusal, a delete) also answers the notice's sender."""
+
+        def purged(package: VerifiedPackage) -> tuple[Answer, ...]:
+            subject = str(package.header[self.kind.value]["subject_sender"])
+            return _purged_answers(pipe, subject, package.notice_id)
+
+        return _store_checked(pipe, received, self.check, purged)
 
     def check(
         self, pipe: ReceivePipeline, package: VerifiedPackage
@@ -446,42 +467,7 @@ class ResponseHandler:
 
     def __call__(self, pipe: ReceivePipeline, received: Received) -> Outcome:
         """Replay guard, checks (:meth:`check`), then the sink stores the response."""
-        package, position = received.package, received.position
-        sink = pipe.sink
-        seen = sink.seen(package.sender, package.msg_id)
-        if seen is not None and seen.position != position:
-            return Outcome(quarantine=Reason.REPLAY, about=package)
-        if seen is not None:  # redelivery after a crash: answer again, store nothing
-            pipe.stats.redelivered += 1
-            status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
-            return Outcome(answer=pipe.answer(package, status, seen.reason))
-        reason, body = self.check(pipe, package)
-        if reason is not None:
-            sink.reject(package, position, reason)
-            return Outcome(
-                quarantine=reason,
-                answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
-                recorded=True,
-            )
-        outcome = sink.apply(package, body, position)
-        if outcome is Applied.REPLAY:
-            return Outcome(quarantine=Reason.REPLAY, about=package)
-        pipe.stats.delivered += 1
-        pipe.log.info(
-            "package.delivered",
-            msg_id=package.msg_id,
-            notice_id=package.notice_id,
-            notice_type=package.notice_type,
-            sender=package.sender,
-            recipient=pipe.bureau,
-            kind=package.kind,
-            outcome=outcome.value,
-            latency_ms=round((time.monotonic() - received.started) * 1000, 2),
-        )
-        return Outcome(
-            answer=pipe.answer(package, RECEIPT_STATUS[outcome], None),
-            delivered=(package, outcome),
-        )
+        return _store_checked(pipe, received, self.check, None)
 
     def check(
         self, pipe: ReceivePipeline, package: VerifiedPackage
