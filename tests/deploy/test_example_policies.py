@@ -321,7 +321,9 @@ def test_a_missing_child_in_a_diffusion_is_findable_at_every_bureau(recipient: s
     )
     for path in needs:
         assert path in decision.disclosed, (recipient, path, decision.rule_for(path))
-        assert decision.rule_for(path).endswith("-search-diffusion-minors"), (recipient, path)
+        rule = decision.rule_for(path)
+        assert rule is not None, (recipient, path)
+        assert rule.endswith("-search-diffusion-minors"), (recipient, path)
 
 
 @pytest.mark.parametrize("recipient", SEARCHERS)
