@@ -173,15 +173,24 @@ def decide_all(
         units = disclosure_units(notice)
     free_text = free_text_paths(notice.notice_type)
     out: dict[str, Decision] = {}
+    # recipients under one policy file (the many that fall back to default.toml) get the same
+    # decision but for its recipient: evaluate each policy once
+    by_policy: dict[str, Decision] = {}
     for recipient in recipients:
         refusal = restrictions.refusal(recipient) if restrictions else None
         if refusal is not None:
             out[recipient] = Decision(
                 recipient, False, refusal, frozenset(), (), NO_POLICY, facts.handling
             )
-        else:
-            policy = policies.for_recipient(recipient)
-            out[recipient] = evaluate(policy, recipient, facts, units, minors, free_text)
+            continue
+        policy = policies.for_recipient(recipient)
+        done = by_policy.get(policy.id)
+        if done is None:
+            done = evaluate(policy, recipient, facts, units, minors, free_text)
+            by_policy[policy.id] = done
+        elif done.recipient != recipient:
+            done = dataclasses.replace(done, recipient=recipient)
+        out[recipient] = done
     return out
 
 
