@@ -188,9 +188,18 @@ def _current(
     return Directory.load(path, anchor.public_key()).body, anchor
 
 
-def _save(path: Path, body: DirectoryBody, anchor: ed25519.Ed25519PrivateKey) -> None:
+def _save(
+    path: Path, body: DirectoryBody, anchor: ed25519.Ed25519PrivateKey, *, new: bool = False
+) -> None:
+    """Sign and write ``body``, saying which serial it is: a new directory file starts at serial
+    1, and every later change signs the next one (``serial 3 (was 2)``)."""
+    if new:
+        body = body.model_copy(update={"serial": 1})
+        what = "1 (a new directory; each change signs the next serial)"
+    else:
+        what = f"{body.serial} (was {body.serial - 1})"
     _write_atomic(path, sign_directory(body, anchor))
-    click.echo(f"wrote {path} serial {body.serial}")
+    click.echo(f"wrote {path} serial {what}")
 
 
 PUBLIC = click.option(
@@ -288,14 +297,15 @@ def add(
     directory_file: Path,
     anchor_key: Path,
 ) -> None:
-    """Add BUREAU with its keys (creates the directory file if it does not exist)."""
+    """Add BUREAU with its keys (creates the directory file, serial 1, if it does not exist)."""
+    created = not directory_file.exists()
     body, anchor = _current(directory_file, anchor_key, create=True)
     doc = _public_document(public, bureau)
     until = parse_time(not_after) if not_after else None
     now = datetime.now(UTC)
     held = parse_roles(roles)
     new = edit.add_bureau(body, doc, name=name, now=now, roles=held, not_after=until)
-    _save(directory_file, new, anchor)
+    _save(directory_file, new, anchor, new=created)
 
 
 @directory.command("roles")

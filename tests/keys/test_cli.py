@@ -45,7 +45,7 @@ def test_anchor_bureau_add_rotate_revoke_show_verify(tmp_path: Path) -> None:
         ak,
     )
     out = run("directory", "verify", d, "--anchor", pub).output
-    assert "serial 2" in out
+    assert "serial 1" in out
     run(
         "directory",
         "rotate",
@@ -75,13 +75,13 @@ def test_anchor_bureau_add_rotate_revoke_show_verify(tmp_path: Path) -> None:
         ak,
     )
     shown = run("directory", "show", d, "--anchor", pub).output
-    assert "serial 4" in shown
+    assert "serial 3" in shown
     assert "revoked at 2030-01-01T00:00:00Z (superseded)" in shown
     assert shown.count("Ed25519") == 2
     assert shown.count("X25519") == 2
     assert "-----BEGIN" not in shown
-    run("directory", "verify", d, "--anchor", pub, "--min-serial", "4")
-    err = run("directory", "verify", d, "--anchor", pub, "--min-serial", "5", ok=False).output
+    run("directory", "verify", d, "--anchor", pub, "--min-serial", "3")
+    err = run("directory", "verify", d, "--anchor", pub, "--min-serial", "4", ok=False).output
     assert err.strip().startswith("nbx: error:")
     assert "rollback" in err
 
