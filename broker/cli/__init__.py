@@ -31,6 +31,7 @@ COMMAND_MODULES: dict[str, str] = {
     "import": "schema_cmds",
     "inbox": "node_cmds",
     "keys": "keys_cmds",
+    "network": "network_cmds",
     "node": "node_cmds",
     "ping": "brokers",
     "policy": "policy_cmds",

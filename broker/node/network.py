@@ -1,0 +1,192 @@
+"""A network of bureaus in one folder, ready to run: ``nbx network init`` and what
+``nbx network up`` reads.
+
+:func:`init_network` checks its input (at least two distinct bureau ids, an existing policy
+folder, an empty target folder) before it writes anything, then provisions the network with
+:func:`broker.node.provision.provision` (one anchor, one signed directory, one ``node.toml`` per
+bureau reading that directory, its own store and the shared policy folder), copies the example
+notices and writes ``network.toml``, the manifest ``nbx network up`` starts from::
+
+    DIR/network.toml      bureaus, the broker kind and its bootstrap address
+    DIR/anchor/ DIR/directory.json DIR/policies/ DIR/<CC>/   as broker.node.provision writes them
+    DIR/notices/*.json    the example notices, to publish
+    DIR/broker/           the development broker's data (written by ``nbx network up``)
+"""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from broker.errors import NbxError
+from broker.ids import bureau_id
+from broker.node.provision import provision
+
+#: the manifest of a network folder
+MANIFEST = "network.toml"
+#: the broker kinds a network can be written for: the two development brokers ``nbx network up``
+#: runs, or an Apache Kafka cluster the operator runs (``up`` then refuses: start the daemons)
+BROKER_KINDS: tuple[str, ...] = ("noida", "tansu", "kafka")
+#: where ``nbx network up`` runs its development broker when ``--bootstrap`` is not given
+DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
+#: the bureau that issues the example notices (``IT-2025-0001``, the red notice)
+EXAMPLE_ISSUER = "IT"
+LOOPBACK: frozenset[str] = frozenset({"127.0.0.1", "localhost"})
+
+
+class NetworkError(NbxError):
+    """Bad input to ``nbx network init`` or an unusable network folder."""
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network folder as its manifest describes it."""
+
+    folder: Path
+    bureaus: tuple[str, ...]
+    broker: str
+    bootstrap: str
+
+    def config(self, cc: str) -> Path:
+        """The node file of bureau ``cc``."""
+        return self.folder / cc / "node.toml"
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """The bootstrap address split into host and port."""
+        host, _, port = self.bootstrap.rpartition(":")
+        return host, int(port)
+
+    @classmethod
+    def load(cls, folder: Path) -> Network:
+        """Read ``folder/network.toml``; a folder without one is refused with its path."""
+        path = folder / MANIFEST
+        try:
+            data = tomllib.loads(path.read_text())
+            bureaus = tuple(str(b) for b in data["bureaus"])
+            broker, bootstrap = str(data["broker"]), str(data["bootstrap"])
+        except FileNotFoundError:
+            msg = f"{path}: not found (create the network with `nbx network init {folder}`)"
+            raise NetworkError(msg) from None
+        except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+            msg = f"{path}: not a network manifest ({exc})"
+            raise NetworkError(msg) from None
+        if broker not in BROKER_KINDS:
+            msg = f"{path}: unknown broker {broker!r} (one of: {', '.join(BROKER_KINDS)})"
+            raise NetworkError(msg)
+        return cls(folder, bureaus, broker, bootstrap)
+
+
+def parse_bureaus(value: str) -> list[str]:
+    """``"IT,fr, DE"`` -> ``["IT", "FR", "DE"]``: bureau ids, at least two, none twice."""
+    ids = [p.strip().upper() for p in value.split(",") if p.strip()]
+    for cc in ids:
+        try:
+            bureau_id(cc)
+        except ValueError as exc:
+            raise NetworkError(f"--bureaus: {exc}") from None
+    repeated = sorted({b for b in ids if ids.count(b) > 1})
+    if repeated:
+        msg = f"--bureaus: {', '.join(repeated)} given twice"
+        raise NetworkError(msg)
+    if len(ids) < 2:
+        msg = f"--bureaus: a network needs at least two bureaus, got {len(ids)} ({value!r})"
+        raise NetworkError(msg)
+    return ids
+
+
+def broker_kind(bootstrap: str, impl: str | None) -> str:
+    """The broker a network is written for: ``impl`` if given, else a development broker
+    (noida) on a loopback address and Apache Kafka anywhere else."""
+    host, sep, port = bootstrap.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        msg = f"--bootstrap: expected HOST:PORT such as 127.0.0.1:19092, got {bootstrap!r}"
+        raise NetworkError(msg)
+    if impl is not None:
+        return impl
+    return "noida" if host in LOOPBACK else "kafka"
+
+
+def init_network(
+    folder: Path,
+    bureaus: Sequence[str],
+    *,
+    policies: Path,
+    notices: Path,
+    bootstrap: str,
+    broker: str,
+    stamps_log_append_time: bool,
+    paces_empty_fetches: bool,
+    idempotent_producer: bool,
+) -> Network:
+    """Write a network of ``bureaus`` into ``folder`` (which must not exist or be empty).
+
+    The three flags describe the broker (``broker.devbroker`` knows them for the development
+    brokers; Apache Kafka has all three). Refused before anything is written: a non-empty
+    ``folder``, a ``policies`` folder that is missing or holds no ``*.toml``.
+    """
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        msg = f"{folder}: already exists and is not empty"
+        raise NetworkError(msg)
+    if not policies.is_dir():
+        msg = f"{policies}: policy folder not found"
+        raise NetworkError(msg)
+    if not any(policies.glob("*.toml")):
+        msg = f"{policies}: no policy file (*.toml) in the folder"
+        raise NetworkError(msg)
+    provision(
+        folder,
+        list(bureaus),
+        bootstrap=bootstrap,
+        policies=policies,
+        require_log_append_time=stamps_log_append_time,
+        pace_empty_fetches=paces_empty_fetches,
+        enable_idempotence=idempotent_producer,
+    )
+    shutil.copytree(notices, folder / "notices")
+    listed = ", ".join(f'"{b}"' for b in bureaus)
+    (folder / MANIFEST).write_text(
+        "# Written by `nbx network init`; `nbx network up` reads it.\n"
+        f"bureaus = [{listed}]\n"
+        f'broker = "{broker}"  # noida or tansu: `nbx network up` runs it; kafka: your own\n'
+        f'bootstrap = "{bootstrap}"\n'
+    )
+    return Network(folder, tuple(bureaus), broker, bootstrap)
+
+
+def next_steps(network: Network) -> list[str]:
+    """The commands to run next, as printed by ``nbx network init`` (exact, runnable)."""
+    first = EXAMPLE_ISSUER if EXAMPLE_ISSUER in network.bureaus else network.bureaus[0]
+    others = [cc for cc in network.bureaus if cc != first]
+    d = network.folder
+    cfg = {cc: network.config(cc) for cc in network.bureaus}
+    to = ",".join(others)
+    lines = [f"network of {len(network.bureaus)} bureaus in {d}: {', '.join(network.bureaus)}"]
+    if network.broker == "kafka":
+        lines += [
+            f"next: each bureau's daemon, against the Kafka cluster at {network.bootstrap}:",
+            *(f"  nbx consume --config {cfg[cc]}" for cc in network.bureaus),
+        ]
+    else:
+        lines += [
+            "next: in a second terminal, the broker and every bureau's daemon (Ctrl-C stops all):",
+            f"  nbx network up {d}",
+        ]
+    lines += [
+        f"then: publish from {first}, read it at each recipient, cancel it:",
+        f"  nbx publish --config {cfg[first]} {d / 'notices' / 'red.json'} --to {to}",
+        *(f'  nbx inbox show IT-2025-0001 --purpose "try" --config {cfg[cc]}' for cc in others),
+        f"  nbx status IT-2025-0001 --config {cfg[first]}",
+        f'  nbx cancel IT-2025-0001 --reason "arrested" --config {cfg[first]}',
+        f"  nbx status IT-2025-0001 --config {cfg[first]}",
+        f"policies: {d / 'policies'} (one file per country, default.toml for the others)",
+    ]
+    if first != EXAMPLE_ISSUER:
+        lines.append(
+            f"note: the example notices are issued by {EXAMPLE_ISSUER}: to publish one from "
+            f"{first}, set its issuing_bureau to {first} and its notice_id to {first}-..."
+        )
+    return lines
