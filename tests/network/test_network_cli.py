@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -225,3 +226,67 @@ def test_up_starts_the_broker_and_every_daemon_and_sigint_stops_them_all(tmp_pat
         assert any('"event": "daemon.started"' in line for line in own), cc
         assert any('"event": "daemon.stopped"' in line for line in own), cc
     assert all(_gone(pid) for pid in (broker_pid, *pids.values()))
+
+
+def _init_for_up(tmp_path: Path) -> tuple[Path, str]:
+    net = tmp_path / "net"
+    bootstrap = f"127.0.0.1:{devbroker.free_port()}"
+    init = nbx("network", "init", str(net), "--bureaus", "IT,FR", "--bootstrap", bootstrap,
+               "--impl", broker_impl())  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    return net, bootstrap
+
+
+@pytest.mark.e2e
+def test_up_stops_everything_and_exits_1_when_a_daemon_dies(tmp_path: Path) -> None:
+    """A daemon that exits by itself (here: FR's node file is broken) stops the network: one
+    `nbx: error:` line naming it, every other child and the broker stopped, exit 1."""
+    net, _ = _init_for_up(tmp_path)
+    (net / "FR" / "node.toml").write_text('bureau = "FR"\n[kafka\n')
+    up = nbx("network", "up", str(net))
+    assert up.returncode == 1, (up.stdout, up.stderr)
+    errors = up.stderr.splitlines()
+    assert len(errors) == 1
+    assert re.fullmatch(
+        r"nbx: error: FR's daemon \(pid \d+\) exited with code 1; stopping the network", errors[0]
+    ), errors
+    started = dict(re.findall(r"^\[([A-Z]{2})\] daemon pid (\d+) started$", up.stdout, re.M))
+    broker = re.search(r"^stopped 2 daemons and the broker \(pid (\d+)\)$", up.stdout, re.M)
+    assert broker is not None, up.stdout
+    assert sorted(started) == ["FR", "IT"]
+    assert all(_gone(int(pid)) for pid in (broker[1], *started.values()))
+
+
+@pytest.mark.e2e
+def test_up_on_a_terminal_colours_the_prefixes(tmp_path: Path) -> None:
+    """On a terminal the `[CC]` prefixes are coloured (ANSI) and start-up shows a rich progress
+    display; the run ends as without a terminal (SIGINT: everything stopped, exit 0)."""
+    import pty
+
+    net, _ = _init_for_up(tmp_path)
+    main, child = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", "COLUMNS": "120"}
+    env.pop("NO_COLOR", None)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "broker", "network", "up", str(net)],
+        stdin=subprocess.DEVNULL, stdout=child, stderr=child, env=env,
+    )  # fmt: skip
+    os.close(child)
+    seen = b""
+    try:
+        while b"network up: " not in seen:
+            chunk = os.read(main, 65536)
+            assert chunk, seen
+            seen += chunk
+    finally:
+        up.send_signal(signal.SIGINT)
+    with contextlib.suppress(OSError):  # EIO once the last writer is gone
+        while chunk := os.read(main, 65536):
+            seen += chunk
+    os.close(main)
+    assert up.wait(timeout=120) == 0
+    text = seen.decode(errors="replace")
+    assert re.search(r"\x1b\[[0-9;]*m\[IT\]\x1b\[0m", text), text[-2000:]
+    assert re.search(r"\x1b\[[0-9;]*m\[FR\]\x1b\[0m", text)
+    assert "starting the network" in text  # the rich progress display's first step
+    assert "stopped 2 daemons and the broker" in text
