@@ -253,6 +253,8 @@ def _run(
     broker: Any,
 ) -> int:
     """Start the daemons, wait until each is ready, then until ``stop`` or a child exits."""
+    if stop.is_set():  # Ctrl-C while the broker was starting
+        return 0
     readiness: dict[str, threading.Event] = {}
     changed = threading.Event()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
