@@ -55,20 +55,17 @@ class Progress:
         """Start the display."""
         if self.rich:
             from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+            from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as RichProgress
 
             console = Console(file=self.stream)
-            columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
-            if self.total is not None:
-                columns += [BarColumn(), MofNCompleteColumn()]
-            columns.append(TimeElapsedColumn())
+            columns: list[Any] = [
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),  # pulses while the total is not known (a phase)
+                _count_column(self.unit),
+                TimeElapsedColumn(),
+            ]
             self._live = RichProgress(*columns, console=console, transient=True)
             self._live.start()
             self._task = self._live.add_task(f"nbx: {self.label}", total=self.total)
@@ -139,3 +136,18 @@ class Progress:
             self._line(f"{self.done_count}/{self.total} {self.unit} ({pct} %)")
             while self._next_line <= share:
                 self._next_line += PLAIN_STEP
+
+
+def _count_column(unit: str) -> Any:
+    """A rich column: ``1500/3000 records`` once the total is known, nothing before (rich is
+    imported only when a terminal shows the display)."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class CountColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            if task.total is None:
+                return Text("")
+            return Text(f"{int(task.completed)}/{int(task.total)} {unit}")
+
+    return CountColumn()
