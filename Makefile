@@ -63,7 +63,8 @@ e2e-tansu: $(STAMP) browser
 	NBX_TEST_BROKER=tansu NBX_REQUIRE_CHROMIUM=1 $(BIN)/pytest -m e2e
 
 ## verify: the verification suite in its slow profile (10,000 hostile inbox records, several
-## SIGKILL seeds, every fault scenario), ending with the summary table (docs/verification.md)
+## SIGKILL seeds, every fault scenario), ending with the summary table (docs/verification.md);
+## a progress line on stderr as each test ends (`nbx: verify: 3/27 ... passed (12.3 s)`)
 verify: $(STAMP)
 	NBX_TEST_BROKER=noida NBX_VERIFY_PROFILE=slow $(BIN)/pytest tests/verify -p no:randomly -p no:logging -q
 

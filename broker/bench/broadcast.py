@@ -17,6 +17,7 @@ import contextlib
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pycountry
@@ -86,11 +87,13 @@ async def run(
     warmup: int,
     profile: Path | None = None,
     review: bool = True,
+    on_notice: Callable[[int, int], None] | None = None,
 ) -> BroadcastResult:
     """Measure broadcasts on ``target``; with ``review``, the network has a reviewer (its rules
     are in force: every recipient stores the red notice pending-review), which approves each
     notice as soon as it is stored everywhere; the time until the approval is stored everywhere
-    (the notice actionable) is measured too."""
+    (the notice actionable) is measured too. ``on_notice(done, total)`` is called after each
+    notice (warm-up and measured), for a progress display."""
     started = time.monotonic()
     run_id = uuid.uuid4().hex[:8]
     batch = notices(run_id, warmup + notices_count)
@@ -206,6 +209,8 @@ async def run(
                         calls.append((t1 - t0) * 1000)
                         cpus.append((cpu1 - cpu0) * 1000)
                         excluded += len(result.outcomes) - len(result.sent)
+                    if on_notice is not None:
+                        on_notice(i, len(batch) - 1)
                 host_cpu = [proc_cpu_s(pid) for pid in pids]
                 broker_cpu = proc_cpu_s(target.broker_pid)
                 rss = [proc_peak_rss_mb(pid) for pid in pids]

@@ -8,6 +8,7 @@ mode starts the embedded broker unless ``--bootstrap`` names one, and prints a t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from broker.cli.progress import Progress
 
 _MODES = ("raw", "secure", "broadcast", "ops")
 
@@ -98,15 +101,27 @@ def _run(modes: tuple[str, ...], **kw: Any) -> None:
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
     flow = {k: kw[k] for k in ("messages", "repeats", "concurrency", "warmup")}
-    with broker_target(kw["bootstrap"], kw["impl"], kw["idempotence"]) as target:
+    windows = f"{kw['messages']} messages x {kw['repeats']} windows"
+    with contextlib.ExitStack() as stack:
+        # stderr: a spinner per phase on a terminal, plain lines otherwise (never in --json)
+        progress = stack.enter_context(Progress("bench", unit="notices"))
+        if kw["bootstrap"] is None:
+            progress.phase(f"starting the embedded {kw['impl']} broker")
+        target = stack.enter_context(broker_target(kw["bootstrap"], kw["impl"], kw["idempotence"]))
         report = Report(broker=target.impl, cores=os.cpu_count() or 1)
 
         async def main() -> None:
             if "raw" in modes:
+                progress.phase(f"raw ({windows})")
                 report.raw = await raw.run(target, **flow)
             if "secure" in modes:
+                progress.phase(f"secure ({windows})")
                 report.secure = await secure.run(target, profile=profile, **flow)
             if "broadcast" in modes:
+                progress.phase(
+                    f"broadcast ({kw['notices']} notices to {kw['recipients']} bureaus, "
+                    "after warm-up)"
+                )
                 report.broadcast = await broadcast.run(
                     target,
                     recipients=kw["recipients"],
@@ -115,11 +130,13 @@ def _run(modes: tuple[str, ...], **kw: Any) -> None:
                     warmup=3,
                     profile=profile,
                     review=kw["review"],
+                    on_notice=progress.count,
                 )
 
         asyncio.run(main())
-    if "ops" in modes:
-        report.ops = ops.run(audience=kw["recipients"])
+        if "ops" in modes:
+            progress.phase(f"ops (each step for {kw['recipients']} recipients)")
+            report.ops = ops.run(audience=kw["recipients"])
     if kw["as_json"]:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

@@ -703,6 +703,25 @@ def response_lines(responses: list[Any]) -> list[str]:
     return lines
 
 
+@node.command("config-reference")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the reference to this file (docs/node-toml.md) instead of printing it.",
+)
+def node_config_reference(out: Path | None) -> None:
+    """Print the node.toml reference (every key, default, NBX_* override), from the config model."""
+    from broker.node.config_reference import render
+
+    text = render()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        click.echo(f"wrote {out}")
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to ``group``."""
     # ``erasure`` is broker/cli/erasure_cmds.py's (it also resends overdue orders)

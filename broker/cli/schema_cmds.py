@@ -39,6 +39,10 @@ def import_() -> None:
     """Import notices from other formats."""
 
 
+#: ``nbx import interpol`` shows its progress (stderr) for files of at least this many records
+PROGRESS_MIN_RECORDS = 100
+
+
 @import_.command("interpol")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -53,14 +57,24 @@ def interpol(file: Path, notice_type: str | None, bureau: str) -> None:
     """Read INTERPOL public-API JSON and print NBX notices as a JSON array.
 
     Every value that could not be mapped is reported on stderr, one line per problem. Exits 1
-    when a record could not be imported at all.
+    when a record could not be imported at all. A file of 100 records or more shows the import's
+    progress on stderr (a bar on a terminal, a line per tenth otherwise).
     """
-    result = import_interpol(
-        file.read_bytes(),
-        now=datetime.now(UTC).replace(microsecond=0),
-        bureau=bureau,
-        notice_type=NoticeType(notice_type) if notice_type else None,
-    )
+    from broker.cli.progress import Progress
+
+    with Progress("import interpol", unit="records") as progress:
+
+        def on_record(done: int, total: int) -> None:
+            if total >= PROGRESS_MIN_RECORDS:  # a large file: show how far the import is
+                progress.count(done, total)
+
+        result = import_interpol(
+            file.read_bytes(),
+            now=datetime.now(UTC).replace(microsecond=0),
+            bureau=bureau,
+            notice_type=NoticeType(notice_type) if notice_type else None,
+            on_record=on_record,
+        )
     notices = [n.model_dump(mode="json", exclude_none=True) for n in result.notices]
     click.echo(json.dumps(notices, indent=2, ensure_ascii=False))
     for line in problem_lines(result.problems):

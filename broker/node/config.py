@@ -1,5 +1,8 @@
 """Node configuration: one TOML file per bureau, overridable by ``NBX_*`` environment variables.
 
+Every key, default and override is listed in docs/node-toml.md, generated from these models by
+:mod:`broker.node.config_reference` (the ``#:`` comment above a field is its description there).
+
 Example (``nbx node init FR`` writes a working one)::
 
     bureau = "FR"
@@ -83,7 +86,10 @@ class KeysConfig(BaseModel):
     """Where the bureau's private keys are."""
 
     model_config = _STRICT
+    #: the folder of the bureau's private keys (``CC.signing.key``, ``CC.encryption.key``
+    #: and/or ``CC.hybrid.key``; ``nbx node init`` writes them)
     dir: Path
+    #: the environment variable holding the passphrase of encrypted key files
     passphrase_env: str = "NBX_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 
 
@@ -91,6 +97,7 @@ class TrustConfig(BaseModel):
     """The pinned trust anchor and where the signed directory comes from."""
 
     model_config = _STRICT
+    #: the pinned trust anchor's public key: only a directory it signed is believed
     anchor: Path
     directory: str = Field(description='a signed directory file, or "topic" for nbx.directory')
     #: how often a directory file is checked for a change (and how long one wait on the topic is)
@@ -107,14 +114,25 @@ class KafkaConfig(BaseModel):
     """Broker connection and security settings."""
 
     model_config = _STRICT
+    #: the brokers to connect to first: ``host:port[,host:port...]``
     bootstrap: str
+    #: ``PLAINTEXT`` (a development broker only), ``SSL`` (TLS, optionally with a client
+    #: certificate) or ``SASL_SSL`` (TLS with a SCRAM user name and password)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    #: the CA certificate (PEM) the broker's certificate must chain to (TLS)
     ssl_cafile: Path | None = None
+    #: this node's client certificate (PEM), when the broker asks for one
     ssl_certfile: Path | None = None
+    #: the private key (PEM) of ``ssl_certfile``
     ssl_keyfile: Path | None = None
+    #: the SCRAM mechanism with ``SASL_SSL``
     sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    #: the SCRAM user name with ``SASL_SSL``
     sasl_username: str | None = None
+    #: the environment variable holding the SCRAM password (never the file)
     sasl_password_env: str = "NBX_SASL_PASSWORD"  # noqa: S105 - the name of a variable
+    #: producer idempotence: the broker drops a retried duplicate (off only for a
+    #: broker without it)
     enable_idempotence: bool = True
     #: Quarantine records whose timestamp the broker did not set (``timestamp-type``): the
     #: inbox and receipt topics use ``LogAppendTime``, so a record with the producer's time comes
@@ -125,9 +143,15 @@ class KafkaConfig(BaseModel):
     #: instead of waiting for a rebalance. Give each daemon of a bureau its own id when running
     #: several; the default is ``nbx.<CC>.<hostname>``.
     group_instance_id: str | None = None
+    #: how long the broker waits for a silent daemon before it gives its
+    #: partitions to another member of the group
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    #: partitions of the topics NBX creates (more: several daemons of a bureau share
+    #: the work)
     topic_partitions: int = Field(default=1, ge=1)
+    #: replication factor of the topics NBX creates (3 on a production cluster)
     topic_replication: int = Field(default=1, ge=1)
+    #: how long one request to the broker may take before it is retried or fails
     request_timeout_ms: int = Field(default=30_000, ge=1_000)
     #: Pace idle fetches, for a development broker that answers an empty fetch at once instead of
     #: holding it (noida-db; ``nbx demo``, the benchmarks and the tests turn it on there). Leave
@@ -149,6 +173,8 @@ class PolicyConfig(BaseModel):
     """Where the per-country policy files are."""
 
     model_config = _STRICT
+    #: the folder of the per-country policy files (``default.toml``, ``CC.toml``): what
+    #: this bureau discloses to each recipient and what it accepts from each sender
     dir: Path
 
 
@@ -156,6 +182,8 @@ class SinkConfig(BaseModel):
     """Where delivered notices go."""
 
     model_config = _STRICT
+    #: where delivered notices are stored: ``sqlite:///PATH`` (the store every command
+    #: reads) or ``jsonl:///PATH`` (one JSON line per delivery)
     url: str
 
     @field_validator("url")
@@ -171,10 +199,13 @@ class LimitsConfig(BaseModel):
     """Concurrency and size limits."""
 
     model_config = _STRICT
+    #: most messages the daemon processes at once
     max_in_flight: int = Field(default=64, ge=1, le=10_000)
     #: most concurrent publishes under one signature; 1 signs each message alone, the format
     #: receivers that predate batch signatures can open (use it while they upgrade)
     max_sign_batch: int = Field(default=64, ge=1, le=256)
+    #: largest frame (bytes): outgoing frames are padded to size buckets up to it; a larger
+    #: incoming record is quarantined as ``too-large``
     max_frame_bytes: int = Field(default=1 << 20, ge=1024)
     #: how long a message may wait for delivery; receivers refuse a claim beyond 90 days
     message_validity_days: int = Field(default=30, ge=1, le=90)
@@ -189,14 +220,25 @@ class SecurityConfig(BaseModel):
     #: (docs/security/post-quantum.md)
     min_suite: Literal[1, 2] = 1
 
+    @field_validator("min_suite", mode="before")
+    @classmethod
+    def _suite_from_text(cls, value: object) -> object:
+        """``NBX_SECURITY__MIN_SUITE=2`` arrives as text: a literal of ints would refuse it."""
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
 
 class ScreeningConfig(BaseModel):
     """The screening aids: offence list, protected-persons list and its secret, refusal rate."""
 
     model_config = _STRICT
+    #: the offence list screening matches charges against (default: the list
+    #: bundled with NBX)
     offences: Path = BUNDLED_OFFENCES
+    #: the protected-persons list: keyed hashes only, written 0600
     protected: Path = Path("protected-persons.json")
+    #: the environment variable holding the bureau's secret for those keyed hashes
     secret_env: str = "NBX_SCREENING_SECRET"  # noqa: S105 - the name of a variable, not a secret
+    #: flag a sender whose recent refusal rate is above this share (0 to 1)
     refusal_threshold: float = Field(default=DEFAULT_REFUSAL_THRESHOLD, ge=0, le=1)
 
 
@@ -262,6 +304,7 @@ class NodeConfig(BaseSettings):
         env_prefix="NBX_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
+    #: this bureau's two-letter country code (ISO 3166-1 alpha-2, e.g. ``FR``)
     bureau: BureauId
     keys: KeysConfig
     trust: TrustConfig

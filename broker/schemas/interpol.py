@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -372,18 +372,29 @@ def records_of(document: object) -> list[Mapping[str, Any]]:
     return [document]
 
 
+def _count(
+    records: list[Mapping[str, Any]], on_record: Callable[[int, int], None]
+) -> Iterator[Mapping[str, Any]]:
+    """Yield each record; report it done when the loop asks for the next (after its body)."""
+    for done, record in enumerate(records, start=1):
+        yield record
+        on_record(done, len(records))
+
+
 def import_interpol(
     document: bytes | str | object,
     *,
     now: datetime,
     bureau: str = "XI",
     notice_type: NoticeType | None = None,
+    on_record: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     """Map INTERPOL public-API records to NBX notices.
 
     ``now`` (timezone-aware) dates the imported notices; ``bureau`` issues them (default ``XI``,
     the General Secretariat); ``notice_type`` overrides the type read from each record's
     ``_links.self.href``. Records that cannot be imported are reported, never dropped silently.
+    ``on_record(done, total)`` is called after each record (the progress of a large file).
     """
     if isinstance(document, bytes | str):
         try:
@@ -391,7 +402,9 @@ def import_interpol(
         except ValueError as exc:
             raise SchemaError(f"invalid JSON: {exc}") from None
     result = ImportResult()
-    for i, raw in enumerate(records_of(document)):
+    found = records_of(document)
+    records: Iterable[Mapping[str, Any]] = found if on_record is None else _count(found, on_record)
+    for i, raw in enumerate(records):
         label = str(_clean(raw.get("entity_id")) or f"record {i}")
         kind = _notice_type(raw, notice_type)
         if kind not in _SUPPORTED:

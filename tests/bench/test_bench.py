@@ -134,9 +134,12 @@ def test_cli_prints_json(kafka_bootstrap: str) -> None:
          "--warmup", "2", "--concurrency", "2", "--json", "--no-idempotence"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)  # the progress lines went to stderr, not into the JSON
     assert data["raw"]["messages"] == 10
     assert data["secure"] is None
+    lines = result.stderr.splitlines()
+    assert lines[0] == "nbx: bench: raw (10 messages x 1 windows) ..."
+    assert lines[-1].startswith("nbx: bench: raw (10 messages x 1 windows) done in ")
 
 
 def test_host_settle_heap_freezes_start_up_and_still_collects_cycles() -> None:
