@@ -25,7 +25,7 @@ from broker.keys.files import init_anchor, public_document, write_bureau_keys
 from broker.keys.rules import SupervisionLevel
 
 NODE_TOML = """\
-# NBX node configuration for bureau {cc} (see broker/node/config.py for every setting).
+# NBX node configuration for bureau {cc} (every setting: docs/node-toml.md).
 # Environment variables override it: NBX_KAFKA__BOOTSTRAP=host:9092, NBX_SINK__URL=...
 bureau = "{cc}"
 
