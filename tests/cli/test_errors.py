@@ -109,6 +109,9 @@ def test_every_command_names_a_missing_input_file_first(
     when the argument parser checks it (a folder that must exist), else 1."""
     args, inputs = _fill(_command(words), tmp_path)
     result = _run(*words, *args, *EXTRA.get(words, []))
+    if result.exit_code == 0:  # a path the command creates (an output folder) is not an input
+        assert any(Path(p).exists() for p in inputs), result.stdout
+        return
     line = _one_line(result)
     named = [p for p in inputs if line.startswith(f"nbx: error: {p}: ")]
     assert named, line
