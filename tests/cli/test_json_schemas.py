@@ -151,9 +151,7 @@ def test_every_json_output_validates_on_a_real_network(
     for config in (fr, de, xr):
         _consume(Path(config))
     notice = "IT-2025-0001"
-    assert [r["notice_id"] for r in run("inbox-list", "inbox", "list", "--config", fr)] == [
-        notice
-    ]
+    assert [r["notice_id"] for r in run("inbox-list", "inbox", "list", "--config", fr)] == [notice]
     shown = run("inbox-show", "inbox", "show", "--config", de, notice, "--purpose", "t")
     assert {"path": "person.biometrics.photos", "rule": "de-no-biometrics"} in shown["withheld"]
     run("review-list", "review", "list", "--config", xr)
