@@ -231,3 +231,26 @@ def test_the_exit_codes_are_documented() -> None:
     line = readme[readme.index("Exit codes:") :].split("\n\n")[0].replace("\n", " ")
     for code in EXIT_CODES:
         assert f" {code} " in line
+
+
+def test_node_commands_name_a_notice_or_directory_file_that_is_not_json(
+    tmp_path: Path, bad_json: Path
+) -> None:
+    """`publish`, `screening check`, `directory show|verify` of a file that is not JSON: one
+    line naming the file, exit 1 (no broker needed: the file is read first)."""
+    from broker.node.provision import provision
+
+    config = str(provision(tmp_path / "net", ["IT"], bootstrap="127.0.0.1:1")["IT"])
+    anchor = str(tmp_path / "net" / "anchor" / "trust-anchor.pub")
+    cases = {
+        ("publish", "--config", config): "invalid notice (1 problem(s); `nbx validate` lists "
+        f"them all): {BAD_JSON_LINE}",
+        ("screening", "check", "--config", config): "not JSON: "
+        + BAD_JSON_LINE.removeprefix("invalid JSON: "),
+        ("directory", "show", "--anchor", anchor): "not a signed NBX directory",
+        ("directory", "verify", "--anchor", anchor): "not a signed NBX directory",
+    }
+    for words, problem in cases.items():
+        result = _run(*words, str(bad_json))
+        assert result.exit_code == 1, result.stderr
+        assert _one_line(result) == f"nbx: error: {bad_json}: {problem}"
