@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -76,6 +77,18 @@ def test_every_command_refuses_an_unknown_option_in_one_line(words: tuple[str, .
     )
 
 
+def _well_formed(kind: click.ParamType[Any]) -> str:
+    """A value ``kind`` accepts: its first choice, a number, a date, else a bureau code."""
+    choices = getattr(kind, "choices", None)
+    if choices:
+        return str(next(iter(choices)))
+    if isinstance(kind, click.types._NumberParamTypeBase):
+        return "1"
+    if isinstance(kind, click.DateTime):
+        return "2025-01-01"
+    return "FR"
+
+
 def _fill(command: click.Command, missing: Path) -> tuple[list[str], dict[str, click.Path]]:
     """Arguments for ``command``: every input path parameter pointing at a missing file under
     ``missing``, every other required parameter a well-formed value."""
@@ -87,8 +100,7 @@ def _fill(command: click.Command, missing: Path) -> tuple[list[str], dict[str, c
             value = str(missing / f"no-{param.name}")
             inputs[value] = param.type
         elif param.required:
-            choices = getattr(param.type, "choices", None)
-            value = str(next(iter(choices))) if choices else "FR"
+            value = _well_formed(param.type)
         if value is None:
             continue
         if isinstance(param, click.Option):
