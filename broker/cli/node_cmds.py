@@ -397,7 +397,8 @@ def inbox_show(config_path: Path, notice_id: str, purpose: str, as_json: bool) -
         msg = f"{notice_id}: no such notice in the inbox"
         raise NbxError(msg)
     if as_json:
-        shown = {**row, "responses": [r.to_json() for r in answers]}
+        withheld = [{"path": path, "rule": rule} for path, rule in row["withheld"] or []]
+        shown = {**row, "withheld": withheld, "responses": [r.to_json() for r in answers]}
         click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
     click.echo(f"{row['notice_id']} ({row['notice_type']}) from {row['sender']} v{row['version']}")

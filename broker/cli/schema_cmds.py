@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from broker.cli import names_file
 from broker.schemas import NoticeInvalid, NoticeType, parse_notice
 from broker.schemas.export import export_schemas
 from broker.schemas.interpol import import_interpol, problem_lines
@@ -43,6 +44,7 @@ def import_() -> None:
 PROGRESS_MIN_RECORDS = 100
 
 
+@names_file("file")
 @import_.command("interpol")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -86,12 +88,19 @@ def interpol(file: Path, notice_type: str | None, bureau: str) -> None:
 @click.command("validate")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def validate(file: Path) -> None:
-    """Check a notice file against the schema and the publication criteria."""
+    """Check a notice file against the schema and the publication criteria.
+
+    Every problem is one line ``nbx: error: FILE: FIELD: problem`` on stderr (a problem with the
+    whole file, such as invalid JSON, names no field); exit code 1 when there is one.
+    """
+    from broker.cli import error_line
+    from broker.schemas.validation import error_text
+
     try:
         notice = parse_notice(file.read_bytes())
     except NoticeInvalid as exc:
         for path, message in exc.errors:
-            click.echo(f"{path}: {message}", err=True)
+            click.echo(error_line(str(file), error_text(path, message)), err=True)
         sys.exit(1)
     click.echo(f"{file}: valid {notice.notice_type} notice {notice.notice_id}")
 

@@ -25,11 +25,20 @@ _RELATIVE = re.compile(r"^([a-z_][a-z0-9_.]*): (.+)$")
 
 
 class NoticeInvalid(SchemaError):  # noqa: N818 - named like the outcome, as EnvelopeRejected
-    """A notice or message failed validation; ``errors`` lists ``(dotted.path, message)`` pairs."""
+    """A notice or message failed validation; ``errors`` lists ``(dotted.path, message)`` pairs.
+
+    Its text is one line per error, ``path: message``; an error about the document as a whole
+    (path :data:`ROOT`) is its message alone (``invalid JSON: ...``).
+    """
 
     def __init__(self, errors: Sequence[tuple[str, str]]) -> None:
         self.errors: list[tuple[str, str]] = list(errors)
-        super().__init__("\n".join(f"{path}: {msg}" for path, msg in self.errors))
+        super().__init__("\n".join(error_text(path, msg) for path, msg in self.errors))
+
+
+def error_text(path: str, message: str) -> str:
+    """One validation error as text: ``path: message``, or the message alone at :data:`ROOT`."""
+    return message if path == ROOT else f"{path}: {message}"
 
 
 def dotted(loc: Sequence[str | int], prefix: str = "") -> str:

@@ -43,7 +43,7 @@ def test_inbox_show_records_operator_and_purpose(
     runner = CliRunner()
     missing = runner.invoke(main, ["inbox", "show", "--config", str(path), NOTICE_ID])
     assert missing.exit_code == 2
-    assert "Missing option '--purpose'" in missing.output
+    assert missing.stderr == "nbx: error: --purpose: required (see 'nbx inbox show --help')\n"
     shown = runner.invoke(
         main, ["inbox", "show", "--config", str(path), NOTICE_ID, "--purpose", "case 41"]
     )

@@ -206,3 +206,11 @@ def test_the_audit_log_is_verified_and_the_transparency_report_written(
     finally:
         page.unlink(missing_ok=True)
         page.parent.rmdir()
+
+
+def test_the_report_validates_against_its_schema(report: dict[str, Any]) -> None:
+    """`nbx demo --json` matches schemas/cli/demo.json (tests/cli/test_json_schemas.py checks
+    every other command's --json output)."""
+    from tests.cli.test_json_schemas import validate
+
+    validate("demo", report)

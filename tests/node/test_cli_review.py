@@ -90,7 +90,9 @@ def test_review_and_oversight_commands(
     no_ground = nbx("review", "refuse", "--config", str(configs["XR"]), "IT-2025-0001",
                     "--reason", "no")  # fmt: skip
     assert no_ground.returncode == 2
-    assert "Missing option '--ground'" in no_ground.stderr
+    assert _one_line(no_ground) == (
+        "nbx: error: --ground: required (see 'nbx review refuse --help')"
+    )
 
     approved = nbx("review", "approve", "--config", str(configs["XR"]), "IT-2025-0001",
                    "--reason", "meets the criteria", "--json")  # fmt: skip

@@ -364,14 +364,14 @@ def test_type_specific_refusals(
     [
         (
             b"{not json",
-            "$: invalid JSON: Expecting property name enclosed in double quotes: "
+            "invalid JSON: Expecting property name enclosed in double quotes: "
             "line 1 column 2 (char 1)",
         ),
-        ("[1, 2]", "$: a notice must be a JSON object"),
+        ("[1, 2]", "a notice must be a JSON object"),
     ],
 )
 def test_not_a_notice_document(data: bytes | str, expected: str) -> None:
-    """Bytes that are not a JSON object are refused at the root path."""
+    """Bytes that are not a JSON object are refused as a whole (no field named)."""
     with pytest.raises(NoticeInvalid) as info:
         parse_notice(data)
     assert str(info.value) == expected
