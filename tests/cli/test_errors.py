@@ -20,7 +20,10 @@ from broker.examples import notices_dir, policies_dir
 #: path parameters a command writes (a folder or file to create), not reads
 OUTPUTS = {"folder", "out_dir", "out", "html_path", "profile"}
 #: commands that check their other options before reading a file: what makes them read it
-EXTRA: dict[tuple[str, ...], list[str]] = {("directory", "rules"): ["--review-types", "red"]}
+EXTRA: dict[tuple[str, ...], list[str]] = {
+    ("directory", "rules"): ["--review-types", "red"],
+    ("network", "init"): ["--bureaus", "IT,FR"],  # a network needs two bureaus
+}
 
 
 def _leaves(command: click.Command, words: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
