@@ -140,6 +140,7 @@ class NoticeHandler:
             return Outcome(
                 quarantine=reason,
                 answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
+                about=package,
                 recorded=True,
             )
         review = self.carries_view and pipe.needs_review(
@@ -221,7 +222,8 @@ class NoticeHandler:
         self, pipe: ReceivePipeline, package: VerifiedPackage, view: dict[str, Any]
     ) -> Reason | None:
         """Header and statement agree, origin, schema validation of the disclosed view, then
-        this bureau's inbound policy; the reason to reject, or ``None``."""
+        this bureau's inbound policy (for a kind that carries a view only); the reason to
+        reject, or ``None``."""
         header = package.header
         if (
             header.get("notice_id") != package.notice_id
@@ -241,7 +243,10 @@ class NoticeHandler:
                 return Reason.REVIEW_REQUIRED
             if not addressed_to(pipe, package.notice_type, view):
                 return Reason.NOT_IN_ADDRESSEES
-        if pipe.policies is not None:
+        if self.carries_view and pipe.policies is not None:
+            # the inbound policy declines what carries a notice's data (publish, update); a
+            # suspend, cancel or erasure of a declined notice is acknowledged (``purged``:
+            # nothing of it is held here), never refused with the decline (issue 20, point 9)
             from broker.policy import inbound_check
 
             rule = inbound_check(
@@ -367,6 +372,7 @@ def _store_checked(
         return Outcome(
             quarantine=reason,
             answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
+            about=package,
             recorded=True,
         )
     outcome = sink.apply(package, body, position)
