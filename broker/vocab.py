@@ -311,7 +311,7 @@ REASON_HELP: Final[dict[Reason, str]] = {
 }
 
 #: Reasons for which the package was valid and this bureau chose not to receive it: the
-#: quarantine record keeps only its headers (reason, source position, sender), not the sealed
+#: quarantine record keeps only its headers (reason, source position, size), not the sealed
 #: package this bureau could decrypt; the audit log records the rejection (issue 20, point 9).
 NOT_KEPT: Final[frozenset[Reason]] = frozenset(
     {Reason.DECLINED_BY_POLICY, Reason.NOT_IN_ADDRESSEES, Reason.REVIEW_REQUIRED}

@@ -81,8 +81,6 @@ if TYPE_CHECKING:
 REASON_HEADER = "nbx-reason"
 SOURCE_HEADER = "nbx-source"
 TRUNCATED_HEADER = "nbx-truncated-from"
-#: the signer of a quarantined package, when it was opened (a bureau id: no personal data)
-SENDER_HEADER = "nbx-sender"
 #: the size of a package not kept (:data:`~broker.vocab.NOT_KEPT`): the record's value is empty
 DROPPED_HEADER = "nbx-dropped"
 
@@ -568,9 +566,7 @@ class ConsumerDaemon:
                 for record in records:
                     outcome = self._receive_safely(pipeline, record)
                     if outcome.quarantine is not None:
-                        stored.actions.append(
-                            self._quarantine(record, outcome.quarantine, outcome.about)
-                        )
+                        stored.actions.append(self._quarantine(record, outcome.quarantine))
                         if not outcome.recorded:  # its audit entry, in the batch's transaction
                             self.sink.record_quarantine(
                                 outcome.quarantine.value,
@@ -701,15 +697,11 @@ class ConsumerDaemon:
             reason=exc.reason,
         )
 
-    def _quarantine(
-        self,
-        record: ConsumerRecord[bytes, bytes],
-        reason: Reason,
-        about: VerifiedPackage | None = None,
-    ) -> Action:
+    def _quarantine(self, record: ConsumerRecord[bytes, bytes], reason: Reason) -> Action:
         """Count and log a rejection; the record goes to quarantine after the batch: its raw
         bytes for a failure (evidence), only its headers for a valid package this bureau chose
-        not to receive (:data:`~broker.vocab.NOT_KEPT`: no copy it could decrypt stays)."""
+        not to receive (:data:`~broker.vocab.NOT_KEPT`: no copy it could decrypt stays). No
+        header names the sender or the notice: the broker learns nothing it did not know."""
         self.stats.quarantined += 1
         counted = reason.value  # a plain str key: the counts are reported as JSON
         self.stats.reasons[counted] = self.stats.reasons.get(counted, 0) + 1
@@ -725,8 +717,6 @@ class ConsumerDaemon:
         source = f"{record.topic}:{record.partition}:{record.offset}".encode()
         raw = record.value or b""
         headers = [(REASON_HEADER, reason.encode()), (SOURCE_HEADER, source)]
-        if about is not None:
-            headers.append((SENDER_HEADER, about.sender.encode()))
         if reason in NOT_KEPT:
             headers.append((DROPPED_HEADER, str(len(raw)).encode()))
             raw = b""

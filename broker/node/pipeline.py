@@ -140,7 +140,6 @@ class NoticeHandler:
             return Outcome(
                 quarantine=reason,
                 answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
-                about=package,
                 recorded=True,
             )
         review = self.carries_view and pipe.needs_review(
@@ -372,7 +371,6 @@ def _store_checked(
         return Outcome(
             quarantine=reason,
             answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
-            about=package,
             recorded=True,
         )
     outcome = sink.apply(package, body, position)
