@@ -41,6 +41,7 @@ from broker.logging import get_logger
 from broker.node.config import DEFAULT_WARN_DAYS
 from broker.node.keycare import KeyCare
 from broker.node.pipeline import NOTICE_KINDS, Outcome, ReceivePipeline
+from broker.node.quarantine import DROPPED_HEADER, REASON_HEADER, SOURCE_HEADER, TRUNCATED_HEADER
 from broker.node.receipts import RECEIPTS_NOTICE_ID, Action, Answer, ReceiptWriter, answer_to
 from broker.node.stats import DaemonStats
 from broker.sinks.audit import sign_checkpoint
@@ -65,7 +66,9 @@ from broker.wire.suites import SUITE_X25519, RecipientPrivateKey
 __all__ = [  # the pipeline's and the receipt writer's names, as before the split
     "LOG_APPEND_TIME",
     "NOTICE_KINDS",
+    "REASON_HEADER",
     "RECEIPTS_NOTICE_ID",
+    "SOURCE_HEADER",
     "ConsumerDaemon",
     "DaemonStats",
     "StoredPoll",
@@ -77,12 +80,6 @@ if TYPE_CHECKING:
     from broker.node.config import NodeConfig
     from broker.policy import PolicySet
     from broker.screening import Screener
-
-REASON_HEADER = "nbx-reason"
-SOURCE_HEADER = "nbx-source"
-TRUNCATED_HEADER = "nbx-truncated-from"
-#: the size of a package not kept (:data:`~broker.vocab.NOT_KEPT`): the record's value is empty
-DROPPED_HEADER = "nbx-dropped"
 
 
 @dataclass

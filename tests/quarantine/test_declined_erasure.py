@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from broker.node import Publisher, PublishResult
-from broker.node.consumer import DROPPED_HEADER, REASON_HEADER, SOURCE_HEADER
+from broker.node.quarantine import DROPPED_HEADER, REASON_HEADER, SOURCE_HEADER
 from broker.schemas import NoticeBase, parse_notice
 from broker.transport import inbox, quarantine
 from broker.vocab import Reason, ReceiptStatus
