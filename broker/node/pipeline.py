@@ -9,7 +9,8 @@ The checks run in this order (docs/architecture.md section 1):
    receipts topic, anything else on the inbox);
 3. the kind's handler (:data:`HANDLERS`): for notices the replay guard ((sender, msg id) seen at
    another position), the header's notice id and type must be the statement's, schema validation
-   of the disclosed view, the bureau's own inbound policy, then the sink applies it in one
+   of the disclosed view, the bureau's own inbound policy (publish and update only: a suspend,
+   cancel or erasure of a declined notice is acknowledged), then the sink applies it in one
    transaction keyed by (sender, msg id); for receipts, each one is recorded; for the facts
    (``review`` from a reviewer, ``block`` / ``unblock`` / ``delete`` from the oversight body) the
    signer's role (:attr:`ReceivePipeline.roles`), the body, and for a review the statement hash of

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,16 @@ from broker.node.provision import provision
 from broker.vocab import REASON_HELP, Reason
 
 NOTICE = "XI-2025-UN-0042"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "cli"
+
+
+def conforms(document: Any, schema: str) -> None:
+    """``document`` validates against ``schemas/cli/<schema>`` (when jsonschema is installed)."""
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - the test extra of issue 20 brings it
+        return
+    jsonschema.validate(document, json.loads((SCHEMAS / schema).read_text()))
 
 
 def nbx(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -80,6 +91,7 @@ def test_quarantine_list_show_and_pending_receipts(
     assert lines[4] == f"declined-by-policy: {REASON_HELP[Reason.DECLINED_BY_POLICY]}"
 
     as_json = json.loads(nbx("quarantine", "list", "--config", str(configs["CH"]), "--json").stdout)
+    conforms(as_json, "quarantine.list.json")
     assert as_json["bureau"] == "CH"
     assert as_json["topic"] == "nbx.quarantine.CH"
     [record] = as_json["records"]
@@ -91,6 +103,9 @@ def test_quarantine_list_show_and_pending_receipts(
     assert record["explanation"] == REASON_HELP[Reason.DECLINED_BY_POLICY]
     assert NOTICE not in json.dumps(record)
 
+    shown_json = nbx("quarantine", "show", "--config", str(configs["CH"]), "0", "--json")
+    conforms(json.loads(shown_json.stdout), "quarantine.show.json")
+    assert json.loads(shown_json.stdout)["offset"] == 0
     shown = nbx("quarantine", "show", "--config", str(configs["CH"]), "0")
     assert shown.returncode == 0, shown.stderr
     assert "  reason   declined-by-policy: " + REASON_HELP[Reason.DECLINED_BY_POLICY] in (
