@@ -14,8 +14,10 @@ from typing import Final, Literal
 
 __all__ = [
     "ALL",
+    "NOT_KEPT",
     "QUARANTINE_REASONS",
     "REASON_CODES",
+    "REASON_HELP",
     "DirectoryState",
     "Ground",
     "LifecycleKind",
@@ -252,3 +254,65 @@ class Role(StrEnum):
     MEMBER = "member"  # a bureau of the network (every bureau)
     REVIEWER = "reviewer"  # checks person-targeting messages and attests them
     OVERSIGHT = "oversight"  # blocks, unblocks and deletes notices; every bureau obeys
+
+
+#: What each quarantine / rejection reason means, in one plain sentence for a bureau officer
+#: (``nbx quarantine list|show``; the table of docs/reason-codes.md repeats each sentence, a test
+#: keeps them equal).
+REASON_HELP: Final[dict[Reason, str]] = {
+    Reason.TOO_LARGE: "The record is larger than this node accepts ([limits] max_frame_bytes).",
+    Reason.FRAME: "The record is not an NBX frame (wrong magic, version or layout).",
+    Reason.DECRYPT: "The package cannot be decrypted with any key this bureau holds (an old or "
+    "destroyed key, or not sealed for this bureau).",
+    Reason.SUITE_TOO_WEAK: "The package uses a cipher suite below this node's [security] "
+    "min_suite.",
+    Reason.MALFORMED: "The decrypted package does not parse, or exceeds the nesting and size "
+    "bounds, or its message id does not fit its creation time.",
+    Reason.VALIDITY: "The statement claims a validity longer than the 90 days NBX allows.",
+    Reason.KEY_UNKNOWN: "The signer or its signing key is not in this bureau's key directory.",
+    Reason.KEY_REVOKED: "The signing key was revoked in the key directory.",
+    Reason.KEY_EXPIRED: "The signing key was not valid at the time the message was signed or "
+    "received.",
+    Reason.SIGNATURE: "The signature does not verify: the package was altered or forged.",
+    Reason.NOT_ADDRESSED: "The statement does not address this bureau, or a receipt speaks for "
+    "another bureau than its signer.",
+    Reason.DIGEST: "A disclosed field does not match the digests the sender signed.",
+    Reason.GRANT: "The disclosed and withheld fields are not those the sender signed for this "
+    "bureau.",
+    Reason.CLOCK_SKEW: "The broker's time is ahead of this node's clock by more than 5 minutes.",
+    Reason.NOT_YET_VALID: "The message was created more than 5 minutes after it was received.",
+    Reason.EXPIRED: "The message's validity ended before it was opened.",
+    Reason.TIMESTAMP_TYPE: "The record's time was set by its producer, not by the broker "
+    "(LogAppendTime).",
+    Reason.TIMESTAMP: "The record's timestamp is not a representable time.",
+    Reason.WRONG_TOPIC: "The message kind does not travel on the topic it was read from.",
+    Reason.REPLAY: "The same message (sender, message id) was already received at another "
+    "position: a replay.",
+    Reason.HEADER_MISMATCH: "The header's notice id or type differs from the signed statement's.",
+    Reason.SCHEMA: "The disclosed view or the message body does not validate against the NBX "
+    "schema.",
+    Reason.ORIGIN_MISMATCH: "The notice names another issuing bureau than its signer.",
+    Reason.DECLINED_BY_POLICY: "This bureau's own inbound policy declines such notices from this "
+    "sender; the package is not kept.",
+    Reason.NOT_IN_ADDRESSEES: "A diffusion whose addressees do not include this bureau; the "
+    "package is not kept.",
+    Reason.INTERNAL: "Handling the record raised an unexpected error (a bug); the inbox went on.",
+    Reason.NOT_A_RECIPIENT: "A response from a bureau that does not hold the notice.",
+    Reason.NOT_SHARED: "A copy of a response to a notice that does not share responses with "
+    "this bureau, or that this bureau does not hold.",
+    Reason.NOT_REVIEWER: "A review from a bureau without the reviewer role (or a holding record "
+    "at a bureau that is not a reviewer).",
+    Reason.NOT_OVERSIGHT: "A block, unblock or delete from a bureau without the oversight role.",
+    Reason.REVIEW_MISMATCH: "A review names a statement hash that differs from the stored "
+    "message's.",
+    Reason.REVIEW_REQUIRED: "A message of a sender under heightened supervision arrived without "
+    "a reviewer's approval; the package is not kept.",
+    Reason.HOLD: "A record on a holding topic without a valid recipient or statement hash.",
+}
+
+#: Reasons for which the package was valid and this bureau chose not to receive it: the
+#: quarantine record keeps only its headers (reason, source position, size), not the sealed
+#: package this bureau could decrypt; the audit log records the rejection (issue 20, point 9).
+NOT_KEPT: Final[frozenset[Reason]] = frozenset(
+    {Reason.DECLINED_BY_POLICY, Reason.NOT_IN_ADDRESSEES, Reason.REVIEW_REQUIRED}
+)

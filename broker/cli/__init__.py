@@ -44,6 +44,7 @@ COMMAND_MODULES: dict[str, str] = {
     "policy": "policy_cmds",
     "oversight": "review_cmds",
     "publish": "node_cmds",
+    "quarantine": "quarantine_cmds",
     "report": "report_cmds",
     "respond": "respond_cmds",
     "review": "review_cmds",

@@ -558,12 +558,36 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
                 f"{erasure}"
             )
         click.echo(f"{r['recipient']:3} state    {states[r['recipient']]}")
+    pending = pending_receipts(rows)
+    if pending:
+        click.echo(pending_note(pending, config_path))
     for d in decisions:  # attestations and oversight decisions, in force at every recipient
         what = d["decision"] or d["kind"]
         detail = d["grounds"] or d["case_ref"] or ""
         click.echo(f"{d['by']:3} {what:8} {d['at']} {detail}".rstrip())
     for line in response_lines(replies):  # the recipients' answers: located, arrested...
         click.echo(line)
+
+
+def pending_receipts(rows: list[Any]) -> int:
+    """How many messages of ``nbx status``'s rows were sent and have no receipt yet."""
+    return sum(
+        1 for r in rows for m in r["messages"] if m["sent"] == SendStatus.SENT and not m["receipts"]
+    )
+
+
+def pending_note(pending: int, config_path: Path) -> str:
+    """Why ``pending`` messages show ``no receipt yet``: receipts come back on this bureau's
+    receipts topic and only its daemon reads them (``nbx status`` reads the store and never
+    the broker: collecting receipts beside a running daemon would make two writers of the
+    store and of the audit chain)."""
+    plural = "message has" if pending == 1 else "messages have"
+    return (
+        f"note: {pending} {plural} no receipt yet. Receipts are collected by this bureau's own "
+        f"daemon: keep `nbx consume --config {config_path}` running (or run it with "
+        "--until-idle 5) and ask again; a receipt still missing then means the recipient's "
+        "daemon has not read the message yet."
+    )
 
 
 #: a purging message's confirmation, as ``nbx status`` shows it

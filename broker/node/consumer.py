@@ -41,6 +41,7 @@ from broker.logging import get_logger
 from broker.node.config import DEFAULT_WARN_DAYS
 from broker.node.keycare import KeyCare
 from broker.node.pipeline import NOTICE_KINDS, Outcome, ReceivePipeline
+from broker.node.quarantine import DROPPED_HEADER, REASON_HEADER, SOURCE_HEADER, TRUNCATED_HEADER
 from broker.node.receipts import RECEIPTS_NOTICE_ID, Action, Answer, ReceiptWriter, answer_to
 from broker.node.stats import DaemonStats
 from broker.sinks.audit import sign_checkpoint
@@ -59,13 +60,15 @@ from broker.transport import (
     track_topics,
 )
 from broker.transport.factory import Consumer, Producer
-from broker.vocab import MessageKind, PurgeReason, Reason, ReceiptStatus
+from broker.vocab import NOT_KEPT, MessageKind, PurgeReason, Reason, ReceiptStatus
 from broker.wire.suites import SUITE_X25519, RecipientPrivateKey
 
 __all__ = [  # the pipeline's and the receipt writer's names, as before the split
     "LOG_APPEND_TIME",
     "NOTICE_KINDS",
+    "REASON_HEADER",
     "RECEIPTS_NOTICE_ID",
+    "SOURCE_HEADER",
     "ConsumerDaemon",
     "DaemonStats",
     "StoredPoll",
@@ -77,10 +80,6 @@ if TYPE_CHECKING:
     from broker.node.config import NodeConfig
     from broker.policy import PolicySet
     from broker.screening import Screener
-
-REASON_HEADER = "nbx-reason"
-SOURCE_HEADER = "nbx-source"
-TRUNCATED_HEADER = "nbx-truncated-from"
 
 
 @dataclass
@@ -696,7 +695,10 @@ class ConsumerDaemon:
         )
 
     def _quarantine(self, record: ConsumerRecord[bytes, bytes], reason: Reason) -> Action:
-        """Count and log a rejection; the raw record goes to quarantine after the batch."""
+        """Count and log a rejection; the record goes to quarantine after the batch: its raw
+        bytes for a failure (evidence), only its headers for a valid package this bureau chose
+        not to receive (:data:`~broker.vocab.NOT_KEPT`: no copy it could decrypt stays). No
+        header names the sender or the notice: the broker learns nothing it did not know."""
         self.stats.quarantined += 1
         counted = reason.value  # a plain str key: the counts are reported as JSON
         self.stats.reasons[counted] = self.stats.reasons.get(counted, 0) + 1
@@ -712,7 +714,10 @@ class ConsumerDaemon:
         source = f"{record.topic}:{record.partition}:{record.offset}".encode()
         raw = record.value or b""
         headers = [(REASON_HEADER, reason.encode()), (SOURCE_HEADER, source)]
-        if len(raw) > self.max_frame_bytes:  # keep the evidence within the broker's record limit
+        if reason in NOT_KEPT:
+            headers.append((DROPPED_HEADER, str(len(raw)).encode()))
+            raw = b""
+        elif len(raw) > self.max_frame_bytes:  # keep the evidence within the broker's record limit
             headers.append((TRUNCATED_HEADER, str(len(raw)).encode()))
             raw = raw[: self.max_frame_bytes]
 

@@ -9,7 +9,8 @@ The checks run in this order (docs/architecture.md section 1):
    receipts topic, anything else on the inbox);
 3. the kind's handler (:data:`HANDLERS`): for notices the replay guard ((sender, msg id) seen at
    another position), the header's notice id and type must be the statement's, schema validation
-   of the disclosed view, the bureau's own inbound policy, then the sink applies it in one
+   of the disclosed view, the bureau's own inbound policy (publish and update only: a suspend,
+   cancel or erasure of a declined notice is acknowledged), then the sink applies it in one
    transaction keyed by (sender, msg id); for receipts, each one is recorded; for the facts
    (``review`` from a reviewer, ``block`` / ``unblock`` / ``delete`` from the oversight body) the
    signer's role (:attr:`ReceivePipeline.roles`), the body, and for a review the statement hash of
@@ -221,7 +222,8 @@ class NoticeHandler:
         self, pipe: ReceivePipeline, package: VerifiedPackage, view: dict[str, Any]
     ) -> Reason | None:
         """Header and statement agree, origin, schema validation of the disclosed view, then
-        this bureau's inbound policy; the reason to reject, or ``None``."""
+        this bureau's inbound policy (for a kind that carries a view only); the reason to
+        reject, or ``None``."""
         header = package.header
         if (
             header.get("notice_id") != package.notice_id
@@ -241,7 +243,10 @@ class NoticeHandler:
                 return Reason.REVIEW_REQUIRED
             if not addressed_to(pipe, package.notice_type, view):
                 return Reason.NOT_IN_ADDRESSEES
-        if pipe.policies is not None:
+        if self.carries_view and pipe.policies is not None:
+            # the inbound policy declines what carries a notice's data (publish, update); a
+            # suspend, cancel or erasure of a declined notice is acknowledged (``purged``:
+            # nothing of it is held here), never refused with the decline (issue 20, point 9)
             from broker.policy import inbound_check
 
             rule = inbound_check(
