@@ -28,7 +28,10 @@ SCHEMAS = ROOT / "schemas" / "cli"
 #: the base of every schema's ``$id``; ``defs.json`` is referenced relative to it
 BASE = "https://schemas.nbx.example/cli/"
 #: commands whose output is validated by another test (a whole demo run: tests/foundation)
-ELSEWHERE = {"demo"}
+ELSEWHERE = {
+    "demo",  # tests/foundation/test_demo.py
+    "quarantine-show",  # a quarantined record: tests/quarantine/test_cli_quarantine.py
+}
 
 
 def _leaves(command: click.Command, words: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -183,6 +186,7 @@ def test_every_json_output_validates_on_a_real_network(
         "--case", "CCF-2", "--reason", "unlawful", "--sender", "IT", "--notice-type", "red",
         "--to", "XR")  # fmt: skip
 
+    run("quarantine-list", "quarantine", "list", "--config", fr)
     run("audit-verify", "audit", "verify", "--config", fr)
     run("audit-export", "audit", "export", "--config", fr)
     run("report", "report", "--config", it)
