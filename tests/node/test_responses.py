@@ -16,6 +16,7 @@ import pytest
 from broker.envelope import Grant
 from broker.errors import NbxError
 from broker.node import Publisher, PublishResult
+from broker.sinks import open_sink
 from broker.sinks.base import ResponseRecord
 from broker.vocab import AuditAction, MessageKind, Reason, ResponseKind
 from tests.node.helpers import Net, example, memory_net, wait_for
@@ -156,7 +157,14 @@ async def test_located_then_arrested_reach_the_issuer_and_the_bureaus_it_shares_
 
 
 def _held(net: Net, cc: str) -> bool:
-    return net.daemon(cc).sink.held_notice(NOTICE) is not None
+    """Whether ``cc``'s store file holds the notice, read on a connection of its own as a
+    publisher (``nbx respond``) reads it: the daemon's own connection sees its batch before the
+    commit reaches the file."""
+    sink = open_sink(net.configs[cc].sink.url, durable=False)
+    try:
+        return sink.held_notice(NOTICE) is not None
+    finally:
+        sink.close()
 
 
 async def test_the_issuer_refuses_a_response_from_a_bureau_it_did_not_send_the_notice_to(
