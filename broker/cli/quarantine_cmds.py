@@ -15,17 +15,10 @@ from typing import Any
 
 import click
 
+from broker.cli.node_cmds import CONFIG, JSON_OUT
 from broker.errors import NbxError
 from broker.vocab import Reason
 
-CONFIG = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="The node's TOML configuration file.",
-)
-JSON_OUT = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 TIMEOUT = click.option(
     "--timeout",
     "timeout_s",
