@@ -554,7 +554,7 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
             proof = proofs.get((r["recipient"], m["msg_id"]))
             erasure = "" if proof is None else f"  [purge {proof}, due {m['deadline']}]"
             click.echo(
-                f"{r['recipient']:3} {m['kind']:8} {m['sent']:8} {answers or 'no receipt yet'}"
+                f"{r['recipient']:3} {m['kind']:8} {m['status']:8} {answers or 'no receipt yet'}"
                 f"{erasure}"
             )
         click.echo(f"{r['recipient']:3} state    {states[r['recipient']]}")
@@ -572,7 +572,10 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
 def pending_receipts(rows: list[Any]) -> int:
     """How many messages of ``nbx status``'s rows were sent and have no receipt yet."""
     return sum(
-        1 for r in rows for m in r["messages"] if m["sent"] == SendStatus.SENT and not m["receipts"]
+        1
+        for r in rows
+        for m in r["messages"]
+        if m["status"] == SendStatus.SENT and not m["receipts"]
     )
 
 
@@ -603,7 +606,7 @@ def purge_proof(message: Any, messages: list[Any], now: Any) -> str | None:
     from broker.sinks.retention import stamp
 
     deadline = message["deadline"]
-    if deadline is None or message["sent"] != SendStatus.SENT:
+    if deadline is None or message["status"] != SendStatus.SENT:
         return None
     order = [m for m in messages if m["kind"] == message["kind"] and m["deadline"] == deadline]
     if any(x["status"] == ReceiptStatus.PURGED for m in order for x in m["receipts"]):
@@ -675,7 +678,7 @@ def recipient_state(row: Any, facts: list[Any], rules: Any) -> str:
         for f in facts
     )
     answers = {x["status"] for x in latest["receipts"]}
-    if latest["sent"] == SendStatus.HELD and not answers:
+    if latest["status"] == SendStatus.HELD and not answers:
         return SendStatus.HELD.value if not approved else SendStatus.SENT.value
     if ReceiptStatus.REJECTED in answers:
         return ReceiptStatus.REJECTED.value

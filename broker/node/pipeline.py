@@ -521,7 +521,7 @@ def _holds_sent(sink: Sink, notice_id: str, recipient: str) -> bool:
             return False
         return any(
             m["kind"] in (MessageKind.PUBLISH, MessageKind.UPDATE)
-            and m["sent"] in (SendStatus.SENT, SendStatus.HELD)
+            and m["status"] in (SendStatus.SENT, SendStatus.HELD)
             for m in messages
         )
     return False

@@ -508,7 +508,7 @@ class Publisher:
         return [
             r["recipient"]
             for r in self.store.status(notice_id)
-            if any(m["sent"] == SendStatus.SENT for m in r["messages"])
+            if any(m["status"] == SendStatus.SENT for m in r["messages"])
         ]
 
     # --- answers to a notice --------------------------------------------------------------

@@ -419,7 +419,7 @@ class SentRow(TypedDict):
 
     msg_id: str
     kind: str  # a MessageKind
-    sent: str  # a SendStatus
+    status: str  # a SendStatus: what the publisher did (as ``publish --json``'s ``status``)
     reason: str | None
     at: str
     receipts: list[ReceiptRow]
@@ -516,7 +516,7 @@ def status_rows(
             {
                 "msg_id": msg_id,
                 "kind": kind,
-                "sent": status,
+                "status": status,
                 "reason": reason,
                 "at": at,
                 "receipts": by_msg.get((msg_id, recipient), []),

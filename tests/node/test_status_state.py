@@ -21,7 +21,7 @@ def row(sent: str = "sent", *receipts: str, kind: str = "publish", h: str = "H1"
             {
                 "msg_id": "m1",
                 "kind": kind,
-                "sent": sent,
+                "status": sent,
                 "reason": None,
                 "at": "t",
                 "receipts": [{"status": s, "reason": None, "at": "t"} for s in receipts],

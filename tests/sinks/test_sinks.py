@@ -142,9 +142,9 @@ def test_sent_and_receipts_make_the_status(sink: Sink) -> None:
     assert sink.record_receipt(receipt) is True
     assert sink.record_receipt(receipt) is False
     status = {r["recipient"]: r["messages"][0] for r in sink.status("IT-1")}
-    assert status["FR"]["sent"] == "sent"
+    assert status["FR"]["status"] == "sent"
     assert [x["status"] for x in status["FR"]["receipts"]] == ["delivered"]
-    assert status["DE"]["sent"] == "failed"
+    assert status["DE"]["status"] == "failed"
     assert status["DE"]["receipts"] == []
 
 
