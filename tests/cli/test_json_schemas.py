@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
@@ -21,6 +19,7 @@ from broker import devbroker
 from broker.cli import main
 from broker.examples import notices_dir, policies_dir
 from broker.node.provision import provision
+from tests.cli.test_errors import LEAVES, _command
 from tests.node.test_cli_node import nbx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,19 +33,10 @@ ELSEWHERE = {
 }
 
 
-def _leaves(command: click.Command, words: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    if isinstance(command, click.Group):
-        ctx = click.Context(command)
-        for name in command.list_commands(ctx):
-            sub = command.get_command(ctx, name)
-            assert sub is not None
-            yield from _leaves(sub, (*words, name))
-    elif any(p.name == "as_json" for p in command.params):
-        yield words
-
-
 #: every command with --json, by its schema's name
-JSON_COMMANDS = {"-".join(words) for words in _leaves(main)}
+JSON_COMMANDS = {
+    "-".join(words) for words in LEAVES if any(p.name == "as_json" for p in _command(words).params)
+}
 
 
 def _registry() -> Registry[Any]:
