@@ -57,7 +57,7 @@ typecheck: $(STAMP)
 COVERAGE_FLOOR := 86
 
 unit: $(STAMP) browser
-	NBX_TEST_BROKER=noida NBX_REQUIRE_CHROMIUM=1 $(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
+	NBX_TEST_BROKER=noida NBX_REQUIRE_CHROMIUM=1 $(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) --durations=25
 
 e2e-tansu: $(STAMP) browser
 	NBX_TEST_BROKER=tansu NBX_REQUIRE_CHROMIUM=1 $(BIN)/pytest -m e2e
