@@ -316,3 +316,24 @@ REASON_HELP: Final[dict[Reason, str]] = {
 NOT_KEPT: Final[frozenset[Reason]] = frozenset(
     {Reason.DECLINED_BY_POLICY, Reason.NOT_IN_ADDRESSEES, Reason.REVIEW_REQUIRED}
 )
+
+
+class Metric(StrEnum):
+    """Every Prometheus metric NBX exports (``/metrics``; docs/operations.md). Names follow
+    Prometheus conventions: ``nbx_`` prefix, base units, ``_total`` for counters. Labels carry
+    only codes (topic, partition, reason, status, kind, use, key id), never personal data or a
+    notice id."""
+
+    BUILD_INFO = "nbx_build_info"
+    RECORDS_CONSUMED = "nbx_records_consumed_total"
+    DELIVERED = "nbx_messages_delivered_total"
+    QUARANTINED = "nbx_messages_quarantined_total"
+    RECEIPTS_SENT = "nbx_receipts_sent_total"
+    RECEIPTS_RECEIVED = "nbx_receipts_received_total"
+    PUBLISHED = "nbx_messages_published_total"
+    CONSUMER_LAG = "nbx_consumer_lag_records"
+    PROCESSING_SECONDS = "nbx_record_processing_seconds"
+    STORE_COMMIT_SECONDS = "nbx_store_commit_seconds"
+    DIRECTORY_SERIAL = "nbx_directory_serial"
+    KEY_EXPIRY_DAYS = "nbx_key_expiry_days"
+    READY = "nbx_ready"

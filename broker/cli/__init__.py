@@ -32,6 +32,7 @@ COMMAND_MODULES: dict[str, str] = {
     "cancel": "node_cmds",
     "consume": "node_cmds",
     "demo": "brokers",
+    "deploy": "deploy_cmds",
     "dev-broker": "brokers",
     "directory": "keys_cmds",
     "erasure": "erasure_cmds",

@@ -37,3 +37,8 @@ def hold(reviewer: str) -> str:
 def quarantine(bureau: str) -> str:
     """Topic where ``bureau``'s daemon puts messages that failed a check (raw bytes + reason)."""
     return f"nbx.quarantine.{_check(bureau)}"
+
+
+def group(bureau: str) -> str:
+    """The consumer group of ``bureau``'s daemon (its inbox, receipts and holding topics)."""
+    return f"nbx.{_check(bureau)}"

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("schemas", "keys"),
     ("envelope",),
     ("policy", "sinks", "screening"),
-    ("node", "report"),
+    ("node", "report", "deploy"),
     ("testing", "devbroker", "examples"),
     ("bench", "demo"),
     ("cli", "__init__"),
@@ -223,7 +223,7 @@ def test_an_import_that_runs_up_is_named_with_file_line_and_both_layers() -> Non
     wrong = layer_violations(found)
     assert wrong == [
         f"broker/wire/fake.py:{line}: broker.wire.fake (wire, layer {LAYER_OF['wire']}: wire) "
-        f"imports {target}: runs up to layer {LAYER_OF['node']} (node, report)"
+        f"imports {target}: runs up to layer {LAYER_OF['node']} (node, report, deploy)"
         for line, target in [
             (2, "broker.node.pipeline"),
             (4, "broker.node"),
