@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from broker.errors import KeyDirectoryError, TransportError
+from broker.keys.anchor import AnchorLink
 from broker.keys.directory import Directory
 from broker.logging import get_logger
 from broker.transport import DIRECTORY_TOPIC, KafkaSettings
@@ -72,10 +73,18 @@ async def publish_directory(settings: KafkaSettings, signed: bytes) -> None:
 @dataclass
 class Found:
     """What a read of the topic brought: the highest verified serial at or above the floor, and
-    the highest verified serial below it (a rollback attempt, or history), if any."""
+    the highest verified serial below it (a rollback attempt, or history), if any.
+
+    When the best directory so far is signed by a successor of the anchor the read began with
+    (anchor rotation), the later records of the same read are verified against that successor
+    (``anchor``), as a running node does once it pinned it, and ``best.links`` holds every link
+    followed from the anchor the read began with."""
 
     best: Directory | None = None
     older: int | None = None
+    #: the anchor reached in this read (None: still the one the read began with)
+    anchor: ed25519.Ed25519PublicKey | None = None
+    links: tuple[AnchorLink, ...] = ()
 
     def consider(
         self,
@@ -91,8 +100,9 @@ class Found:
         not verify is logged (``directory.skipped``), one older than ``floor`` too
         (``directory.refused``) unless ``quiet`` (reading history at start)."""
         log = get_logger()
+        pinned = self.anchor if self.anchor is not None else anchor
         try:
-            found = Directory.from_signed(value, anchor, source=DIRECTORY_TOPIC)
+            found = Directory.from_signed(value, pinned, source=DIRECTORY_TOPIC)
         except KeyDirectoryError:
             log.warning(
                 "directory.skipped",
@@ -115,7 +125,9 @@ class Found:
                 )
             return
         if self.best is None or found.serial > self.best.serial:
-            self.best = found
+            if found.links:  # signed by a successor: pin it for the rest of this read
+                self.anchor, self.links = found.anchor, self.links + found.links
+            self.best = Directory(found.body, found.signed, found.anchor, self.links)
 
 
 class DirectoryReader:
