@@ -413,7 +413,7 @@ class FileDirectory(FollowedDirectory):
         self._seen: tuple[int, int, int] | None = None
         self._bad: tuple[int, int, int] | None = None
         signature = self._stat()
-        self._first(Directory.load(path, anchor, min_serial=self.floor))
+        self._first(Directory.load(path, self.anchor, min_serial=self.floor))
         self._seen = signature
         self.confirm()
 
