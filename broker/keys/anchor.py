@@ -36,12 +36,18 @@ ANCHOR_LINK_DOMAIN = b"nbx/anchor-link/v1\x00"
 __all__ = [
     "ANCHOR_LINK_DOMAIN",
     "AnchorLink",
+    "UnannouncedAnchorError",
     "Walked",
     "kid_of",
     "make_link",
     "parse_links",
     "walk",
 ]
+
+
+class UnannouncedAnchorError(KeyDirectoryError):
+    """A directory (or a stored chain) leads to an anchor that the pinned anchor did not announce:
+    a forged link, or a signer no chain reaches (logged with reason ``unannounced-anchor``)."""
 
 
 def kid_of(key: ed25519.Ed25519PublicKey) -> str:
@@ -177,7 +183,7 @@ def walk(
                 f"{source}: the anchor link {link.name} does not verify with anchor "
                 f"{link.from_kid} (forged)"
             )
-            raise KeyDirectoryError(msg)
+            raise UnannouncedAnchorError(msg)
         current = link.to_key()
         used.append(link)
     return Walked(current, tuple(used))

@@ -57,7 +57,7 @@ from pydantic import (
 
 from broker.errors import EnvelopeRejected, KeyDirectoryError
 from broker.ids import BureauId
-from broker.keys.anchor import AnchorLink, parse_links, walk
+from broker.keys.anchor import AnchorLink, UnannouncedAnchorError, parse_links, walk
 from broker.keys.bureau import BureauPublicKeys, FixedKeys
 from broker.keys.hybrid import hybrid_public_key
 from broker.keys.key_ids import key_id, raw_public
@@ -277,10 +277,10 @@ def _signer(
     )
     chain = content.get("anchor_chain")
     if chain is None:
-        raise KeyDirectoryError(unannounced)
+        raise UnannouncedAnchorError(unannounced)
     walked = walk(pinned, parse_links(chain, source), source, until=claimed)
     if walked.kid != claimed:
-        raise KeyDirectoryError(unannounced)
+        raise UnannouncedAnchorError(unannounced)
     if not _verifies(walked.anchor, signature, signed_bytes):
         msg = (
             f"{source}: directory signature does not verify with anchor {claimed}, the "

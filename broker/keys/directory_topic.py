@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from broker.errors import KeyDirectoryError, TransportError
-from broker.keys.anchor import AnchorLink
+from broker.keys.anchor import AnchorLink, UnannouncedAnchorError
 from broker.keys.directory import Directory
 from broker.logging import get_logger
 from broker.transport import DIRECTORY_TOPIC, KafkaSettings
@@ -103,13 +103,15 @@ class Found:
         pinned = self.anchor if self.anchor is not None else anchor
         try:
             found = Directory.from_signed(value, pinned, source=DIRECTORY_TOPIC)
-        except KeyDirectoryError:
+        except KeyDirectoryError as exc:
             log.warning(
                 "directory.skipped",
                 topic=DIRECTORY_TOPIC,
                 partition=partition,
                 offset=offset,
-                reason=DirectoryState.UNVERIFIED,
+                reason=DirectoryState.UNANNOUNCED
+                if isinstance(exc, UnannouncedAnchorError)
+                else DirectoryState.UNVERIFIED,
             )
             return
         if found.serial < floor:

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from broker.errors import ConfigError, KeyDirectoryError, PolicyError, TransportError
 from broker.keys import BureauKeys, BureauPublicKeys, Directory, KeyLookup
-from broker.keys.anchor import AnchorLink, kid_of, parse_links, walk
+from broker.keys.anchor import AnchorLink, UnannouncedAnchorError, kid_of, parse_links, walk
 from broker.keys.directory_topic import DirectoryReader, Found, no_directory
 from broker.keys.rules import NetworkRules
 from broker.logging import get_logger
@@ -442,9 +442,12 @@ class FileDirectory(FollowedDirectory):
             return
         try:
             found = Directory.load(self.path, self.anchor)
-        except KeyDirectoryError:
+        except KeyDirectoryError as exc:
+            unannounced = isinstance(exc, UnannouncedAnchorError)
             self._log.warning(
-                "directory.skipped", topic=self.source, reason=DirectoryState.UNVERIFIED
+                "directory.skipped",
+                topic=self.source,
+                reason=DirectoryState.UNANNOUNCED if unannounced else DirectoryState.UNVERIFIED,
             )
             self._bad = signature
             return

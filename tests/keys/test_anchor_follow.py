@@ -169,6 +169,7 @@ async def test_a_successor_nobody_announced_is_refused_and_the_node_keeps_its_se
         with capture_logs() as logs:
             world.write(body, rogue)
             assert await until(lambda: bool(events(logs, "directory.skipped")))
+        assert events(logs, "directory.skipped")[0]["reason"] == "unannounced-anchor"
         assert directory.serial == 3
         assert kid_of(directory.anchor) == kid_of(world.a.public_key())
     finally:

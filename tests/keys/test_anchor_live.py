@@ -140,6 +140,8 @@ async def test_running_daemons_follow_an_anchor_rotation_without_restart(
                 ),
                 30.0,
             )
+        reasons = {e["reason"] for e in logs if e["event"] == "directory.skipped"}
+        assert reasons == {"unannounced-anchor"}
         assert [_serial(d) for d in daemons] == [taken] * 3
         assert {_anchor(d) for d in daemons} == {b}
         it_file.write_bytes(genuine)
