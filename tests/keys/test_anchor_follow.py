@@ -358,3 +358,42 @@ def test_cli_take_over_without_pinned_key_checks_the_announcing_anchor(tmp_path:
     world.write(json.dumps(document).encode())
     out = run("keys", "rotate-anchor", "--file", world.path, "--anchor-key", key, ok=False)
     assert "directory signature does not verify" in error(out)
+
+
+def test_cli_bad_directories_are_one_line_naming_the_file(tmp_path: Path) -> None:
+    """The issue's bad input for directories, through ``nbx``: a bad signature, a lower serial
+    and a successor nobody announced are each one line naming the file (exit 1); publishing such
+    a file is refused before anything is sent."""
+    world = Rotation(tmp_path)
+    pub = tmp_path / "anchor.pub"
+    from broker.keys.files import write_public_key
+
+    write_public_key(pub, world.a.public_key())
+    a = kid_of(world.a.public_key())
+    d = world.path
+
+    document = json.loads(d.read_bytes())
+    document["directory"]["bureaus"][0]["name"] = "EVIL"
+    world.write(json.dumps(document).encode())
+    out = run("directory", "verify", d, "--anchor", pub, ok=False)
+    assert error(out) == (
+        f"nbx: error: {d}: directory signature does not verify with the pinned trust anchor"
+    )
+
+    world.write(world.s3, world.a)
+    out = run("directory", "verify", d, "--anchor", pub, "--min-serial", 9, ok=False)
+    assert error(out) == (
+        f"nbx: error: {d}: directory serial 3 is older than serial 9 (rollback refused)"
+    )
+
+    rogue = new_key()
+    r = kid_of(rogue.public_key())
+    body = world.s3.model_copy(update={"anchor_kid": r, "successor": None})
+    world.write(body, rogue)
+    expected = (
+        f"nbx: error: {d}: directory signature does not verify with the pinned trust anchor {a}; "
+        f"it is signed by anchor {r}, which {a} did not announce as its successor"
+    )
+    assert error(run("directory", "verify", d, "--anchor", pub, ok=False)) == expected
+    out = run("directory", "publish", d, "--anchor", pub, "--bootstrap", "127.0.0.1:9", ok=False)
+    assert error(out) == expected
