@@ -145,6 +145,14 @@ async def test_running_daemons_follow_an_anchor_rotation_without_restart(
         assert [_serial(d) for d in daemons] == [taken] * 3
         assert {_anchor(d) for d in daemons} == {b}
         it_file.write_bytes(genuine)
+
+        # nbx directory fetch --anchor OLD.pub follows the chain to the successor's newest serial
+        fetch = keys_cmds.fetch.callback
+        assert fetch is not None
+        fetched = tmp_path / "fetched.json"
+        old_pub = tmp_path / "anchor" / "trust-anchor.pub"
+        await asyncio.to_thread(fetch, fetched, old_pub, kafka_bootstrap, None, 0)
+        assert fetched.read_bytes() == genuine
         third = example("red", issuing_bureau="US", notice_id="US-2026-0103")
         assert (await net.publish("US", third, ["FR", "DE", "IT"])).sent == ["DE", "FR", "IT"]
         assert await wait_for(lambda: all(d.stats.delivered == 3 for d in daemons))
