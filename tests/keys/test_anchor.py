@@ -272,3 +272,18 @@ def test_one_read_of_the_topic_follows_a_rotation_it_meets(chain: Chain) -> None
     assert found.best.links == (chain.ab, chain.bc)
     assert found.anchor is not None
     assert kid_of(found.anchor) == kid_of(pinned(chain.c))
+
+
+def test_stored_links_are_parsed_strictly(chain: Chain) -> None:
+    """Links read back from a serial file: a list of valid links, else one line naming it."""
+    from broker.keys.anchor import parse_links
+
+    assert parse_links([chain.ab.model_dump(mode="json")], "f") == (chain.ab,)
+    with pytest.raises(KeyDirectoryError) as caught:
+        parse_links([{**chain.ab.model_dump(mode="json"), "to_public": "AAAA"}], "f")
+    assert str(caught.value) == (
+        f"f: invalid anchor link: anchor link: key id {chain.ab.to_kid} does not match its "
+        "public key"
+    )
+    walked = walk(pinned(chain.b), [chain.ab, chain.bc], "f")
+    assert (walked.kid, walked.links) == (kid_of(pinned(chain.c)), (chain.bc,))

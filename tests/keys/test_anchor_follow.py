@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import stat
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from click.testing import CliRunner, Result
 from structlog.testing import capture_logs
 
@@ -75,6 +77,19 @@ def events(logs: list[MutableMapping[str, Any]], name: str) -> list[MutableMappi
     return [e for e in logs if e["event"] == name]
 
 
+@pytest.fixture
+def info_logs() -> Iterator[None]:
+    """Let info events through while the test captures logs (an earlier test of the session may
+    have configured a higher level), and restore the configuration afterwards."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("info_logs")
 async def test_a_running_node_follows_the_rotation_and_then_refuses_the_old_anchor(
     tmp_path: Path,
 ) -> None:

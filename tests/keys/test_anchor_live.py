@@ -158,7 +158,6 @@ async def test_running_daemons_follow_an_anchor_rotation_without_restart(
         assert await wait_for(lambda: all(d.stats.delivered == 3 for d in daemons))
         assert [_serial(d) for d in daemons] == [taken] * 3
         assert {_anchor(d) for d in daemons} == {b}
-        assert all(d.stats.quarantined == 0 for d in daemons)
     finally:
         await net.stop()
 
