@@ -412,3 +412,28 @@ def test_cli_bad_directories_are_one_line_naming_the_file(tmp_path: Path) -> Non
     assert error(run("directory", "verify", d, "--anchor", pub, ok=False)) == expected
     out = run("directory", "publish", d, "--anchor", pub, "--bootstrap", "127.0.0.1:9", ok=False)
     assert error(out) == expected
+
+
+def test_cli_consume_refuses_an_unannounced_anchor_at_start(tmp_path: Path) -> None:
+    """``nbx consume`` with a directory file signed by a key the pinned anchor never announced:
+    one line naming the file, exit 1, before any connection (nothing is read or committed)."""
+    from broker.node.provision import provision
+
+    paths = provision(tmp_path, ["FR", "US"], bootstrap="127.0.0.1:9")
+    d = tmp_path / "directory.json"
+    from broker.keys import Directory
+    from broker.keys.files import load_anchor_public_key
+
+    pinned = load_anchor_public_key(tmp_path / "anchor" / "trust-anchor.pub")
+    body = Directory.load(d, pinned).body
+    rogue = new_key()
+    r, a = kid_of(rogue.public_key()), kid_of(pinned)
+    d.write_bytes(sign_directory(body.model_copy(update={"anchor_kid": r}), rogue))
+    out = run("consume", "--config", paths["FR"], "--connect-timeout", 0, ok=False)
+    assert out.exit_code == 1
+    line = error(out)
+    assert line.startswith("nbx: error: ")
+    assert line.endswith(
+        f"directory.json: directory signature does not verify with the pinned trust anchor {a}; "
+        f"it is signed by anchor {r}, which {a} did not announce as its successor"
+    )
