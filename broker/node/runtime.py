@@ -258,6 +258,8 @@ class FollowedDirectory:
             return False
         signer = directory.anchor
         rotated = signer is not None and kid_of(signer) != kid_of(self.anchor)
+        if rotated and not self._announced(previous, directory):
+            return False
         chain = self.chain + directory.links if rotated else self.chain
         if self.serial_file is not None:
             self.serial_file.write(directory.serial, chain)
@@ -291,6 +293,24 @@ class FollowedDirectory:
                 current_serial=previous.serial,
             )
         return True
+
+    def _announced(self, previous: Directory | None, directory: Directory) -> bool:
+        """Whether the first step of ``directory``'s chain is the successor the current directory
+        announces, when it announces one (a later announcement replaces an earlier one: a node
+        that saw it does not follow the link to the replaced successor). Logged when not."""
+        named = previous.body.successor if previous is not None else None
+        first = directory.links[0] if directory.links else None
+        if named is None or first is None or first.to_kid == named.to_kid:
+            return True
+        self._log.warning(
+            "directory.skipped",
+            topic=self.source,
+            serial=directory.serial,
+            current_serial=self.serial,
+            anchor_kid=first.to_kid,
+            reason=DirectoryState.UNANNOUNCED,
+        )
+        return False
 
     def confirm(self, at: float | None = None) -> None:
         """The directory was confirmed (at ``at``, ``time.monotonic()``; default now)."""
@@ -461,7 +481,9 @@ class FileDirectory(FollowedDirectory):
             )
             self._bad = signature
             return
-        self.install(found)
+        if not self.install(found) and found.serial > self.serial:  # a replaced announcement
+            self._bad = signature
+            return
         self._seen, self._bad = signature, None
         self.confirm()
 

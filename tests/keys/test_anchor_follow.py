@@ -437,3 +437,43 @@ def test_cli_consume_refuses_an_unannounced_anchor_at_start(tmp_path: Path) -> N
         f"directory.json: directory signature does not verify with the pinned trust anchor {a}; "
         f"it is signed by anchor {r}, which {a} did not announce as its successor"
     )
+
+
+@pytest.mark.usefixtures("info_logs")
+async def test_a_replaced_announcement_is_not_followed(tmp_path: Path) -> None:
+    """A announced B, then announced C instead (B's key was lost or exposed before it took
+    over). A node that read the second announcement skips a take-over by B (reason
+    unannounced-anchor, its serial and anchor kept) and follows C's."""
+    world = Rotation(tmp_path)
+    c = new_key()
+    now = datetime.now(UTC)
+    to_c = make_link(world.a, c.public_key(), now)
+    announced_c = announce_successor(world.s3, to_c, now=now)  # serial 4, names C
+    by_b = take_over(reissue(world.s3, now=now), world.b.public_key(), now=now)  # serial 5
+    by_c = take_over(announced_c, c.public_key(), now=now)  # serial 5
+    world.write(announced_c, world.a)
+    directory = world.follow()
+    owner = object()
+    await directory.start(owner)
+    try:
+        with capture_logs() as logs:
+            world.write(by_b, world.b)
+            assert await until(lambda: bool(events(logs, "directory.skipped")))
+        assert events(logs, "directory.skipped") == [
+            {
+                "event": "directory.skipped",
+                "log_level": "warning",
+                "topic": str(world.path),
+                "serial": 5,
+                "current_serial": 4,
+                "anchor_kid": kid_of(world.b.public_key()),
+                "reason": "unannounced-anchor",
+            }
+        ]
+        assert directory.serial == 4
+        assert kid_of(directory.anchor) == kid_of(world.a.public_key())
+        world.write(by_c, c)
+        assert await until(lambda: directory.serial == 5)
+        assert kid_of(directory.anchor) == kid_of(c.public_key())
+    finally:
+        await directory.stop(owner)
