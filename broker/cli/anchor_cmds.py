@@ -104,6 +104,10 @@ def announce(path: Path, key: ed25519.Ed25519PrivateKey, successor_path: Path) -
     link = make_link(key, successor, datetime.now(UTC))
     new = edit.announce_successor(body, link, now=link.at)
     click.echo(f"anchor {kid} announces its successor {link.to_kid}")
+    if body.successor is not None and body.successor.to_kid != link.to_kid:
+        click.echo(
+            f"(replaces the announcement of {body.successor.to_kid} in serial {body.serial})"
+        )
     _save(path, new, key)
     click.echo(
         f"next: publish {path.name} (nbx directory publish), then the holder of the successor's "

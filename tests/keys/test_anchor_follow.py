@@ -290,6 +290,26 @@ def test_cli_rotate_anchor_announce_take_over_show_verify(tmp_path: Path) -> Non
         f"wrote {d} serial 2 (was 1)",
     ]
     assert f"successor announced: {b} at " in run("directory", "show", d, "--anchor", op).output
+    other = tmp_path / "other"
+    run("keys", "init-anchor", other)
+    o = kid_of(load_anchor_public_key(other / "trust-anchor.pub"))
+    out = run(
+        "keys",
+        "rotate-anchor",
+        "--file",
+        d,
+        "--anchor-key",
+        ok,
+        "--successor",
+        other / "trust-anchor.pub",
+    )
+    assert out.output.splitlines()[:3] == [
+        f"anchor {a} announces its successor {o}",
+        f"(replaces the announcement of {b} in serial 2)",
+        f"wrote {d} serial 3 (was 2)",
+    ]
+    out = run("keys", "rotate-anchor", "--file", d, "--anchor-key", ok, "--successor", np)
+    assert out.output.splitlines()[1] == f"(replaces the announcement of {o} in serial 3)"
 
     out = run("keys", "rotate-anchor", "--file", d, "--anchor-key", nk, "--successor", np, ok=False)
     assert error(out) == (
@@ -298,7 +318,7 @@ def test_cli_rotate_anchor_announce_take_over_show_verify(tmp_path: Path) -> Non
     )
     out = run("keys", "rotate-anchor", "--file", d, "--anchor-key", ok, ok=False)
     assert error(out) == (
-        f"nbx: error: {d}: the key {a} is the current anchor of directory serial 2: to rotate, "
+        f"nbx: error: {d}: the key {a} is the current anchor of directory serial 4: to rotate, "
         "announce a successor with --successor NEW.pub"
     )
     rogue = tmp_path / "rogue"
@@ -308,21 +328,21 @@ def test_cli_rotate_anchor_announce_take_over_show_verify(tmp_path: Path) -> Non
     )
     r = kid_of(load_anchor_public_key(rogue / "trust-anchor.pub"))
     assert error(out) == (
-        f"nbx: error: {d}: the key {r} is neither the anchor {a} of directory serial 2 nor its "
+        f"nbx: error: {d}: the key {r} is neither the anchor {a} of directory serial 4 nor its "
         f"announced successor {b}"
     )
 
     out = run("keys", "rotate-anchor", "--file", d, "--anchor-key", nk, "--anchor", op)
     assert out.output.splitlines()[:3] == [
-        f"directory serial 2 verified with {op}",
+        f"directory serial 4 verified with {op}",
         f"anchor {b} takes over from {a} (anchor chain of 1 link(s))",
-        f"wrote {d} serial 3 (was 2)",
+        f"wrote {d} serial 5 (was 4)",
     ]
     shown = run("directory", "show", d, "--anchor", op).output.splitlines()
     assert shown[1] == f"anchor {b} (signature verified along the chain {a} -> {b})"
     assert shown[2].startswith(f"anchor chain: {a} -> {b} at ")
-    assert run("directory", "verify", d, "--anchor", op).output.startswith(f"ok: {d} serial 3")
-    assert run("directory", "verify", d, "--anchor", np).output.startswith(f"ok: {d} serial 3")
+    assert run("directory", "verify", d, "--anchor", op).output.startswith(f"ok: {d} serial 5")
+    assert run("directory", "verify", d, "--anchor", np).output.startswith(f"ok: {d} serial 5")
 
     # the new anchor edits the directory; the old one can no longer
     de = tmp_path / "de" / "DE.public.json"
@@ -341,7 +361,7 @@ def test_cli_rotate_anchor_announce_take_over_show_verify(tmp_path: Path) -> Non
         ok=False,
     )
     assert error(out) == (
-        f"nbx: error: the directory serial 4 names the trust anchor {b}, not the signing key {a}"
+        f"nbx: error: the directory serial 6 names the trust anchor {b}, not the signing key {a}"
     )
     run("directory", "add", "DE", "--keys", de, "--name", "DE", "--file", d, "--anchor-key", nk)
     listing = run("directory", "show", d, "--anchor", op).output
@@ -349,7 +369,7 @@ def test_cli_rotate_anchor_announce_take_over_show_verify(tmp_path: Path) -> Non
     assert "DE  DE  roles=member" in listing
     out = run("keys", "rotate-anchor", "--file", d, "--anchor-key", ok, "--successor", op, ok=False)
     assert error(out) == (
-        f"nbx: error: {d}: the key {a} is no longer the anchor: directory serial 4 is signed by "
+        f"nbx: error: {d}: the key {a} is no longer the anchor: directory serial 6 is signed by "
         f"its successor {b}"
     )
 
