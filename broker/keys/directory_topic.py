@@ -78,13 +78,18 @@ class Found:
     When the best directory so far is signed by a successor of the anchor the read began with
     (anchor rotation), the later records of the same read are verified against that successor
     (``anchor``), as a running node does once it pinned it, and ``best.links`` holds every link
-    followed from the anchor the read began with."""
+    followed from the anchor the read began with. A successor's directory whose first link is not
+    the successor named by the newest directory of the current anchor read so far (when that one
+    names a successor: a later announcement replaces an earlier one) is skipped as
+    ``unannounced-anchor``."""
 
     best: Directory | None = None
     older: int | None = None
     #: the anchor reached in this read (None: still the one the read began with)
     anchor: ed25519.Ed25519PublicKey | None = None
     links: tuple[AnchorLink, ...] = ()
+    #: (serial, announced successor's key id) of the newest directory of the current anchor read
+    head: tuple[int, str | None] | None = None
 
     def consider(
         self,
@@ -114,6 +119,20 @@ class Found:
                 else DirectoryState.UNVERIFIED,
             )
             return
+        if not found.links:
+            if self.head is None or found.serial > self.head[0]:
+                self.head = (found.serial, _announced(found))
+        elif self.head is not None and self.head[1] not in (None, found.links[0].to_kid):
+            log.warning(
+                "directory.skipped",
+                topic=DIRECTORY_TOPIC,
+                partition=partition,
+                offset=offset,
+                serial=found.serial,
+                anchor_kid=found.links[0].to_kid,
+                reason=DirectoryState.UNANNOUNCED,
+            )
+            return
         if found.serial < floor:
             self.older = max(self.older or 0, found.serial)
             if not quiet:
@@ -129,7 +148,14 @@ class Found:
         if self.best is None or found.serial > self.best.serial:
             if found.links:  # signed by a successor: pin it for the rest of this read
                 self.anchor, self.links = found.anchor, self.links + found.links
+                self.head = (found.serial, _announced(found))
             self.best = Directory(found.body, found.signed, found.anchor, self.links)
+
+
+def _announced(directory: Directory) -> str | None:
+    """The key id of the successor ``directory`` announces, if any."""
+    successor = directory.body.successor
+    return None if successor is None else successor.to_kid
 
 
 class DirectoryReader:

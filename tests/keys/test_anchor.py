@@ -287,3 +287,42 @@ def test_stored_links_are_parsed_strictly(chain: Chain) -> None:
     )
     walked = walk(pinned(chain.b), [chain.ab, chain.bc], "f")
     assert (walked.kid, walked.links) == (kid_of(pinned(chain.c)), (chain.bc,))
+
+
+def test_a_read_of_the_topic_skips_a_take_over_whose_announcement_was_replaced(
+    chain: Chain,
+) -> None:
+    """In log order: A names B (serial 3), A names C instead (serial 4), B takes over (serial 5,
+    from the replaced announcement), C takes over (serial 5): the read skips B's directory
+    (unannounced-anchor) and ends on C's."""
+    from structlog.testing import capture_logs
+
+    to_c = make_link(chain.a, chain.c.public_key(), T0)
+    names_c = announce_successor(chain.s3, to_c, now=T0)
+    by_b = take_over(reissue(chain.s3, now=T0), chain.b.public_key(), now=T0)
+    by_c = take_over(names_c, chain.c.public_key(), now=T0)
+    found = Found()
+    values = [
+        sign_directory(chain.s3, chain.a),
+        sign_directory(names_c, chain.a),
+        sign_directory(by_b, chain.b),
+        sign_directory(by_c, chain.c),
+    ]
+    with capture_logs() as logs:
+        for offset, value in enumerate(values):
+            found.consider(value, pinned(chain.a), 0, partition=0, offset=offset, quiet=True)
+    assert found.best is not None
+    assert found.best.serial == 5
+    assert found.best.links == (to_c,)
+    assert [e for e in logs if e["event"] == "directory.skipped"] == [
+        {
+            "event": "directory.skipped",
+            "log_level": "warning",
+            "topic": "nbx.directory",
+            "partition": 0,
+            "offset": 2,
+            "serial": 5,
+            "anchor_kid": kid_of(pinned(chain.b)),
+            "reason": "unannounced-anchor",
+        }
+    ]
