@@ -80,6 +80,9 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "due",
         # retention (a time, never personal data)
         "retain_until",
+        # anchor rotation (key ids of trust anchors, never personal data)
+        "anchor_kid",
+        "previous_anchor_kid",
     }
 )
 

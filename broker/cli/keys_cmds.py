@@ -481,7 +481,15 @@ def show(path: Path, anchor: Path) -> None:
     loaded = Directory.load(path, files.load_anchor_public_key(anchor))
     body = loaded.body
     click.echo(f"directory serial {body.serial} issued {_when(body.issued_at)}")
-    click.echo(f"anchor {body.anchor_kid} (signature verified with {anchor})")
+    if loaded.links:  # signed by a successor of the pinned anchor (anchor rotation)
+        via = " -> ".join([loaded.links[0].from_kid, *(x.to_kid for x in loaded.links)])
+        click.echo(f"anchor {body.anchor_kid} (signature verified along the chain {via})")
+    else:
+        click.echo(f"anchor {body.anchor_kid} (signature verified with {anchor})")
+    for link in body.anchor_chain:
+        click.echo(f"anchor chain: {link.from_kid} -> {link.to_kid} at {_when(link.at)}")
+    if body.successor is not None:
+        click.echo(f"successor announced: {body.successor.to_kid} at {_when(body.successor.at)}")
     for line in rules_lines(body.rules, body.reviewers()):
         click.echo(line)
     for bureau in body.bureaus:
@@ -724,5 +732,8 @@ def next_epoch(bureau: str, folder: Path) -> None:
 
 def register(group: click.Group) -> None:
     """Add this module's command groups to ``group``."""
+    from broker.cli.anchor_cmds import rotate_anchor  # nbx keys rotate-anchor
+
+    keys.add_command(rotate_anchor)
     group.add_command(keys)
     group.add_command(directory)
