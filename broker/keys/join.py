@@ -37,9 +37,9 @@ from pydantic import (
     ValidationError,
 )
 
-from broker.errors import KeyDirectoryError
+from broker.errors import EnvelopeRejected, KeyDirectoryError
 from broker.ids import BureauId
-from broker.keys.bureau import BureauKeys
+from broker.keys.bureau import BureauKeys, KeyLookup
 from broker.keys.directory import KeyRecord
 from broker.keys.directory_edit import PublicDocument, PublicKeyEntry
 from broker.keys.files import public_document
@@ -190,3 +190,28 @@ def read_join_request(path: Path) -> JoinRequest:
 def join_request_path(folder: Path, bureau: str) -> Path:
     """Where ``nbx node join`` writes the request of ``bureau`` in ``folder``."""
     return folder / f"{bureau}{JOIN_SUFFIX}"
+
+
+def listed(directory: KeyLookup, bureau: str, kid: str, at: datetime) -> bool:
+    """Whether ``directory`` lists ``bureau`` with the signing key ``kid``, usable at ``at``
+    (what a joining node waits for before it consumes or publishes)."""
+    try:
+        directory.signing_key(bureau, kid, at)
+    except (EnvelopeRejected, KeyDirectoryError):
+        return False
+    return True
+
+
+def check_listed(directory: KeyLookup, bureau: str, kid: str, at: datetime) -> None:
+    """Raise :class:`KeyDirectoryError` (one line naming the directory's source) unless
+    :func:`listed`."""
+    if listed(directory, bureau, kid, at):
+        return
+    source = getattr(directory, "source", "directory")
+    serial = getattr(directory, "serial", None)
+    which = f"directory serial {serial}" if serial else "the directory"
+    msg = (
+        f"{source}: {which} does not list {bureau} with its signing key {kid}: the anchor has "
+        "not added it yet (nbx directory add --request, then publish)"
+    )
+    raise KeyDirectoryError(msg)
