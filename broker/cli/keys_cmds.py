@@ -296,6 +296,12 @@ def _bureau_list(values: tuple[str, ...]) -> list[str]:
     "bureau, name and keys are added.",
 )
 @click.option(
+    "--fingerprint",
+    default=None,
+    help="With --request: the fingerprint the requester read out to you; a request whose "
+    "fingerprint differs is refused and nothing is written.",
+)
+@click.option(
     "--role",
     "roles",
     multiple=True,
@@ -314,6 +320,7 @@ def add(
     not_after: str | None,
     directory_file: Path,
     anchor_key: Path,
+    fingerprint: str | None = None,
 ) -> None:
     """Add BUREAU with its keys (creates the directory file, serial 1, if it does not exist).
 
@@ -324,8 +331,11 @@ def add(
     """
     if request is not None:
         given = [o for o, v in (("BUREAU", bureau), ("--keys", public), ("--name", name)) if v]
-        _add_request(request, given, roles, not_after, directory_file, anchor_key)
+        _add_request(request, given, roles, not_after, directory_file, anchor_key, fingerprint)
         return
+    if fingerprint is not None:
+        msg = "--fingerprint: only with --request"
+        raise click.UsageError(msg)
     missing = [o for o, v in (("BUREAU", bureau), ("--keys", public), ("--name", name)) if not v]
     if missing:
         msg = f"give {', '.join(missing)}, or --request CC.join.json"
@@ -349,12 +359,20 @@ def _add_request(
     not_after: str | None,
     directory_file: Path,
     anchor_key: Path,
+    fingerprint: str | None = None,
 ) -> None:
-    """``directory add --request``: verify the request, refuse a bureau id already listed, print
-    what is added, sign the next serial. Nothing is written when anything is refused."""
-    from broker.keys.join import read_join_request
+    """``directory add --request``: verify the request (and its ``fingerprint`` if given),
+    refuse a bureau id already listed, print what is added, sign the next serial. Nothing is
+    written when anything is refused."""
+    from broker.keys.join import read_join_request, same_fingerprint
 
     joining = read_join_request(request)
+    if fingerprint is not None and not same_fingerprint(fingerprint, joining.fingerprint):
+        msg = (
+            f"{request}: fingerprint {joining.fingerprint} is not the one given "
+            f"({fingerprint.strip()}): do not add this request"
+        )
+        raise KeyDirectoryError(msg)
     if given:
         msg = f"--request: not with {', '.join(given)} (the request names them)"
         raise click.UsageError(msg)

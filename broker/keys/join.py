@@ -94,6 +94,11 @@ def fingerprint(signed: bytes) -> str:
     return " ".join(digest[i : i + 4] for i in range(0, 32, 4))
 
 
+def same_fingerprint(given: str, fingerprint_: str) -> bool:
+    """Whether a fingerprint typed by a person (any case, spaces or none) is ``fingerprint_``."""
+    return "".join(given.split()).lower() == "".join(fingerprint_.split())
+
+
 def make_join_request(keys: BureauKeys, *, name: str, contact: str, now: datetime) -> bytes:
     """The join request file of ``keys.bureau`` (JSON bytes), signed with its signing key."""
     content: dict[str, Any] = {

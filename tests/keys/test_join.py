@@ -266,3 +266,27 @@ def test_directory_add_request_gives_roles_and_creates_a_directory(tmp_path: Pat
     assert f"wrote {directory} serial 1 (a new directory" in out
     listed = Directory.load(directory, load_anchor_public_key(anchor / "trust-anchor.pub"))
     assert listed.roles("XR") == {"member", "reviewer"}
+
+
+def test_directory_add_request_checks_the_fingerprint_read_out(
+    network: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    anchor, directory, _ = network
+    before = directory.read_bytes()
+    request = tmp_path / "PT.join.json"
+    request.write_bytes(request_bytes()[1])
+    real = read_join_request(request).fingerprint
+    wrong = ("0000 " + real[5:]) if not real.startswith("0000") else ("1111 " + real[5:])
+    result = add_request(anchor, directory, request, "--fingerprint", wrong, ok=False)
+    assert result.output == (
+        f"nbx: error: {request}: fingerprint {real} is not the one given ({wrong}): do not add "
+        "this request\n"
+    )
+    assert directory.read_bytes() == before
+    result = run("directory", "add", "FR", "--keys", tmp_path / "fr" / "FR.public.json",
+                 "--name", "N", "--fingerprint", real, "--file", directory,
+                 "--anchor-key", anchor / "trust-anchor.key", ok=False)  # fmt: skip
+    assert "--fingerprint: only with --request" in result.output
+    typed = real.replace(" ", "").upper()  # as a person may type it
+    out = add_request(anchor, directory, request, "--fingerprint", typed, ok=True).output
+    assert f"wrote {directory} serial 2 (was 1)" in out
