@@ -109,6 +109,7 @@ async def test_a_joining_node_waits_for_its_listing_then_receives(
                 f"{taken / 'FR.join.json'}: bureau FR is already in directory serial 3"
             )
             assert (folder / "directory.json").read_bytes() == before
+            assert _serial(pt) == 3  # the waiting node keeps the directory it had
             # the anchor lists PT and publishes: the waiting daemon starts consuming
             _add_request(folder, tmp_path / "pt" / "PT.join.json")
             await _publish(folder, kafka_bootstrap)
