@@ -696,7 +696,7 @@ class Publisher:
             msg = "Publisher is not started: use 'async with Publisher(...)'"
             raise RuntimeError(msg)
         check_accepting(self.directory)  # a stale or too old directory: refuse to publish
-        check_listed(self.directory, self.bureau, self.keys.signing_key_id, datetime.now(UTC))
+        check_listed(self.directory, self.bureau)  # a bureau that joins: not listed yet
         started = time.monotonic()
         if not grants:
             result = PublishResult(
