@@ -143,7 +143,8 @@ def join(
         "to them (phone, in person); they run:"
     )
     click.echo(
-        f"  nbx directory add --request {request.name} --file directory.json --anchor-key ..."
+        f'  nbx directory add --request {request.name} --fingerprint "{joining.fingerprint}" '
+        "--file directory.json --anchor-key ..."
     )
     click.echo("  nbx directory publish directory.json --anchor ... --bootstrap ...")
     click.echo(

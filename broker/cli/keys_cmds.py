@@ -315,11 +315,11 @@ def add(
     bureau: str | None,
     public: Path | None,
     name: str | None,
-    request: Path | None,
     roles: tuple[str, ...],
     not_after: str | None,
     directory_file: Path,
     anchor_key: Path,
+    request: Path | None = None,
     fingerprint: str | None = None,
 ) -> None:
     """Add BUREAU with its keys (creates the directory file, serial 1, if it does not exist).

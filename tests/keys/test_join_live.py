@@ -45,7 +45,7 @@ def _add_request(folder: Path, request: Path) -> None:
     add = keys_cmds.add.callback
     assert add is not None
     anchor_key = folder / "anchor" / "trust-anchor.key"
-    add(None, None, None, request, (), None, folder / "directory.json", anchor_key)
+    add(None, None, None, (), None, folder / "directory.json", anchor_key, request)
 
 
 def _serial(daemon: ConsumerDaemon) -> int:

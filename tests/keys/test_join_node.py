@@ -90,7 +90,7 @@ def add_request(request: Path, directory: Path, anchor_key: Path) -> None:
     """``nbx directory add --request REQUEST --file DIRECTORY --anchor-key ANCHOR_KEY``."""
     add = keys_cmds.add.callback
     assert add is not None
-    add(None, None, None, request, (), None, directory, anchor_key)
+    add(None, None, None, (), None, directory, anchor_key, request)
 
 
 def _file_directory(config: NodeConfig, directory: Path) -> NodeConfig:
