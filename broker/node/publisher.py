@@ -27,6 +27,7 @@ from broker.envelope import Grant, Sealed
 from broker.envelope.seal import prepare
 from broker.errors import KeyDirectoryError, NbxError
 from broker.keys import BureauKeys, KeyLookup
+from broker.keys.join import check_listed
 from broker.logging import get_logger
 from broker.node.runtime import check_accepting
 from broker.node.signer import BatchSigner
@@ -695,6 +696,7 @@ class Publisher:
             msg = "Publisher is not started: use 'async with Publisher(...)'"
             raise RuntimeError(msg)
         check_accepting(self.directory)  # a stale or too old directory: refuse to publish
+        check_listed(self.directory, self.bureau)  # a bureau that joins: not listed yet
         started = time.monotonic()
         if not grants:
             result = PublishResult(
