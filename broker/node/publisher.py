@@ -101,6 +101,9 @@ class PublishResult:
     statement_hash: str | None = None
     #: the notice's type
     notice_type: str | None = None
+    #: the key id of the signing key the message was signed with (None if nothing was sent):
+    #: during a signing-key rotation, which key the rule picked (:mod:`broker.keys.signing`)
+    kid: str | None = None
 
     @property
     def sent(self) -> list[str]:
@@ -754,6 +757,7 @@ class Publisher:
             outcomes,
             statement_hash=sealed.statement_hash,
             notice_type=notice_type,
+            kid=keys.signing_key_id,
         )
         self._record(result, body, bookkeeping)
         self._log.info(
