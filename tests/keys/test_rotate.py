@@ -3,6 +3,7 @@ live pickup by key care, the destruction of the old key, and ``nbx keys rotate``
 
 from __future__ import annotations
 
+import io
 import json
 import stat
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from structlog.testing import capture_logs
 
 from broker.cli import main
 from broker.errors import KeyDirectoryError
@@ -20,6 +20,7 @@ from broker.keys.directory import DirectoryBody, KeyRecord
 from broker.keys.directory_edit import read_public_document, revoke_key, rotate_keys
 from broker.keys.epochs import epochs_path, load_keys, retire_signing
 from broker.keys.signing import SigningChoice, rotate, select_signing
+from broker.logging import configure
 from broker.node.config import NodeConfig
 from broker.node.keycare import KeyCare, own_records
 from broker.node.provision import provision
@@ -163,14 +164,20 @@ def test_key_care_takes_up_the_rotation_and_the_directory_without_a_restart(
     assert step.encryption.new_kid in held.decryption_keys()  # opens packages to the new key
     assert step.encryption.old_kid in held.decryption_keys()  # and to the old one
     body = _anchor_rotates(tmp_path, now)
-    with capture_logs() as logs:
+    buf = io.StringIO()
+    configure("DEBUG", stream=buf)
+    try:
         switched = care.current(Directory(body), now + timedelta(seconds=1))
+        care.current(Directory(body), now + timedelta(seconds=2))  # no second event
+    finally:
+        configure()
     assert switched is not None
     assert switched.signing_key_id == step.new_signing_kid
-    assert logs == [
+    logged = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert [{k: e[k] for k in e if k != "timestamp"} for e in logged] == [
         {
             "event": "keys.signing-switched",
-            "log_level": "info",
+            "level": "info",
             "bureau": "FR",
             "key_id": step.new_signing_kid,
             "old_key_id": old_kid,
@@ -184,10 +191,17 @@ def test_unreadable_key_files_keep_the_keys_in_use(tmp_path: Path) -> None:
     care = KeyCare.from_config(NodeConfig.load(_node(tmp_path)))
     signing = _keys_dir(tmp_path) / "FR.signing.key"
     signing.chmod(0o640)
-    with capture_logs() as logs:
+    buf = io.StringIO()
+    configure("DEBUG", stream=buf)
+    try:
         assert care.current(None, datetime.now(UTC)) is None
         assert care.current(None, datetime.now(UTC)) is None
-    assert [e["event"] for e in logs] == ["keys.care-failed"]
+    finally:
+        configure()
+    logged = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert [(e["event"], e["error_type"]) for e in logged] == [
+        ("keys.care-failed", "KeyDirectoryError")
+    ]
     signing.chmod(0o600)
     assert care.current(None, datetime.now(UTC)) is not None
 
