@@ -22,11 +22,17 @@ passed, and the next key is listed, :func:`broker.keys.epochs.retire_signing` (p
 key into ``CC.signing.key`` (the old key's bytes are overwritten,
 :func:`broker.keys.epochs.replace_private`) and removes ``CC.signing.next.key``.
 A signature never needs the private key again: nothing is lost by destroying it at once.
+
+**History.** ``D/CC.signing-history.json`` lists the public half of every signing key the node
+has held (written by :func:`rotate`), so what the node signed long ago (its audit checkpoints)
+still verifies after the directory dropped the key: ``nbx audit verify`` reads it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,7 +46,7 @@ from broker.keys.bureau import BureauKeys
 from broker.keys.directory import KeyRecord
 from broker.keys.epochs import retire_signing, usable_signing
 from broker.keys.key_ids import key_id, raw_public
-from broker.wire.canonical import b64u
+from broker.wire.canonical import b64u, b64u_decode
 
 #: default ``[keys] switch_after_s``: how long a node waits after it first sees its new signing
 #: key listed before it signs with it (every other node's followed directory has it by then)
@@ -64,6 +70,9 @@ class SigningChoice:
         """``keys`` signing with the key the rule picks at ``now`` from the directory's
         ``records`` of the bureau (``None``, or none of the held keys usable: ``keys`` as given,
         which sign with ``CC.signing.key``). ``keys`` as loaded from the files."""
+        if not keys.spare_signing:  # no rotation under way (every message asks: keep it cheap)
+            self.current = keys.signing_key_id
+            return keys
         held = keys.signing_keys()
         usable = [r for r in usable_signing(records, now) if r.kid in held]
         for record in usable:
@@ -106,6 +115,68 @@ class Rotation:
     public: Path
 
 
+HISTORY_FORMAT = "nbx-signing-history/1"
+
+
+def history_path(folder: Path, bureau: str) -> Path:
+    """Path of a bureau's signing-key history in ``folder``."""
+    return folder / f"{bureau}.signing-history.json"
+
+
+def _entry(key: ed25519.Ed25519PrivateKey) -> dict[str, str]:
+    raw = raw_public(key.public_key())
+    return {"use": "sign", "alg": "Ed25519", "kid": key_id(raw), "public": b64u(raw)}
+
+
+def read_history(folder: Path, bureau: str) -> dict[str, ed25519.Ed25519PublicKey]:
+    """The public signing keys the bureau's node has held, by key id (none without a history
+    file); :class:`KeyDirectoryError` naming the file if it is not one. A key whose id does not
+    match its public key is refused, so the file cannot vouch for a key under another id."""
+    path = history_path(folder, bureau)
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        msg = f"{path}: not an NBX signing-key history"
+        raise KeyDirectoryError(msg) from None
+    try:
+        if data["format"] != HISTORY_FORMAT or data["bureau"] != bureau:
+            raise ValueError
+        keys: dict[str, ed25519.Ed25519PublicKey] = {}
+        for entry in data["keys"]:
+            raw = b64u_decode(entry["public"])
+            if entry["kid"] != key_id(raw):
+                raise ValueError
+            keys[entry["kid"]] = ed25519.Ed25519PublicKey.from_public_bytes(raw)
+    except (KeyError, TypeError, ValueError):
+        msg = f"{path}: not an NBX signing-key history of {bureau}"
+        raise KeyDirectoryError(msg) from None
+    return keys
+
+
+def _write_history(
+    folder: Path, bureau: str, keys: BureauKeys, new: ed25519.Ed25519PrivateKey
+) -> None:
+    """Add ``new`` (and the keys held now, the first time) to the history, atomically."""
+    path = history_path(folder, bureau)
+    entries = {e["kid"]: e for e in (_entry(k) for k in keys.signing_keys().values())}
+    if path.exists():
+        known = json.loads(path.read_bytes())["keys"]
+        entries = {e["kid"]: e for e in known} | entries
+    entries[_entry(new)["kid"]] = _entry(new)
+    body = {"format": HISTORY_FORMAT, "bureau": bureau, "keys": list(entries.values())}
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(body, indent=2) + "\n")
+        Path(tmp).chmod(0o644)  # public keys only
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def rotate(
     folder: Path, bureau: str, *, now: datetime, passphrase: bytes | None = None
 ) -> Rotation:
@@ -123,22 +194,25 @@ def rotate(
         )
         raise KeyDirectoryError(msg)
     keys = epochs.load_keys(folder, bureau, passphrase)  # readable with this passphrase
+    read_history(folder, bureau)  # a damaged history refuses before anything is written
     new = ed25519.Ed25519PrivateKey.generate()
     new_kid = key_id(raw_public(new.public_key()))
+    _write_history(folder, bureau, keys, new)
     files.write_next_signing_key(following, new, passphrase)
     step = epochs.next_epoch(folder, bureau, now=now, passphrase=passphrase)
     encryption = json.loads(step.public.read_text())["keys"]
-    public = b64u(raw_public(new.public_key()))
-    sign = {"use": "sign", "alg": "Ed25519", "kid": new_kid, "public": public}
-    document = {"bureau": bureau, "keys": [sign, *encryption]}
+    document = {"bureau": bureau, "keys": [_entry(new), *encryption]}
     step.public.write_text(json.dumps(document, indent=2) + "\n")
     return Rotation(keys.signing_key_id, new_kid, following, step, step.public)
 
 
 __all__ = [
     "DEFAULT_SWITCH_AFTER",
+    "HISTORY_FORMAT",
     "Rotation",
     "SigningChoice",
+    "history_path",
+    "read_history",
     "retire_signing",
     "rotate",
     "select_signing",

@@ -6,24 +6,34 @@ from __future__ import annotations
 import io
 import json
 import stat
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.cli import main
+from broker.cli import audit_cmds, main
 from broker.errors import KeyDirectoryError
 from broker.keys import BureauKeys, Directory, files, sign_directory
 from broker.keys.directory import DirectoryBody, KeyRecord
 from broker.keys.directory_edit import read_public_document, revoke_key, rotate_keys
 from broker.keys.epochs import epochs_path, load_keys, retire_signing
-from broker.keys.signing import SigningChoice, rotate, select_signing
+from broker.keys.signing import (
+    SigningChoice,
+    history_path,
+    read_history,
+    rotate,
+    select_signing,
+)
 from broker.logging import configure
 from broker.node.config import NodeConfig
 from broker.node.keycare import KeyCare, own_records
 from broker.node.provision import provision
+from broker.sinks.audit import GENESIS, sign_checkpoint
+from broker.sinks.audit import verify as audit_verify
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -125,7 +135,8 @@ def test_keys_the_directory_does_not_make_usable_are_not_chosen(tmp_path: Path) 
     now = datetime.now(UTC)
     later = _anchor_rotates(tmp_path, now + timedelta(hours=1))  # valid from in an hour
     assert select_signing(keys, _records(later), now).signing_key_id == old_kid
-    stranger = BureauKeys.generate("FR")  # holds none of the listed keys but its own
+    # holds two signing keys, neither of them listed
+    stranger = replace(BureauKeys.generate("FR"), spare_signing=(Ed25519PrivateKey.generate(),))
     assert select_signing(stranger, _records(later), now) is stranger
     assert select_signing(keys, None, now).signing_key_id == old_kid
     assert select_signing(keys, (), now).signing_key_id == old_kid
@@ -341,3 +352,58 @@ def test_nbx_keys_rotate_refuses_a_bad_bureau_id(tmp_path: Path) -> None:
         "nbx: error: BUREAU: 'fr' is not a bureau id (two upper-case letters, e.g. FR or XI) "
         "(see 'nbx keys rotate --help')"
     ]
+
+
+# --- the history of signing keys (what nbx audit verify checks old checkpoints with) ----------
+
+
+def test_audit_verify_knows_every_signing_key_the_node_held(tmp_path: Path) -> None:
+    """After two rotations a node following the topic (no directory file to look keys up in)
+    still verifies checkpoints signed with each of its three keys: FR.signing-history.json."""
+    config = NodeConfig.load(_node(tmp_path))
+    topic = config.model_copy(
+        update={"trust": config.trust.model_copy(update={"directory": "topic"})}
+    )
+    folder = _keys_dir(tmp_path)
+    first = load_keys(folder, "FR").signing_keys()
+    second = rotate(folder, "FR", now=T0)
+    now = datetime.now(UTC)
+    body = _anchor_rotates(tmp_path, now)
+    _save(tmp_path, revoke_key(body, "FR", next(iter(first)), at=now, reason="x", now=now))
+    assert retire_signing(folder, load_keys(folder, "FR"), _records(_body(tmp_path)), now=now)
+    third = rotate(folder, "FR", now=T0)
+    held = load_keys(folder, "FR").signing_keys()
+    assert list(held) == [second.new_signing_kid, third.new_signing_kid]
+    everything = {**first, **held}
+    lookup = audit_cmds.PublicKeys(topic)
+    assert set(lookup.keys) == set(everything)
+    signed = [sign_checkpoint("FR", 0, GENESIS, key, kid, now) for kid, key in everything.items()]
+    assert audit_verify([], signed, lookup) is None
+    stranger = BureauKeys.generate("FR")
+    forged = sign_checkpoint("FR", 0, GENESIS, stranger.signing_key, stranger.signing_key_id)
+    assert audit_verify([], [forged], lookup) == (
+        f"checkpoint at seq 0: signing key {stranger.signing_key_id} of FR unknown"
+    )
+
+
+def test_a_damaged_history_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """A history entry whose key id does not match its key (one key vouched for under another's
+    id) is refused in one line; ``nbx keys rotate`` then writes nothing."""
+    _node(tmp_path)
+    folder = _keys_dir(tmp_path)
+    rotate(folder, "FR", now=T0)
+    path = history_path(folder, "FR")
+    data = json.loads(path.read_text())
+    data["keys"][0]["kid"] = data["keys"][1]["kid"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(KeyDirectoryError) as caught:
+        read_history(folder, "FR")
+    assert str(caught.value) == f"{path}: not an NBX signing-key history of FR"
+    path.write_text("{")
+    with pytest.raises(KeyDirectoryError, match=r"not an NBX signing-key history$"):
+        read_history(folder, "FR")
+    (folder / "FR.signing.next.key").unlink()
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    refused = run("keys", "rotate", "FR", "--dir", folder, ok=False)
+    assert refused.output == f"nbx: error: {path}: not an NBX signing-key history\n"
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

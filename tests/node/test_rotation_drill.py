@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
-from broker.cli import keys_cmds, rotate_cmds
+from broker.cli import keys_cmds, main, rotate_cmds
 from broker.envelope import VerifiedPackage
 from broker.keys import Directory, files
 from broker.keys.epochs import load_keys
 from broker.node import Publisher, PublishResult
 from broker.node.config import NodeConfig
+from broker.sinks import open_sink
 from broker.sinks.base import Applied
 from tests.node.helpers import Net, example, wait_for
 
@@ -157,6 +159,9 @@ async def test_key_rotation_drill_under_traffic(
                 new_sign, new_enc = (k["kid"] for k in doc["keys"])
                 mark = max(len(to_de.sent), len(to_fr.sent))
                 await _until(lambda: both(mark + 5), "5 more each way after nbx keys rotate")
+                before_switch = fr.audit_checkpoint()  # signed with the old key
+                assert before_switch is not None
+                assert before_switch.kid == old.signing_key_id
 
                 # 2. the anchor rotates FR's keys and publishes
                 serial = _serial(de.directory)
@@ -253,6 +258,21 @@ async def test_key_rotation_drill_under_traffic(
         # DE sealed to FR's old encryption key after FR had moved it to its epochs file, then
         # to the new one: both delivered
         assert {old.encryption_key_id, new_enc} <= set(to_fr.sealed_to)
+        # FR's audit log verifies with checkpoints of both keys (the last one, signed on the
+        # clean stop, with the new key)
+        await net.stop()
+        audit = CliRunner().invoke(
+            main, ["audit", "verify", "--config", str(net.paths["FR"]), "--json"]
+        )
+        assert audit.exit_code == 0, audit.output
+        assert json.loads(audit.output)["ok"] is True
+        store = open_sink(net.configs["FR"].sink.url, durable=False)
+        try:
+            signed_with = [c.kid for c in store.checkpoints()]
+        finally:
+            store.close()
+        assert signed_with[0] == old.signing_key_id
+        assert signed_with[-1] == new_sign
         print(
             f"\ndrill: FR->DE {len(to_de.sent)} ({first_new} with the old signing key), "
             f"DE->FR {len(to_fr.sent)} ({to_fr.sealed_to.count(old.encryption_key_id)} sealed "
