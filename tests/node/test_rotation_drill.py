@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 
 #: ``[keys] switch_after_s`` of the drill's nodes: FR signs with its new key this long after its
 #: own directory listed it; every other node's directory (followed on the topic) has it by then
-SWITCH_AFTER_S = 3.0
+SWITCH_AFTER_S = 5.0
 #: the streams' pace (a publish, then this pause): only keeps the number of notices small
 PACE_S = 0.05
 #: a wait for a condition that does not come within this long fails the drill
