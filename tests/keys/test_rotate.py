@@ -3,6 +3,7 @@ live pickup by key care, the destruction of the old key, and ``nbx keys rotate``
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import stat
@@ -13,9 +14,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.cli import audit_cmds, main
+from broker.envelope.seal import SIGNATURE_DOMAIN, tree_head
 from broker.errors import KeyDirectoryError
 from broker.keys import BureauKeys, Directory, files, sign_directory
 from broker.keys.directory import DirectoryBody, KeyRecord
@@ -32,8 +35,10 @@ from broker.logging import configure
 from broker.node.config import NodeConfig
 from broker.node.keycare import KeyCare, own_records
 from broker.node.provision import provision
+from broker.node.signer import BatchSigner
 from broker.sinks.audit import GENESIS, sign_checkpoint
 from broker.sinks.audit import verify as audit_verify
+from broker.wire import merkle
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -407,3 +412,32 @@ def test_a_damaged_history_is_refused_naming_the_file(tmp_path: Path) -> None:
     refused = run("keys", "rotate", "FR", "--dir", folder, ok=False)
     assert refused.output == f"nbx: error: {path}: not an NBX signing-key history\n"
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+# --- the batch signer across a switch ----------------------------------------------------------
+
+
+async def test_a_batch_is_signed_with_one_key_when_the_node_switches_mid_turn() -> None:
+    """Statements of one loop turn prepared with two signing keys (the switch happened between
+    them): the batch in hand is closed at the switch, so each signature is made with the key
+    its statements name: two signatures, each verifying with its own key only."""
+    old = BureauKeys.generate("FR")
+    new = replace(old, signing_key=Ed25519PrivateKey.generate())
+    signer = BatchSigner(old)
+    statements = [b"one", b"two", b"three"]
+    results = await asyncio.gather(
+        signer.sign(statements[0]), signer.sign(statements[1], old), signer.sign(statements[2], new)
+    )
+    assert (signer.signatures, signer.statements) == (2, 3)
+    (sig_a, _), (sig_b, _), (sig_c, proof_c) = results
+    assert sig_a == sig_b != sig_c
+    assert proof_c is None  # alone in its batch
+    for statement, (signature, proof) in zip(statements[:2], results[:2], strict=True):
+        assert proof is not None
+        root = merkle.root_from_proof(
+            merkle.leaf_hash(statement), proof.index, proof.size, proof.path
+        )
+        old.signing_key.public_key().verify(signature, tree_head(proof.size, root))
+    new.signing_key.public_key().verify(sig_c, SIGNATURE_DOMAIN + b"three")
+    with pytest.raises(InvalidSignature):
+        old.signing_key.public_key().verify(sig_c, SIGNATURE_DOMAIN + b"three")
