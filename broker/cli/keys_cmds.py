@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import click
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from broker.cli import rotate_cmds
 from broker.errors import KeyDirectoryError
 from broker.ids import is_bureau_id
 from broker.keys import BureauKeys, Directory, DirectoryBody, epochs, files, sign_directory
@@ -830,3 +831,4 @@ def register(group: click.Group) -> None:
     keys.add_command(rotate_anchor)
     group.add_command(keys)
     group.add_command(directory)
+    keys.add_command(rotate_cmds.rotate)  # nbx keys rotate (signing-key rotation, issue 21)

@@ -139,7 +139,7 @@ class ConsumerDaemon:
         development broker tansu): revocation is then checked at the statement, record and local
         time, of which only the local time is not the sender's.
         """
-        self.keys = keys
+        self._keys = keys
         self.bureau = keys.bureau
         self.directory = directory
         self.settings = settings
@@ -416,6 +416,7 @@ class ConsumerDaemon:
         backoff_s = 0.5
         housekept: float | None = None
         while not self._stop.is_set():
+            self.refresh_keys()  # a rotation's key files and a new directory, without a restart
             if housekept is None or time.monotonic() - housekept >= self.housekeeping_interval_s:
                 housekept = time.monotonic()
                 await self.housekeep(producer)
@@ -457,6 +458,29 @@ class ConsumerDaemon:
         await self.sweep_retention(producer)
         self.shred_keys()
         self.audit_checkpoint()
+
+    @property
+    def keys(self) -> BureauKeys:
+        """The keys the daemon signs receipts and audit checkpoints with (as of the last
+        :meth:`refresh_keys`)."""
+        return self._keys
+
+    def refresh_keys(self) -> None:
+        """Take up changed key files and the signing key the rule of :mod:`broker.keys.signing`
+        picks now (with :attr:`key_care`; a few ``stat`` calls when nothing changed): receipts
+        and audit checkpoints are signed with it, and packages sealed to a new encryption key
+        open at once. Unreadable key files: the daemon keeps the keys it has."""
+        care = self.key_care
+        if care is None:
+            return
+        loads = care.loads
+        current = care.current(self.directory, self.clock())
+        if current is None:
+            return
+        self._keys = current
+        if care.loads != loads:  # the files were read again
+            self.decryption_keys.clear()  # the pipeline holds this very mapping
+            self.decryption_keys.update(current.decryption_keys())
 
     def audit_checkpoint(self) -> Checkpoint | None:
         """Sign the audit log's chain head (count, head, :attr:`clock`'s time) with this bureau's
