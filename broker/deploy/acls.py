@@ -285,13 +285,14 @@ def _options(words: list[str]) -> list[tuple[str, str | None]]:
 
 def parse_kafka_acls_script(script: str) -> tuple[list[Acl], list[TopicSpec]]:
     """The ACLs and topics a script of :func:`kafka_acls_script` adds and creates, read back from
-    its ``kafka-acls.sh`` and ``kafka-topics.sh`` command lines."""
+    its ``kafka-acls.sh`` and ``kafka-topics.sh`` command lines (or from those tools' recorded
+    arguments, one call a line)."""
     acls: list[Acl] = []
     topics: list[TopicSpec] = []
     for line in script.splitlines():
-        if not line.startswith('"${KAFKA_BIN'):
+        words = shlex.split(line, comments=True)
+        if not words or not words[0].endswith(("kafka-acls.sh", "kafka-topics.sh")):
             continue
-        words = shlex.split(line)
         options = _options(words[1:])
         if words[0].endswith("kafka-topics.sh"):
             values = dict(o for o in options if o[0] != "--config")
