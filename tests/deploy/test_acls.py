@@ -55,6 +55,21 @@ def run(net: Network, *args: object, ok: bool = True) -> Result:
     return result
 
 
+def fake_kafka_tools(folder: Path) -> Path:
+    """A folder with fake kafka-acls.sh and kafka-topics.sh that append their arguments, one
+    call a line, to its file ``calls``."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    for tool in ("kafka-acls.sh", "kafka-topics.sh"):
+        fake = bin_dir / tool
+        fake.write_text(
+            '#!/usr/bin/env bash\nprintf "%q " "$(basename "$0")" "$@" >> "$(dirname "$0")/calls"\n'
+            'echo >> "$(dirname "$0")/calls"\n'
+        )
+        fake.chmod(0o755)
+    return bin_dir
+
+
 def _sorted(specs: list[TopicSpec]) -> list[TopicSpec]:
     return sorted(specs, key=lambda s: s.name)
 
@@ -76,15 +91,7 @@ def test_the_script_adds_the_generated_rules_and_creates_every_topic(
         out,
     )
     assert out.stat().st_mode & stat.S_IXUSR
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("kafka-acls.sh", "kafka-topics.sh"):
-        fake = bin_dir / tool
-        fake.write_text(
-            '#!/usr/bin/env bash\nprintf "%q " "$(basename "$0")" "$@" >> "$(dirname "$0")/calls"\n'
-            'echo >> "$(dirname "$0")/calls"\n'
-        )
-        fake.chmod(0o755)
+    bin_dir = fake_kafka_tools(tmp_path)
     env = {**os.environ, "KAFKA_BIN": f"{bin_dir}/"}
     done = subprocess.run(
         [shutil.which("bash") or "bash", str(out)],
@@ -215,3 +222,48 @@ def test_a_directory_that_does_not_verify_is_one_error_line(net: Network, tmp_pa
     )
     assert missing.exit_code == 1
     assert missing.output.strip().endswith("directory file not found")
+
+
+WRAPPER = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "acls.sh"
+
+
+def test_deploy_kafka_acls_sh_wraps_nbx_deploy_acls(net: Network, tmp_path: Path) -> None:
+    """deploy/kafka/acls.sh prints what `nbx deploy acls --format kafka-acls` generates, and
+    with --apply runs it (fake Kafka tools: the same rules reach kafka-acls.sh); a bad option is
+    nbx's own error."""
+    import sys
+
+    nbx = tmp_path / "nbx"
+    nbx.write_text(f'#!/usr/bin/env bash\nexec {sys.executable} -m broker "$@"\n')
+    nbx.chmod(0o755)
+    bin_dir = fake_kafka_tools(tmp_path)
+    env = {
+        **os.environ,
+        "NBX": str(nbx),
+        "KAFKA_BIN": f"{bin_dir}/",
+        "PYTHONPATH": str(WRAPPER.parents[2]),
+    }
+    args = ["--directory", str(net.directory_file), "--anchor", str(net.anchor)]
+    args += ["--bootstrap", "k:9093", "--command-config", "a.properties", "--format", "strimzi"]
+
+    def wrapper(*more: str) -> subprocess.CompletedProcess[str]:
+        bash = shutil.which("bash") or "bash"
+        return subprocess.run(
+            [bash, str(WRAPPER), *args, *more], capture_output=True, text=True, check=False, env=env
+        )
+
+    printed = wrapper()
+    assert printed.returncode == 0, printed.stderr
+    assert (
+        printed.stdout
+        == run(net, "--bootstrap", "k:9093", "--command-config", "a.properties").output
+    )
+    assert not (bin_dir / "calls").exists()
+    applied = wrapper("--apply")
+    assert applied.returncode == 0, applied.stderr
+    acls, topics = generate.parse_kafka_acls_script((bin_dir / "calls").read_text())
+    assert acls == generate.network_acls(net.directory)
+    assert len(topics) == len(topic_specs(net.directory))
+    bad = wrapper("--replication", "0")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().startswith("nbx: error:")
