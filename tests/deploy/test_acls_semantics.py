@@ -108,8 +108,9 @@ def patched_clients(
 
 
 async def _run_every_path(net: RecordedNet, use: Callable[[RecordedNet, str], None]) -> Directory:
-    """Every role's code paths: publish (direct and held), receive and receipt, review and
-    forward, oversight, quarantine and its listing, the anchor's publish, directory reads."""
+    """Every role's code paths: publish (direct and held), receive and receipt, respond,
+    cancel, review and forward, oversight, quarantine and its listing, the anchor's publish,
+    directory reads."""
     from broker.keys.directory_topic import fetch_directory, publish_directory
     from broker.node.quarantine import read_quarantine
 
@@ -125,6 +126,23 @@ async def _run_every_path(net: RecordedNet, use: Callable[[RecordedNet, str], No
     for cc in BUREAUS:  # a notice no rule holds back, to everyone: inboxes and receipts
         notice = example("yellow", issuing_bureau=cc, notice_id=f"{cc}-2025-0001")
         await net.publish(cc, notice, "all")
+    assert await wait_for(net.idle)
+
+    async def respond(pub: Publisher) -> None:
+        result = await pub.respond("IT-2025-0001", "located")
+        assert result.sent == ["IT"]
+
+    await net.with_publisher("FR", respond)
+
+    async def cancel(pub: Publisher) -> None:
+        notice_id = "FR-2025-0001"
+        details = {"notice_id": notice_id, "reason": "arrested", "withdraw": True}
+        result = await pub.lifecycle(
+            "cancel", notice_id, "yellow", pub.recipients_of(notice_id), details=details
+        )
+        assert sorted(result.sent) == ["IT", "XO", "XR"]
+
+    await net.with_publisher("FR", cancel)
     # IT is under `pre`: its red notice waits on XR's holding topic until XR approves
     held = await net.publish("IT", example("red"), ["FR", "XO"])
     assert {o.topic for o in held.outcomes} == {hold("XR"), inbox("XR")}
