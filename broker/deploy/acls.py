@@ -195,21 +195,22 @@ _CONNECT = '--bootstrap-server "$BOOTSTRAP" --command-config "$COMMAND_CONFIG"'
 _RESOURCE_OPTION = {ResourceType.TOPIC: "--topic", ResourceType.GROUP: "--group"}
 
 
-def _grouped(acls: Iterable[Acl]) -> dict[tuple[str, ResourceType, str, PatternType], list[Acl]]:
-    grouped: dict[tuple[str, ResourceType, str, PatternType], list[Acl]] = {}
+_Group = tuple[str, ResourceType, str, PatternType, Permission]
+
+
+def _grouped(acls: Iterable[Acl]) -> dict[_Group, list[Acl]]:
+    """``acls`` by principal, resource pattern and permission: one kafka-acls.sh call each."""
+    grouped: dict[_Group, list[Acl]] = {}
     for acl in sorted(acls):
-        grouped.setdefault((acl.principal, acl.resource_type, acl.name, acl.pattern), []).append(
-            acl
-        )
+        key = (acl.principal, acl.resource_type, acl.name, acl.pattern, acl.permission)
+        grouped.setdefault(key, []).append(acl)
     return grouped
 
 
 def _acl_command(acls: Sequence[Acl]) -> str:
     first = acls[0]
-    words = [_ACLS_TOOL, _CONNECT, "--add"]
-    for permission in sorted({a.permission for a in acls}):
-        option = "--allow-principal" if permission == Permission.ALLOW else "--deny-principal"
-        words += [option, shlex.quote(first.principal)]
+    option = "--allow-principal" if first.permission == Permission.ALLOW else "--deny-principal"
+    words = [_ACLS_TOOL, _CONNECT, "--add", option, shlex.quote(first.principal)]
     words += [f"--operation {a.operation}" for a in sorted(acls, key=lambda a: a.operation)]
     if first.resource_type == ResourceType.CLUSTER:
         words.append("--cluster")
@@ -340,6 +341,10 @@ class Authentication(StrEnum):
     SCRAM = "scram-sha-512"
 
 
+#: Strimzi's ``patternType`` names (its KafkaUser CRD, ``v1beta2``: ``literal`` or ``prefix``)
+STRIMZI_PATTERN = {PatternType.LITERAL: "literal", PatternType.PREFIXED: "prefix"}
+
+
 def k8s_name(name: str) -> str:
     """A Kubernetes resource name for an NBX principal or topic: lower case (``nbx-fr``,
     ``nbx.inbox.fr``)."""
@@ -350,7 +355,7 @@ def _strimzi_acl(acls: Sequence[Acl]) -> dict[str, Any]:
     first = acls[0]
     resource: dict[str, Any] = {"type": first.resource_type.lower()}
     if first.resource_type != ResourceType.CLUSTER:
-        resource |= {"name": first.name, "patternType": first.pattern.lower()}
+        resource |= {"name": first.name, "patternType": STRIMZI_PATTERN[first.pattern]}
     return {
         "resource": resource,
         "operations": sorted(str(a.operation) for a in acls),
@@ -445,7 +450,8 @@ def parse_strimzi(text: str) -> tuple[list[Acl], list[TopicSpec]]:
             resource = entry["resource"]
             kind = ResourceType(resource["type"].title())
             name = resource.get("name", CLUSTER_NAME)
-            pattern = PatternType(resource.get("patternType", "literal").title())
+            patterns = {strimzi: ours for ours, strimzi in STRIMZI_PATTERN.items()}
+            pattern = patterns[resource.get("patternType", "literal")]
             permission = Permission(entry.get("type", "allow").title())
             acls += [
                 Acl(who, kind, name, Operation(op), pattern, permission, entry.get("host", "*"))

@@ -164,6 +164,17 @@ def test_strimzi_users_and_topics(net: Network) -> None:
         assert spec["replicas"] == 3
         assert spec["config"] == {**topic_config(name), "min.insync.replicas": "2"}
     assert set(topics) == {s.name for s in topic_specs(net.directory)}
+    for user in users.values():  # the enums and required fields of Strimzi's v1beta2 CRDs
+        assert user["spec"]["authorization"]["type"] == "simple"
+        for acl in user["spec"]["authorization"]["acls"]:
+            assert acl["resource"]["type"] in {"topic", "group", "cluster", "transactionalId"}
+            assert acl["resource"].get("patternType", "literal") in {"literal", "prefix"}
+            assert acl["type"] in {"allow", "deny"}
+            assert set(acl["operations"]) <= {str(op) for op in generate.Operation}
+    for topic in topics.values():
+        assert topic["spec"]["partitions"] >= 1
+        assert 1 <= topic["spec"]["replicas"] <= 32767
+        assert all(isinstance(v, str) for v in topic["spec"]["config"].values())
     acls, specs = generate.parse_strimzi(text)
     script_acls, script_specs = generate.parse_kafka_acls_script(run(net).output)
     assert acls == script_acls == generate.network_acls(net.directory)
@@ -267,3 +278,47 @@ def test_deploy_kafka_acls_sh_wraps_nbx_deploy_acls(net: Network, tmp_path: Path
     bad = wrapper("--replication", "0")
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("nbx: error:")
+
+
+def test_deny_and_prefixed_rules_survive_both_forms() -> None:
+    """Rules NBX does not generate today (a DENY, a prefixed pattern, a cluster rule) still read
+    back unchanged from both forms: Strimzi's `prefix`, kafka-acls' `prefixed`."""
+    from unittest.mock import Mock
+
+    from broker.deploy.acls import Acl, Operation, PatternType, Permission, ResourceType
+
+    rules = sorted(
+        [
+            Acl(
+                "User:nbx-FR",
+                ResourceType.TOPIC,
+                "nbx.inbox.",
+                Operation.WRITE,
+                PatternType.PREFIXED,
+            ),
+            Acl(
+                "User:nbx-FR",
+                ResourceType.TOPIC,
+                "nbx.inbox.DE",
+                Operation.WRITE,
+                permission=Permission.DENY,
+            ),
+            Acl("User:nbx-FR", ResourceType.GROUP, "nbx.", Operation.READ, PatternType.PREFIXED),
+            Acl("User:nbx-FR", ResourceType.TOPIC, "nbx.inbox.DE", Operation.DESCRIBE),
+            Acl(
+                "User:nbx-FR",
+                ResourceType.CLUSTER,
+                generate.CLUSTER_NAME,
+                Operation.IDEMPOTENT_WRITE,
+            ),
+        ]
+    )
+    directory = Mock(serial=7)
+    script = generate.kafka_acls_script(directory, rules, [], bootstrap="k:1", command_config="a")
+    assert "--deny-principal User:nbx-FR --operation Write --topic nbx.inbox.DE" in script
+    assert "--resource-pattern-type prefixed" in script
+    assert generate.parse_kafka_acls_script(script) == (rules, [])
+    text = generate.strimzi_yaml(directory, generate.strimzi_resources(rules, [], cluster="c"))
+    assert "patternType: prefix\n" in text
+    assert "type: deny" in text
+    assert generate.parse_strimzi(text) == (rules, [])
