@@ -39,8 +39,13 @@ IDEMPOTENT = KafkaSettings.enable_idempotence
 class RecordedNet(Net):
     """A network in memory whose every node records its operations under its principal."""
 
-    def __init__(self, folder: Path) -> None:
-        base = memory_net(folder, BUREAUS, roles=ROLES, supervise={"IT": "pre"})
+    def __init__(
+        self,
+        folder: Path,
+        bureaus: tuple[str, ...] = BUREAUS,
+        roles: dict[str, list[str]] | None = None,
+    ) -> None:
+        base = memory_net(folder, bureaus, roles=roles or ROLES, supervise={"IT": "pre"})
         self.__dict__.update(base.__dict__)
         self.ops: defaultdict[str, Ops] = defaultdict(set)
         self.ensured: set[str] = set()
@@ -351,3 +356,28 @@ def test_kafka_acl_semantics(rules: list[Acl], access: Access, allowed: bool) ->
     """The evaluator follows Kafka's StandardAuthorizer: literal, wildcard and prefixed names,
     principal wildcard, DENY over ALLOW, implied Describe / DescribeConfigs, deny by default."""
     assert generate.authorize(rules, FR, access) is allowed
+
+
+async def test_a_supervised_sender_writes_only_its_holders_topic(tmp_path: Path) -> None:
+    """With two reviewers, IT's held packages go to the first one's holding topic (XR), and
+    the generated ACLs let IT write there and nowhere else held; each reviewer reads its own."""
+    net = RecordedNet(tmp_path, ("IT", "FR", "XR", "XS"), {"XR": ["reviewer"], "XS": ["reviewer"]})
+    await net.start("FR", "XR", "XS")
+    try:
+        held = await net.publish("IT", example("red"), ["FR"])
+        assert {o.topic for o in held.outcomes} == {hold("XR"), inbox("XR")}
+        assert await wait_for(net.idle)
+    finally:
+        await net.stop()
+    config = net.configs["IT"]
+    directory = Directory.load(
+        Path(config.trust.directory), load_anchor_public_key(config.trust.anchor)
+    )
+    acls = generate.network_acls(directory)
+    it, xs = "User:nbx-IT", "User:nbx-XS"
+    assert recording.topic(hold("XR"), Operation.WRITE) in net.ops[it]
+    assert [a for a in net.ops[it] if not generate.authorize(acls, it, a)] == []
+    assert not generate.authorize(acls, it, recording.topic(hold("XS"), Operation.WRITE))
+    assert recording.topic(hold("XS"), Operation.READ) in net.ops[xs]
+    assert generate.authorize(acls, xs, recording.topic(hold("XS"), Operation.READ))
+    assert not generate.authorize(acls, xs, recording.topic(hold("XR"), Operation.READ))
