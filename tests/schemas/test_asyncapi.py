@@ -115,6 +115,7 @@ def _errors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("severity") == ERROR]
 
 
+@pytest.mark.process  # runs node: `make quick` leaves it out
 def test_the_official_parser_accepts_the_document(
     verdicts: dict[str, list[dict[str, Any]]],
 ) -> None:
@@ -125,6 +126,7 @@ def test_the_official_parser_accepts_the_document(
     assert rows[-1] == {"file": str(COMMITTED), "errors": 0, "parsed": True}
 
 
+@pytest.mark.process  # runs node: `make quick` leaves it out
 def test_the_parser_reports_each_broken_copy(verdicts: dict[str, list[dict[str, Any]]]) -> None:
     """The same run fails each broken copy with an error at the broken place: the check can
     fail, it resolves the JSON Schema files, and it validates against AsyncAPI 3."""
