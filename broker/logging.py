@@ -80,6 +80,11 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "due",
         # retention (a time, never personal data)
         "retain_until",
+        # anchor rotation (key ids of trust anchors, never personal data)
+        "anchor_kid",
+        "previous_anchor_kid",
+        # signing-key rotation (broker.node.keycare): the key id signed with before
+        "old_key_id",
     }
 )
 
@@ -95,7 +100,9 @@ _CODE = re.compile(r"^[a-z0-9][a-z0-9._:@-]{0,63}$", re.IGNORECASE)
 #: Keys whose value is an identifier; a signed statement's ids are the signer's choice, so a value
 #: that is not identifier-shaped (letters, digits, ``-._:@/`` and ``_``, at most 128; key ids are
 #: base64url, so they may start with ``-`` or ``_``) is logged as OTHER.
-ID_KEYS: frozenset[str] = frozenset({"msg_id", "notice_id", "sender", "recipient", "key_id"})
+ID_KEYS: frozenset[str] = frozenset(
+    {"msg_id", "notice_id", "sender", "recipient", "key_id", "old_key_id"}
+)
 _ID = re.compile(r"^[a-z0-9_-][a-z0-9._:@/_-]{0,127}$", re.IGNORECASE)
 #: What an unknown reason or a value that is not code-shaped is logged as.
 OTHER = "other"

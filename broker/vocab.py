@@ -107,6 +107,7 @@ class DirectoryState(StrEnum):
     MISSING = "missing"  # the directory file is gone
     UNVERIFIED = "unverified"  # its anchor signature does not verify
     ROLLBACK = "rollback"  # an older serial than the one installed
+    UNANNOUNCED = "unannounced-anchor"  # signed by an anchor the pinned one did not announce
 
 
 class MessageKind(StrEnum):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -43,6 +44,10 @@ class PublicKeys:
                     self.keys[entry["kid"]] = ed25519.Ed25519PublicKey.from_public_bytes(raw)
         except (OSError, ValueError, KeyError, TypeError):
             pass
+        from broker.keys.signing import read_history
+
+        with contextlib.suppress(NbxError):  # every signing key held (nbx keys rotate)
+            self.keys = read_history(config.keys.dir, config.bureau) | self.keys
         if config.trust.directory != "topic":
             from broker.errors import KeyDirectoryError
             from broker.keys import Directory

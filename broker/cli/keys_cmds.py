@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import click
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from broker.cli import rotate_cmds
 from broker.errors import KeyDirectoryError
 from broker.ids import is_bureau_id
 from broker.keys import BureauKeys, Directory, DirectoryBody, epochs, files, sign_directory
@@ -73,6 +74,10 @@ def _bureau(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
         msg = f"{value!r} is not a bureau id (two upper-case letters, e.g. FR or XI)"
         raise click.BadParameter(msg)
     return value
+
+
+def _optional_bureau(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return None if value is None else _bureau(ctx, param, value)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -275,9 +280,28 @@ def _bureau_list(values: tuple[str, ...]) -> list[str]:
 
 
 @directory.command("add")
-@click.argument("bureau", callback=_bureau)
-@PUBLIC
-@click.option("--name", required=True, help="Display name of the bureau.")
+@click.argument("bureau", callback=_optional_bureau, required=False)
+@click.option(
+    "--keys",
+    "public",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The bureau's <CC>.public.json from `nbx keys new-bureau` (not with --request).",
+)
+@click.option("--name", default=None, help="Display name of the bureau (not with --request).")
+@click.option(
+    "--request",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A join request from `nbx node join` (CC.join.json): its proof is verified, and its "
+    "bureau, name and keys are added.",
+)
+@click.option(
+    "--fingerprint",
+    default=None,
+    help="With --request: the fingerprint the requester read out to you; a request whose "
+    "fingerprint differs is refused and nothing is written.",
+)
 @click.option(
     "--role",
     "roles",
@@ -289,15 +313,36 @@ def _bureau_list(values: tuple[str, ...]) -> list[str]:
 @FILE
 @ANCHOR_KEY
 def add(
-    bureau: str,
-    public: Path,
-    name: str,
+    bureau: str | None,
+    public: Path | None,
+    name: str | None,
     roles: tuple[str, ...],
     not_after: str | None,
     directory_file: Path,
     anchor_key: Path,
+    request: Path | None = None,
+    fingerprint: str | None = None,
 ) -> None:
-    """Add BUREAU with its keys (creates the directory file, serial 1, if it does not exist)."""
+    """Add BUREAU with its keys (creates the directory file, serial 1, if it does not exist).
+
+    With --request CC.join.json (from `nbx node join`), BUREAU, --keys and --name come from the
+    request, whose proof of possession is verified first; its bureau, name, contact and
+    fingerprint are printed (compare the fingerprint with the requester's, out of band). The
+    contact is not put in the directory.
+    """
+    if request is not None:
+        given = [o for o, v in (("BUREAU", bureau), ("--keys", public), ("--name", name)) if v]
+        _add_request(request, given, roles, not_after, directory_file, anchor_key, fingerprint)
+        return
+    if fingerprint is not None:
+        msg = "--fingerprint: only with --request"
+        raise click.UsageError(msg)
+    missing = [o for o, v in (("BUREAU", bureau), ("--keys", public), ("--name", name)) if not v]
+    if missing:
+        msg = f"give {', '.join(missing)}, or --request CC.join.json"
+        raise click.UsageError(msg)
+    if bureau is None or public is None or name is None:  # pragma: no cover - checked above
+        return
     created = not directory_file.exists()
     body, anchor = _current(directory_file, anchor_key, create=True)
     doc = _public_document(public, bureau)
@@ -305,6 +350,55 @@ def add(
     now = datetime.now(UTC)
     held = parse_roles(roles)
     new = edit.add_bureau(body, doc, name=name, now=now, roles=held, not_after=until)
+    _save(directory_file, new, anchor, new=created)
+
+
+def _add_request(
+    request: Path,
+    given: list[str],
+    roles: tuple[str, ...],
+    not_after: str | None,
+    directory_file: Path,
+    anchor_key: Path,
+    fingerprint: str | None = None,
+) -> None:
+    """``directory add --request``: verify the request (and its ``fingerprint`` if given),
+    refuse a bureau id already listed, print what is added, sign the next serial. Nothing is
+    written when anything is refused."""
+    from broker.keys.join import read_join_request, same_fingerprint
+
+    joining = read_join_request(request)
+    if fingerprint is not None and not same_fingerprint(fingerprint, joining.fingerprint):
+        msg = (
+            f"{request}: fingerprint {joining.fingerprint} is not the one given "
+            f"({fingerprint.strip()}): do not add this request"
+        )
+        raise KeyDirectoryError(msg)
+    if given:
+        msg = f"--request: not with {', '.join(given)} (the request names them)"
+        raise click.UsageError(msg)
+    held = parse_roles(roles)
+    until = parse_time(not_after) if not_after else None
+    created = not directory_file.exists()
+    body, anchor = _current(directory_file, anchor_key, create=True)
+    if any(b.id == joining.bureau for b in body.bureaus):
+        msg = f"{request}: bureau {joining.bureau} is already in directory serial {body.serial}"
+        raise KeyDirectoryError(msg)
+    request_body = joining.body
+    click.echo(f"join request {request}: proof verified with signing key {joining.signing_kid}")
+    click.echo(f"bureau   {joining.bureau}")
+    click.echo(f"name     {request_body.name}")
+    click.echo(f"contact  {request_body.contact}  (for you: not put in the directory)")
+    click.echo(f"created  {_when(request_body.created_at)}")
+    click.echo(f"fingerprint {joining.fingerprint}  (compare with the requester's, out of band)")
+    new = edit.add_bureau(
+        body,
+        joining.public_document(),
+        name=request_body.name,
+        now=datetime.now(UTC),
+        roles=held,
+        not_after=until,
+    )
     _save(directory_file, new, anchor, new=created)
 
 
@@ -481,7 +575,15 @@ def show(path: Path, anchor: Path) -> None:
     loaded = Directory.load(path, files.load_anchor_public_key(anchor))
     body = loaded.body
     click.echo(f"directory serial {body.serial} issued {_when(body.issued_at)}")
-    click.echo(f"anchor {body.anchor_kid} (signature verified with {anchor})")
+    if loaded.links:  # signed by a successor of the pinned anchor (anchor rotation)
+        via = " -> ".join([loaded.links[0].from_kid, *(x.to_kid for x in loaded.links)])
+        click.echo(f"anchor {body.anchor_kid} (signature verified along the chain {via})")
+    else:
+        click.echo(f"anchor {body.anchor_kid} (signature verified with {anchor})")
+    for link in body.anchor_chain:
+        click.echo(f"anchor chain: {link.from_kid} -> {link.to_kid} at {_when(link.at)}")
+    if body.successor is not None:
+        click.echo(f"successor announced: {body.successor.to_kid} at {_when(body.successor.at)}")
     for line in rules_lines(body.rules, body.reviewers()):
         click.echo(line)
     for bureau in body.bureaus:
@@ -724,5 +826,9 @@ def next_epoch(bureau: str, folder: Path) -> None:
 
 def register(group: click.Group) -> None:
     """Add this module's command groups to ``group``."""
+    from broker.cli.anchor_cmds import rotate_anchor  # nbx keys rotate-anchor
+
+    keys.add_command(rotate_anchor)
     group.add_command(keys)
     group.add_command(directory)
+    keys.add_command(rotate_cmds.rotate)  # nbx keys rotate (signing-key rotation, issue 21)

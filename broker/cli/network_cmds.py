@@ -232,6 +232,7 @@ def network_up(folder: Path) -> None:
                 timeout_s=START_TIMEOUT_S,
             )
             step(f"broker {net.broker} pid {broker.pid} ready on {net.bootstrap}")
+            _publish_directory(net, printer)
             code = _run(net, printer, step, stop, children, pumps, broker)
     finally:
         _stop(children, pumps)
@@ -241,6 +242,19 @@ def network_up(folder: Path) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     sys.exit(code)
+
+
+def _publish_directory(net: Any, printer: _Printer) -> None:
+    """Publish DIR/directory.json to nbx.directory, where a bureau that joins reads it."""
+    import asyncio
+
+    from broker.node.network import publish_command, publish_network_directory
+
+    serial = asyncio.run(publish_network_directory(net))
+    printer.line(
+        f"published the directory (serial {serial}) to nbx.directory for bureaus that join; "
+        f"after each change the anchor publishes it again: {publish_command(net)}"
+    )
 
 
 def _run(

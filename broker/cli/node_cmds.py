@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import signal
@@ -72,7 +73,21 @@ def _exit_for(result: Any) -> None:
         sys.exit(2)
 
 
-@click.group("node")
+class _NodeGroup(click.Group):
+    """``nbx node``: ``join`` (broker/cli/join_cmds.py) is imported only when it runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every subcommand, ``join`` included."""
+        return sorted({*super().list_commands(ctx), "join"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The subcommand ``cmd_name``, importing ``join`` the first time."""
+        if cmd_name == "join" and cmd_name not in self.commands:
+            importlib.import_module("broker.cli.join_cmds").register(self)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group("node", cls=_NodeGroup)
 def node() -> None:
     """Set up a bureau node."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -44,6 +44,10 @@ class BureauKeys:
     #: private keys of retired epochs not destroyed yet, by key id (:mod:`broker.keys.epochs`):
     #: they only open packages sealed to them before the rotation
     retired: Mapping[str, RecipientPrivateKey] = field(default_factory=dict, repr=False)
+    #: the other private signing keys held during a signing-key rotation (the next one, from
+    #: ``nbx keys rotate``, or the old one once the next is in use): :func:`signing_with` picks
+    #: the one to sign with (:mod:`broker.keys.signing`)
+    spare_signing: tuple[ed25519.Ed25519PrivateKey, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         """Refuse a key set without any encryption key."""
@@ -65,6 +69,25 @@ class BureauKeys:
     def signing_key_id(self) -> str:
         """Key id of the signing key (computed once: every seal names it)."""
         return key_id(raw_public(self.signing_key.public_key()))
+
+    def signing_keys(self) -> dict[str, ed25519.Ed25519PrivateKey]:
+        """Every private signing key held, by key id (the one in use first)."""
+        held = {self.signing_key_id: self.signing_key}
+        for key in self.spare_signing:
+            held.setdefault(key_id(raw_public(key.public_key())), key)
+        return held
+
+    def signing_with(self, kid: str) -> BureauKeys:
+        """The same keys signing with the held signing key ``kid`` (the others kept as spares);
+        ``self`` when it already signs with it. :class:`KeyDirectoryError` if none is held."""
+        if kid == self.signing_key_id:
+            return self
+        held = self.signing_keys()
+        chosen = held.pop(kid, None)
+        if chosen is None:
+            msg = f"bureau {self.bureau}: no private signing key {kid} is held"
+            raise KeyDirectoryError(msg)
+        return replace(self, signing_key=chosen, spare_signing=tuple(held.values()))
 
     @property
     def encryption_key(self) -> x25519.X25519PrivateKey:

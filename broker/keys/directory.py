@@ -24,10 +24,20 @@ Key validity rules (:meth:`Directory.signing_key`):
 
 :func:`broker.envelope.open_package` asks for the sender's key at the statement's ``created_at``
 *and* at the time the package was received; see there for why.
+
+Anchor rotation (:mod:`broker.keys.anchor`, docs/security/anchor-rotation.md): the body may name
+the anchor's ``successor`` (an anchor link signed by the current anchor) and, in a directory signed
+by a successor, carry the ``anchor_chain`` from earlier anchors to the signer. Both are left out of
+the JSON when empty, so every directory without them is encoded and signed as before.
+:meth:`Directory.from_signed` accepts a directory signed by the pinned anchor, or by an anchor the
+chain leads to from the pinned one (each link verified by the key before it); the returned
+:class:`Directory` records the anchor that signed it (``anchor``) and the links followed
+(``links``).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +57,7 @@ from pydantic import (
 
 from broker.errors import EnvelopeRejected, KeyDirectoryError
 from broker.ids import BureauId
+from broker.keys.anchor import AnchorLink, UnannouncedAnchorError, parse_links, walk
 from broker.keys.bureau import BureauPublicKeys, FixedKeys
 from broker.keys.hybrid import hybrid_public_key
 from broker.keys.key_ids import key_id, raw_public
@@ -152,6 +163,11 @@ class DirectoryBody(BaseModel):
     bureaus: tuple[BureauRecord, ...] = ()
     #: the network rule set (broker.keys.rules); absent from a body with the default rules
     rules: NetworkRules = NetworkRules()
+    #: the anchor's announced successor (a link signed by this directory's anchor); absent if none
+    successor: AnchorLink | None = None
+    #: in a directory signed by a successor: every link from earlier anchors to the signer, oldest
+    #: first (absent when empty)
+    anchor_chain: tuple[AnchorLink, ...] = ()
 
     @model_validator(mode="after")
     def _unique(self) -> DirectoryBody:
@@ -171,6 +187,22 @@ class DirectoryBody(BaseModel):
             if level == "pre" and not self.reviewers():
                 msg = f"the rules put {bureau} under pre supervision but no reviewer is listed"
                 raise ValueError(msg)
+        if self.successor is not None and self.successor.from_kid != self.anchor_kid:
+            msg = (
+                f"the successor link {self.successor.name} is not from the directory's anchor "
+                f"{self.anchor_kid}"
+            )
+            raise ValueError(msg)
+        chain = self.anchor_chain
+        for before, after in itertools.pairwise(chain):
+            if before.to_kid != after.from_kid:
+                msg = f"the anchor chain breaks between {before.name} and {after.name}"
+                raise ValueError(msg)
+        if chain and chain[-1].to_kid != self.anchor_kid:
+            msg = (
+                f"the anchor chain ends at {chain[-1].to_kid}, not at the anchor {self.anchor_kid}"
+            )
+            raise ValueError(msg)
         return self
 
     def reviewers(self) -> list[str]:
@@ -186,6 +218,10 @@ class DirectoryBody(BaseModel):
         content = self.model_dump(mode="json")
         if self.rules.is_default():
             del content["rules"]
+        if self.successor is None:  # the anchor fields too (anchor rotation): absent when empty
+            del content["successor"]
+        if not self.anchor_chain:
+            del content["anchor_chain"]
         return content
 
 
@@ -196,13 +232,62 @@ def anchor_key_id(anchor: ed25519.Ed25519PublicKey) -> str:
 
 def sign_directory(body: DirectoryBody, anchor_key: ed25519.Ed25519PrivateKey) -> bytes:
     """Sign ``body`` with the anchor's key and return the directory file bytes (JSON)."""
-    if body.anchor_kid != anchor_key_id(anchor_key.public_key()):
-        msg = "the directory names a different trust anchor than the signing key"
+    signer = anchor_key_id(anchor_key.public_key())
+    if body.anchor_kid != signer:
+        msg = (
+            f"the directory serial {body.serial} names the trust anchor {body.anchor_kid}, not "
+            f"the signing key {signer}"
+        )
         raise KeyDirectoryError(msg)
     content = body.to_json()
     signature = anchor_key.sign(DIRECTORY_DOMAIN + jcs(content))
     document = {"directory": content, "signature": b64u(signature)}
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _verifies(key: ed25519.Ed25519PublicKey, signature: bytes, signed_bytes: bytes) -> bool:
+    try:
+        key.verify(signature, DIRECTORY_DOMAIN + signed_bytes)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _signer(
+    content: dict[str, Any],
+    signature: bytes,
+    signed_bytes: bytes,
+    pinned: ed25519.Ed25519PublicKey,
+    source: str,
+) -> tuple[ed25519.Ed25519PublicKey, tuple[AnchorLink, ...]]:
+    """The anchor whose signature verifies the directory, and the links from ``pinned`` to it:
+    ``pinned`` itself, or an anchor that ``anchor_chain`` leads to from it (each link verified
+    by the key before it). One line starting with ``source`` otherwise."""
+    if _verifies(pinned, signature, signed_bytes):
+        return pinned, ()
+    pinned_kid = anchor_key_id(pinned)
+    claimed = content.get("anchor_kid")
+    if not isinstance(claimed, str) or claimed == pinned_kid:
+        msg = f"{source}: directory signature does not verify with the pinned trust anchor"
+        raise KeyDirectoryError(msg)
+    unannounced = (
+        f"{source}: directory signature does not verify with the pinned trust anchor "
+        f"{pinned_kid}; it is signed by anchor {claimed}, which {pinned_kid} did not announce as "
+        "its successor"
+    )
+    chain = content.get("anchor_chain")
+    if chain is None:
+        raise UnannouncedAnchorError(unannounced)
+    walked = walk(pinned, parse_links(chain, source), source, until=claimed)
+    if walked.kid != claimed:
+        raise UnannouncedAnchorError(unannounced)
+    if not _verifies(walked.anchor, signature, signed_bytes):
+        msg = (
+            f"{source}: directory signature does not verify with anchor {claimed}, the "
+            f"successor of the pinned trust anchor {pinned_kid}"
+        )
+        raise KeyDirectoryError(msg)
+    return walked.anchor, walked.links
 
 
 class Directory(FixedKeys):
@@ -212,10 +297,21 @@ class Directory(FixedKeys):
     serial; the constructor trusts its argument and is for code that just verified or built it.
     """
 
-    def __init__(self, body: DirectoryBody, signed: bytes = b"") -> None:
-        """Wrap an already verified ``body`` (and the signed bytes it came from, if any)."""
+    def __init__(
+        self,
+        body: DirectoryBody,
+        signed: bytes = b"",
+        anchor: ed25519.Ed25519PublicKey | None = None,
+        links: tuple[AnchorLink, ...] = (),
+    ) -> None:
+        """Wrap an already verified ``body`` (and the signed bytes it came from, if any; the
+        anchor key that signed it and the anchor links followed from the pinned anchor to it)."""
         self.body = body
         self.signed = signed
+        #: the anchor key whose signature verified (None for a body built, not verified)
+        self.anchor = anchor
+        #: the links followed from the pinned anchor to ``anchor`` (empty: signed by the pinned)
+        self.links = links
         self._by_id = {b.id: b for b in body.bureaus}
         self._rules = body.rules.in_force(body.reviewers())
         # parsed public keys by key id (a verified directory never changes; a new serial is a
@@ -254,11 +350,7 @@ class Directory(FixedKeys):
         except Exception:  # any parse failure of untrusted input means "not a directory"
             msg = f"{source}: not a signed NBX directory"
             raise KeyDirectoryError(msg) from None
-        try:
-            anchor.verify(signature, DIRECTORY_DOMAIN + signed_bytes)
-        except InvalidSignature:
-            msg = f"{source}: directory signature does not verify with the pinned trust anchor"
-            raise KeyDirectoryError(msg) from None
+        signer, links = _signer(content, signature, signed_bytes, anchor, source)
         try:
             body = DirectoryBody.model_validate(content)
         except ValidationError as exc:
@@ -268,8 +360,14 @@ class Directory(FixedKeys):
             at = f"{where}: " if where else ""  # a check of the whole body has no location
             msg = f"{source}: invalid directory: {at}{reason}"
             raise KeyDirectoryError(msg) from None
-        if body.anchor_kid != anchor_key_id(anchor):
+        if body.anchor_kid != anchor_key_id(signer):
             msg = f"{source}: directory names a different trust anchor"
+            raise KeyDirectoryError(msg)
+        if body.successor is not None and not body.successor.verifies():
+            msg = (
+                f"{source}: the successor link {body.successor.name} does not verify with "
+                f"anchor {body.successor.from_kid} (forged)"
+            )
             raise KeyDirectoryError(msg)
         if body.serial < min_serial:
             msg = (
@@ -277,7 +375,7 @@ class Directory(FixedKeys):
                 "(rollback refused)"
             )
             raise KeyDirectoryError(msg)
-        return cls(body, bytes(data))
+        return cls(body, bytes(data), signer, links)
 
     @classmethod
     def load(

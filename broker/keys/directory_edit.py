@@ -1,5 +1,5 @@
 """Changing the directory: add a bureau, rotate its keys, revoke a key, set a bureau's roles or
-the network rules, re-issue it unchanged.
+the network rules, re-issue it unchanged, announce the anchor's successor and take over as it.
 
 Each change makes the next serial with a fresh ``issued_at``.
 
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from broker.errors import KeyDirectoryError
 from broker.ids import BureauId
+from broker.keys.anchor import AnchorLink
 from broker.keys.directory import (
     BureauRecord,
     DirectoryBody,
@@ -296,3 +297,52 @@ def add_encryption_keys(
     added = record.model_copy(update={"keys": (*record.keys, *new)})
     others = [b for b in body.bureaus if b.id != record.id]
     return _next(body, [*others, added], now)
+
+
+# --- anchor rotation (broker.keys.anchor, docs/security/anchor-rotation.md) ---------------------
+
+
+def announce_successor(body: DirectoryBody, link: AnchorLink, *, now: datetime) -> DirectoryBody:
+    """The next serial, naming ``link``'s successor (``link`` signed by the body's anchor).
+
+    Announcing again replaces an earlier announcement (the newest directory names the successor
+    the anchor means); the link already given out stays valid, so guard every announced key.
+    """
+    if link.from_kid != body.anchor_kid:
+        msg = (
+            f"the anchor link is from {link.from_kid}, not from the directory's anchor "
+            f"{body.anchor_kid}"
+        )
+        raise KeyDirectoryError(msg)
+    if link.to_kid == body.anchor_kid:  # pragma: no cover - AnchorLink refuses a self-link
+        msg = f"the successor {link.to_kid} is the current anchor"
+        raise KeyDirectoryError(msg)
+    return _next(body, list(body.bureaus), now).model_copy(update={"successor": link})
+
+
+def take_over(
+    body: DirectoryBody, successor: ed25519.Ed25519PublicKey, *, now: datetime
+) -> DirectoryBody:
+    """The next serial as the announced ``successor`` signs it: ``anchor_kid`` is the successor,
+    the announcement is gone and ``anchor_chain`` holds every earlier link plus the announcing one
+    (so a node pinned to any earlier anchor can follow)."""
+    link = body.successor
+    kid = anchor_key_id(successor)
+    if link is None:
+        msg = f"directory serial {body.serial} names no successor anchor: nothing to take over"
+        raise KeyDirectoryError(msg)
+    if link.to_kid != kid:
+        msg = (
+            f"the key {kid} is neither the anchor {body.anchor_kid} of directory serial "
+            f"{body.serial} nor its announced successor {link.to_kid}"
+        )
+        raise KeyDirectoryError(msg)
+    content: dict[str, Any] = _next(body, list(body.bureaus), now).to_json()
+    content["anchor_kid"] = kid
+    content.pop("successor", None)
+    content["anchor_chain"] = [*(x.model_dump() for x in body.anchor_chain), link.model_dump()]
+    try:
+        return DirectoryBody.model_validate(content)
+    except ValidationError as exc:  # pragma: no cover - the links were valid in the body
+        msg = f"the take-over would make an invalid directory: {_reason(exc)}"
+        raise KeyDirectoryError(msg) from None

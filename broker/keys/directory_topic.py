@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from broker.errors import KeyDirectoryError, TransportError
+from broker.keys.anchor import AnchorLink, UnannouncedAnchorError
 from broker.keys.directory import Directory
 from broker.logging import get_logger
 from broker.transport import DIRECTORY_TOPIC, KafkaSettings
@@ -72,10 +73,23 @@ async def publish_directory(settings: KafkaSettings, signed: bytes) -> None:
 @dataclass
 class Found:
     """What a read of the topic brought: the highest verified serial at or above the floor, and
-    the highest verified serial below it (a rollback attempt, or history), if any."""
+    the highest verified serial below it (a rollback attempt, or history), if any.
+
+    When the best directory so far is signed by a successor of the anchor the read began with
+    (anchor rotation), the later records of the same read are verified against that successor
+    (``anchor``), as a running node does once it pinned it, and ``best.links`` holds every link
+    followed from the anchor the read began with. A successor's directory whose first link is not
+    the successor named by the newest directory of the current anchor read so far (when that one
+    names a successor: a later announcement replaces an earlier one) is skipped as
+    ``unannounced-anchor``."""
 
     best: Directory | None = None
     older: int | None = None
+    #: the anchor reached in this read (None: still the one the read began with)
+    anchor: ed25519.Ed25519PublicKey | None = None
+    links: tuple[AnchorLink, ...] = ()
+    #: (serial, announced successor's key id) of the newest directory of the current anchor read
+    head: tuple[int, str | None] | None = None
 
     def consider(
         self,
@@ -91,15 +105,32 @@ class Found:
         not verify is logged (``directory.skipped``), one older than ``floor`` too
         (``directory.refused``) unless ``quiet`` (reading history at start)."""
         log = get_logger()
+        pinned = self.anchor if self.anchor is not None else anchor
         try:
-            found = Directory.from_signed(value, anchor, source=DIRECTORY_TOPIC)
-        except KeyDirectoryError:
+            found = Directory.from_signed(value, pinned, source=DIRECTORY_TOPIC)
+        except KeyDirectoryError as exc:
             log.warning(
                 "directory.skipped",
                 topic=DIRECTORY_TOPIC,
                 partition=partition,
                 offset=offset,
-                reason=DirectoryState.UNVERIFIED,
+                reason=DirectoryState.UNANNOUNCED
+                if isinstance(exc, UnannouncedAnchorError)
+                else DirectoryState.UNVERIFIED,
+            )
+            return
+        if not found.links:
+            if self.head is None or found.serial > self.head[0]:
+                self.head = (found.serial, _announced(found))
+        elif self.head is not None and self.head[1] not in (None, found.links[0].to_kid):
+            log.warning(
+                "directory.skipped",
+                topic=DIRECTORY_TOPIC,
+                partition=partition,
+                offset=offset,
+                serial=found.serial,
+                anchor_kid=found.links[0].to_kid,
+                reason=DirectoryState.UNANNOUNCED,
             )
             return
         if found.serial < floor:
@@ -115,7 +146,16 @@ class Found:
                 )
             return
         if self.best is None or found.serial > self.best.serial:
-            self.best = found
+            if found.links:  # signed by a successor: pin it for the rest of this read
+                self.anchor, self.links = found.anchor, self.links + found.links
+                self.head = (found.serial, _announced(found))
+            self.best = Directory(found.body, found.signed, found.anchor, self.links)
+
+
+def _announced(directory: Directory) -> str | None:
+    """The key id of the successor ``directory`` announces, if any."""
+    successor = directory.body.successor
+    return None if successor is None else successor.to_kid
 
 
 class DirectoryReader:

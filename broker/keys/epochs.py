@@ -375,8 +375,25 @@ def shred(
 
     Retired epochs lose their private key in the epochs file (the epoch stays, marked destroyed);
     a current key file whose key the directory retired (the X25519 key after a move to the hybrid
-    suite) is removed, as long as another encryption key remains.
+    suite) is removed, as long as another encryption key remains. The old signing key of a
+    finished signing-key rotation is destroyed too (:func:`retire_signing`, at once: a signature
+    never needs the private key again).
     """
+    records = None if records is None else list(records)  # read twice
+    signing = retire_signing(folder, keys, records, now=now)
+    return ([] if signing is None else [signing]) + _shred_epochs(
+        folder, keys, records, now=now, window=window
+    )
+
+
+def _shred_epochs(
+    folder: Path,
+    keys: BureauKeys,
+    records: Iterable[KeyRecord] | None,
+    *,
+    now: datetime,
+    window: timedelta,
+) -> list[str]:
     bureau = keys.bureau
     epochs = read_epochs(folder, bureau)
     rows = {r.kid: r for r in epoch_status(keys, epochs, records, now=now, window=window)}
@@ -402,6 +419,42 @@ def shred(
         for _, alg in removals:
             replace_private(_current_file(folder, bureau, alg), None)
     return destroyed
+
+
+# --- the old signing key of a finished rotation (broker.keys.signing) --------------------------
+
+
+def usable_signing(records: Iterable[KeyRecord] | None, at: datetime) -> list[KeyRecord]:
+    """The signing-key records usable at ``at`` (valid and not revoked)."""
+    return [r for r in records or () if r.use == "sign" and r.valid_at(at) and not r.revoked_at(at)]
+
+
+def retire_signing(
+    folder: Path, keys: BureauKeys, records: Iterable[KeyRecord] | None, *, now: datetime
+) -> str | None:
+    """Destroy the old signing key of a finished rotation (:mod:`broker.keys.signing`).
+
+    ``keys`` as loaded from the files (:func:`load_keys`: ``CC.signing.key`` signs, the next key
+    is the spare). When ``CC.signing.next.key`` exists, the directory's ``records`` list it as
+    usable at ``now`` and no longer list the old key as usable (revoked, or past its
+    ``not_after``), the next key replaces the old one in ``CC.signing.key`` (atomically, the old
+    bytes overwritten) and ``CC.signing.next.key`` is removed. Returns the destroyed key id, or
+    ``None`` when nothing was due (also when the directory does not list the old key at all).
+    """
+    following = files.next_signing_path(folder, keys.bureau)
+    if not following.exists():
+        return None
+    listed = list(records or ())
+    usable = {r.kid for r in usable_signing(listed, now)}
+    old_kid = keys.signing_key_id
+    next_kid = next((kid for kid in keys.signing_keys() if kid != old_kid), None)
+    old_listed = any(r.kid == old_kid and r.use == "sign" for r in listed)
+    if next_kid is None or next_kid not in usable or not old_listed or old_kid in usable:
+        return None
+    signing, _, _ = files.bureau_paths(folder, keys.bureau)
+    replace_private(signing, files.read_private(following))
+    replace_private(following, None)
+    return old_kid
 
 
 # --- starting the next epoch -------------------------------------------------------------------

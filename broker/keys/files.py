@@ -12,6 +12,8 @@ Bureau key files written by :func:`write_bureau_keys` in a folder ``DIR``::
     DIR/<CC>.encryption.key   X25519 private key (0600), envelope suite 1
     DIR/<CC>.hybrid.key       ML-KEM-768 + X25519 private key (0600), envelope suite 2
     DIR/<CC>.public.json      public keys with key ids, input to ``nbx directory add|rotate``
+    DIR/<CC>.signing.next.key the next Ed25519 private key (0600) during a signing-key rotation
+                              (``nbx keys rotate``; :mod:`broker.keys.signing`)
 
 A bureau has at least one of the two encryption key files (``nbx keys new-bureau`` writes the
 first, ``--pq`` the second); a node loads every one present, so during a migration it opens
@@ -34,6 +36,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +93,33 @@ def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None = No
 def write_hybrid_key(path: Path, key: HybridEncryptionKey, passphrase: bytes | None = None) -> None:
     """Write a hybrid key as two PKCS#8 PEM blocks (ML-KEM-768, X25519) to a new 0600 file."""
     _create_0600(path, _pkcs8(key.mlkem_key, passphrase) + _pkcs8(key.x25519_key, passphrase))
+
+
+def create_private_atomic(path: Path, data: bytes) -> None:
+    """Create the private file ``path`` (mode 0600) with ``data`` in one step, refusing to
+    overwrite: a running node reading the folder sees no file or the whole file, never a part
+    (written to a temporary 0600 file, fsync, then hard-linked to ``path``)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            msg = f"{path}: already exists; refusing to overwrite a key file"
+            raise KeyDirectoryError(msg) from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_next_signing_key(
+    path: Path, key: ed25519.Ed25519PrivateKey, passphrase: bytes | None = None
+) -> None:
+    """Write the next signing key as PKCS#8 PEM (0600, encrypted if ``passphrase``) atomically,
+    refusing to overwrite (:func:`create_private_atomic`)."""
+    create_private_atomic(path, _pkcs8(key, passphrase))
 
 
 def write_public_key(path: Path, key: ed25519.Ed25519PublicKey | x25519.X25519PublicKey) -> None:
@@ -253,6 +283,11 @@ def bureau_paths(folder: Path, bureau: str) -> tuple[Path, Path, Path]:
     )
 
 
+def next_signing_path(folder: Path, bureau: str) -> Path:
+    """Path of a bureau's next signing key (``nbx keys rotate``) in ``folder``."""
+    return folder / f"{bureau}.signing.next.key"
+
+
 def hybrid_path(folder: Path, bureau: str) -> Path:
     """Path of a bureau's ML-KEM-768 + X25519 private key in ``folder``."""
     return folder / f"{bureau}.hybrid.key"
@@ -277,15 +312,18 @@ def write_bureau_keys(folder: Path, keys: BureauKeys, passphrase: bytes | None =
 
 def load_bureau_keys(folder: Path, bureau: str, passphrase: bytes | None = None) -> BureauKeys:
     """Load the private keys that :func:`write_bureau_keys` wrote for ``bureau``: the signing key
-    and every encryption key file present (X25519, hybrid, or both during a migration)."""
+    (and the next one during a signing-key rotation, as a spare) and every encryption key file
+    present (X25519, hybrid, or both during a migration)."""
     signing, encryption, _ = bureau_paths(folder, bureau)
     hybrid = hybrid_path(folder, bureau)
     if not encryption.exists() and not hybrid.exists():
         msg = f"{folder}: no encryption key for {bureau} ({encryption.name} or {hybrid.name})"
         raise KeyDirectoryError(msg)
+    following = next_signing_path(folder, bureau)
     return BureauKeys(
         bureau,
         load_signing_key(signing, passphrase),
         load_encryption_key(encryption, passphrase) if encryption.exists() else None,
         load_hybrid_key(hybrid, passphrase) if hybrid.exists() else None,
+        spare_signing=((load_signing_key(following, passphrase),) if following.exists() else ()),
     )

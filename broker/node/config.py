@@ -91,6 +91,10 @@ class KeysConfig(BaseModel):
     dir: Path
     #: the environment variable holding the passphrase of encrypted key files
     passphrase_env: str = "NBX_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
+    #: after a signing-key rotation (``nbx keys rotate``), sign with the new key only once this
+    #: node has seen it in its directory for this long: every other node's followed directory
+    #: lists it by then (docs/security/key-rotation.md)
+    switch_after_s: float = Field(default=60.0, ge=0, le=86_400)
 
 
 class TrustConfig(BaseModel):

@@ -37,6 +37,7 @@ from broker.envelope import VerifiedPackage
 from broker.envelope.open import MAX_FRAME_BYTES
 from broker.errors import SinkError, TransportError
 from broker.keys import BureauKeys, KeyLookup
+from broker.keys.join import listed
 from broker.logging import get_logger
 from broker.node.config import DEFAULT_WARN_DAYS
 from broker.node.keycare import KeyCare
@@ -138,7 +139,7 @@ class ConsumerDaemon:
         development broker tansu): revocation is then checked at the statement, record and local
         time, of which only the local time is not the sender's.
         """
-        self.keys = keys
+        self._keys = keys
         self.bureau = keys.bureau
         self.directory = directory
         self.settings = settings
@@ -161,6 +162,8 @@ class ConsumerDaemon:
         self.stats = DaemonStats()
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.housekeeping_interval_s = housekeeping_interval_s
+        #: how often a node not listed yet looks again (the directory follows on its own)
+        self.listing_poll_s = 0.2
         #: key epochs: reload, destroy expired keys, warn on overdue rotation (:meth:`shred_keys`)
         self.key_care = key_care
         #: log ``retention.review-due`` this long before a notice's ``retain_until``
@@ -324,6 +327,10 @@ class ConsumerDaemon:
                 await self._topics.ensure([*self._reads(), quarantine(self.bureau)])
                 await producer.start()
                 await self.directory.start(self)
+                if not await self.wait_for_listing():  # SIGTERM before the anchor listed us
+                    with contextlib.suppress(KafkaError):
+                        await producer.stop()
+                    return None, None
                 if not await self._until_stopped(consumer.start()):
                     # SIGTERM while joining the group (which can take a while): stop cleanly
                     with contextlib.suppress(KafkaError):
@@ -355,6 +362,38 @@ class ConsumerDaemon:
             return consumer, producer
         return None, None
 
+    def listed(self) -> bool:
+        """Whether the directory lists this bureau with the signing key it holds, usable now."""
+        return listed(self.directory, self.bureau, self.keys.signing_key_id, datetime.now(UTC))
+
+    async def wait_for_listing(self) -> bool:
+        """Wait until :meth:`listed` (a new bureau whose join request the anchor has not
+        published yet); True when listed, False if :meth:`stop` came first.
+
+        Logs ``node.waiting-for-listing`` once, then ``node.listed``; nothing is subscribed and
+        ``daemon.started`` is not logged meanwhile (docs/onboarding.md).
+        """
+        if self.listed():
+            return True
+        self._log.warning(
+            "node.waiting-for-listing",
+            bureau=self.bureau,
+            key_id=self.keys.signing_key_id,
+            serial=getattr(self.directory, "serial", None),
+        )
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.listing_poll_s)
+            if self.listed():
+                self._log.info(
+                    "node.listed",
+                    bureau=self.bureau,
+                    key_id=self.keys.signing_key_id,
+                    serial=getattr(self.directory, "serial", None),
+                )
+                return True
+        return False
+
     async def _until_stopped(self, work: Awaitable[None]) -> bool:
         """Run ``work`` unless :meth:`stop` is called first; True if ``work`` finished."""
         task = asyncio.ensure_future(work)
@@ -377,6 +416,7 @@ class ConsumerDaemon:
         backoff_s = 0.5
         housekept: float | None = None
         while not self._stop.is_set():
+            self.refresh_keys()  # a rotation's key files and a new directory, without a restart
             if housekept is None or time.monotonic() - housekept >= self.housekeeping_interval_s:
                 housekept = time.monotonic()
                 await self.housekeep(producer)
@@ -418,6 +458,29 @@ class ConsumerDaemon:
         await self.sweep_retention(producer)
         self.shred_keys()
         self.audit_checkpoint()
+
+    @property
+    def keys(self) -> BureauKeys:
+        """The keys the daemon signs receipts and audit checkpoints with (as of the last
+        :meth:`refresh_keys`)."""
+        return self._keys
+
+    def refresh_keys(self) -> None:
+        """Take up changed key files and the signing key the rule of :mod:`broker.keys.signing`
+        picks now (with :attr:`key_care`; a few ``stat`` calls when nothing changed): receipts
+        and audit checkpoints are signed with it, and packages sealed to a new encryption key
+        open at once. Unreadable key files: the daemon keeps the keys it has."""
+        care = self.key_care
+        if care is None:
+            return
+        loads = care.loads
+        current = care.current(self.directory, self.clock())
+        if current is None:
+            return
+        self._keys = current
+        if care.loads != loads:  # the files were read again
+            self.decryption_keys.clear()  # the pipeline holds this very mapping
+            self.decryption_keys.update(current.decryption_keys())
 
     def audit_checkpoint(self) -> Checkpoint | None:
         """Sign the audit log's chain head (count, head, :attr:`clock`'s time) with this bureau's

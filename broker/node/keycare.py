@@ -1,11 +1,19 @@
-"""The daemon's care for its encryption keys (issue 18, point 5): at each housekeeping round it
-re-reads the key files (a key from ``nbx keys next-epoch`` opens packages without a restart),
-destroys the private keys of epochs whose window has passed (:func:`broker.keys.epochs.shred`),
-and warns once per key when the rotation is overdue.
+"""A node's care for its keys (issue 18, point 5; issue 21: signing keys): at each housekeeping
+round it re-reads the key files (a key from ``nbx keys next-epoch`` opens packages without a
+restart), destroys the private keys of epochs whose window has passed and the old signing key of
+a finished rotation (:func:`broker.keys.epochs.shred`), and warns once per key when the rotation
+is overdue.
+
+Between rounds :meth:`KeyCare.current` gives the keys to use now: the key files are checked
+(a few ``stat`` calls) and read again when one changed, and the signing key is the one the rule
+of :mod:`broker.keys.signing` picks from the node's followed directory. The publisher (every
+message) and the daemon (every poll: receipts, audit checkpoints, the keys that open packages)
+ask it, so ``nbx keys rotate`` and a new directory take effect without a restart.
 
 Log events (key ids only): ``keys.destroyed`` (info), ``keys.rotation-overdue`` (warning),
-``keys.care-failed`` (warning: the key files could not be read or written; the daemon keeps the
-keys it has and tries again at the next round).
+``keys.care-failed`` (warning: the key files could not be read or written; the node keeps the
+keys it has and tries again later), ``keys.signing-switched`` (info: the node signs with another
+key from now on).
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ from broker.keys.epochs import (
     shred,
 )
 from broker.keys.epochs import shred_window as window_for
-from broker.keys.files import bureau_paths, hybrid_path
+from broker.keys.files import bureau_paths, hybrid_path, next_signing_path
+from broker.keys.signing import SigningChoice
 from broker.logging import get_logger
 from broker.node.config import NodeConfig
 from broker.wire.suites import RecipientPrivateKey
@@ -59,6 +68,13 @@ class KeyCare:
     _warned: set[str] = field(default_factory=set)
     #: the keys last loaded and the (inode, size, mtime) of the key files they came from
     _loaded: tuple[tuple[tuple[int, int, int], ...], BureauKeys] | None = None
+    #: which signing key to use (``[keys] switch_after_s``; :mod:`broker.keys.signing`)
+    choice: SigningChoice = field(default_factory=SigningChoice)
+    #: the key id signed with last (for ``keys.signing-switched``)
+    _signing_kid: str | None = None
+    _failing: bool = False
+    #: how many times the key files were read (a change tells the daemon to take up new keys)
+    loads: int = 0
 
     @classmethod
     def from_config(cls, config: NodeConfig) -> KeyCare:
@@ -71,6 +87,7 @@ class KeyCare:
             window=shred_window(config),
             rotate_every=timedelta(days=s.rotate_every_days),
             auto=s.auto,
+            choice=SigningChoice(timedelta(seconds=config.keys.switch_after_s)),
         )
 
     def passphrase(self) -> bytes | None:
@@ -80,8 +97,10 @@ class KeyCare:
 
     def _files(self) -> tuple[tuple[int, int, int], ...]:
         """What identifies the current content of the key files (a replaced file changes it)."""
-        _, encryption, _ = bureau_paths(self.folder, self.bureau)
+        signing, encryption, _ = bureau_paths(self.folder, self.bureau)
         names = (
+            signing,
+            next_signing_path(self.folder, self.bureau),
             encryption,
             hybrid_path(self.folder, self.bureau),
             epochs_path(self.folder, self.bureau),
@@ -101,7 +120,34 @@ class KeyCare:
         files = self._files()
         if self._loaded is None or self._loaded[0] != files:
             self._loaded = (files, load_keys(self.folder, self.bureau, self.passphrase()))
+            self.loads += 1
         return self._loaded[1]
+
+    def current(self, lookup: object, now: datetime) -> BureauKeys | None:
+        """The keys to use at ``now``: read again if a key file changed, signing with the key the
+        rule picks from ``lookup``'s records of this bureau (:mod:`broker.keys.signing`).
+        ``None`` when the key files cannot be read (logged once; the caller keeps its keys)."""
+        try:
+            keys = self._keys()
+        except (KeyDirectoryError, OSError) as exc:
+            if not self._failing:
+                self._failing = True
+                get_logger().warning(
+                    "keys.care-failed", bureau=self.bureau, error_type=type(exc).__name__
+                )
+            return None
+        self._failing = False
+        chosen = self.choice.select(keys, own_records(lookup, self.bureau), now)
+        if chosen.signing_key_id != self._signing_kid:
+            if self._signing_kid is not None:
+                get_logger().info(
+                    "keys.signing-switched",
+                    bureau=self.bureau,
+                    key_id=chosen.signing_key_id,
+                    old_key_id=self._signing_kid,
+                )
+            self._signing_kid = chosen.signing_key_id
+        return chosen
 
     def run(self, lookup: object, now: datetime) -> dict[str, RecipientPrivateKey] | None:
         """One round at ``now``: destroy what is due, warn about an overdue rotation, and return

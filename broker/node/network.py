@@ -11,6 +11,11 @@ notices and writes ``network.toml``, the manifest ``nbx network up`` starts from
     DIR/anchor/ DIR/directory.json DIR/policies/ DIR/<CC>/   as broker.node.provision writes them
     DIR/notices/*.json    the example notices, to publish
     DIR/broker/           the development broker's data (written by ``nbx network up``)
+
+``nbx network up`` publishes ``DIR/directory.json`` to ``nbx.directory`` once its broker runs
+(:func:`publish_network_directory`): the network's own nodes follow the file, a bureau that joins
+(``nbx node join``) reads the topic. Later serials are published by the anchor operator with
+``nbx directory publish`` (:func:`publish_command`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ from pathlib import Path
 
 from broker.errors import NbxError
 from broker.ids import bureau_id
+from broker.keys.directory import Directory
+from broker.keys.directory_topic import publish_directory
+from broker.keys.files import load_anchor_public_key
 from broker.node.provision import provision
+from broker.transport import KafkaSettings
 
 #: the manifest of a network folder
 MANIFEST = "network.toml"
@@ -190,3 +199,25 @@ def next_steps(network: Network) -> list[str]:
             f"{first}, set its issuing_bureau to {first} and its notice_id to {first}-..."
         )
     return lines
+
+
+def publish_command(network: Network) -> str:
+    """The command that publishes the network's directory file to ``nbx.directory`` (what the
+    anchor operator runs after each ``nbx directory add|rotate|revoke``)."""
+    d = network.folder
+    return (
+        f"nbx directory publish {d / 'directory.json'} --anchor "
+        f"{d / 'anchor' / 'trust-anchor.pub'} --bootstrap {network.bootstrap}"
+    )
+
+
+async def publish_network_directory(network: Network) -> int:
+    """Verify ``DIR/directory.json`` with the network's anchor and publish it to
+    ``nbx.directory`` on the network's broker; returns its serial."""
+    anchor = load_anchor_public_key(network.folder / "anchor" / "trust-anchor.pub")
+    directory = Directory.load(network.folder / "directory.json", anchor)
+    settings = KafkaSettings(
+        bootstrap=network.bootstrap, client_id="nbx-network", enable_idempotence=False
+    )
+    await publish_directory(settings, directory.signed)
+    return directory.serial

@@ -27,7 +27,9 @@ from broker.envelope import Grant, Sealed
 from broker.envelope.seal import prepare
 from broker.errors import KeyDirectoryError, NbxError
 from broker.keys import BureauKeys, KeyLookup
+from broker.keys.join import check_listed
 from broker.logging import get_logger
+from broker.node.keycare import KeyCare
 from broker.node.runtime import check_accepting
 from broker.node.signer import BatchSigner
 from broker.sinks.audit import AuditEvent, decision_event, default_operator
@@ -100,6 +102,9 @@ class PublishResult:
     statement_hash: str | None = None
     #: the notice's type
     notice_type: str | None = None
+    #: the key id of the signing key the message was signed with (None if nothing was sent):
+    #: during a signing-key rotation, which key the rule picked (:mod:`broker.keys.signing`)
+    kid: str | None = None
 
     @property
     def sent(self) -> list[str]:
@@ -141,8 +146,13 @@ class Publisher:
         operator: str | None = None,
         confirm_within: timedelta = DEFAULT_CONFIRM_WITHIN,
         retention: RetentionLimit | None = None,
+        key_care: KeyCare | None = None,
     ) -> None:
         """Prepare a publisher for bureau ``keys.bureau`` (the producer starts on enter).
+
+        ``key_care``: where the key files are; each message is then signed with the key the rule
+        of :mod:`broker.keys.signing` picks at that moment (new key files and a new directory
+        taken up without a restart). Without it, ``keys`` sign every message.
 
         ``operator``: who sends (the audit entries of what is sent carry it; default
         :func:`~broker.sinks.audit.default_operator`: ``NBX_OPERATOR``, else the OS user).
@@ -157,7 +167,8 @@ class Publisher:
         ``settings``, :class:`~broker.transport.KafkaTransport`; :mod:`broker.testing` has an
         in-memory one).
         """
-        self.keys = keys
+        self._keys = keys
+        self.key_care = key_care
         self.bureau = keys.bureau
         self.directory = directory
         self.settings = settings
@@ -198,9 +209,21 @@ class Publisher:
             operator=default_operator(config.audit.operator),
             confirm_within=config.retention.confirm_within_delta(),
             retention=node.retention_limit(),
+            key_care=KeyCare.from_config(config),
         )
         pub._owns_store = True
         return pub
+
+    @property
+    def keys(self) -> BureauKeys:
+        """The keys to sign with now (with :attr:`key_care`: read again if a key file changed,
+        the signing key picked by :mod:`broker.keys.signing`; if the files cannot be read, the
+        keys used last)."""
+        if self.key_care is not None:
+            current = self.key_care.current(self.directory, datetime.now(UTC))
+            if current is not None:
+                self._keys = current
+        return self._keys
 
     async def __aenter__(self) -> Publisher:
         await self.directory.start(self)  # the directory is followed while the publisher runs
@@ -695,6 +718,7 @@ class Publisher:
             msg = "Publisher is not started: use 'async with Publisher(...)'"
             raise RuntimeError(msg)
         check_accepting(self.directory)  # a stale or too old directory: refuse to publish
+        check_listed(self.directory, self.bureau)  # a bureau that joins: not listed yet
         started = time.monotonic()
         if not grants:
             result = PublishResult(
@@ -702,8 +726,9 @@ class Publisher:
             )
             self._record(result, body, bookkeeping)
             return result
+        keys = self.keys  # one signing key for the whole message
         unsigned = prepare(
-            signer=self.keys,
+            signer=keys,
             kind=kind,
             notice_id=notice_id,
             notice_type=notice_type,
@@ -714,7 +739,7 @@ class Publisher:
             validity=self.validity,
             now=datetime.now(UTC),
         )
-        signature, proof = await self.signer.sign(unsigned.statement)
+        signature, proof = await self.signer.sign(unsigned.statement, keys)
         sealed = unsigned.signed(signature, proof)
         audience = sealed.audience
         reviewer = self.holder(kind, notice_type)
@@ -723,9 +748,9 @@ class Publisher:
         await self._topics.ensure(topics)
         await track_topics(self._producer, topics)
         if len(audience) == 1:  # no task and gather for a single recipient
-            sent = [await self._send_one(sealed, audience[0], held)]
+            sent = [await self._send_one(sealed, audience[0], held, keys)]
         else:
-            sent = await asyncio.gather(*(self._send_one(sealed, r, held) for r in audience))
+            sent = await asyncio.gather(*(self._send_one(sealed, r, held, keys) for r in audience))
         outcomes = sorted([*sent, *extra_outcomes], key=lambda o: o.recipient)
         result = PublishResult(
             sealed.msg_id,
@@ -734,6 +759,7 @@ class Publisher:
             outcomes,
             statement_hash=sealed.statement_hash,
             notice_type=notice_type,
+            kid=keys.signing_key_id,
         )
         self._record(result, body, bookkeeping)
         self._log.info(
@@ -839,7 +865,11 @@ class Publisher:
         return hold(held_by)
 
     async def _send_one(
-        self, sealed: Sealed, recipient: str, held_by: str | None = None
+        self,
+        sealed: Sealed,
+        recipient: str,
+        held_by: str | None = None,
+        keys: BureauKeys | None = None,
     ) -> RecipientOutcome:
         producer = self._producer
         if producer is None:  # pragma: no cover - checked by _send()
@@ -867,7 +897,8 @@ class Publisher:
                 meta = await producer.send_and_wait(
                     route,
                     value,
-                    key=record_key(self.keys, recipient, sealed.notice_id),  # opaque
+                    # opaque; the key of the signing key the message names
+                    key=record_key(keys or self.keys, recipient, sealed.notice_id),
                     headers=[*headers, (KID_HEADER, kid.encode())],
                 )
             except KeyDirectoryError as exc:

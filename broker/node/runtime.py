@@ -13,6 +13,12 @@ The directory is *followed* while the node runs (docs/security/directory.md):
   ``directory.refused``: serials, offsets, no personal data); the node keeps what it has.
 * The highest verified serial is written (atomically, fsync, mode 0600) to a file beside the store
   (:meth:`~broker.node.config.NodeConfig.serial_path`); after a restart a lower serial is refused.
+* Anchor rotation (docs/security/anchor-rotation.md): a directory signed by a successor the pinned
+  anchor announced (its ``anchor_chain`` leads there) is installed like any newer serial, and the
+  node pins the successor in the same step (``directory.anchor-rotated``); the links followed are
+  stored in the serial file, and at start the configured ``trust.anchor`` is walked along them
+  (each verified again) to the newest anchor. A directory naming a successor is logged
+  ``directory.anchor-announced``.
 * :meth:`FollowedDirectory.refusal` closes the gate when the directory was not confirmed (the
   topic read to its end, or the file checked) for ``trust.max_staleness_s``, or was issued longer
   than ``trust.max_directory_age_days`` ago: the daemon pauses consuming (nothing is committed,
@@ -35,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from broker.errors import ConfigError, KeyDirectoryError, PolicyError, TransportError
 from broker.keys import BureauKeys, BureauPublicKeys, Directory, KeyLookup
+from broker.keys.anchor import AnchorLink, UnannouncedAnchorError, kid_of, parse_links, walk
 from broker.keys.directory_topic import DirectoryReader, Found, no_directory
 from broker.keys.rules import NetworkRules
 from broker.logging import get_logger
@@ -70,40 +77,57 @@ class Freshness:
 
 
 class SerialFile:
-    """The highest directory serial a node verified, in a small file beside its store.
+    """The highest directory serial a node verified, and the anchor links it followed, in a small
+    file beside its store: ``{"serial": N, "anchor_chain": [...]}`` (``anchor_chain`` absent
+    until the anchor was rotated; files without it are read as an empty chain).
 
-    Written atomically (a temporary file, fsync, rename, fsync of the folder) with mode 0600; it
-    only ever grows. Works for every sink, since it is not inside one.
+    Written atomically (a temporary file, fsync, rename, fsync of the folder) with mode 0600; the
+    serial only ever grows. Works for every sink, since it is not inside one.
     """
 
     def __init__(self, path: Path) -> None:
         """Remember the path (nothing is read yet)."""
         self.path = path
 
-    def read(self) -> int:
-        """The stored serial (0 if the file does not exist yet)."""
+    def _unreadable(self) -> KeyDirectoryError:
+        return KeyDirectoryError(
+            f"{self.path}: unreadable directory serial file (remove it only if you trust it)"
+        )
+
+    def read_state(self) -> tuple[int, tuple[AnchorLink, ...]]:
+        """The stored serial (0 if the file does not exist yet) and anchor links."""
         try:
             data = json.loads(self.path.read_bytes())
             serial = data["serial"]
             if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
                 raise TypeError
         except FileNotFoundError:
-            return 0
+            return 0, ()
         except (OSError, ValueError, TypeError, KeyError):
-            msg = f"{self.path}: unreadable directory serial file (remove it only if you trust it)"
-            raise KeyDirectoryError(msg) from None
-        return serial
+            raise self._unreadable() from None
+        chain = parse_links(data.get("anchor_chain", []), str(self.path))
+        return serial, chain
 
-    def write(self, serial: int) -> None:
-        """Store ``serial`` if it is higher than the stored one."""
-        if serial <= self.read():
+    def read(self) -> int:
+        """The stored serial (0 if the file does not exist yet)."""
+        return self.read_state()[0]
+
+    def write(self, serial: int, chain: tuple[AnchorLink, ...] | None = None) -> None:
+        """Store ``serial`` if it is higher than the stored one (with ``chain``, the anchor links
+        followed, if given; else the stored links are kept)."""
+        stored, links = self.read_state()
+        if serial <= stored:
             return
+        document: dict[str, object] = {"serial": serial}
+        links = links if chain is None else chain
+        if links:
+            document["anchor_chain"] = [link.model_dump(mode="json") for link in links]
         folder = self.path.parent
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{self.path.name}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, json.dumps({"serial": serial}).encode() + b"\n")
+            os.write(fd, json.dumps(document).encode() + b"\n")
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -132,12 +156,19 @@ class FollowedDirectory:
         freshness: Freshness | None = None,
         serial_file: SerialFile | None = None,
     ) -> None:
-        """Read the highest serial verified before (the floor); nothing else is loaded yet."""
-        self.anchor = anchor
+        """Read the highest serial verified before (the floor) and pin the newest anchor the
+        stored anchor links lead to from ``anchor`` (each verified again); nothing else is loaded
+        yet."""
         self.freshness = freshness or Freshness()
         self.serial_file = serial_file
+        floor, chain = serial_file.read_state() if serial_file is not None else (0, ())
         #: the lowest serial this node may accept (the highest it ever verified)
-        self.floor = serial_file.read() if serial_file is not None else 0
+        self.floor = floor
+        where = str(serial_file.path) if serial_file is not None else "directory"
+        #: the anchor links this node followed (stored beside the store), oldest first
+        self.chain: tuple[AnchorLink, ...] = chain
+        #: the anchor now pinned: the configured one, or the successor the chain leads to
+        self.anchor: ed25519.Ed25519PublicKey = walk(anchor, chain, where).anchor
         self.current: Directory | None = None
         self._confirmed: float | None = None  # time.monotonic() of the last confirmation
         self._owners: set[int] = set()
@@ -225,10 +256,33 @@ class FollowedDirectory:
             return False
         if directory.serial < self.floor:  # pragma: no cover - callers check against the floor
             return False
+        signer = directory.anchor
+        rotated = signer is not None and kid_of(signer) != kid_of(self.anchor)
+        if rotated and not self._announced(previous, directory):
+            return False
+        chain = self.chain + directory.links if rotated else self.chain
         if self.serial_file is not None:
-            self.serial_file.write(directory.serial)
+            self.serial_file.write(directory.serial, chain)
         self.floor = max(self.floor, directory.serial)
         self.current = directory  # one assignment: readers see the old or the new, never a mix
+        if rotated and signer is not None:  # pin the successor in the same step
+            old_kid, self.anchor, self.chain = kid_of(self.anchor), signer, chain
+            self._log.info(
+                "directory.anchor-rotated",
+                topic=self.source,
+                serial=directory.serial,
+                anchor_kid=kid_of(signer),
+                previous_anchor_kid=old_kid,
+            )
+        announced = directory.body.successor
+        if announced is not None and (previous is None or previous.body.successor != announced):
+            self._log.info(
+                "directory.anchor-announced",
+                topic=self.source,
+                serial=directory.serial,
+                anchor_kid=announced.to_kid,
+                previous_anchor_kid=announced.from_kid,
+            )
         if previous is None:  # the directory the node starts with
             self._log.debug("directory.loaded", topic=self.source, serial=directory.serial)
         else:
@@ -239,6 +293,24 @@ class FollowedDirectory:
                 current_serial=previous.serial,
             )
         return True
+
+    def _announced(self, previous: Directory | None, directory: Directory) -> bool:
+        """Whether the first step of ``directory``'s chain is the successor the current directory
+        announces, when it announces one (a later announcement replaces an earlier one: a node
+        that saw it does not follow the link to the replaced successor). Logged when not."""
+        named = previous.body.successor if previous is not None else None
+        first = directory.links[0] if directory.links else None
+        if named is None or first is None or first.to_kid == named.to_kid:
+            return True
+        self._log.warning(
+            "directory.skipped",
+            topic=self.source,
+            serial=directory.serial,
+            current_serial=self.serial,
+            anchor_kid=first.to_kid,
+            reason=DirectoryState.UNANNOUNCED,
+        )
+        return False
 
     def confirm(self, at: float | None = None) -> None:
         """The directory was confirmed (at ``at``, ``time.monotonic()``; default now)."""
@@ -361,7 +433,7 @@ class FileDirectory(FollowedDirectory):
         self._seen: tuple[int, int, int] | None = None
         self._bad: tuple[int, int, int] | None = None
         signature = self._stat()
-        self._first(Directory.load(path, anchor, min_serial=self.floor))
+        self._first(Directory.load(path, self.anchor, min_serial=self.floor))
         self._seen = signature
         self.confirm()
 
@@ -390,9 +462,12 @@ class FileDirectory(FollowedDirectory):
             return
         try:
             found = Directory.load(self.path, self.anchor)
-        except KeyDirectoryError:
+        except KeyDirectoryError as exc:
+            unannounced = isinstance(exc, UnannouncedAnchorError)
             self._log.warning(
-                "directory.skipped", topic=self.source, reason=DirectoryState.UNVERIFIED
+                "directory.skipped",
+                topic=self.source,
+                reason=DirectoryState.UNANNOUNCED if unannounced else DirectoryState.UNVERIFIED,
             )
             self._bad = signature
             return
@@ -406,7 +481,9 @@ class FileDirectory(FollowedDirectory):
             )
             self._bad = signature
             return
-        self.install(found)
+        if not self.install(found) and found.serial > self.serial:  # a replaced announcement
+            self._bad = signature
+            return
         self._seen, self._bad = signature, None
         self.confirm()
 

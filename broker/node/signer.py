@@ -5,6 +5,9 @@ turn of the event loop joins one batch (:func:`broker.envelope.seal.sign_batch`)
 added wait beyond the turn itself. A publisher with one call at a time signs each statement alone,
 exactly as before batching; a busy one (many calls in flight) signs once per turn, and every
 recipient verifies that signature once for all the batch's messages it gets.
+
+A batch is signed with one key: a statement prepared with another signing key (the node switched
+keys during a rotation, :mod:`broker.keys.signing`) first closes the batch in hand.
 """
 
 from __future__ import annotations
@@ -28,14 +31,21 @@ class BatchSigner:
         self.keys = keys
         self.max_batch = max_batch
         self._pending: list[tuple[bytes, asyncio.Future[_Signed]]] = []
+        self._pending_keys: BureauKeys = keys
         #: signatures made and statements signed (for the bench and the tests)
         self.signatures = 0
         self.statements = 0
 
-    async def sign(self, statement: bytes) -> _Signed:
-        """The signature (and the batch proof, if it was shared) of ``statement``."""
+    async def sign(self, statement: bytes, keys: BureauKeys | None = None) -> _Signed:
+        """The signature (and the batch proof, if it was shared) of ``statement``, made with
+        ``keys`` (default: the signer's own; the statement must name their signing key id)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_Signed] = loop.create_future()
+        signer = keys if keys is not None else self.keys
+        if self._pending and not _same_key(signer, self._pending_keys):
+            self._flush()  # one batch, one key
+        if not self._pending:
+            self._pending_keys = signer
         self._pending.append((statement, future))
         if len(self._pending) >= self.max_batch:
             self._flush()
@@ -48,7 +58,7 @@ class BatchSigner:
         if not batch:  # flushed already when it filled up
             return
         try:
-            signed = sign_batch(self.keys, [statement for statement, _ in batch])
+            signed = sign_batch(self._pending_keys, [statement for statement, _ in batch])
         except Exception as exc:  # a signing failure fails every call of the batch
             for _, future in batch:
                 if not future.done():
@@ -59,3 +69,8 @@ class BatchSigner:
         for (_, future), result in zip(batch, signed, strict=True):
             if not future.done():  # a cancelled publish: its statement was signed, never sent
                 future.set_result(result)
+
+
+def _same_key(a: BureauKeys, b: BureauKeys) -> bool:
+    """Whether ``a`` and ``b`` sign with the same key (the same object, or the same key id)."""
+    return a.signing_key is b.signing_key or a.signing_key_id == b.signing_key_id

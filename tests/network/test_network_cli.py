@@ -206,6 +206,11 @@ def test_up_starts_the_broker_and_every_daemon_and_sigint_stops_them_all(tmp_pat
     broker_line = re.fullmatch(rf"broker {broker_impl()} pid (\d+) ready on {bootstrap}", plain[1])
     assert broker_line is not None, plain
     broker_pid = int(broker_line[1])
+    assert plain[2] == (  # for a bureau that joins (nbx node join): it reads the topic
+        "published the directory (serial 4) to nbx.directory for bureaus that join; after each "
+        f"change the anchor publishes it again: nbx directory publish {net / 'directory.json'} "
+        f"--anchor {net / 'anchor' / 'trust-anchor.pub'} --bootstrap {bootstrap}"
+    )
     pids = {}
     for line in plain:
         started = re.fullmatch(r"\[([A-Z]{2})\] daemon pid (\d+) started", line)
