@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup browser hooks demo quick test lint typecheck unit e2e-tansu verify clean
+.PHONY: setup browser asyncapi hooks demo quick test lint typecheck unit e2e-tansu verify clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## setup: create .venv and install nbx with the embedded brokers and test tools, and the browser
-setup: $(STAMP) browser
+setup: $(STAMP) browser asyncapi
 
 ## browser: Debian's chromium, in which the tests open the transparency report's page (installed
 ## with apt-get only when /usr/bin/chromium is missing; as root, else through sudo). `make demo`
@@ -24,6 +24,21 @@ browser:
 	  echo "installing Debian's chromium (the report's browser tests)"; \
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+
+## asyncapi: the official AsyncAPI parser (@asyncapi/parser, pinned in tools/asyncapi/package.json
+## and package-lock.json) that tests/schemas/test_asyncapi.py validates schemas/asyncapi.yaml with:
+## Debian's nodejs and npm installed with apt-get only when node or npm is missing (as root, else
+## through sudo), the packages with `npm ci` (no install scripts) into the git-ignored
+## tools/asyncapi/node_modules only when it is missing or older than the lock file
+ASYNCAPI := tools/asyncapi
+asyncapi: $(ASYNCAPI)/node_modules/.package-lock.json
+$(ASYNCAPI)/node_modules/.package-lock.json: $(ASYNCAPI)/package.json $(ASYNCAPI)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing Debian's nodejs and npm (the AsyncAPI parser's test)"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm; }
+	cd $(ASYNCAPI) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## hooks: install the git pre-commit hooks of .pre-commit-config.yaml (ruff, mypy)
 hooks: $(STAMP)
@@ -41,7 +56,7 @@ quick: $(STAMP)
 
 ## test: set up, lint, type-check, then run the suite on noida-db and the e2e tests on tansu side
 ## by side (two brokers on free ports; each target's output is printed when it ends)
-test: browser lint typecheck
+test: browser asyncapi lint typecheck
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit e2e-tansu
 
 lint: $(STAMP)
@@ -56,8 +71,8 @@ typecheck: $(STAMP)
 ## figure measured when it was set (86.90 %), rounded down: raise it when coverage rises
 COVERAGE_FLOOR := 86
 
-unit: $(STAMP) browser
-	NBX_TEST_BROKER=noida NBX_REQUIRE_CHROMIUM=1 $(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) --durations=25
+unit: $(STAMP) browser asyncapi
+	NBX_TEST_BROKER=noida NBX_REQUIRE_CHROMIUM=1 NBX_REQUIRE_ASYNCAPI=1 $(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) --durations=25
 
 e2e-tansu: $(STAMP) browser
 	NBX_TEST_BROKER=tansu NBX_REQUIRE_CHROMIUM=1 $(BIN)/pytest -m e2e

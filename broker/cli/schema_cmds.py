@@ -17,7 +17,7 @@ from broker.schemas.interpol import import_interpol, problem_lines
 
 @click.group("schema")
 def schema() -> None:
-    """JSON Schemas of the notice and lifecycle models."""
+    """JSON Schemas of the notice and lifecycle models, and the AsyncAPI contract."""
 
 
 @schema.command("export")
@@ -30,7 +30,8 @@ def schema() -> None:
     help="Folder to write the schema files into.",
 )
 def export(out_dir: Path) -> None:
-    """Write one JSON Schema file per model into the output folder."""
+    """Write one JSON Schema file per model into the output folder, and asyncapi.yaml (the
+    AsyncAPI 3 contract: servers, topics, operations per role, payloads referencing them)."""
     for path in export_schemas(out_dir):
         click.echo(str(path))
 

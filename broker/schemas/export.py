@@ -1,8 +1,9 @@
 """JSON Schema export: one file per model into ``schemas/`` (``nbx schema export``).
 
 File names: ``notice.json`` (the union), ``notice.<type>.json`` for each notice type and
-``lifecycle.<kind>.json`` for each lifecycle message. A test regenerates them and fails when the
-committed files are out of date.
+``lifecycle.<kind>.json`` for each lifecycle message, and ``asyncapi.yaml``, the AsyncAPI 3
+contract whose payloads reference them (:mod:`broker.schemas.asyncapi`). A test regenerates them
+and fails when the committed files are out of date.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from broker.schemas.asyncapi import FILE_NAME as ASYNCAPI_FILE
+from broker.schemas.asyncapi import render_asyncapi
 from broker.schemas.lifecycle import (
     Cancel,
     ErasureOrder,
@@ -43,7 +46,7 @@ def _document(name: str, schema: dict[str, Any]) -> str:
 
 
 def render_schemas() -> dict[str, str]:
-    """Every schema file: ``{file name: JSON text}``, deterministic."""
+    """Every schema file: ``{file name: text}`` (JSON, and the AsyncAPI YAML), deterministic."""
     files = {"notice.json": _document("notice.json", TypeAdapter(Notice).json_schema())}
     for kind, notice_model in NOTICE_MODELS.items():
         name = f"notice.{kind.value}.json"
@@ -51,12 +54,15 @@ def render_schemas() -> dict[str, str]:
     for message_kind, model in _LIFECYCLE.items():
         name = f"lifecycle.{message_kind.value}.json"
         files[name] = _document(name, model.model_json_schema())
+    files[ASYNCAPI_FILE] = render_asyncapi(files)
     return dict(sorted(files.items()))
 
 
 def is_generated(name: str) -> bool:
     """Whether a file name in ``schemas/`` belongs to this export (other tools add other files)."""
-    return name.endswith(".json") and (name.startswith(("notice.", "lifecycle.")))
+    return name == ASYNCAPI_FILE or (
+        name.endswith(".json") and name.startswith(("notice.", "lifecycle."))
+    )
 
 
 def export_schemas(out_dir: Path) -> list[Path]:
