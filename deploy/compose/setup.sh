@@ -20,6 +20,9 @@ NBX="${NBX:-nbx}"
 BUREAUS=(FR DE)
 PRINCIPALS=(nbx-FR nbx-DE nbx-anchor)
 BROKERS=(kafka-1 kafka-2 kafka-3)
+# the topics' replication (every broker) and retention (the nodes' [shredding] topic_retention_days)
+REPLICATION=3
+RETENTION_DAYS=7
 days=825
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -40,16 +43,20 @@ mkdir -p secrets/tls secrets/kafka/scram secrets/nodes
 bureaus_csv=$(IFS=,; echo "${BUREAUS[*]}")
 "$NBX" network init secrets/network --bureaus "$bureaus_csv" --bootstrap kafka-1:9093 --impl kafka >/dev/null
 
-# 2. TLS for the cluster (EC P-256, PKCS#8 PEM, as Kafka's PEM key stores read them)
+# 2. TLS for the cluster (EC P-256; the brokers' and admin's keys encrypted PKCS#8 PEM, as Kafka's
+#    PEM key stores read them, with the password in secrets/kafka/key.password)
 tls=secrets/tls
+openssl rand -hex 32 > secrets/kafka/key.password
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tls/cluster-ca.key" 2>/dev/null
 openssl req -x509 -new -key "$tls/cluster-ca.key" -subj "/CN=NBX cluster CA" -days "$days" \
   -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
   -out "$tls/cluster-ca.pem"
 issue() { # issue NAME CN EXTENSIONS: NAME.key, NAME.pem (key, certificate, CA) in secrets/kafka
   local name="$1" cn="$2" ext="$3"
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tls/$name.key" 2>/dev/null
-  openssl req -new -key "$tls/$name.key" -subj "/CN=$cn" -out "$tls/$name.csr"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes-256-cbc \
+    -pass file:secrets/kafka/key.password -out "$tls/$name.key" 2>/dev/null
+  openssl req -new -key "$tls/$name.key" -passin file:secrets/kafka/key.password -subj "/CN=$cn" \
+    -out "$tls/$name.csr"
   printf '%s\n' "$ext" > "$tls/$name.ext"
   openssl x509 -req -in "$tls/$name.csr" -CA "$tls/cluster-ca.pem" -CAkey "$tls/cluster-ca.key" \
     -CAcreateserial -days "$days" -extfile "$tls/$name.ext" -out "$tls/$name.crt" 2>/dev/null
@@ -70,11 +77,12 @@ for p in "${PRINCIPALS[@]}"; do
   cp "secrets/kafka/scram/$p.password" "secrets/nodes/$p.password"
 done
 
-# 4. the ACLs, generated from the signed directory (kafka-init runs the script)
+# 4. the topics and ACLs, generated from the signed directory (kafka-init runs the script)
 "$NBX" deploy acls --directory secrets/network/directory.json \
   --anchor secrets/network/anchor/trust-anchor.pub --format kafka-acls \
+  --replication "$REPLICATION" --retention-days "$RETENTION_DAYS" \
   --bootstrap kafka-1:9095,kafka-2:9095,kafka-3:9095 \
-  --command-config /etc/kafka/nbx/admin.properties > secrets/kafka/acls.sh
+  --command-config /tmp/admin.properties > secrets/kafka/acls.sh
 
 # 5. the cluster id (22 characters of base64url, as kafka-storage.sh random-uuid prints)
 cluster_id=$(openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n')
