@@ -272,15 +272,15 @@ def kit_commands() -> list[tuple[str, list[str]]]:
     return found
 
 
-#: commands of other parts of issue 22 that may not be merged yet (ISSUE22-PLAN, part A)
-PENDING_COMMANDS = (["deploy", "acls"],)
+#: commands of other parts of issue 22 that may not be merged yet (ISSUE22-PLAN, parts A and T)
+PENDING_COMMANDS = (["deploy", "acls"], ["deploy", "certs"])
 
 
 def test_every_nbx_command_of_the_kit_exists_with_its_options() -> None:
     """The Dockerfile's CMD, the compose services' commands, setup.sh's calls and the systemd
-    unit's ExecStart each name an existing ``nbx`` command and only options it has. The one
-    command another part adds (``nbx deploy acls``) is checked as soon as it exists; until then
-    its group must exist."""
+    unit's ExecStart each name an existing ``nbx`` command and only options it has. The
+    commands other parts add (``nbx deploy acls``, ``nbx deploy certs``) are checked as soon as
+    they exist; until then their group must exist."""
     commands = kit_commands()
     wheres = {where for where, _ in commands}
     assert {"Dockerfile CMD", "compose directory", "setup.sh", "systemd ExecStart"} <= wheres
@@ -440,9 +440,12 @@ def test_kafka_runs_in_kraft_mode_with_sasl_ssl_and_the_standard_authorizer() ->
         "org.apache.kafka.common.security.scram.ScramLoginModule required;"
     )
     assert "printf 'ssl.key.password=%s\\n'" in (COMPOSE / "kafka" / "start.sh").read_text()
-    for name, (protocol, _) in listeners().items():
-        if protocol == "SSL":
-            assert props[f"listener.name.{name.lower()}.ssl.client.auth"] == "required", name
+    for name in listeners():
+        assert props[f"listener.name.{name.lower()}.ssl.client.auth"] == "required", name
+    assert server_truststore("CLIENT") == "network-ca.pem"
+    assert (
+        "cp secrets/certs/ca.pem secrets/kafka/network-ca.pem" in (COMPOSE / "setup.sh").read_text()
+    )
     assert props["authorizer.class.name"] == (
         "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     )
@@ -529,6 +532,9 @@ def test_each_daemon_mounts_what_its_node_toml_names() -> None:
         assert m[str(config.trust.anchor)] == ("./secrets/network/anchor/trust-anchor.pub", True)
         assert m[str(config.policy.dir)] == ("./secrets/network/policies", True)
         assert m[str(config.kafka.ssl_cafile)] == ("./secrets/tls/cluster-ca.pem", True)
+        user = principal(cc)
+        assert m[str(config.kafka.ssl_certfile)] == (f"./secrets/certs/{user}.pem", True)
+        assert m[str(config.kafka.ssl_keyfile)] == (f"./secrets/certs/{user}.key", True)
         store = m[str(config.sink_path().parent)]
         assert store[0] in compose()["volumes"]
         assert not store[1]
@@ -666,30 +672,51 @@ def test_each_kit_folder_says_what_was_not_run(folder: str) -> None:
 # --- setup.sh, run -------------------------------------------------------------------------
 
 
+#: stand-ins for commands of other parts of issue 22 while they are not in this checkout: the
+#: ACL script (part A) prints a comment; the certificates (part T) are made with openssl in the
+#: layout ``nbx deploy certs`` writes (ca.pem, ca.key, <principal>.pem/.key)
+STAND_INS = {
+    "acls": 'echo "# stand-in"',
+    "certs": """
+while [ "$1" != "--out" ]; do shift; done; out="$2"; mkdir -p "$out"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=network CA" \\
+  -keyout "$out/ca.key" -out "$out/ca.pem" -days 30 2>/dev/null
+for p in $NBX_STAND_IN_PRINCIPALS; do
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$p" \\
+    -keyout "$out/$p.key" -out "$out/$p.csr" 2>/dev/null
+  openssl x509 -req -in "$out/$p.csr" -CA "$out/ca.pem" -CAkey "$out/ca.key" -days 30 \\
+    -CAcreateserial -out "$out/$p.pem" 2>/dev/null
+done""",
+}
+
+
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of deploy/compose after ``setup.sh`` ran in it, with the real ``nbx`` (``python
-    -m broker`` of this checkout); while ``nbx deploy acls`` does not exist (part A of issue
-    22), a stand-in prints a script for that one command."""
+    -m broker`` of this checkout) and, for ``nbx deploy acls`` and ``nbx deploy certs`` while
+    they are not in this checkout, the :data:`STAND_INS`."""
     base = tmp_path_factory.mktemp("kit")
     folder = base / "compose"
     shutil.copytree(COMPOSE, folder, ignore=shutil.ignore_patterns("secrets", ".env"))
     stub = base / "nbx"
-    real = f'PYTHONPATH="{ROOT}" exec "{sys.executable}" -m broker "$@"'
-    acls_missing = resolve(["deploy", "acls"]) is None
-    stand_in = 'if [ "$1 $2" = "deploy acls" ]; then echo "# stand-in"; exit 0; fi\n'
-    stub.write_text("#!/bin/sh\n" + (stand_in if acls_missing else "") + real + "\n")
+    lines = ["#!/bin/sh"]
+    for name, body in STAND_INS.items():
+        if resolve(["deploy", name]) is None:
+            lines.append(f'if [ "$1 $2" = "deploy {name}" ]; then {body}\nexit 0; fi')
+    lines.append(f'PYTHONPATH="{ROOT}" exec "{sys.executable}" -m broker "$@"')
+    stub.write_text("\n".join(lines) + "\n")
     stub.chmod(0o755)
+    principals = " ".join(bash_array(COMPOSE / "setup.sh", "PRINCIPALS"))
     done = subprocess.run(
         [shutil.which("bash") or "/bin/bash", str(folder / "setup.sh")],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "NBX": str(stub)},
+        env={**os.environ, "NBX": str(stub), "NBX_STAND_IN_PRINCIPALS": principals},
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == (
-        "setup.sh: done; move secrets/network/anchor/trust-anchor.key and "
+        "setup.sh: done; move secrets/network/anchor/trust-anchor.key, secrets/certs/ca.key and "
         "secrets/tls/cluster-ca.key offline"
     )
     return folder
@@ -816,15 +843,16 @@ def key_password(kit: Path) -> str:
     return (kit / "secrets" / "kafka" / "key.password").read_text().strip()
 
 
-@pytest.fixture
-def tls_listener(kit: Path) -> Iterator[tuple[int, list[str]]]:
+@contextlib.contextmanager
+def tls_listener(kit: Path, truststore: str) -> Iterator[tuple[int, list[str]]]:
     """A TLS listener on the loopback with the brokers' key store (kafka.pem) that requires a
-    client certificate of the cluster CA, as the INTERNAL listener does; yields its port and
-    the handshake outcomes it saw."""
+    client certificate of ``truststore`` (secrets/kafka/...), as the listeners of
+    server.properties do; yields its port and what it saw of each client (the certificate's CN,
+    or the error)."""
     secrets = kit / "secrets" / "kafka"
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(secrets / "kafka.pem", password=key_password(kit))
-    context.load_verify_locations(secrets / "cluster-ca.pem")
+    context.load_verify_locations(secrets / truststore)
     context.verify_mode = ssl.CERT_REQUIRED
     seen: list[str] = []
     sock = socket.socket()
@@ -853,11 +881,41 @@ def tls_listener(kit: Path) -> Iterator[tuple[int, list[str]]]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield port, seen
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the thread (Linux)
-    sock.close()
-    thread.join(timeout=10)
+    try:
+        yield port, seen
+    finally:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the thread (Linux)
+        sock.close()
+        thread.join(timeout=10)
+
+
+def server_truststore(listener: str) -> str:
+    """The file (in secrets/kafka) a listener of server.properties trusts client certificates
+    of."""
+    props = server()
+    location = props.get(
+        f"listener.name.{listener.lower()}.ssl.truststore.location",
+        props["ssl.truststore.location"],
+    )
+    return Path(location).name
+
+
+def node_tls_context(kit: Path, service: dict[str, Any]) -> ssl.SSLContext:
+    """The client TLS context NBX builds (broker.transport.kafka: aiokafka's
+    create_ssl_context) from a service's node.toml, its container paths mapped to the files
+    the compose file mounts there."""
+    config = node_config(COMPOSE / mounts(service)[CONFIG_IN_CONTAINER][0])
+    k = config.kafka
+
+    def host(path: Path | None) -> str:
+        assert path is not None
+        return str(kit / mounts(service)[str(path)][0])
+
+    context: ssl.SSLContext = create_ssl_context(
+        cafile=host(k.ssl_cafile), certfile=host(k.ssl_certfile), keyfile=host(k.ssl_keyfile)
+    )
+    return context
 
 
 def handshake(port: int, context: ssl.SSLContext, host: str) -> bytes:
@@ -869,27 +927,52 @@ def handshake(port: int, context: ssl.SSLContext, host: str) -> bytes:
         return tls.recv(2)
 
 
-def test_nodes_tls_settings_verify_the_brokers_certificate(
-    kit: Path, tls_listener: tuple[int, list[str]]
-) -> None:
-    """A TLS handshake on the loopback with the certificates setup.sh made: NBX's own client
-    TLS context (what ``ssl_cafile`` builds) accepts the brokers' certificate under every
-    bootstrap host name of the nodes and refuses another name; the listener that requires
-    client certificates accepts the admin's (CN admin)."""
-    port, seen = tls_listener
-    secrets = kit / "secrets" / "kafka"
+def test_nodes_tls_settings_pass_the_clients_listener(kit: Path) -> None:
+    """A TLS handshake on the loopback with the files setup.sh made, as the CLIENT listener
+    runs it (the brokers' certificate; client certificates of the network CA of
+    ``nbx deploy certs``): each NBX service's own TLS settings (node.toml, mounted files)
+    verify the broker under every bootstrap host name and present the certificate of its
+    principal; another host name is refused; the admin's certificate (cluster CA) is not
+    accepted there."""
+    users = {
+        name: node_config(COMPOSE / mounts(s)[CONFIG_IN_CONTAINER][0]).kafka
+        for name, s in node_services().items()
+    }
+    with tls_listener(kit, server_truststore("CLIENT")) as (port, seen):
+        for name, s in node_services().items():
+            context = node_tls_context(kit, s)
+            hosts = [h.rpartition(":")[0] for h in users[name].bootstrap.split(",")]
+            for host in hosts:
+                assert handshake(port, context, host) == b"ok", (name, host)
+            assert seen[-len(hosts) :] == [users[name].sasl_username] * len(hosts), name
+        with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
+            handshake(port, node_tls_context(kit, services()["nbx-fr"]), "kafka-9")
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            handshake(port, admin_context(kit), "kafka-1")
+    assert seen[-1] == "SSLCertVerificationError"  # the server refused the certificate
+
+
+def admin_context(kit: Path) -> ssl.SSLContext:
+    """The admin's client TLS context (cluster CA, admin certificate)."""
     tls = kit / "secrets" / "tls"
-    bootstrap = node_config(node_tomls()["FR"]).kafka.bootstrap
-    hosts = [h.rpartition(":")[0] for h in bootstrap.split(",")]
-    admin = create_ssl_context(
+    context: ssl.SSLContext = create_ssl_context(
         cafile=str(tls / "cluster-ca.pem"),
         certfile=str(tls / "admin.crt"),
         keyfile=str(tls / "admin.key"),
         password=key_password(kit),
     )
-    for host in hosts:
-        assert handshake(port, admin, host) == b"ok", host
-    with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
-        handshake(port, admin, "kafka-9")
-    assert seen[: len(hosts)] == ["admin"] * len(hosts)
-    assert (secrets / "cluster-ca.pem").read_bytes() == (tls / "cluster-ca.pem").read_bytes()
+    return context
+
+
+def test_admin_passes_the_internal_listener(kit: Path) -> None:
+    """As the INTERNAL listener runs it (client certificates of the cluster CA), the admin's
+    certificate is accepted under every broker name with its CN, a super user; a node's
+    certificate (network CA) is not."""
+    assert server_truststore("INTERNAL") == "cluster-ca.pem"
+    with tls_listener(kit, server_truststore("INTERNAL")) as (port, seen):
+        for host in kafka_services():
+            assert handshake(port, admin_context(kit), host) == b"ok", host
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            handshake(port, node_tls_context(kit, services()["nbx-de"]), "kafka-1")
+    assert seen == ["admin"] * len(kafka_services()) + ["SSLCertVerificationError"]
+    assert f"User:{seen[0]}" in server()["super.users"].split(";")
