@@ -25,7 +25,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    make_wsgi_app,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
 
@@ -36,6 +43,10 @@ if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
     from broker.node.stats import DaemonStats
+
+# no ``*_created`` series beside every counter and histogram: NBX's exports are exactly the
+# broker.vocab.Metric names (docs/operations.md)
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 #: seconds to verify, open and store one record (most take well under a millisecond; a slow
 #: screening list or a large frame takes longer)
