@@ -48,9 +48,23 @@ if TYPE_CHECKING:
 # broker.vocab.Metric names (docs/operations.md)
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-#: seconds to verify, open and store one record (most take well under a millisecond; a slow
-#: screening list or a large frame takes longer)
-PROCESSING_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+#: seconds to verify, open and store one record (a few milliseconds; a busy machine, a slow
+#: screening list or a large frame take longer)
+PROCESSING_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
 #: seconds of one store commit and its fsync (a local disk: milliseconds; a slow one: seconds)
 COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 

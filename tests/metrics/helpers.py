@@ -28,7 +28,8 @@ def free_port() -> int:
         return port
 
 
-def _get(url: str) -> Answer:
+def get_now(url: str) -> Answer:
+    """GET ``url`` (blocking; an HTTP error status is an answer, a closed port raises)."""
     try:
         with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - http://127.0.0.1
             return Answer(response.status, response.read().decode())
@@ -38,7 +39,7 @@ def _get(url: str) -> Answer:
 
 async def get(url: str) -> Answer:
     """GET ``url`` on a worker thread (the daemon keeps running on the event loop)."""
-    return await asyncio.to_thread(_get, url)
+    return await asyncio.to_thread(get_now, url)
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
