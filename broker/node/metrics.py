@@ -36,6 +36,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
 
+from broker.errors import ConfigError
 from broker.logging import get_logger
 from broker.vocab import Metric as Name
 
@@ -269,7 +270,8 @@ class MetricsServer:
     """``/metrics``, ``/healthz`` and ``/readyz`` of one :class:`NodeMetrics` on a thread."""
 
     def __init__(self, metrics: NodeMetrics, host: str, port: int) -> None:
-        """Bind ``host:port`` (0: a free port; :attr:`port` says which) and start serving."""
+        """Bind ``host:port`` (0: a free port; :attr:`port` says which) and start serving;
+        :class:`~broker.errors.ConfigError` (one line) when it cannot be bound."""
         self.metrics = metrics
         exposition = make_wsgi_app(metrics.registry)
 
@@ -288,9 +290,13 @@ class MetricsServer:
                 return _text(start_response, "200 OK", "ready\n")
             return _text(start_response, "404 Not Found", "not found\n")
 
-        self._server = make_server(
-            host, port, app, server_class=ThreadingWSGIServer, handler_class=_QuietHandler
-        )
+        try:
+            self._server = make_server(
+                host, port, app, server_class=ThreadingWSGIServer, handler_class=_QuietHandler
+            )
+        except OSError as exc:  # in use, not an address of this host, not allowed
+            msg = f"[metrics] {host}:{port}: cannot listen: {exc.strerror or exc}"
+            raise ConfigError(msg) from None
         self.host = host
         self.port: int = self._server.server_port
         self._thread = threading.Thread(

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from broker import ConsumerDaemon, SinkError
+from broker.errors import ConfigError
 from broker.node.config import MetricsConfig
 from broker.testing import MemoryTransport
 from broker.transport.factory import Consumer
@@ -144,3 +145,25 @@ async def test_unknown_paths_are_404_and_no_endpoint_without_a_port(tmp_path: Pa
     async with daemon:
         assert await wait_for(lambda: daemon.metrics_server is not None)
         assert (await get(f"{base}/other")) == Answer(404, "not found\n")
+
+
+async def test_a_port_in_use_is_one_config_error_line(tmp_path: Path) -> None:
+    """A second endpoint on a port already taken: ConfigError naming [metrics] host:port, and
+    the daemon does not start (nothing consumed)."""
+    net = memory_net(tmp_path, ["IT", "FR"])
+    assert net.kafka is not None
+    daemon, _base = _daemon(net, "FR", net.kafka.transport())
+    assert daemon.metrics is not None
+    assert daemon.metrics_address is not None
+    taken = daemon.metrics.serve(*daemon.metrics_address)
+    try:
+        port = daemon.metrics_address[1]
+        with pytest.raises(
+            ConfigError,
+            match=rf"^\[metrics\] 127\.0\.0\.1:{port}: cannot listen: Address already in use$",
+        ):
+            await daemon.run()
+        assert daemon.stats.delivered == 0
+    finally:
+        taken.close()
+        daemon.sink.close()
