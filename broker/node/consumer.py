@@ -185,8 +185,11 @@ class ConsumerDaemon:
         self.transport: Transport = transport or KafkaTransport(settings)
         self._topics = self.transport.topics()
         self._log = get_logger()
-        #: the consumer while connected (readiness and lag read it)
-        self._consumer: Consumer | None = None
+        #: whether the consumer runs and has partitions assigned (its group joined), as the
+        #: loop last saw it: readiness reads this flag from the endpoint's thread, never the
+        #: consumer itself
+        self._started = False
+        self._joined = False
         #: why the store failed (a :class:`~broker.errors.SinkError` reason), else None
         self.store_failure: str | None = None
         self.metrics = metrics
@@ -312,10 +315,9 @@ class ConsumerDaemon:
         from broker.node import metrics
 
         unmet = []
-        consumer = self._consumer
-        if consumer is None:
+        if not self._started:
             unmet.append(metrics.NOT_STARTED)
-        elif not consumer.assignment():
+        elif not self._joined:
             unmet.append(metrics.NOT_JOINED)
         refusal = self.directory.refusal()
         if refusal is not None:
@@ -340,7 +342,7 @@ class ConsumerDaemon:
         if consumer is None or producer is None:  # stopped while waiting for the broker
             return self.stats
         self._log.info("daemon.started", bureau=self.bureau, topic=self.inbox_topic)
-        self._consumer = consumer
+        self._started = True
         status = "stopped"
         try:
             await self._loop(consumer, producer, until_idle_s)
@@ -349,7 +351,7 @@ class ConsumerDaemon:
             status = "sink-failed"
             raise
         finally:
-            self._consumer = None
+            self._started = self._joined = False
             with contextlib.suppress(KafkaError):
                 await consumer.stop()
             with contextlib.suppress(KafkaError):
@@ -432,6 +434,7 @@ class ConsumerDaemon:
         backoff_s = 0.5
         housekept: float | None = None
         while not self._stop.is_set():
+            self._joined = bool(consumer.assignment())
             if housekept is None or time.monotonic() - housekept >= self.housekeeping_interval_s:
                 housekept = time.monotonic()
                 await self.housekeep(producer)
