@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
+from prometheus_client import generate_latest
 
 from broker import ConsumerDaemon, SinkError
 from broker.errors import ConfigError
@@ -16,7 +18,7 @@ from broker.node.config import MetricsConfig
 from broker.testing import MemoryTransport
 from broker.transport.factory import Consumer
 from broker.vocab import DirectoryState, Metric
-from tests.metrics.helpers import Answer, free_port, get, scrape
+from tests.metrics.helpers import Answer, free_port, get, samples, scrape
 from tests.node.helpers import Net, example, memory_net, wait_for
 
 
@@ -167,3 +169,48 @@ async def test_a_port_in_use_is_one_config_error_line(tmp_path: Path) -> None:
     finally:
         taken.close()
         daemon.sink.close()
+
+
+class WatermarkConsumer:
+    """A consumer whose watermarks and positions the test sets (aiokafka's highwater and
+    position: the watermark is unknown until a fetch, a partition can be taken by a rebalance)."""
+
+    def __init__(self) -> None:
+        self.marks: dict[TopicPartition, int | None] = {}
+        self.positions: dict[TopicPartition, int] = {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.marks)
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.marks[tp]
+
+    async def position(self, tp: TopicPartition) -> int:
+        if tp not in self.positions:
+            raise IllegalStateError(f"Partition {tp} is not assigned")
+        return self.positions[tp]
+
+
+async def test_lag_is_the_watermark_minus_the_position_per_partition(tmp_path: Path) -> None:
+    """Lag per (topic, partition): watermark 10, position 4 -> 6; a partition without a known
+    watermark or taken away meanwhile is skipped; a consumer without watermarks (the in-memory
+    one) reports none."""
+    net = memory_net(tmp_path, ["IT", "FR"])
+    assert net.kafka is not None
+    daemon, _ = _daemon(net, "FR", net.kafka.transport())
+    assert daemon.metrics is not None
+    inbox, receipts, gone = (TopicPartition(t, 0) for t in ("nbx.inbox.FR", "nbx.receipts.FR", "x"))
+
+    def lag() -> dict[tuple[tuple[str, str], ...], float]:
+        assert daemon.metrics is not None
+        exported = samples(generate_latest(daemon.metrics.registry).decode())
+        return {labels: v for (name, labels), v in exported.items() if name == Metric.CONSUMER_LAG}
+
+    await daemon._measure_lag(net.kafka.transport().consumer("nbx.inbox.FR", group_id="g"))
+    assert lag() == {}
+    consumer = WatermarkConsumer()
+    consumer.marks = {inbox: 10, receipts: None, gone: 3}
+    consumer.positions = {inbox: 4, receipts: 0}
+    await daemon._measure_lag(consumer)  # type: ignore[arg-type]
+    assert lag() == {(("partition", "0"), ("topic", "nbx.inbox.FR")): 6.0}
+    daemon.sink.close()
