@@ -18,6 +18,7 @@ status, use, key id, version), never personal data or a notice id. The names are
 
 from __future__ import annotations
 
+import math
 import platform
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -168,17 +169,23 @@ class NodeMetrics:
         return [] if self.readiness is None else self.readiness()
 
     def key_expiry(self) -> list[tuple[str, str, float]]:
-        """``(use, key id, days left)`` of this bureau's keys valid now that have a ``not_after``
-        in the current directory (none: the directory is not loaded or has no expiry)."""
+        """``(use, key id, days left)`` of each of this bureau's keys valid now in the current
+        directory (not revoked, inside its window): days until its ``not_after``, infinite for a
+        key without one; none when the directory is not loaded or does not list the bureau.
+
+        A key without an end is reported too, so that ``max by (use)`` stays high while the
+        previous key runs out its overlap after a rotation (only the old key has a
+        ``not_after`` then)."""
         record = _own_record(self.directory, self.bureau)
         if record is None:
             return []
         now = self.clock()
         left = []
         for key in getattr(record, "keys", ()):
-            if key.not_after is None or not key.valid_at(now) or key.revoked_at(now):
+            if not key.valid_at(now) or key.revoked_at(now):
                 continue
-            left.append((key.use, key.kid, (key.not_after - now) / timedelta(days=1)))
+            days = math.inf if key.not_after is None else (key.not_after - now) / timedelta(days=1)
+            left.append((key.use, key.kid, days))
         return left
 
     def serve(self, host: str, port: int) -> MetricsServer:
@@ -245,7 +252,8 @@ class _StateCollector:
             yield family
         expiry = GaugeMetricFamily(
             Name.KEY_EXPIRY_DAYS,
-            "Days until each of this bureau's valid keys expires (the directory's not_after).",
+            "Days until each of this bureau's valid keys expires (the directory's not_after; "
+            "+Inf: no end).",
             labels=["use", "key_id"],
         )
         for use, kid, days in m.key_expiry():

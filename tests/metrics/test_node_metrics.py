@@ -3,6 +3,7 @@ counter, and the label rule (codes only)."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,8 +23,9 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 def test_key_expiry_lists_the_bureaus_valid_keys_with_an_end(tmp_path: Path) -> None:
     """From the verified directory of a provisioned node: FR's signing key ending in 10.5 days
-    and its encryption key ending in 3 days are reported in days (labels use and key id); a key
-    already past its end, a revoked one and one without an end are not; another bureau's keys
+    and its encryption key ending in 3 days are reported in days (labels use and key id), a
+    valid key without an end as +Inf (so max by use does not alert while an old key runs out
+    its overlap); a key already past its end and a revoked one are not; another bureau's keys
     never are."""
     net = memory_net(tmp_path, ["IT", "FR"])
     directory = load_node(net.configs["FR"]).directory
@@ -51,16 +53,23 @@ def test_key_expiry_lists_the_bureaus_valid_keys_with_an_end(tmp_path: Path) -> 
     metrics = NodeMetrics("FR", clock=lambda: NOW)
     metrics.directory = SimpleNamespace(current=SimpleNamespace(bureau=lambda cc: changed))
     assert sorted(metrics.key_expiry()) == sorted(
-        [("sign", sign.kid, 10.5), ("encrypt", enc.kid, 3.0)]
+        [("sign", sign.kid, 10.5), ("encrypt", enc.kid, 3.0), ("encrypt", "open-ended", math.inf)]
     )
     got = samples(generate_latest(metrics.registry).decode())
     assert got[(Metric.KEY_EXPIRY_DAYS, (("key_id", enc.kid), ("use", "encrypt")))] == 3.0
     assert got[(Metric.KEY_EXPIRY_DAYS, (("key_id", sign.kid), ("use", "sign")))] == 10.5
-    # the real followed directory: serial, and no key of the provisioned network ends
+    assert got[(Metric.KEY_EXPIRY_DAYS, (("key_id", "open-ended"), ("use", "encrypt")))] == math.inf
+    # the real followed directory: serial, and FR's own keys (a provisioned network's never end)
     metrics.directory = directory
+    metrics.clock = lambda: datetime.now(UTC)
     got = samples(generate_latest(metrics.registry).decode())
     assert got[(Metric.DIRECTORY_SERIAL, ())] == directory.serial >= 1
-    assert not [k for k in got if k[0] == Metric.KEY_EXPIRY_DAYS]
+    own = {
+        (dict(k[1])["use"], dict(k[1])["key_id"]): v
+        for k, v in got.items()
+        if k[0] == Metric.KEY_EXPIRY_DAYS
+    }
+    assert own == {(k.use, k.kid): math.inf for k in record.keys}
 
 
 def test_a_directory_without_the_bureau_or_not_loaded_reports_no_expiry() -> None:
