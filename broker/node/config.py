@@ -301,6 +301,16 @@ class RetentionConfig(BaseModel):
         return parse_duration(self.confirm_within)
 
 
+class MetricsConfig(BaseModel):
+    """The Prometheus endpoint (``/metrics``, ``/healthz``, ``/readyz``; docs/operations.md)."""
+
+    model_config = _STRICT
+    #: TCP port of the metrics, health and readiness endpoint; 0: no endpoint
+    port: int = Field(default=0, ge=0, le=65535)
+    #: address it listens on (the loopback by default: put a scraper or proxy beside the node)
+    host: str = "127.0.0.1"
+
+
 class NodeConfig(BaseSettings):
     """A bureau node's configuration (see the module docstring for the file format)."""
 
@@ -321,6 +331,7 @@ class NodeConfig(BaseSettings):
     audit: AuditConfig = AuditConfig()
     shredding: ShreddingConfig = ShreddingConfig()
     retention: RetentionConfig = RetentionConfig()
+    metrics: MetricsConfig = MetricsConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @classmethod

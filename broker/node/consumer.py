@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from broker.node.config import NodeConfig
+    from broker.node.metrics import MetricsServer, NodeMetrics
     from broker.policy import PolicySet
     from broker.screening import Screener
 
@@ -118,8 +119,15 @@ class ConsumerDaemon:
         clock: Callable[[], datetime] | None = None,
         housekeeping_interval_s: float = 300.0,
         key_care: KeyCare | None = None,
+        metrics: NodeMetrics | None = None,
+        metrics_address: tuple[str, int] | None = None,
     ) -> None:
         """Prepare the daemon for bureau ``keys.bureau``.
+
+        ``metrics`` (:class:`~broker.node.metrics.NodeMetrics`) receives the daemon's
+        measurements and reads its counts, directory and readiness at scrape time;
+        ``metrics_address`` ``(host, port)`` serves them over HTTP while :meth:`run` runs (port
+        0: a free port, see :attr:`metrics_server`).
 
         ``clock`` gives the time housekeeping uses (tests pass a fake one); housekeeping
         (:meth:`housekeep`) runs once the daemon is connected and then every
@@ -180,6 +188,22 @@ class ConsumerDaemon:
         self.transport: Transport = transport or KafkaTransport(settings)
         self._topics = self.transport.topics()
         self._log = get_logger()
+        #: whether the consumer runs and has partitions assigned (its group joined), as the
+        #: loop last saw it: readiness reads this flag from the endpoint's thread, never the
+        #: consumer itself
+        self._started = False
+        self._joined = False
+        #: why the store failed (a :class:`~broker.errors.SinkError` reason), else None
+        self.store_failure: str | None = None
+        self.metrics = metrics
+        self.metrics_address = metrics_address
+        #: the HTTP endpoint while :meth:`run` runs with a ``metrics_address``
+        self.metrics_server: MetricsServer | None = None
+        self._lag_at = 0.0  # time.monotonic() of the last lag reading
+        if metrics is not None:
+            metrics.stats = self.stats
+            metrics.directory = directory
+            metrics.readiness = self.unready
 
     @classmethod
     def from_config(
@@ -194,6 +218,12 @@ class ConsumerDaemon:
         from broker.node.runtime import load_node
 
         node = load_node(config)
+        metrics, address = None, None
+        if config.metrics.port:
+            from broker.node.metrics import NodeMetrics
+
+            metrics = NodeMetrics(config.bureau)
+            address = (config.metrics.host, config.metrics.port)
         daemon = cls(
             node.keys,
             node.directory,
@@ -208,6 +238,8 @@ class ConsumerDaemon:
             transport=transport,
             screener=_screener(config),
             key_care=KeyCare.from_config(config),
+            metrics=metrics,
+            metrics_address=address,
         )
         daemon._owns_store = True
         daemon.retention_warning = timedelta(days=config.retention.warn_days)
@@ -269,10 +301,33 @@ class ConsumerDaemon:
         """Consume until :meth:`stop` is called or no record arrived for ``until_idle_s``
         (:meth:`_run`); the directory is followed meanwhile (:mod:`broker.node.runtime`)."""
 
+        if self.metrics is not None and self.metrics_address is not None:
+            self.metrics_server = self.metrics.serve(*self.metrics_address)
         try:
             return await self._run(until_idle_s=until_idle_s, connect_timeout_s=connect_timeout_s)
         finally:
             await self.directory.stop(self)
+            server, self.metrics_server = self.metrics_server, None
+            if server is not None:
+                server.close()
+
+    def unready(self) -> list[str]:
+        """Why the daemon is not ready (``/readyz``), empty when it is: consumer started and
+        its group joined (partitions assigned), directory verified and not refused, store not
+        failed."""
+        from broker.node import metrics
+
+        unmet = []
+        if not self._started:
+            unmet.append(metrics.NOT_STARTED)
+        elif not self._joined:
+            unmet.append(metrics.NOT_JOINED)
+        refusal = self.directory.refusal()
+        if refusal is not None:
+            unmet.append(f"{metrics.NO_DIRECTORY} ({refusal})")
+        if self.store_failure is not None:
+            unmet.append(f"{metrics.STORE_FAILED} ({self.store_failure})")
+        return unmet
 
     async def _run(
         self, *, until_idle_s: float | None = None, connect_timeout_s: float | None = None
@@ -290,6 +345,7 @@ class ConsumerDaemon:
         if consumer is None or producer is None:  # stopped while waiting for the broker
             return self.stats
         self._log.info("daemon.started", bureau=self.bureau, topic=self.inbox_topic)
+        self._started = True
         status = "stopped"
         try:
             await self._loop(consumer, producer, until_idle_s)
@@ -298,6 +354,7 @@ class ConsumerDaemon:
             status = "sink-failed"
             raise
         finally:
+            self._started = self._joined = False
             with contextlib.suppress(KafkaError):
                 await consumer.stop()
             with contextlib.suppress(KafkaError):
@@ -417,6 +474,7 @@ class ConsumerDaemon:
         housekept: float | None = None
         while not self._stop.is_set():
             self.refresh_keys()  # a rotation's key files and a new directory, without a restart
+            self._joined = bool(consumer.assignment())
             if housekept is None or time.monotonic() - housekept >= self.housekeeping_interval_s:
                 housekept = time.monotonic()
                 await self.housekeep(producer)
@@ -425,6 +483,8 @@ class ConsumerDaemon:
             elif consumer.paused():
                 consumer.resume(*consumer.paused())
             batches = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
+            if self.metrics is not None and time.monotonic() - self._lag_at >= 1.0:
+                await self._measure_lag(consumer)
             if self.directory.refusal() is not None:  # nothing committed: read again later
                 for tp, records in batches.items():
                     consumer.seek(tp, records[0].offset)
@@ -450,6 +510,25 @@ class ConsumerDaemon:
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 10.0)
                 await self._rewind(consumer, list(batches))
+
+    async def _measure_lag(self, consumer: Consumer) -> None:
+        """Set the lag of every assigned partition: its high watermark (as of the last fetch)
+        minus the consumer's position; partitions whose watermark is not known yet are skipped."""
+        metrics = self.metrics
+        highwater = getattr(consumer, "highwater", None)
+        position = getattr(consumer, "position", None)
+        if metrics is None or highwater is None or position is None:
+            return
+        self._lag_at = time.monotonic()
+        for tp in consumer.assignment():
+            try:
+                end = highwater(tp)
+                if end is None:
+                    continue
+                at = await asyncio.wait_for(position(tp), 0.1)  # known: returns at once
+            except (KafkaError, AssertionError, TimeoutError):  # a rebalance took it away
+                continue
+            metrics.lag(tp.topic, tp.partition, end - at)
 
     async def housekeep(self, producer: Producer) -> None:
         """The daemon's periodic work, at :attr:`clock`'s time: once connected, then every
@@ -622,8 +701,10 @@ class ConsumerDaemon:
         except SinkError as exc:
             raise self._sink_failure(exc) from exc
         try:
+            metrics = self.metrics
             for tp, records in batches.items():
                 for record in records:
+                    started = time.perf_counter()
                     outcome = self._receive_safely(pipeline, record)
                     if outcome.quarantine is not None:
                         stored.actions.append(self._quarantine(record, outcome.quarantine))
@@ -639,6 +720,8 @@ class ConsumerDaemon:
                     if outcome.delivered is not None:
                         stored.delivered.append(outcome.delivered)
                     stored.offsets[TopicPartition(tp.topic, tp.partition)] = record.offset + 1
+                    if metrics is not None:
+                        metrics.consumed(record.topic, time.perf_counter() - started)
         except SinkError as exc:
             with contextlib.suppress(SinkError):  # report the first error
                 self.sink.end(commit=False)
@@ -653,11 +736,14 @@ class ConsumerDaemon:
         """Commit the open sink batch on a worker thread: the fsync does not hold up the event
         loop (heartbeats, fetches; a broadcast host's other bureaus). Cancelled meanwhile, it
         still waits for the commit before giving up, so the sink is never closed under it."""
+        started = time.perf_counter()
         done = asyncio.get_running_loop().run_in_executor(
             None, functools.partial(self.sink.end, commit=True)
         )
         try:
             await asyncio.shield(done)
+            if self.metrics is not None:
+                self.metrics.committed(time.perf_counter() - started)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await done
@@ -750,6 +836,7 @@ class ConsumerDaemon:
 
     def _sink_failure(self, exc: SinkError) -> SinkError:
         """The store failed (the sink says why): log it and stop before any commit."""
+        self.store_failure = exc.reason
         self._log.error("sink.failed", bureau=self.bureau, reason=exc.reason)
         return SinkError(
             f"the store cannot be written ({exc.reason}): stopped consuming without committing; "

@@ -68,6 +68,7 @@ from broker.vocab import (
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
+    from broker.node.metrics import MetricsServer, NodeMetrics
     from broker.policy import PolicySet, SenderRestrictions
     from broker.schemas import NoticeBase
     from broker.sinks import Sink
@@ -147,12 +148,20 @@ class Publisher:
         confirm_within: timedelta = DEFAULT_CONFIRM_WITHIN,
         retention: RetentionLimit | None = None,
         key_care: KeyCare | None = None,
+        metrics: NodeMetrics | None = None,
+        metrics_address: tuple[str, int] | None = None,
     ) -> None:
         """Prepare a publisher for bureau ``keys.bureau`` (the producer starts on enter).
 
         ``key_care``: where the key files are; each message is then signed with the key the rule
         of :mod:`broker.keys.signing` picks at that moment (new key files and a new directory
         taken up without a restart). Without it, ``keys`` sign every message.
+
+        A long-running publisher (an embedding service) counts what it sends into ``metrics``
+        (:class:`~broker.node.metrics.NodeMetrics`; ``nbx_messages_published_total`` by status):
+        a daemon's in the same process (one registry per process), or its own served on
+        ``metrics_address`` ``(host, port)`` while ``async with`` is open (port 0: a free one,
+        see :attr:`metrics_server`); ready then means producer started and directory accepted.
 
         ``operator``: who sends (the audit entries of what is sent carry it; default
         :func:`~broker.sinks.audit.default_operator`: ``NBX_OPERATOR``, else the OS user).
@@ -187,13 +196,47 @@ class Publisher:
         self._owns_store = False
         self._log = get_logger()
         self.operator = operator or default_operator()
+        self.metrics = metrics
+        self.metrics_address = metrics_address
+        #: the HTTP endpoint while ``async with`` is open with a ``metrics_address``
+        self.metrics_server: MetricsServer | None = None
+        if metrics is not None:
+            if metrics.directory is None:
+                metrics.directory = directory
+            if metrics.readiness is None:  # a daemon's readiness stays the process's
+                metrics.readiness = self.unready
+
+    def unready(self) -> list[str]:
+        """Why the publisher cannot publish now (``/readyz``), empty when it can."""
+        from broker.node import metrics
+
+        unmet = [] if self._producer is not None else ["producer not started"]
+        refusal = self.directory.refusal()
+        if refusal is not None:
+            unmet.append(f"{metrics.NO_DIRECTORY} ({refusal})")
+        return unmet
 
     @classmethod
-    def from_config(cls, config: NodeConfig, *, transport: Transport | None = None) -> Publisher:
-        """Build a publisher from a node configuration (keys, directory, policies, store)."""
+    def from_config(
+        cls,
+        config: NodeConfig,
+        *,
+        transport: Transport | None = None,
+        metrics_address: tuple[str, int] | None = None,
+        metrics: NodeMetrics | None = None,
+    ) -> Publisher:
+        """Build a publisher from a node configuration (keys, directory, policies, store).
+
+        A long-running one serves metrics on ``metrics_address`` (never ``[metrics] port``:
+        that is the daemon's, and a one-shot ``nbx publish`` must not take it), or counts into
+        the ``metrics`` of a daemon in the same process."""
         from broker.node.runtime import load_node
 
         node = load_node(config)
+        if metrics is None and metrics_address is not None:
+            from broker.node.metrics import NodeMetrics
+
+            metrics = NodeMetrics(config.bureau)
         pub = cls(
             node.keys,
             node.directory,
@@ -210,6 +253,8 @@ class Publisher:
             confirm_within=config.retention.confirm_within_delta(),
             retention=node.retention_limit(),
             key_care=KeyCare.from_config(config),
+            metrics=metrics,
+            metrics_address=metrics_address,
         )
         pub._owns_store = True
         return pub
@@ -235,6 +280,8 @@ class Publisher:
             await self.directory.stop(self)
             raise connect_error(self.transport.bootstrap, exc) from None
         self._producer = producer
+        if self.metrics is not None and self.metrics_address is not None:
+            self.metrics_server = self.metrics.serve(*self.metrics_address)
         return self
 
     async def __aexit__(
@@ -243,6 +290,9 @@ class Publisher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        server, self.metrics_server = self.metrics_server, None
+        if server is not None:
+            server.close()
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
@@ -782,7 +832,10 @@ class Publisher:
         bookkeeping: _Bookkeeping | None = None,
     ) -> None:
         """Keep what was sent to whom (with its deadlines and retention), and its audit entry,
-        in one transaction."""
+        in one transaction; count each recipient's outcome (``metrics``)."""
+        if self.metrics is not None:
+            for outcome in result.outcomes:
+                self.metrics.sent(outcome.status)
         store = self.store
         if store is None:
             return
