@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup browser hooks demo quick test lint typecheck unit e2e-tansu verify clean
+.PHONY: setup browser stunnel hooks demo quick test lint typecheck unit e2e-tansu verify clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## setup: create .venv and install nbx with the embedded brokers and test tools, and the browser
-setup: $(STAMP) browser
+setup: $(STAMP) browser stunnel
 
 ## browser: Debian's chromium, in which the tests open the transparency report's page (installed
 ## with apt-get only when /usr/bin/chromium is missing; as root, else through sudo). `make demo`
@@ -24,6 +24,14 @@ browser:
 	  echo "installing Debian's chromium (the report's browser tests)"; \
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+
+## stunnel: Debian's stunnel4, the TLS terminator the tests put in front of tansu (tests/tls;
+## installed with apt-get only when no stunnel command is found; as root, else through sudo)
+stunnel:
+	@command -v stunnel >/dev/null || command -v stunnel4 >/dev/null || { \
+	  echo "installing Debian's stunnel4 (the TLS tests)"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends stunnel4; }
 
 ## hooks: install the git pre-commit hooks of .pre-commit-config.yaml (ruff, mypy)
 hooks: $(STAMP)
@@ -41,7 +49,7 @@ quick: $(STAMP)
 
 ## test: set up, lint, type-check, then run the suite on noida-db and the e2e tests on tansu side
 ## by side (two brokers on free ports; each target's output is printed when it ends)
-test: browser lint typecheck
+test: browser stunnel lint typecheck
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit e2e-tansu
 
 lint: $(STAMP)

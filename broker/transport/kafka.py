@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
 from broker.errors import TransportError
+from broker.transport import tls
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,8 +210,19 @@ def make_consumer(settings: KafkaSettings, *topics: str, group_id: str) -> AIOKa
     )
 
 
-def connect_error(bootstrap: str, exc: BaseException) -> TransportError:
-    """A one-line, actionable error for a broker that cannot be reached."""
+def connect_error(
+    bootstrap: str, exc: BaseException, settings: KafkaSettings | None = None
+) -> TransportError:
+    """A one-line, actionable error for a broker that cannot be reached; with ``settings`` of a
+    TLS connection, the certificate problem behind it if there is one (:mod:`.tls`)."""
+    if settings is not None and settings.security_protocol != "PLAINTEXT":
+        why = tls.diagnose(
+            security_kwargs(settings)["ssl_context"],
+            settings.bootstrap,
+            client_cert=settings.ssl_certfile is not None,
+        )
+        if why is not None:
+            return TransportError(why)
     return TransportError(
         f"cannot reach the Kafka broker at {bootstrap} ({type(exc).__name__}); "
         "check bootstrap servers and that the broker is running"
@@ -229,7 +241,7 @@ async def list_topics(settings: KafkaSettings) -> set[str]:
         await consumer.start()
         topics: set[str] = await consumer.topics()
     except (KafkaError, OSError) as exc:
-        raise connect_error(settings.bootstrap, exc) from None
+        raise connect_error(settings.bootstrap, exc, settings) from None
     finally:
         await consumer.stop()
     return topics
