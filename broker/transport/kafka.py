@@ -210,19 +210,28 @@ def make_consumer(settings: KafkaSettings, *topics: str, group_id: str) -> AIOKa
     )
 
 
+def tls_failure(settings: KafkaSettings) -> TransportError | None:
+    """With TLS settings, the one-line error naming the certificate problem that keeps the node
+    from connecting (:func:`broker.transport.tls.diagnose`); None if there is none (or the
+    settings are plaintext). Call it only after a connection failed: it connects once itself."""
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    why = tls.diagnose(
+        security_kwargs(settings)["ssl_context"],
+        settings.bootstrap,
+        client_cert=settings.ssl_certfile is not None,
+    )
+    return None if why is None else TransportError(why)
+
+
 def connect_error(
     bootstrap: str, exc: BaseException, settings: KafkaSettings | None = None
 ) -> TransportError:
     """A one-line, actionable error for a broker that cannot be reached; with ``settings`` of a
     TLS connection, the certificate problem behind it if there is one (:mod:`.tls`)."""
-    if settings is not None and settings.security_protocol != "PLAINTEXT":
-        why = tls.diagnose(
-            security_kwargs(settings)["ssl_context"],
-            settings.bootstrap,
-            client_cert=settings.ssl_certfile is not None,
-        )
-        if why is not None:
-            return TransportError(why)
+    failure = tls_failure(settings) if settings is not None else None
+    if failure is not None:
+        return failure
     return TransportError(
         f"cannot reach the Kafka broker at {bootstrap} ({type(exc).__name__}); "
         "check bootstrap servers and that the broker is running"

@@ -3,11 +3,11 @@
 aiokafka reports every failed connection as ``KafkaConnectionError: Unable to bootstrap``; the
 certificate error behind it goes to its debug log only. When a node configured for TLS cannot
 connect, :func:`diagnose` opens one TLS connection of its own to the first bootstrap server with
-the node's own :class:`ssl.SSLContext`, sends a Kafka ``ApiVersions`` request (with TLS 1.3 a
-broker refuses a client certificate only after the client's handshake ended, so the refusal
-arrives on the first read) and names what went wrong: the broker's certificate is not signed by
-the configured CA, has expired, is not valid for the name connected to, or the broker refused
-this node's client certificate (missing, or issued by a CA it does not trust).
+the node's own :class:`ssl.SSLContext`, waits up to :data:`ALERT_WAIT_S` for an alert (with
+TLS 1.3 a broker refuses a client certificate only after the client's handshake ended), then
+sends a Kafka ``ApiVersions`` request, and names what went wrong: the broker's certificate is
+not signed by the configured CA, has expired, is not valid for the name connected to, or the
+broker refused this node's client certificate (missing, or issued by a CA it does not trust).
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ _EXPIRED_CLIENT_CERT: Final = frozenset({"SSLV3_ALERT_CERTIFICATE_EXPIRED"})
 _NOT_TLS: Final = frozenset(
     {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
 )
+
+
+#: how long :func:`diagnose` waits after the handshake for a refusal of the client certificate
+ALERT_WAIT_S: Final = 1.0
 
 
 def first_server(bootstrap: str) -> tuple[str, int]:
@@ -97,9 +101,16 @@ def diagnose(
             socket.create_connection((host, port), timeout=timeout_s) as raw,
             context.wrap_socket(raw, server_hostname=host) as tls,
         ):
-            tls.sendall(_api_versions_request())
-            if not tls.recv(4):
-                return None
+            # a broker refusing the client's certificate sends its alert right after the
+            # handshake: wait for it before writing, so that the write cannot race the close
+            tls.settimeout(min(ALERT_WAIT_S, timeout_s))
+            try:
+                if not tls.recv(4):
+                    return None
+            except TimeoutError:
+                tls.settimeout(timeout_s)
+                tls.sendall(_api_versions_request())
+                tls.recv(4)
     except (ssl.SSLError, OSError) as exc:
         why = reason(exc, host, client_cert=client_cert)
         return None if why is None else f"TLS with the Kafka broker at {host}:{port} failed: {why}"
