@@ -14,3 +14,6 @@ def deploy() -> None:
 def register(group: click.Group) -> None:
     """Add ``nbx deploy`` to the ``nbx`` command."""
     group.add_command(deploy)
+
+
+from broker.cli import deploy_certs  # noqa: E402, F401 - registers `nbx deploy certs` (part T)

@@ -144,6 +144,15 @@ def _general_name(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
+def load_issued(cert: Path, key: Path) -> Issued:
+    """A certificate and its key from PEM files (a CA written by :func:`network_certs`)."""
+    loaded = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+        msg = f"{key}: not an EC private key"
+        raise ConfigError(msg)
+    return Issued(x509.load_pem_x509_certificate(cert.read_bytes()), loaded)
+
+
 def write_private(path: Path, data: bytes) -> None:
     """Create ``path`` with mode 0600 and write ``data``; refuse if it exists."""
     try:

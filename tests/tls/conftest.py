@@ -30,7 +30,15 @@ from pathlib import Path
 import pytest
 
 from broker import devbroker
-from broker.deploy.certs import Issued, issue, new_ca
+from broker.deploy.certs import (
+    CA_CERT_FILE,
+    CA_KEY_FILE,
+    Issued,
+    issue,
+    load_issued,
+    network_certs,
+    new_ca,
+)
 from broker.errors import DevBrokerError
 
 #: the services of the stunnel process (see the module docstring)
@@ -57,15 +65,17 @@ def _write(folder: Path, name: str, issued: Issued) -> None:
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """The network CA ``ca`` with the broker's certificates ``server`` (valid for 127.0.0.1),
-    ``expired`` and ``badname`` (valid for ``other.example`` only), bureau client certificates
-    ``nbx-FR`` and ``nbx-IT``; and a foreign CA ``other-ca`` with a client certificate
+    """The network CA ``ca`` and client certificates ``nbx-FR``, ``nbx-IT``, ``nbx-ES`` made by
+    :func:`broker.deploy.certs.network_certs` (``nbx deploy certs``); from that CA the broker's
+    certificates ``server`` (valid for 127.0.0.1), ``expired`` and ``badname`` (valid for
+    ``other.example`` only); and a foreign CA ``other-ca`` with a client certificate
     ``foreign-FR`` (CN ``nbx-FR``)."""
     folder = tmp_path_factory.mktemp("pki")
     now = datetime.now(UTC)
-    ca = new_ca(now=now)
+    # the network CA and the bureaus' client certificates exactly as `nbx deploy certs` makes them
+    network_certs(["FR", "IT", "ES"], folder, now=now)
+    ca = load_issued(folder / CA_CERT_FILE, folder / CA_KEY_FILE)
     other = new_ca(now=now, name="another CA")
-    (folder / "ca.pem").write_bytes(ca.cert_pem())
     (folder / "other-ca.pem").write_bytes(other.cert_pem())
     local = ["127.0.0.1", "localhost"]
     _write(folder, "server", issue(ca, "broker", now=now, server_names=local))
@@ -76,8 +86,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         issue(ca, "broker", now=now, days=-1, server_names=local, not_before=expired_from),
     )
     _write(folder, "badname", issue(ca, "broker", now=now, server_names=["other.example"]))
-    for cc in ("FR", "IT", "ES"):
-        _write(folder, f"nbx-{cc}", issue(ca, f"nbx-{cc}", now=now))
     _write(folder, "foreign-FR", issue(other, "nbx-FR", now=now))
     return Pki(folder)
 
