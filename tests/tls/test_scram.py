@@ -199,16 +199,37 @@ async def test_a_wrong_password_fails_in_one_line_that_does_not_hold_it(
     settings = sasl(fr, pki, listener.port).kafka_settings()
     with pytest.raises(TransportError) as caught:
         await list_topics(settings)
-    assert listener.users == ["nbx-FR"]
-    assert listener.proofs_ok == [False]
+    # the client's own attempt, then the diagnosis's login: both refused
+    assert listener.users == ["nbx-FR", "nbx-FR"]
+    assert listener.proofs_ok == [False, False]
     line = str(caught.value)
     assert line == (
-        f"cannot reach the Kafka broker at 127.0.0.1:{listener.port} (KafkaConnectionError); "
-        "check bootstrap servers and that the broker is running"
+        f"SASL with the Kafka broker at 127.0.0.1:{listener.port} failed: it refused user "
+        "'nbx-FR' with SCRAM-SHA-512; check kafka.sasl_username and the password in the variable "
+        "named by kafka.sasl_password_env"
     )
     out, err = capfd.readouterr()
     for text in (line, out, err):
         assert wrong not in text
+
+
+async def test_a_mechanism_the_broker_does_not_offer_is_named(
+    listener: ScramListener, fr: NodeConfig, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listener offers SCRAM-SHA-512 only: a node configured for SCRAM-SHA-256 is told so."""
+    monkeypatch.setenv("NBX_TEST_SCRAM", PASSWORD)
+    config = sasl(fr, pki, listener.port)
+    config = config.model_copy(
+        update={"kafka": config.kafka.model_copy(update={"sasl_mechanism": "SCRAM-SHA-256"})}
+    )
+    with pytest.raises(TransportError) as caught:
+        await list_topics(config.kafka_settings())
+    assert listener.mechanisms == ["SCRAM-SHA-256", "SCRAM-SHA-256"]
+    assert listener.users == []
+    assert str(caught.value) == (
+        f"SASL with the Kafka broker at 127.0.0.1:{listener.port} failed: it does not offer "
+        "SCRAM-SHA-256; check kafka.sasl_mechanism"
+    )
 
 
 def test_the_password_comes_only_from_the_environment(
