@@ -65,12 +65,16 @@ def _write(folder: Path, name: str, issued: Issued) -> None:
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """The test certificates (:func:`make_pki`) for the session."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def make_pki(folder: Path) -> Pki:
     """The network CA ``ca`` and client certificates ``nbx-FR``, ``nbx-IT``, ``nbx-ES`` made by
     :func:`broker.deploy.certs.network_certs` (``nbx deploy certs``); from that CA the broker's
     certificates ``server`` (valid for 127.0.0.1), ``expired`` and ``badname`` (valid for
     ``other.example`` only); and a foreign CA ``other-ca`` with a client certificate
     ``foreign-FR`` (CN ``nbx-FR``)."""
-    folder = tmp_path_factory.mktemp("pki")
     now = datetime.now(UTC)
     # the network CA and the bureaus' client certificates exactly as `nbx deploy certs` makes them
     network_certs(["FR", "IT", "ES"], folder, now=now)
@@ -107,6 +111,18 @@ class TlsFront:
         """What stunnel logged."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def stop(self) -> None:
+        """Stop stunnel (SIGTERM, then SIGKILL) and the brokers, by pid."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        for b in self.brokers.values():
+            b.stop()
+
 
 def stunnel_binary() -> str:
     """The stunnel command, or a failed test saying how to install it."""
@@ -140,9 +156,9 @@ def _listening(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def tls_front(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsFront]:
-    """stunnel in front of two tansu brokers (module docstring); stopped by pid at the end."""
+def start_front(pki: Pki, folder: Path) -> TlsFront:
+    """Start two tansu brokers and stunnel in front of them (module docstring); the test fails
+    with the logs if they do not come up. Stop them with :meth:`TlsFront.stop`."""
     binary = stunnel_binary()
     ports = {s: devbroker.free_port() for s in SERVICES}
     brokers: dict[str, devbroker.DevBroker] = {}
@@ -154,7 +170,6 @@ def tls_front(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tl
             b.stop()
         pytest.fail(f"tansu did not start behind stunnel: {exc}", pytrace=False)
     upstream = {s: brokers["mtls" if s == "mtls" else "tls"].port for s in SERVICES}
-    folder = tmp_path_factory.mktemp("stunnel")
     log = folder / "stunnel.log"
     conf = folder / "stunnel.conf"
     conf.write_text(_config(pki, ports, upstream, log))
@@ -166,20 +181,20 @@ def tls_front(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tl
         start_new_session=True,
     )
     front = TlsFront(process, ports, log, brokers)
+    deadline = time.monotonic() + 30
+    while not all(_listening(p) for p in ports.values()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            front.stop()
+            pytest.fail(f"stunnel did not listen; its log:\n{front.log_text()}", False)
+        time.sleep(0.05)
+    return front
+
+
+@pytest.fixture(scope="session")
+def tls_front(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsFront]:
+    """stunnel in front of two tansu brokers for the session (module docstring)."""
+    front = start_front(pki, tmp_path_factory.mktemp("stunnel"))
     try:
-        deadline = time.monotonic() + 30
-        while not all(_listening(p) for p in ports.values()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"stunnel did not listen; its log:\n{front.log_text()}", False)
-            time.sleep(0.05)
         yield front
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        for b in brokers.values():
-            b.stop()
+        front.stop()
