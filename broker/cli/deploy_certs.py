@@ -1,5 +1,6 @@
 """``nbx deploy certs``: a network CA and one TLS client certificate per bureau of the signed
-directory (:mod:`broker.deploy.certs`), for test networks and small pilots."""
+directory (:mod:`broker.deploy.certs`), for test networks and small pilots. Added to the
+``nbx deploy`` group by :mod:`broker.cli.deploy_cmds`."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ from pathlib import Path
 
 import click
 
-from broker.cli.deploy_cmds import deploy
 from broker.deploy.certs import CA_KEY_FILE, CERT_DAYS, network_certs
 from broker.keys import files
 from broker.keys.directory import Directory
 
 
-@deploy.command("certs")
+@click.command("certs")
 @click.option(
     "--directory",
     "directory",

@@ -16,4 +16,6 @@ def register(group: click.Group) -> None:
     group.add_command(deploy)
 
 
-from broker.cli import deploy_certs  # noqa: E402, F401 - registers `nbx deploy certs` (part T)
+from broker.cli.deploy_certs import certs  # noqa: E402 - part T's command, in its own module
+
+deploy.add_command(certs)

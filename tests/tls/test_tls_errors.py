@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from broker.cli import EXIT_CODES, main
 from broker.errors import TransportError
-from broker.node import Publisher
+from broker.node import ConsumerDaemon, Publisher
 from broker.node.config import NodeConfig
 from broker.transport import tls
 from broker.transport.admin import TopicManager
@@ -104,6 +104,22 @@ async def test_each_tls_failure_is_one_line_naming_its_cause(
     with pytest.raises(TransportError) as caught:
         await list_topics(config.kafka_settings())
     assert str(caught.value) == line
+
+
+async def test_the_daemon_gives_up_with_the_line(
+    fr: NodeConfig, pki: Pki, tls_front: TlsFront
+) -> None:
+    """``nbx consume --connect-timeout``: the daemon retries, then stops with the TLS line."""
+    bootstrap = tls_front.bootstrap("mtls")
+    daemon = ConsumerDaemon.from_config(configured(fr, pki, bootstrap, "ca", "foreign-FR"))
+    try:
+        with pytest.raises(TransportError) as caught:
+            await daemon.run(connect_timeout_s=0.1)
+    finally:
+        daemon.sink.close()
+    assert str(caught.value) == (
+        f"TLS with the Kafka broker at {bootstrap} failed: {FOREIGN_CLIENT_CERT}"
+    )
 
 
 async def test_the_same_node_connects_when_its_settings_are_right(
