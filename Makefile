@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup browser asyncapi hooks demo quick test lint typecheck unit e2e-tansu verify clean
+.PHONY: setup browser asyncapi stunnel hooks demo quick test lint typecheck unit e2e-tansu verify clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## setup: create .venv and install nbx with the embedded brokers and test tools, and the browser
-setup: $(STAMP) browser asyncapi
+setup: $(STAMP) browser asyncapi stunnel
 
 ## browser: Debian's chromium, in which the tests open the transparency report's page (installed
 ## with apt-get only when /usr/bin/chromium is missing; as root, else through sudo). `make demo`
@@ -40,6 +40,14 @@ $(ASYNCAPI)/node_modules/.package-lock.json: $(ASYNCAPI)/package.json $(ASYNCAPI
 	cd $(ASYNCAPI) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
+## stunnel: Debian's stunnel4, the TLS terminator the tests put in front of tansu (tests/tls;
+## installed with apt-get only when no stunnel command is found; as root, else through sudo)
+stunnel:
+	@command -v stunnel >/dev/null || command -v stunnel4 >/dev/null || { \
+	  echo "installing Debian's stunnel4 (the TLS tests)"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends stunnel4; }
+
 ## hooks: install the git pre-commit hooks of .pre-commit-config.yaml (ruff, mypy)
 hooks: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -56,7 +64,7 @@ quick: $(STAMP)
 
 ## test: set up, lint, type-check, then run the suite on noida-db and the e2e tests on tansu side
 ## by side (two brokers on free ports; each target's output is printed when it ends)
-test: browser asyncapi lint typecheck
+test: browser asyncapi stunnel lint typecheck
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit e2e-tansu
 
 lint: $(STAMP)
@@ -71,7 +79,7 @@ typecheck: $(STAMP)
 ## figure measured when it was set (86.90 %), rounded down: raise it when coverage rises
 COVERAGE_FLOOR := 86
 
-unit: $(STAMP) browser asyncapi
+unit: $(STAMP) browser asyncapi stunnel
 	NBX_TEST_BROKER=noida NBX_REQUIRE_CHROMIUM=1 NBX_REQUIRE_ASYNCAPI=1 $(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) --durations=25
 
 e2e-tansu: $(STAMP) browser
@@ -80,7 +88,7 @@ e2e-tansu: $(STAMP) browser
 ## verify: the verification suite in its slow profile (10,000 hostile inbox records, several
 ## SIGKILL seeds, every fault scenario), ending with the summary table (docs/verification.md);
 ## a progress line on stderr as each test ends (`nbx: verify: 3/27 ... passed (12.3 s)`)
-verify: $(STAMP)
+verify: $(STAMP) stunnel
 	NBX_TEST_BROKER=noida NBX_VERIFY_PROFILE=slow $(BIN)/pytest tests/verify -p no:randomly -p no:logging -q
 
 clean:

@@ -77,8 +77,13 @@ def binary_path(impl: Impl) -> Path:
     return path
 
 
-def command(impl: Impl, port: int, data_dir: Path) -> list[str]:
-    """Return the argument list that starts ``impl`` on ``127.0.0.1:port``."""
+def command(
+    impl: Impl, port: int, data_dir: Path, *, advertised_port: int | None = None
+) -> list[str]:
+    """Return the argument list that starts ``impl`` on ``127.0.0.1:port``.
+
+    ``advertised_port`` (tansu only): the port the broker names in its metadata, when clients
+    reach it through a TLS terminator on that port (tests/tls)."""
     binary = str(binary_path(impl))
     if impl == "noida":
         return [
@@ -86,7 +91,8 @@ def command(impl: Impl, port: int, data_dir: Path) -> list[str]:
             "--kafka-port", str(port), "--data-dir", str(data_dir),
         ]  # fmt: skip
     url = f"tcp://{HOST}:{port}"
-    return [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+    advertised = url if advertised_port is None else f"tcp://{HOST}:{advertised_port}"
+    return [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised]
 
 
 def kafka_api_versions_ok(host: str, port: int, timeout_s: float = 1.0) -> bool:
@@ -187,8 +193,10 @@ def start(
     port: int | None = None,
     data_dir: Path | None = None,
     timeout_s: float = 30.0,
+    advertised_port: int | None = None,
 ) -> DevBroker:
-    """Start ``impl`` on 127.0.0.1 and return once it answers Kafka requests.
+    """Start ``impl`` on 127.0.0.1 and return once it answers Kafka requests (tansu may advertise
+    another ``advertised_port``, see :func:`command`).
 
     Raises :class:`DevBrokerError` with the broker's log if it exits or does not become ready in
     ``timeout_s`` seconds; nothing is left running in that case.
@@ -203,7 +211,7 @@ def start(
     log_path = data / "nbx-broker.log"
     log_file = log_path.open("ab")
     try:
-        argv = command(impl, port, data)
+        argv = command(impl, port, data, advertised_port=advertised_port)
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

@@ -119,3 +119,8 @@ def acls(
 def register(group: click.Group) -> None:
     """Add ``nbx deploy`` to the ``nbx`` command."""
     group.add_command(deploy)
+
+
+from broker.cli.deploy_certs import certs  # noqa: E402 - part T's command, in its own module
+
+deploy.add_command(certs)

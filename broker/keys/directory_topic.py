@@ -28,6 +28,7 @@ from broker.logging import get_logger
 from broker.transport import DIRECTORY_TOPIC, KafkaSettings
 from broker.transport.admin import TopicManager
 from broker.transport.directory import make_directory_producer, make_directory_reader
+from broker.transport.kafka import tls_failure
 from broker.vocab import DirectoryState
 
 DIRECTORY_KEY = b"directory"
@@ -190,7 +191,7 @@ class DirectoryReader:
             await consumer.seek_to_beginning(*self._partitions)
         except (KafkaError, OSError) as exc:
             await consumer.stop()
-            raise _unreadable(self.settings, exc) from exc
+            raise tls_failure(self.settings) or _unreadable(self.settings, exc) from exc
         except BaseException:
             await consumer.stop()
             raise

@@ -60,7 +60,7 @@ from broker.transport import (
     receipts,
     track_topics,
 )
-from broker.transport.factory import Consumer, Producer
+from broker.transport.factory import Consumer, Producer, settings_of
 from broker.vocab import NOT_KEPT, MessageKind, PurgeReason, Reason, ReceiptStatus
 from broker.wire.suites import SUITE_X25519, RecipientPrivateKey
 
@@ -403,7 +403,9 @@ class ConsumerDaemon:
                     await producer.stop()
                 waited = time.monotonic() - started
                 if connect_timeout_s is not None and waited + backoff_s > connect_timeout_s:
-                    raise connect_error(self.transport.bootstrap, exc) from None
+                    raise connect_error(
+                        self.transport.bootstrap, exc, settings_of(self.transport)
+                    ) from None
                 self._log.warning(
                     "transport.retry",
                     bureau=self.bureau,

@@ -53,7 +53,7 @@ from broker.transport import (
     inbox,
     track_topics,
 )
-from broker.transport.factory import Producer
+from broker.transport.factory import Producer, settings_of
 from broker.transport.record_keys import record_key
 from broker.transport.topics import HOLD_HEADER, HOLD_TO_HEADER
 from broker.vocab import (
@@ -278,7 +278,9 @@ class Publisher:
         except (KafkaError, OSError) as exc:
             await producer.stop()
             await self.directory.stop(self)
-            raise connect_error(self.transport.bootstrap, exc) from None
+            raise connect_error(
+                self.transport.bootstrap, exc, settings_of(self.transport)
+            ) from None
         self._producer = producer
         if self.metrics is not None and self.metrics_address is not None:
             self.metrics_server = self.metrics.serve(*self.metrics_address)

@@ -146,7 +146,7 @@ async def read_quarantine(
     try:
         await consumer.start()
     except (KafkaError, OSError) as exc:
-        raise connect_error(settings.bootstrap, exc) from exc
+        raise connect_error(settings.bootstrap, exc, settings) from exc
     try:
         await consumer.topics()  # refresh the metadata so the partitions are known
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
@@ -166,7 +166,7 @@ async def read_quarantine(
                 msg = f"{topic}: not read to its end within {timeout_s:g} s"
                 raise TransportError(msg)
     except KafkaError as exc:
-        raise connect_error(settings.bootstrap, exc) from exc
+        raise connect_error(settings.bootstrap, exc, settings) from exc
     finally:
         await consumer.stop()
 

@@ -108,7 +108,7 @@ class TopicManager:
                             "transport.topic-create-failed", topic=topic, reason=str(code)
                         )
         except (KafkaError, OSError) as exc:
-            raise connect_error(self.settings.bootstrap, exc) from None
+            raise connect_error(self.settings.bootstrap, exc, self.settings) from None
         for topic in created:
             get_logger().info("transport.topic-created", topic=topic)
         self._known |= set(missing)
@@ -128,7 +128,7 @@ class TopicManager:
                 [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
             )
         except (KafkaError, OSError) as exc:
-            raise connect_error(self.settings.bootstrap, exc) from None
+            raise connect_error(self.settings.bootstrap, exc, self.settings) from None
         found: dict[str, dict[str, str]] = {}
         for response in responses:
             for _code, _message, _type, name, entries in response.resources:

@@ -141,3 +141,9 @@ class KafkaTransport:
     def topics(self) -> TopicEnsurer:
         """A :class:`~broker.transport.admin.TopicManager` for the settings."""
         return TopicManager(self.settings)
+
+
+def settings_of(transport: Transport) -> KafkaSettings | None:
+    """The Kafka settings of ``transport`` when it is a :class:`KafkaTransport` (for
+    :func:`~broker.transport.kafka.connect_error`'s TLS diagnosis), else None."""
+    return transport.settings if isinstance(transport, KafkaTransport) else None

@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaError, SaslAuthenticationFailed, UnsupportedSaslMechanismError
 from aiokafka.helpers import create_ssl_context
 
 from broker.errors import TransportError
+from broker.transport import tls
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,8 +212,77 @@ def make_consumer(settings: KafkaSettings, *topics: str, group_id: str) -> AIOKa
     )
 
 
-def connect_error(bootstrap: str, exc: BaseException) -> TransportError:
-    """A one-line, actionable error for a broker that cannot be reached."""
+def tls_failure(settings: KafkaSettings) -> TransportError | None:
+    """With TLS settings, the one-line error naming the certificate problem that keeps the node
+    from connecting (:func:`broker.transport.tls.diagnose`); None if there is none (or the
+    settings are plaintext). Call it only after a connection failed: it connects once itself."""
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    why = tls.diagnose(
+        security_kwargs(settings)["ssl_context"],
+        settings.bootstrap,
+        client_cert=settings.ssl_certfile is not None,
+    )
+    return None if why is None else TransportError(why)
+
+
+#: how long :func:`sasl_failure` waits for its own login (s)
+SASL_CHECK_TIMEOUT_S = 10.0
+
+
+def sasl_failure(settings: KafkaSettings) -> TransportError | None:
+    """With ``SASL_SSL`` settings, the one-line error when the broker refuses the login (wrong
+    user or password) or does not offer the mechanism; None otherwise. Like :func:`tls_failure`
+    it logs in once itself (aiokafka's own connection, on an event loop in a worker thread, so
+    that it can be called from synchronous code), only after a connection failed. The line names
+    the user and the mechanism, never the password."""
+    if settings.security_protocol != "SASL_SSL":
+        return None
+    host, port = tls.first_server(settings.bootstrap)
+
+    async def login() -> None:
+        try:
+            conn = await create_conn(
+                host,
+                port,
+                client_id=settings.client_id,
+                request_timeout_ms=round(SASL_CHECK_TIMEOUT_S * 1000),
+                **security_kwargs(settings),
+            )
+            conn.close()
+        finally:
+            # the closed connection's transport is released by loop callbacks: let them run
+            # before asyncio.run closes the loop
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+    where = f"SASL with the Kafka broker at {host}:{port} failed"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            pool.submit(asyncio.run, login()).result(timeout=SASL_CHECK_TIMEOUT_S + 5)
+        except SaslAuthenticationFailed:
+            return TransportError(
+                f"{where}: it refused user {settings.sasl_username!r} with "
+                f"{settings.sasl_mechanism}; check kafka.sasl_username and the password in the "
+                "variable named by kafka.sasl_password_env"
+            )
+        except UnsupportedSaslMechanismError:
+            return TransportError(
+                f"{where}: it does not offer {settings.sasl_mechanism}; check kafka.sasl_mechanism"
+            )
+        except Exception:  # any other failure keeps the generic line
+            return None
+    return None
+
+
+def connect_error(
+    bootstrap: str, exc: BaseException, settings: KafkaSettings | None = None
+) -> TransportError:
+    """A one-line, actionable error for a broker that cannot be reached; with ``settings`` of a
+    TLS connection, the certificate problem behind it if there is one (:mod:`.tls`)."""
+    failure = None if settings is None else tls_failure(settings) or sasl_failure(settings)
+    if failure is not None:
+        return failure
     return TransportError(
         f"cannot reach the Kafka broker at {bootstrap} ({type(exc).__name__}); "
         "check bootstrap servers and that the broker is running"
@@ -229,7 +301,7 @@ async def list_topics(settings: KafkaSettings) -> set[str]:
         await consumer.start()
         topics: set[str] = await consumer.topics()
     except (KafkaError, OSError) as exc:
-        raise connect_error(settings.bootstrap, exc) from None
+        raise connect_error(settings.bootstrap, exc, settings) from None
     finally:
         await consumer.stop()
     return topics

@@ -255,14 +255,26 @@ def topics(bootstrap: str) -> list[str]:
 
 
 def read_all(
-    bootstrap: str, topic: str, *, expect: int = 0, idle_s: float = 3.0, timeout_s: float = 60.0
+    bootstrap: str,
+    topic: str,
+    *,
+    expect: int = 0,
+    idle_s: float = 3.0,
+    timeout_s: float = 60.0,
+    tls_cafile: Path | None = None,
 ) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
-    """Every record of ``topic`` from the beginning, read with confluent-kafka in a fresh group.
+    """Every record of ``topic`` from the beginning, read with confluent-kafka in a fresh group
+    (over TLS trusting ``tls_cafile`` when given).
 
     Reads until ``expect`` records arrived and nothing more came for ``idle_s`` seconds.
     """
     from confluent_kafka import Consumer
 
+    tls: dict[str, str] = (
+        {}
+        if tls_cafile is None
+        else {"security.protocol": "SSL", "ssl.ca.location": str(tls_cafile)}
+    )
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -271,6 +283,7 @@ def read_all(
             "enable.auto.commit": False,
             "session.timeout.ms": 6000,
             "log_level": 3,
+            **tls,
         }
     )
     consumer.subscribe([topic])
@@ -296,15 +309,25 @@ def read_all(
 
 
 async def produce_raw(
-    bootstrap: str, records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]]
+    bootstrap: str,
+    records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]],
+    *,
+    tls_cafile: Path | None = None,
 ) -> None:
-    """Write (topic, key, value, headers) records as a stranger would: a plain producer."""
+    """Write (topic, key, value, headers) records as a stranger would: a plain producer (over
+    TLS trusting ``tls_cafile`` when given)."""
     import asyncio
 
     from aiokafka import AIOKafkaProducer
+    from aiokafka.helpers import create_ssl_context
 
+    tls: dict[str, Any] = (
+        {}
+        if tls_cafile is None
+        else {"security_protocol": "SSL", "ssl_context": create_ssl_context(cafile=str(tls_cafile))}
+    )
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, max_request_size=4 << 20, linger_ms=20, acks="all"
+        bootstrap_servers=bootstrap, max_request_size=4 << 20, linger_ms=20, acks="all", **tls
     )
     await producer.start()
     try:

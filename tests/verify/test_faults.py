@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from broker.node import Publisher, PublishResult
 from broker.sinks import Applied
 from tests.conftest import broker_impl
 from tests.node.helpers import Net, wait_for
+from tests.tls.conftest import Pki, TlsFront, make_pki, start_front
 from tests.verify.support import (
     COUNTS,
     LOGS,
@@ -131,10 +133,38 @@ async def test_sigkill_at_random_points_with_poison_in_the_stream(
     daemon is SIGKILLed at random moments (seeded; seed in the failure message). After a final
     drain every notice is stored exactly once and every garbage record was quarantined (at least
     once: a kill between quarantine and commit repeats it, which loses nothing)."""
+    await _sigkill_run(run, fresh_broker.bootstrap, idempotence_supported, tmp_path)
+
+
+async def test_sigkill_at_random_points_over_tls(
+    tls_broker: tuple[TlsFront, Pki], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same run (one seed) with every client over TLS, the broker's certificate verified:
+    IT's publisher and FR's daemons (``nbx consume`` processes, configured through
+    ``NBX_KAFKA__*``) reach tansu only through stunnel (tests/tls/conftest.py), and so do the
+    stranger's garbage and the independent quarantine reader."""
+    front, pki = tls_broker
+    for key, value in {
+        "SECURITY_PROTOCOL": "SSL",
+        "SSL_CAFILE": str(pki.path("ca.pem")),
+        "REQUIRE_LOG_APPEND_TIME": "false",  # tansu keeps the producer's timestamps
+        "PACE_EMPTY_FETCHES": "false",
+    }.items():
+        monkeypatch.setenv(f"NBX_KAFKA__{key}", value)
+    await _sigkill_run(
+        COUNTS.kill_seeds, front.bootstrap("tls"), False, tmp_path, tls=pki.path("ca.pem")
+    )
+    assert "Service [tls] accepted connection" in front.log_text()
+
+
+async def _sigkill_run(
+    run: int, bootstrap: str, idempotence: bool, tmp_path: Path, *, tls: Path | None = None
+) -> None:
+    """One seed of the SIGKILL scenario (see the tests above); ``tls``: the CA file when the
+    broker is reached over TLS."""
     seed = BASE_SEED + run
     rng = random.Random(seed)
-    bootstrap = fresh_broker.bootstrap
-    net = Net(tmp_path, ("IT", "FR"), bootstrap, idempotence=idempotence_supported)
+    net = Net(tmp_path, ("IT", "FR"), bootstrap, idempotence=idempotence)
     config = net.paths["FR"]
     count = COUNTS.kill_notices
     notices = [canary_notice(f"IT-2026-K{run}{i:04d}") for i in range(count)]
@@ -150,7 +180,9 @@ async def test_sigkill_at_random_points_with_poison_in_the_stream(
                 )
                 sent += [r.notice_id for r in results if r.sent == ["FR"]]
                 junk = [rng.randbytes(rng.randrange(1, 300)) for _ in range(rng.randrange(1, 4))]
-                await produce_raw(bootstrap, [("nbx.inbox.FR", None, j, []) for j in junk])
+                await produce_raw(
+                    bootstrap, [("nbx.inbox.FR", None, j, []) for j in junk], tls_cafile=tls
+                )
                 garbage += len(junk)
                 await asyncio.sleep(rng.uniform(0.0, 0.2))
         return sent
@@ -167,11 +199,13 @@ async def test_sigkill_at_random_points_with_poison_in_the_stream(
     sent = await publishing
     drain = _spawn(config, "--until-idle", "5")
     _out, err = await asyncio.to_thread(_finish, drain, 300)
-    TALLY.fault("daemon SIGKILL", kills)
+    TALLY.fault("daemon SIGKILL" if tls is None else "daemon SIGKILL over TLS", kills)
     if drain.returncode != 0:
         TALLY.count("crashes")
     stored, delivered = _store(config)
-    quarantine = await asyncio.to_thread(read_all, bootstrap, "nbx.quarantine.FR", expect=garbage)
+    quarantine = await asyncio.to_thread(
+        lambda: read_all(bootstrap, "nbx.quarantine.FR", expect=garbage, tls_cafile=tls)
+    )
     sources = {dict(h)["nbx-source"] for _, _, h in quarantine}
     _settle_store(sent, stored, delivered, len(sources))
     TALLY.input("inbox record values", garbage)
@@ -183,6 +217,18 @@ async def test_sigkill_at_random_points_with_poison_in_the_stream(
     assert len(sources) == garbage, (
         f"seed {seed}: {garbage} garbage records, {len(sources)} quarantined"
     )
+
+
+@pytest.fixture
+def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TlsFront, Pki]]:
+    """stunnel in front of a fresh tansu for one test (clean topics and groups), and the test
+    certificates (tests/tls/conftest.py)."""
+    pki = make_pki(tmp_path_factory.mktemp("pki"))
+    front = start_front(pki, tmp_path_factory.mktemp("stunnel"))
+    try:
+        yield front, pki
+    finally:
+        front.stop()
 
 
 #: what happens to each notice of the safeguard stream, and the state it ends in (the states an
