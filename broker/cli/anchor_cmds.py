@@ -16,31 +16,17 @@ command to its ``keys`` group), so the two do not import each other.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from broker.cli.params import write_atomic
 from broker.errors import KeyDirectoryError
 from broker.keys import Directory, DirectoryBody, files, sign_directory
 from broker.keys import directory_edit as edit
 from broker.keys.anchor import AnchorLink, kid_of, make_link
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically (a temporary file in the same folder, then a rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent or Path(), prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read(path: Path) -> bytes:
@@ -65,7 +51,7 @@ def _announcement(data: bytes) -> tuple[str | None, AnchorLink | None]:
 
 
 def _save(path: Path, body: DirectoryBody, key: ed25519.Ed25519PrivateKey) -> None:
-    _write(path, sign_directory(body, key))
+    write_atomic(path, sign_directory(body, key))
     click.echo(f"wrote {path} serial {body.serial} (was {body.serial - 1})")
 
 

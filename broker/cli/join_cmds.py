@@ -20,20 +20,12 @@ from pathlib import Path
 
 import click
 
+from broker.cli.params import bureau_param
 from broker.errors import KeyDirectoryError, NbxError
 
 
-def _bureau(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    from broker.ids import is_bureau_id
-
-    if not is_bureau_id(value):
-        msg = f"{value!r} is not a bureau id (two upper-case letters, e.g. PT or XI)"
-        raise click.BadParameter(msg)
-    return value
-
-
 @click.command("join")
-@click.argument("bureau", callback=_bureau)
+@click.argument("bureau", callback=bureau_param)
 @click.option(
     "--dir",
     "folder",

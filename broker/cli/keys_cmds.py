@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +19,7 @@ import click
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from broker.cli import rotate_cmds
+from broker.cli.params import bureau_param, write_atomic
 from broker.errors import KeyDirectoryError
 from broker.ids import is_bureau_id
 from broker.keys import BureauKeys, Directory, DirectoryBody, epochs, files, sign_directory
@@ -69,27 +68,8 @@ def parse_time(text: str) -> datetime:
     return at
 
 
-def _bureau(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    if not is_bureau_id(value):
-        msg = f"{value!r} is not a bureau id (two upper-case letters, e.g. FR or XI)"
-        raise click.BadParameter(msg)
-    return value
-
-
 def _optional_bureau(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    return None if value is None else _bureau(ctx, param, value)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent or Path(), prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return None if value is None else bureau_param(ctx, param, value)
 
 
 FILE = click.option(
@@ -129,7 +109,7 @@ def init_anchor(folder: Path) -> None:
 
 
 @keys.command("new-bureau")
-@click.argument("bureau", callback=_bureau)
+@click.argument("bureau", callback=bureau_param)
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option(
     "--pq",
@@ -151,7 +131,7 @@ def new_bureau(bureau: str, folder: Path, pq: bool) -> None:
 
 
 @keys.command("add-pq")
-@click.argument("bureau", callback=_bureau)
+@click.argument("bureau", callback=bureau_param)
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), required=True)
 def add_pq(bureau: str, folder: Path) -> None:
     """Add a post-quantum ML-KEM-768+X25519 key to BUREAU's existing keys in --dir.
@@ -203,7 +183,7 @@ def _save(
         what = "1 (a new directory; each change signs the next serial)"
     else:
         what = f"{body.serial} (was {body.serial - 1})"
-    _write_atomic(path, sign_directory(body, anchor))
+    write_atomic(path, sign_directory(body, anchor))
     click.echo(f"wrote {path} serial {what}")
 
 
@@ -403,7 +383,7 @@ def _add_request(
 
 
 @directory.command("roles")
-@click.argument("bureau", callback=_bureau)
+@click.argument("bureau", callback=bureau_param)
 @click.option(
     "--role",
     "roles",
@@ -484,7 +464,7 @@ def rules(
 
 
 @directory.command("rotate")
-@click.argument("bureau", callback=_bureau)
+@click.argument("bureau", callback=bureau_param)
 @PUBLIC
 @click.option(
     "--overlap",
@@ -504,7 +484,7 @@ def rotate(bureau: str, public: Path, overlap: str, directory_file: Path, anchor
 
 
 @directory.command("add-key")
-@click.argument("bureau", callback=_bureau)
+@click.argument("bureau", callback=bureau_param)
 @PUBLIC
 @FILE
 @ANCHOR_KEY
@@ -516,7 +496,7 @@ def add_key(bureau: str, public: Path, directory_file: Path, anchor_key: Path) -
 
 
 @directory.command("revoke")
-@click.argument("bureau", callback=_bureau)
+@click.argument("bureau", callback=bureau_param)
 @click.option(
     "--kid", required=True, help="Key id to revoke (an option: key ids may start with -)."
 )
@@ -667,7 +647,7 @@ def fetch(
     settings = kafka_settings(bootstrap, node_config)
     pinned = files.load_anchor_public_key(anchor)
     loaded = asyncio.run(fetch_directory(settings, pinned, min_serial))
-    _write_atomic(path, loaded.signed)
+    write_atomic(path, loaded.signed)
     click.echo(f"wrote {path} serial {loaded.serial}")
 
 
@@ -805,7 +785,7 @@ def shred(node_config: Path) -> None:
 
 
 @keys.command("next-epoch")
-@click.argument("bureau", callback=_bureau)
+@click.argument("bureau", callback=bureau_param)
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), required=True)
 def next_epoch(bureau: str, folder: Path) -> None:
     """Start BUREAU's next encryption key epoch: a new key of the same suite in its key file, the

@@ -11,19 +11,12 @@ from pathlib import Path
 
 import click
 
-from broker.ids import is_bureau_id
+from broker.cli.params import bureau_param
 from broker.keys import files, signing
 
 
-def _bureau(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    if not is_bureau_id(value):
-        msg = f"{value!r} is not a bureau id (two upper-case letters, e.g. FR or XI)"
-        raise click.BadParameter(msg)
-    return value
-
-
 @click.command("rotate")
-@click.argument("bureau", callback=_bureau)
+@click.argument("bureau", callback=bureau_param)
 @click.option(
     "--dir",
     "folder",
