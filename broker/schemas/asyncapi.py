@@ -543,10 +543,20 @@ def asyncapi_document(
     }
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value shared by several channels out in full each time (no ``&id001``
+    anchors and ``*id001`` aliases: the document is read by people as much as by tools)."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        """Never write an alias."""
+        return True
+
+
 def render_asyncapi(schema_files: Iterable[str], settings: KafkaSettings | None = None) -> str:
     """The document as YAML text (deterministic: the same input gives the same bytes)."""
-    text: str = yaml.safe_dump(
+    text: str = yaml.dump(
         asyncapi_document(schema_files, settings),
+        Dumper=_PlainDumper,
         sort_keys=False,
         allow_unicode=True,
         width=100,
