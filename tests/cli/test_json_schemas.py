@@ -20,7 +20,6 @@ from broker.cli import main
 from broker.examples import notices_dir, policies_dir
 from broker.node.provision import provision
 from tests.cli.test_errors import LEAVES, _command
-from tests.node.test_cli_node import nbx
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas" / "cli"
@@ -103,16 +102,14 @@ def test_policy_explain_validates() -> None:
 
 
 def _json(name: str, *args: str) -> Any:
-    out = nbx(*args, "--json")
-    assert out.returncode == 0, out.stderr
-    data = json.loads(out.stdout)
+    data = _cli(*args, "--json")
     validate(name, data)
     return data
 
 
 def _consume(config: Path) -> None:
-    run = nbx("consume", "--config", str(config), "--until-idle", "2")
-    assert run.returncode == 0, run.stderr
+    run = CliRunner().invoke(main, ["consume", "--config", str(config), "--until-idle", "2"])
+    assert run.exit_code == 0, run.stderr
 
 
 def test_every_json_output_validates_on_a_real_network(

@@ -16,8 +16,23 @@ from broker.node.provision import provision
 
 
 def nbx(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``nbx`` as a user would: a new Python process."""
     return subprocess.run(
         [sys.executable, "-m", "broker", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def nbx_in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``nbx`` in this process (click's runner: the same command, error path and exit code,
+    without the second or two a new Python process spends importing). For tests that run many
+    commands; :func:`nbx` for those about the process itself (signals, the entry point)."""
+    from click.testing import CliRunner
+
+    from broker.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    return subprocess.CompletedProcess(
+        ["nbx", *args], result.exit_code, result.stdout, result.stderr
     )
 
 

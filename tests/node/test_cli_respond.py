@@ -12,7 +12,7 @@ from pathlib import Path
 from broker import devbroker
 from broker.examples import notices_dir, policies_dir
 from broker.node.provision import provision
-from tests.node.test_cli_node import nbx
+from tests.node.test_cli_node import nbx_in_process as nbx
 from tests.node.test_cli_review import _consume, _one_line
 
 NOTICE = "IT-2025-0001"

@@ -10,7 +10,7 @@ from pathlib import Path
 from broker import devbroker
 from broker.examples import notices_dir, policies_dir
 from broker.node.provision import provision
-from tests.node.test_cli_node import nbx
+from tests.node.test_cli_node import nbx_in_process as nbx
 
 ROLES = {"XR": ["reviewer"], "XO": ["oversight"]}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from broker import devbroker
 from broker.examples import notices_dir, policies_dir
 from broker.node.provision import provision
 from broker.vocab import REASON_HELP, Reason
+from tests.node.test_cli_node import nbx_in_process
 
 NOTICE = "XI-2025-UN-0042"
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "cli"
@@ -27,11 +27,9 @@ def conforms(document: Any, schema: str) -> None:
     jsonschema.validate(document, json.loads((SCHEMAS / schema).read_text()))
 
 
-def nbx(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``nbx`` as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "broker", *args], capture_output=True, text=True, timeout=timeout
-    )
+def nbx(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``nbx`` in this process (the commands of a user, without a new process each)."""
+    return nbx_in_process(*args)
 
 
 def consume(config: Path) -> None:
