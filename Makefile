@@ -76,8 +76,9 @@ typecheck: $(STAMP)
 
 ## unit: the whole suite on noida-db, with the coverage of broker/ by the tests' own process
 ## (daemons and commands the tests start in other processes are not counted); the floor is the
-## figure measured when it was set (88.40 %), rounded down: raise it when coverage rises
-COVERAGE_FLOOR := 88
+## figure measured when it was set (91.05 %), rounded down to a whole point with a point of margin
+## for lines that only some runs reach (timing): raise it when coverage rises
+COVERAGE_FLOOR := 90
 
 unit: $(STAMP) browser asyncapi stunnel
 	NBX_TEST_BROKER=noida NBX_REQUIRE_CHROMIUM=1 NBX_REQUIRE_ASYNCAPI=1 $(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) --durations=25
