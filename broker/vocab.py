@@ -87,6 +87,17 @@ class StoreFailure(StrEnum):
     DISK_FULL = "disk-full"
     LOCKED = "locked"
     STORAGE_ERROR = "storage-error"
+    # a database server (PostgreSQL)
+    UNREACHABLE = "unreachable"  # cannot connect, or the connection was lost (server restarting)
+    CONFLICT = "conflict"  # another replica's transaction conflicted (deadlock, serialization)
+    ACCESS_DENIED = "access-denied"  # wrong user or password, or no privilege
+    MISSING = "missing"  # the database does not exist
+    SCHEMA_VERSION = "schema-version"  # the database's schema is older or newer than this release's
+
+
+#: store failures that pass by themselves: the daemon rolls the batch back, waits (backoff) and
+#: tries again without committing anything; every other failure stops it (exit 3)
+TRANSIENT_STORE_FAILURES: Final = frozenset({StoreFailure.UNREACHABLE, StoreFailure.CONFLICT})
 
 
 class Unsendable(StrEnum):

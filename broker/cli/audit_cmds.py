@@ -88,7 +88,7 @@ def audit_verify(config_path: Path, as_json: bool) -> None:
 
     config = _config(config_path)
     keys = PublicKeys(config)
-    sink = open_sink(config.sink.url, durable=False)
+    sink = open_sink(config.sink.url, password_env=config.sink.password_env, durable=False)
     try:
         entries = sink.audit_entries()
         checkpoints = sink.checkpoints()
@@ -152,7 +152,7 @@ def audit_export(config_path: Path, since: str | None, until: str | None, as_jso
 
     config = _config(config_path)
     start, end = _time(since, "--since"), _time(until, "--until")
-    sink = open_sink(config.sink.url, durable=False)
+    sink = open_sink(config.sink.url, password_env=config.sink.password_env, durable=False)
     try:
         entries = sink.audit_entries(start, end)
     finally:

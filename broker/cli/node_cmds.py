@@ -340,7 +340,8 @@ def inbox_list(config_path: Path, actionable: bool, expiring: str | None, as_jso
             within = parse_duration(expiring)
         except ValueError as exc:
             raise NbxError(f"--expiring: {exc}") from None
-    sink = open_sink(_config(config_path).sink.url)
+    sink_config = _config(config_path).sink
+    sink = open_sink(sink_config.url, password_env=sink_config.password_env)
     try:
         rows = sink.notices()
         due = (
@@ -402,7 +403,7 @@ def inbox_show(config_path: Path, notice_id: str, purpose: str, as_json: bool) -
 
     config = _config(config_path)
     access = Access(default_operator(config.audit.operator), purpose)
-    sink = open_sink(config.sink.url)
+    sink = open_sink(config.sink.url, password_env=config.sink.password_env)
     try:
         row = sink.notice(notice_id, access)
         answers = [r for r in sink.responses(notice_id) if row and r.issuer == row["sender"]]
@@ -473,7 +474,7 @@ def inbox_export(
         raise NbxError(f"--out {out}: {exc.strerror}") from None
     done = False
     try:
-        sink = open_sink(config.sink.url)
+        sink = open_sink(config.sink.url, password_env=config.sink.password_env)
         try:
             exported = export_notice(sink, notice_id, access, permission=permission)
         finally:
@@ -521,7 +522,7 @@ def status(config_path: Path, notice_id: str | None, overdue: bool, as_json: boo
     if notice_id is None:
         raise click.UsageError("give NOTICE_ID (or --overdue)")
     now = datetime.now(UTC)
-    sink = open_sink(config.sink.url)
+    sink = open_sink(config.sink.url, password_env=config.sink.password_env)
     try:
         rows = sink.status(notice_id)
         facts = sink.facts(config.bureau, notice_id)
@@ -635,7 +636,7 @@ def _print_overdue(config: Any, as_json: bool) -> None:
 
     from broker.sinks import open_sink
 
-    sink = open_sink(config.sink.url)
+    sink = open_sink(config.sink.url, password_env=config.sink.password_env)
     try:
         rows = sink.overdue(datetime.now(UTC))
     finally:

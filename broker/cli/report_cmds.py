@@ -87,7 +87,7 @@ def report(
         msg = f"--since {since} is not before --until {until or 'now'}"
         raise NbxError(msg)
     config = _config(config_path)
-    sink = open_sink(config.sink.url)
+    sink = open_sink(config.sink.url, password_env=config.sink.password_env)
     try:
         published = report_from_store(sink, bureau=config.bureau, since=start, until=end, now=now)
     finally:

@@ -25,7 +25,7 @@ class Subject:
         from broker.sinks import open_sink
         from broker.sinks.audit import Access, default_operator
 
-        sink = open_sink(config.sink.url)
+        sink = open_sink(config.sink.url, password_env=config.sink.password_env)
         try:
             access = Access(default_operator(config.audit.operator), purpose)
             row = sink.notice(notice_id, access)
@@ -90,7 +90,7 @@ def review_list(config_path: Path, as_json: bool) -> None:
 
     config = _config(config_path)
     _check_role(config, Role.REVIEWER)
-    sink = open_sink(config.sink.url)
+    sink = open_sink(config.sink.url, password_env=config.sink.password_env)
     try:
         rows = [r for r in sink.notices() if r["state"] == NoticeState.PENDING_REVIEW]
     finally:

@@ -54,7 +54,7 @@ def lookup(
         raise NbxError(msg)
     config = _config(config_path)
     access = Access(default_operator(config.audit.operator), purpose)
-    sink = open_sink(config.sink.url)
+    sink = open_sink(config.sink.url, password_env=config.sink.password_env)
     try:
         hits = sink.subject_lookup(family_name, date_of_birth, access)
     finally:

@@ -182,21 +182,43 @@ class PolicyConfig(BaseModel):
     dir: Path
 
 
+#: the url schemes of a PostgreSQL store
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
 class SinkConfig(BaseModel):
     """Where delivered notices go."""
 
     model_config = _STRICT
     #: where delivered notices are stored: ``sqlite:///PATH`` (the store every command
-    #: reads) or ``jsonl:///PATH`` (one JSON line per delivery)
+    #: reads), ``postgresql://USER@HOST:PORT/DATABASE`` (a PostgreSQL database, shared by the
+    #: replicas of a bureau; docs/storage.md) or ``jsonl:///PATH`` (one JSON line per delivery)
     url: str
+    #: the environment variable holding the PostgreSQL password (never in the url or in this
+    #: file); unset: libpq's own sources (``PGPASSWORD``, ``~/.pgpass``)
+    password_env: str | None = None
 
     @field_validator("url")
     @classmethod
     def _scheme(cls, value: str) -> str:
+        if value.startswith(POSTGRES_SCHEMES):
+            from urllib.parse import urlsplit
+
+            if urlsplit(value).password is not None:
+                msg = (
+                    "sink url must not contain the password: put it in the environment variable "
+                    "named by sink.password_env"
+                )
+                raise ValueError(msg)
+            return value
         if not value.startswith(("sqlite:///", "jsonl:///")):
-            msg = f"sink url must start with sqlite:/// or jsonl:///, got {value!r}"
+            msg = f"sink url must start with sqlite:///, postgresql:// or jsonl:///, got {value!r}"
             raise ValueError(msg)
         return value
+
+    def is_file(self) -> bool:
+        """Whether the store is a file on this machine (SQLite, JSON lines), not a server."""
+        return not self.url.startswith(POSTGRES_SCHEMES)
 
 
 class LimitsConfig(BaseModel):
@@ -373,6 +395,8 @@ class NodeConfig(BaseSettings):
             return None if p is None or p.is_absolute() else base / p
 
         def fix_url(url: str) -> str:
+            if url.startswith(POSTGRES_SCHEMES):
+                return url
             scheme, _, rest = url.partition(":///")
             p = Path(rest)
             return url if p.is_absolute() else f"{scheme}:///{base / p}"
@@ -441,11 +465,19 @@ class NodeConfig(BaseSettings):
         )
 
     def sink_path(self) -> Path:
-        """The filesystem path of the sink."""
+        """The filesystem path of the sink (a file store only: see :meth:`SinkConfig.is_file`)."""
+        if not self.sink.is_file():
+            msg = f"the sink {self.sink.url} is a database server, not a file"
+            raise ConfigError(msg)
         return Path(self.sink.url.partition(":///")[2])
 
     def serial_path(self) -> Path:
-        """The file beside the store that holds the highest directory serial this node verified
-        (it refuses any lower serial, also after a restart)."""
+        """The file that holds the highest directory serial this node verified (it refuses any
+        lower serial, also after a restart): beside a file store, or beside the configuration
+        file for a PostgreSQL store (``CC.directory-serial``; the replicas of a bureau on one
+        machine share it)."""
+        if not self.sink.is_file():
+            base = self.source.parent if self.source is not None else Path.cwd()
+            return base / f"{self.bureau}.directory-serial"
         store = self.sink_path()
         return store.with_name(store.name + ".directory-serial")

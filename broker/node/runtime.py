@@ -604,7 +604,12 @@ class Node:
         retention limits (:meth:`retention_limit`)."""
         from broker.sinks import open_sink
 
-        return open_sink(self.config.sink.url, durable=durable, retention=self.retention_limit())
+        return open_sink(
+            self.config.sink.url,
+            password_env=self.config.sink.password_env,
+            durable=durable,
+            retention=self.retention_limit(),
+        )
 
     def retention_limit(self) -> RetentionLimit:
         """The longest this bureau keeps a notice of a type: its own policy file's

@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("envelope",),
     ("policy", "sinks", "screening"),
     ("node", "report", "deploy"),
-    ("testing", "devbroker", "examples"),
+    ("testing", "devbroker", "devpg", "examples"),
     ("bench", "demo"),
     ("cli", "__init__"),
     ("__main__",),

@@ -29,6 +29,7 @@ def test_reason_sets_are_the_enums_values() -> None:
     assert {r.value for r in Reason} == QUARANTINE_REASONS
     assert len(Reason) == 33  # not-a-recipient, not-shared: answers to a notice
     store_and_writer = {"read-only", "disk-full", "locked", "storage-error", "key"}
+    store_and_writer |= {"unreachable", "conflict", "access-denied", "missing", "schema-version"}
     store_and_writer |= {p.value for p in PurgeReason}
     assert store_and_writer == REASON_CODES - QUARANTINE_REASONS
     assert {s.value for s in StoreFailure} | {u.value for u in Unsendable} <= REASON_CODES
