@@ -257,6 +257,7 @@ class DevPostgres:
             self._log = None
         if clean and self.owns_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.log_path.unlink(missing_ok=True)
 
     def kill(self) -> None:
         """SIGKILL the postmaster (a crash; its children exit on their own). :meth:`restart`
@@ -354,6 +355,8 @@ def start(
         finally:
             pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
+            if owns:
+                shutil.rmtree(data_dir, ignore_errors=True)
             msg = f"initdb failed: {done.stderr.decode(errors='replace').strip()[-1000:]}"
             raise DevBrokerError(msg)
     with contextlib.suppress(FileNotFoundError):
