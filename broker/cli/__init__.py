@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, str] = {
     "demo": "brokers",
     "deploy": "deploy_cmds",
     "dev-broker": "brokers",
+    "dev-postgres": "brokers",
     "directory": "keys_cmds",
     "erasure": "erasure_cmds",
     "import": "schema_cmds",
