@@ -930,21 +930,38 @@ async def run_demo(
     return report
 
 
+def _table_count(server: devpg.DevPostgres, database: str) -> int:
+    """How many tables ``database`` holds (the store's schema, created by the node)."""
+    import psycopg
+
+    with psycopg.connect(server.url(database), password=server.password, connect_timeout=5) as db:
+        row = db.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 @contextlib.contextmanager
-def postgres_stores(echo: Callable[[str], None]) -> Iterator[dict[str, str]]:
+def postgres_stores(
+    echo: Callable[[str], None], summary: dict[str, Any]
+) -> Iterator[dict[str, str]]:
     """A PostgreSQL server of the demo's own with one database per bureau and network body;
     yields their urls, the password exported in :data:`PG_PASSWORD_ENV` meanwhile; stops the
-    server by pid and removes its data at the end."""
+    server by pid and removes its data at the end. ``summary`` receives the server's pid and, per
+    bureau, its database and how many tables the store made there."""
     server = devpg.start()
     before = os.environ.get(PG_PASSWORD_ENV)
+    names = {cc: f"{devpg.DATABASE_PREFIX}{cc.lower()}" for cc in NETWORK}
+    summary.update(server_pid=server.pid, databases={})
     try:
         echo(f"PostgreSQL on {devpg.HOST}:{server.port} (pid {server.pid})")
-        urls = {
-            cc: server.create_database(f"{devpg.DATABASE_PREFIX}{cc.lower()}") for cc in NETWORK
-        }
-        echo(f"one database per bureau: {', '.join(urls[cc].rsplit('/', 1)[1] for cc in NETWORK)}")
+        urls = {cc: server.create_database(name) for cc, name in names.items()}
+        echo(f"one database per bureau: {', '.join(names.values())}")
         os.environ[PG_PASSWORD_ENV] = server.password
         yield urls
+        summary["databases"] = {
+            cc: {"name": name, "tables": _table_count(server, name)} for cc, name in names.items()
+        }
     finally:
         if before is None:
             os.environ.pop(PG_PASSWORD_ENV, None)
@@ -972,10 +989,15 @@ def main(
     report_dir = Path(tempfile.mkdtemp(prefix="nbx-demo-report-"))
     broker = devbroker.start(impl)
     say(f"embedded {impl} broker on {broker.bootstrap} (pid {broker.pid})")
+    store_report: dict[str, Any] = {"kind": store}
     try:
         with contextlib.ExitStack() as stack:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="nbx-demo-"))
-            sink_urls = stack.enter_context(postgres_stores(say)) if store == "postgresql" else None
+            sink_urls = (
+                stack.enter_context(postgres_stores(say, store_report))
+                if store == "postgresql"
+                else None
+            )
             report = asyncio.run(
                 run_demo(
                     broker.bootstrap,
@@ -991,7 +1013,7 @@ def main(
     finally:
         broker.stop()
         say("broker stopped")
-    report["store"] = store
+    report["store"] = store_report
     report["elapsed_s"] = round(time.monotonic() - started, 1)
     if as_json:
         echo(json.dumps(report, indent=2))
