@@ -49,6 +49,7 @@ from broker.examples import notices_dir
 from broker.examples import policies_dir as example_policies_dir
 from broker.node import ConsumerDaemon, Publisher, PublishResult
 from broker.node.config import NodeConfig
+from broker.node.network import PG_PASSWORD_ENV, database_of, point_sink
 from broker.node.provision import provision
 from broker.report import render_html, report_from_store
 from broker.schemas import NoticeBase, header_fields, parse_notice
@@ -83,9 +84,6 @@ DIFFUSION_TO = ("IT", "ES", "FR", "DE")
 WAIT_S = 30.0
 #: the stores the demo can run on: SQLite files (``make demo``) or PostgreSQL databases
 STORES = ("sqlite", "postgresql")
-#: the environment variable holding the PostgreSQL password, in the demo and in what
-#: ``nbx dev-postgres`` prints (``[sink] password_env``)
-PG_PASSWORD_ENV = "NBX_PG_PASSWORD"  # noqa: S105 - the name of a variable, not a password
 #: the deadline of story 4's erasure order: short, so that the late bureau is seen overdue
 ERASE_WITHIN_S = 2.0
 #: the answers story: who answers story 1's red notice, and the bureau the notice shares
@@ -123,19 +121,6 @@ def _leaves(view: Any, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".")]
 
 
-def point_sink(config: Path, cc: str, url: str, password_env: str) -> None:
-    """Point the ``[sink]`` of bureau ``cc``'s provisioned ``config`` (a SQLite file) at ``url``
-    with the password in the environment variable ``password_env``."""
-    text = config.read_text()
-    provisioned = f'url = "sqlite:///{cc}.sqlite"\n'
-    if provisioned not in text:
-        msg = f"{config}: no [sink] url {provisioned.strip()} to replace"
-        raise RuntimeError(msg)
-    config.write_text(
-        text.replace(provisioned, f'url = "{url}"\npassword_env = "{password_env}"\n')
-    )
-
-
 class Network:
     """The daemons and publishers of six bureaus and two network bodies on one broker."""
 
@@ -164,7 +149,7 @@ class Network:
             pace_empty_fetches=pace_empty_fetches,
         )
         for cc, url in (sink_urls or {}).items():
-            point_sink(paths[cc], cc, url, PG_PASSWORD_ENV)
+            point_sink(paths[cc], cc, url)
         self.configs = {cc: NodeConfig.load(path) for cc, path in paths.items()}
         self.daemons = {cc: ConsumerDaemon.from_config(cfg) for cc, cfg in self.configs.items()}
         self.tasks: list[asyncio.Task[Any]] = []
@@ -951,7 +936,7 @@ def postgres_stores(
     bureau, its database and how many tables the store made there."""
     server = devpg.start()
     before = os.environ.get(PG_PASSWORD_ENV)
-    names = {cc: f"{devpg.DATABASE_PREFIX}{cc.lower()}" for cc in NETWORK}
+    names = {cc: database_of(cc) for cc in NETWORK}
     summary.update(server_pid=server.pid, databases={})
     try:
         echo(f"PostgreSQL on {devpg.HOST}:{server.port} (pid {server.pid})")

@@ -108,7 +108,7 @@ def dev_postgres(data_dir: Path | None, port: int | None, databases: tuple[str, 
     (Ctrl-C stops it): prints each database's [sink] url and how to export the password, which is
     kept in a file readable by you only and never printed."""
     from broker import devpg
-    from broker.demo import PG_PASSWORD_ENV
+    from broker.node.network import PG_PASSWORD_ENV, database_of
 
     scratch: Path | None = None
     if data_dir is None:
@@ -148,7 +148,7 @@ def dev_postgres(data_dir: Path | None, port: int | None, databases: tuple[str, 
         click.echo(f'  export {PG_PASSWORD_ENV}="$(cat {secret_file})"')
         click.echo("a node.toml reaches it with:")
         click.echo("  [sink]")
-        example = urls[0] if urls else server.url(f"{devpg.DATABASE_PREFIX}fr")
+        example = urls[0] if urls else server.url(database_of("FR"))
         click.echo(f'  url = "{example}"')
         click.echo(f'  password_env = "{PG_PASSWORD_ENV}"')
         click.echo("press Ctrl-C to stop")

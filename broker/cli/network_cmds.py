@@ -62,15 +62,47 @@ def network() -> None:
     help="The broker: a development broker `nbx network up` runs (noida, tansu) or your own "
     "Apache Kafka at --bootstrap (kafka). Default: noida on a loopback address, else kafka.",
 )
+@click.option(
+    "--store",
+    type=click.Choice(["sqlite", "postgresql"]),
+    default="sqlite",
+    show_default=True,
+    help="Each bureau's store: a SQLite file, or a database (nbx_<cc>) on a PostgreSQL server "
+    "`nbx network up` runs.",
+)
+@click.option(
+    "--postgres",
+    "postgres",
+    default=None,
+    help="With --store postgresql: 127.0.0.1:PORT where `nbx network up` runs PostgreSQL "
+    "(default 127.0.0.1:15432).",
+)
 def network_init(
-    folder: Path, bureaus: str, policies: Path | None, bootstrap: str | None, impl: str | None
+    folder: Path,
+    bureaus: str,
+    policies: Path | None,
+    bootstrap: str | None,
+    impl: str | None,
+    store: str,
+    postgres: str | None,
 ) -> None:
     """Write a network into DIR: one trust anchor, each bureau's keys, one signed directory,
     one ready node.toml per bureau, the example notices; then print the next steps."""
     from broker import devbroker
     from broker.examples import notices_dir, policies_dir
-    from broker.node.network import DEFAULT_BOOTSTRAP, broker_kind, init_network, next_steps
+    from broker.node.network import (
+        DEFAULT_BOOTSTRAP,
+        DEFAULT_POSTGRES,
+        NetworkError,
+        broker_kind,
+        init_network,
+        next_steps,
+    )
     from broker.node.network import parse_bureaus as parse
+
+    if postgres is not None and store != "postgresql":
+        msg = "--postgres: only with --store postgresql"
+        raise NetworkError(msg)
 
     ids = parse(bureaus)
     address = bootstrap or DEFAULT_BOOTSTRAP
@@ -86,6 +118,7 @@ def network_init(
         stamps_log_append_time=not dev or devbroker.STAMPS_LOG_APPEND_TIME[kind],
         paces_empty_fetches=dev and devbroker.NEEDS_FETCH_PACING[kind],
         idempotent_producer=not dev or devbroker.IDEMPOTENT_PRODUCER[kind],
+        postgres=(postgres or DEFAULT_POSTGRES) if store == "postgresql" else None,
     )
     for cc in ids:
         click.echo(f"wrote {net.config(cc)}")
@@ -212,6 +245,9 @@ def network_up(folder: Path) -> None:
     if not _port_free(devbroker.HOST, port):
         msg = f"{net.bootstrap}: port in use (is `nbx network up {folder}` running already?)"
         raise NbxError(msg)
+    if net.postgres is not None and not _port_free(devbroker.HOST, net.postgres_port):
+        msg = f"{net.postgres}: port in use (is `nbx network up {folder}` running already?)"
+        raise NbxError(msg)
     on_terminal = sys.stdout.isatty()
     printer = _Printer(colour=on_terminal)
     stop = threading.Event()
@@ -221,9 +257,12 @@ def network_up(folder: Path) -> None:
     children: dict[str, subprocess.Popen[str]] = {}
     pumps: list[threading.Thread] = []
     broker: devbroker.DevBroker | None = None
+    postgres: Any = None
     code = 0
     try:
         with _progress(on_terminal, printer, total=1 + len(net.bureaus)) as step:
+            if net.postgres is not None:
+                postgres = _start_postgres(net, printer)
             printer.line(f"starting the {net.broker} broker on {net.bootstrap}")
             broker = devbroker.start(
                 net.broker,  # type: ignore[arg-type]  # noida or tansu: checked by Network.load
@@ -239,9 +278,42 @@ def network_up(folder: Path) -> None:
         if broker is not None:
             broker.stop(clean=False)
             printer.line(f"stopped {len(children)} daemons and the broker (pid {broker.pid})")
+        if postgres is not None:
+            pid = postgres.process.pid if postgres.process is not None else None
+            postgres.stop(clean=False)
+            printer.line(f"stopped PostgreSQL (pid {pid})")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     sys.exit(code)
+
+
+def _start_postgres(net: Any, printer: _Printer) -> Any:
+    """Start the network's PostgreSQL server (data in DIR/postgres, the password of
+    DIR/postgres.password), create each bureau's database and export the password to the
+    daemons this process starts."""
+    from broker import devpg
+    from broker.node.network import PG_PASSWORD_ENV, database_of
+
+    password = net.password_file.read_text().strip()
+    printer.line(f"starting PostgreSQL on {net.postgres}")
+    server = devpg.start(
+        net.folder / "postgres",
+        port=net.postgres_port,
+        password=password,
+        timeout_s=START_TIMEOUT_S,
+    )
+    try:
+        for cc in net.bureaus:
+            server.create_database(database_of(cc))
+    except BaseException:
+        server.stop(clean=False)
+        raise
+    os.environ[PG_PASSWORD_ENV] = password
+    printer.line(
+        f"PostgreSQL pid {server.pid} ready on {net.postgres}: databases "
+        + ", ".join(database_of(cc) for cc in net.bureaus)
+    )
+    return server
 
 
 def _publish_directory(net: Any, printer: _Printer) -> None:

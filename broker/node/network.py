@@ -12,6 +12,13 @@ notices and writes ``network.toml``, the manifest ``nbx network up`` starts from
     DIR/notices/*.json    the example notices, to publish
     DIR/broker/           the development broker's data (written by ``nbx network up``)
 
+``nbx network init --store postgresql`` points every bureau's ``[sink]`` at a database of its own
+(``nbx_<cc>``) on a PostgreSQL server ``nbx network up`` runs (:mod:`broker.devpg`) at the address
+in the manifest, the password in :data:`PG_PASSWORD_ENV`, read from ``DIR/postgres.password``
+(0600, written at init)::
+
+    DIR/postgres/ DIR/postgres.log   the server's cluster and log (written by ``nbx network up``)
+
 ``nbx network up`` publishes ``DIR/directory.json`` to ``nbx.directory`` once its broker runs
 (:func:`publish_network_directory`): the network's own nodes follow the file, a bureau that joins
 (``nbx node join``) reads the topic. Later serials are published by the anchor operator with
@@ -20,6 +27,8 @@ notices and writes ``network.toml``, the manifest ``nbx network up`` starts from
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import tomllib
 from collections.abc import Sequence
@@ -44,6 +53,35 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 #: the bureau that issues the example notices (``IT-2025-0001``, the red notice)
 EXAMPLE_ISSUER = "IT"
 LOOPBACK: frozenset[str] = frozenset({"127.0.0.1", "localhost"})
+#: where a network's stores can be: a SQLite file per bureau, or a PostgreSQL database per bureau
+#: on the server ``nbx network up`` runs
+STORES: tuple[str, ...] = ("sqlite", "postgresql")
+#: where ``nbx network up`` runs PostgreSQL for a network with ``--store postgresql``
+DEFAULT_POSTGRES = "127.0.0.1:15432"
+#: the environment variable holding the PostgreSQL password (``[sink] password_env`` of the nodes
+#: of ``nbx network init --store postgresql``, ``nbx demo --store postgresql`` and what ``nbx
+#: dev-postgres`` prints)
+PG_PASSWORD_ENV = "NBX_PG_PASSWORD"  # noqa: S105 - the name of a variable, not a password
+#: the database of bureau ``cc`` on a development PostgreSQL server: ``nbx_<cc>``
+DATABASE_PREFIX = "nbx_"
+
+
+def database_of(cc: str) -> str:
+    """The database of bureau ``cc`` on a development PostgreSQL server (``nbx_fr``)."""
+    return f"{DATABASE_PREFIX}{cc.lower()}"
+
+
+def point_sink(config: Path, cc: str, url: str, password_env: str = PG_PASSWORD_ENV) -> None:
+    """Point the ``[sink]`` of bureau ``cc``'s provisioned ``config`` (a SQLite file) at ``url``
+    with the password in the environment variable ``password_env``."""
+    text = config.read_text()
+    provisioned = f'url = "sqlite:///{cc}.sqlite"\n'
+    if provisioned not in text:
+        msg = f"{config}: no [sink] url {provisioned.strip()} to replace"
+        raise NetworkError(msg)
+    config.write_text(
+        text.replace(provisioned, f'url = "{url}"\npassword_env = "{password_env}"\n')
+    )
 
 
 class NetworkError(NbxError):
@@ -58,10 +96,25 @@ class Network:
     bureaus: tuple[str, ...]
     broker: str
     bootstrap: str
+    #: ``host:port`` of the PostgreSQL server ``nbx network up`` runs; None: SQLite stores
+    postgres: str | None = None
 
     def config(self, cc: str) -> Path:
         """The node file of bureau ``cc``."""
         return self.folder / cc / "node.toml"
+
+    @property
+    def password_file(self) -> Path:
+        """The PostgreSQL password of a network with ``--store postgresql`` (0600)."""
+        return self.folder / "postgres.password"
+
+    @property
+    def postgres_port(self) -> int:
+        """The port of the network's PostgreSQL server."""
+        if self.postgres is None:
+            msg = f"{self.folder / MANIFEST}: the network's stores are SQLite files"
+            raise NetworkError(msg)
+        return int(self.postgres.rpartition(":")[2])
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -77,6 +130,7 @@ class Network:
             data = tomllib.loads(path.read_text())
             bureaus = tuple(str(b) for b in data["bureaus"])
             broker, bootstrap = str(data["broker"]), str(data["bootstrap"])
+            postgres = str(data["postgres"]) if "postgres" in data else None
         except FileNotFoundError:
             msg = f"{path}: not found (create the network with `nbx network init {folder}`)"
             raise NetworkError(msg) from None
@@ -86,7 +140,7 @@ class Network:
         if broker not in BROKER_KINDS:
             msg = f"{path}: unknown broker {broker!r} (one of: {', '.join(BROKER_KINDS)})"
             raise NetworkError(msg)
-        return cls(folder, bureaus, broker, bootstrap)
+        return cls(folder, bureaus, broker, bootstrap, postgres)
 
 
 def parse_bureaus(value: str) -> list[str]:
@@ -130,8 +184,12 @@ def init_network(
     stamps_log_append_time: bool,
     paces_empty_fetches: bool,
     idempotent_producer: bool,
+    postgres: str | None = None,
 ) -> Network:
     """Write a network of ``bureaus`` into ``folder`` (which must not exist or be empty).
+
+    ``postgres`` (``127.0.0.1:PORT``): each bureau's store is the database ``nbx_<cc>`` on the
+    PostgreSQL server ``nbx network up`` runs there, the password in ``DIR/postgres.password``.
 
     The three flags describe the broker (``broker.devbroker`` knows them for the development
     brokers; Apache Kafka has all three). Refused before anything is written: a non-empty
@@ -146,7 +204,12 @@ def init_network(
     if not any(policies.glob("*.toml")):
         msg = f"{policies}: no policy file (*.toml) in the folder"
         raise NetworkError(msg)
-    provision(
+    if postgres is not None:
+        host, _, port = postgres.rpartition(":")
+        if host not in LOOPBACK or not port.isdigit() or not 0 < int(port) < 65536:
+            msg = f"--postgres: expected 127.0.0.1:PORT (nbx network up runs it), got {postgres!r}"
+            raise NetworkError(msg)
+    configs = provision(
         folder,
         list(bureaus),
         bootstrap=bootstrap,
@@ -157,13 +220,22 @@ def init_network(
     )
     shutil.copytree(notices, folder / "notices")
     listed = ", ".join(f'"{b}"' for b in bureaus)
-    (folder / MANIFEST).write_text(
+    manifest = (
         "# Written by `nbx network init`; `nbx network up` reads it.\n"
         f"bureaus = [{listed}]\n"
         f'broker = "{broker}"  # noida or tansu: `nbx network up` runs it; kafka: your own\n'
         f'bootstrap = "{bootstrap}"\n'
     )
-    return Network(folder, tuple(bureaus), broker, bootstrap)
+    net = Network(folder, tuple(bureaus), broker, bootstrap, postgres)
+    if postgres is not None:
+        manifest += f'postgres = "{postgres}"  # the PostgreSQL server `nbx network up` runs\n'
+        for cc, config in configs.items():
+            point_sink(config, cc, f"postgresql://nbx@{postgres}/{database_of(cc)}")
+        fd = os.open(net.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(18) + "\n")
+    (folder / MANIFEST).write_text(manifest)
+    return net
 
 
 def next_steps(network: Network) -> list[str]:
@@ -174,6 +246,12 @@ def next_steps(network: Network) -> list[str]:
     cfg = {cc: network.config(cc) for cc in network.bureaus}
     to = ",".join(others)
     lines = [f"network of {len(network.bureaus)} bureaus in {d}: {', '.join(network.bureaus)}"]
+    if network.postgres is not None:
+        lines += [
+            f"stores: a database per bureau on the PostgreSQL server `nbx network up` runs at "
+            f"{network.postgres}; in each terminal where you run nbx, its password:",
+            f'  export {PG_PASSWORD_ENV}="$(cat {network.password_file})"',
+        ]
     if network.broker == "kafka":
         lines += [
             f"next: each bureau's daemon, against the Kafka cluster at {network.bootstrap}:",

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from broker.cli.brokers import password_file_of
-from broker.demo import PG_PASSWORD_ENV
+from broker.node.network import PG_PASSWORD_ENV
 from tests.node.test_cli_node import nbx_in_process
 
 pytestmark = [pytest.mark.postgres, pytest.mark.process]
