@@ -135,8 +135,8 @@ def _without_password(url: str) -> str:
 def open_error(exc: psycopg.Error, target: Target) -> SinkError:
     """The one line said when the store cannot be opened because connecting failed."""
     text = str(exc)
-    detail = text.split("failed: ", 1)[-1].split("\n", 1)[0].strip()
-    detail = re.sub(r"^FATAL:\s*", "", detail)
+    first_line = text.split("\n", 1)[0]
+    detail = re.sub(r"^(FATAL|ERROR):\s*", "", first_line.rsplit("failed: ", 1)[-1].strip())
     lowered = detail.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered:
         source = (
@@ -210,7 +210,7 @@ def pg_reason(exc: Exception) -> StoreFailure:
 register_driver_errors(psycopg.Error, pg_reason)
 
 
-def _connect(target: Target, *, durable: bool = True) -> psycopg.Connection[Any]:
+def connect(target: Target, *, durable: bool = True) -> psycopg.Connection[Any]:
     """A new autocommit connection (transactions are begun explicitly); a failure is the one
     line of :func:`open_error`."""
     args = target.connect_args()
@@ -231,7 +231,7 @@ class _Connection:
     def __init__(self, target: Target, *, durable: bool) -> None:
         self.target = target
         self.durable = durable
-        self._conn = _connect(target, durable=durable)
+        self._conn = connect(target, durable=durable)
         self._texts: dict[str, str] = {}
         self._guard = threading.Lock()
 
@@ -250,7 +250,7 @@ class _Connection:
             with self._guard:
                 if self._conn.closed or self._conn.broken:
                     self._conn.close()
-                    self._conn = _connect(self.target, durable=self.durable)
+                    self._conn = connect(self.target, durable=self.durable)
         return self._conn
 
     @property
@@ -295,8 +295,9 @@ def schema_revision(conn: psycopg.Connection[Any]) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _revision_order() -> list[str]:
-    """Every revision this release knows, oldest first (read from the scripts' names)."""
+def revision_order() -> list[str]:
+    """Every revision this release knows, oldest first (read from the scripts' names:
+    ``r0001_store.py`` is ``0001``)."""
     from broker.sinks.migrations import LOCATION
 
     found = sorted(p.stem for p in (LOCATION / "versions").glob("r[0-9]*.py"))
@@ -353,7 +354,7 @@ def check_schema(conn: psycopg.Connection[Any], target: Target) -> str | None:
     revision = schema_revision(conn)
     if revision is None or revision == HEAD_REVISION:
         return revision
-    known = _revision_order()
+    known = revision_order()
     if revision in known and known.index(revision) < known.index(HEAD_REVISION):
         msg = (
             f"the store cannot be opened (schema-version): database {target.database} is at "
