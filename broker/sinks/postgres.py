@@ -34,10 +34,10 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
 from broker.errors import ConfigError, SinkError
-from broker.sinks.audit import AuditEvent
+from broker.sinks.audit import GENESIS, AuditEvent, chain
 from broker.sinks.base import register_driver_errors
 from broker.sinks.retention import default_limit
-from broker.sinks.sql import SqlSink
+from broker.sinks.sql import AUDIT_INSERT, SqlSink, audit_row
 from broker.vocab import StoreFailure
 
 if TYPE_CHECKING:
@@ -423,16 +423,31 @@ class PostgresSink(SqlSink):
         self._pending.append((event, now, source))
 
     def _before_commit(self) -> None:
-        """Chain the held-back audit entries (a quarantine entry of a position another replica
-        already recorded is dropped, as :meth:`record_quarantine` drops its own)."""
+        """Chain the held-back audit entries in one pass: take :data:`LOCK_AUDIT`, read the
+        head, write every entry (one pipelined ``executemany``). A quarantine entry of a
+        position another replica already recorded is dropped, as :meth:`record_quarantine`
+        drops its own."""
         pending, self._pending = self._pending, []
+        if not pending:
+            return
+        self._lock_audit()
+        row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+        sources = [source for _, _, source in pending if source is not None]
+        recorded: set[str] = set()
+        if sources:
+            found = self._db.execute("SELECT source FROM audit WHERE source = ANY(?)", (sources,))
+            recorded = {str(r[0]) for r in found}
+        rows: list[tuple[Any, ...]] = []
         for event, now, source in pending:
-            if (
-                source is not None
-                and self._db.execute("SELECT 1 FROM audit WHERE source = ?", (source,)).fetchone()
-            ):
+            if source is not None and source in recorded:
                 continue
-            SqlSink._audit(self, event, now, source)
+            seq += 1
+            entry = chain(event, seq, now, prev)
+            prev = entry.hash
+            rows.append(audit_row(entry, source))
+        self._db.executemany(AUDIT_INSERT, rows)
+        self._head = (seq, prev)
 
     def _after_purge(self) -> None:
         """VACUUM the tables that held the purged data (their dead row versions are freed and

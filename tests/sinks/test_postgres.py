@@ -436,3 +436,23 @@ def test_migration_scripts_are_package_data() -> None:
         "r0001_store.py",
         "r0002_responses.py",
     ]
+
+
+def test_a_quarantined_position_is_recorded_once_by_two_replicas(
+    replicas: tuple[PostgresSink, PostgresSink],
+) -> None:
+    """Both replicas quarantine the same record in overlapping batches (each held its entry
+    back until its commit): the audit log gets one entry for the position, and a third try
+    adds none."""
+    a, b = replicas
+    at = Position(TOPIC, 2, 40)
+    a.begin()
+    b.begin()
+    a.record_quarantine("bad-signature", at)
+    a.record_quarantine("bad-signature", at)  # twice in one batch: held back once
+    b.record_quarantine("bad-signature", at)
+    a.end(commit=True)
+    b.end(commit=True)
+    a.record_quarantine("bad-signature", at)
+    entries = b.audit_entries()
+    assert [(e.seq, e.action, e.reason) for e in entries] == [(1, "quarantine", "bad-signature")]
