@@ -34,10 +34,10 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
 from broker.errors import ConfigError, SinkError
-from broker.sinks.audit import AuditEvent
+from broker.sinks.audit import GENESIS, AuditEvent, chain
 from broker.sinks.base import register_driver_errors
 from broker.sinks.retention import default_limit
-from broker.sinks.sql import SqlSink
+from broker.sinks.sql import AUDIT_INSERT, SqlSink, audit_row
 from broker.vocab import StoreFailure
 
 if TYPE_CHECKING:
@@ -135,8 +135,8 @@ def _without_password(url: str) -> str:
 def open_error(exc: psycopg.Error, target: Target) -> SinkError:
     """The one line said when the store cannot be opened because connecting failed."""
     text = str(exc)
-    detail = text.split("failed: ", 1)[-1].split("\n", 1)[0].strip()
-    detail = re.sub(r"^FATAL:\s*", "", detail)
+    first_line = text.split("\n", 1)[0]
+    detail = re.sub(r"^(FATAL|ERROR):\s*", "", first_line.rsplit("failed: ", 1)[-1].strip())
     lowered = detail.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered:
         source = (
@@ -210,7 +210,7 @@ def pg_reason(exc: Exception) -> StoreFailure:
 register_driver_errors(psycopg.Error, pg_reason)
 
 
-def _connect(target: Target, *, durable: bool = True) -> psycopg.Connection[Any]:
+def connect(target: Target, *, durable: bool = True) -> psycopg.Connection[Any]:
     """A new autocommit connection (transactions are begun explicitly); a failure is the one
     line of :func:`open_error`."""
     args = target.connect_args()
@@ -231,7 +231,7 @@ class _Connection:
     def __init__(self, target: Target, *, durable: bool) -> None:
         self.target = target
         self.durable = durable
-        self._conn = _connect(target, durable=durable)
+        self._conn = connect(target, durable=durable)
         self._texts: dict[str, str] = {}
         self._guard = threading.Lock()
 
@@ -250,7 +250,7 @@ class _Connection:
             with self._guard:
                 if self._conn.closed or self._conn.broken:
                     self._conn.close()
-                    self._conn = _connect(self.target, durable=self.durable)
+                    self._conn = connect(self.target, durable=self.durable)
         return self._conn
 
     @property
@@ -295,8 +295,9 @@ def schema_revision(conn: psycopg.Connection[Any]) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _revision_order() -> list[str]:
-    """Every revision this release knows, oldest first (read from the scripts' names)."""
+def revision_order() -> list[str]:
+    """Every revision this release knows, oldest first (read from the scripts' names:
+    ``r0001_store.py`` is ``0001``)."""
     from broker.sinks.migrations import LOCATION
 
     found = sorted(p.stem for p in (LOCATION / "versions").glob("r[0-9]*.py"))
@@ -353,7 +354,7 @@ def check_schema(conn: psycopg.Connection[Any], target: Target) -> str | None:
     revision = schema_revision(conn)
     if revision is None or revision == HEAD_REVISION:
         return revision
-    known = _revision_order()
+    known = revision_order()
     if revision in known and known.index(revision) < known.index(HEAD_REVISION):
         msg = (
             f"the store cannot be opened (schema-version): database {target.database} is at "
@@ -422,16 +423,31 @@ class PostgresSink(SqlSink):
         self._pending.append((event, now, source))
 
     def _before_commit(self) -> None:
-        """Chain the held-back audit entries (a quarantine entry of a position another replica
-        already recorded is dropped, as :meth:`record_quarantine` drops its own)."""
+        """Chain the held-back audit entries in one pass: take :data:`LOCK_AUDIT`, read the
+        head, write every entry (one pipelined ``executemany``). A quarantine entry of a
+        position another replica already recorded is dropped, as :meth:`record_quarantine`
+        drops its own."""
         pending, self._pending = self._pending, []
+        if not pending:
+            return
+        self._lock_audit()
+        row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+        sources = [source for _, _, source in pending if source is not None]
+        recorded: set[str] = set()
+        if sources:
+            found = self._db.execute("SELECT source FROM audit WHERE source = ANY(?)", (sources,))
+            recorded = {str(r[0]) for r in found}
+        rows: list[tuple[Any, ...]] = []
         for event, now, source in pending:
-            if (
-                source is not None
-                and self._db.execute("SELECT 1 FROM audit WHERE source = ?", (source,)).fetchone()
-            ):
+            if source is not None and source in recorded:
                 continue
-            SqlSink._audit(self, event, now, source)
+            seq += 1
+            entry = chain(event, seq, now, prev)
+            prev = entry.hash
+            rows.append(audit_row(entry, source))
+        self._db.executemany(AUDIT_INSERT, rows)
+        self._head = (seq, prev)
 
     def _after_purge(self) -> None:
         """VACUUM the tables that held the purged data (their dead row versions are freed and

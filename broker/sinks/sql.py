@@ -127,6 +127,33 @@ _SWEEP_SENT = (
 )
 
 
+#: one audit entry (:func:`audit_row`)
+AUDIT_INSERT = "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
+
+def audit_row(entry: AuditEntry, source: str | None) -> tuple[Any, ...]:
+    """The ``audit`` table's row of ``entry`` (``source``: the position of a quarantined
+    record, so a redelivery adds no second entry)."""
+    return (
+        entry.seq,
+        entry.at,
+        entry.action,
+        entry.notice_id,
+        entry.msg_id,
+        entry.sender,
+        entry.notice_type,
+        entry.kind,
+        orjson.dumps(entry.bureaus).decode(),
+        entry.operator,
+        entry.purpose,
+        entry.outcome,
+        entry.reason,
+        entry.prev,
+        entry.hash,
+        source,
+    )
+
+
 def _view_json(view: dict[str, Any]) -> str:
     """A stored view: JSON with sorted keys (orjson: a tenth of the ``json`` module's time).
 
@@ -345,27 +372,7 @@ class SqlSink:
             ).fetchone()
             head = (0, GENESIS) if row is None else (row[0], row[1])
         entry = chain(event, head[0] + 1, now, head[1])
-        self._db.execute(
-            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                entry.seq,
-                entry.at,
-                entry.action,
-                entry.notice_id,
-                entry.msg_id,
-                entry.sender,
-                entry.notice_type,
-                entry.kind,
-                orjson.dumps(entry.bureaus).decode(),
-                entry.operator,
-                entry.purpose,
-                entry.outcome,
-                entry.reason,
-                entry.prev,
-                entry.hash,
-                source,
-            ),
-        )
+        self._db.execute(AUDIT_INSERT, audit_row(entry, source))
         self._head = (entry.seq, entry.hash)
 
     @storage_errors
