@@ -87,6 +87,7 @@ def _write_secret(path: Path, secret: str) -> None:
 @click.command("dev-postgres")
 @click.option(
     "--data-dir",
+    "folder",  # a folder it creates (tests/cli/test_errors.py: not an input to check)
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Keep the cluster in this folder (created if missing; started as it is if it holds "
@@ -103,7 +104,7 @@ def _write_secret(path: Path, secret: str) -> None:
     help="Create this database if missing and print its url (repeatable; one per bureau, "
     "e.g. nbx_fr).",
 )
-def dev_postgres(data_dir: Path | None, port: int | None, databases: tuple[str, ...]) -> None:
+def dev_postgres(folder: Path | None, port: int | None, databases: tuple[str, ...]) -> None:
     """Run a PostgreSQL server on 127.0.0.1 in the foreground for trying the PostgreSQL store
     (Ctrl-C stops it): prints each database's [sink] url and how to export the password, which is
     kept in a file readable by you only and never printed."""
@@ -111,6 +112,7 @@ def dev_postgres(data_dir: Path | None, port: int | None, databases: tuple[str, 
     from broker.node.network import PG_PASSWORD_ENV, database_of
 
     scratch: Path | None = None
+    data_dir = folder
     if data_dir is None:
         scratch = Path(tempfile.mkdtemp(prefix="nbx-dev-postgres-"))
         secret_file, password = scratch / "password", None
