@@ -84,6 +84,14 @@ def _write_secret(path: Path, secret: str) -> None:
     path.chmod(0o600)
 
 
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) != 0
+
+
 @click.command("dev-postgres")
 @click.option(
     "--data-dir",
@@ -111,6 +119,9 @@ def dev_postgres(folder: Path | None, port: int | None, databases: tuple[str, ..
     from broker import devpg
     from broker.node.network import PG_PASSWORD_ENV, database_of
 
+    if port is not None and not _port_free(devpg.HOST, port):
+        msg = f"{devpg.HOST}:{port} is in use"
+        raise click.BadParameter(msg, param_hint="--port")
     scratch: Path | None = None
     data_dir = folder
     if data_dir is None:

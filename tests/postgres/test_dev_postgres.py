@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -183,4 +184,17 @@ def test_a_database_name_that_is_not_a_plain_identifier_is_refused() -> None:
         "nbx: error: --database: 'FR; DROP' is not a database name NBX creates (lower-case "
         "letters, digits and _, not starting with a digit, such as nbx_fr) (see 'nbx "
         "dev-postgres --help')\n"
+    )
+
+
+def test_a_port_in_use_is_refused_before_a_server_starts() -> None:
+    """--port on which something listens: one line, exit 2, nothing started."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = nbx_in_process("dev-postgres", "--port", str(port))
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr == (
+        f"nbx: error: --port: 127.0.0.1:{port} is in use (see 'nbx dev-postgres --help')\n"
     )
