@@ -4,6 +4,7 @@ failures mapped to store reasons, and a server that goes away and comes back."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -369,31 +370,38 @@ def test_a_real_deadlock_between_two_replicas_is_a_conflict(
         sink.end(commit=False)
 
 
-def test_the_server_going_away_is_unreachable_until_it_is_back(
-    fresh_postgres: devpg.DevPostgres,
+def test_a_lost_connection_is_unreachable_until_the_server_answers_again(
+    pg_store_url: str, postgres_server: devpg.DevPostgres
 ) -> None:
-    """The database restarted mid-batch: the commit fails ``unreachable``, rolling back raises
-    nothing else, ``begin`` says ``unreachable`` while the server is down and reconnects once
-    it is back; the message, never committed, is delivered again."""
-    url = fresh_postgres.create_database("nbx_fr")
-    sink = PostgresSink(url, password_env=PG_PASSWORD_ENV)
+    """The server ends the store's session mid-batch (what a restart does to it: PostgreSQL's
+    ``AdminShutdown``): the commit fails ``unreachable``, rolling back raises nothing else;
+    ``begin`` says ``unreachable`` while no server answers and reconnects once one does; the
+    message, never committed, is delivered again. (The daemons against a real restart:
+    tests/replicas, tests/verify/test_postgres_faults.py.)"""
+    sink = PostgresSink(pg_store_url, password_env=PG_PASSWORD_ENV)
     try:
         p = package()
         sink.begin()
         sink.apply(p, view(p), Position(TOPIC, 0, 1))
-        fresh_postgres.stop(clean=False)  # keep the data: restarted below
+        with sink.connection() as db:
+            pid = db.info.backend_pid
+        with postgres_server.connect() as admin:  # type: ignore[attr-defined]
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         with pytest.raises(SinkError) as lost:
             sink.end(commit=True)
         assert lost.value.reason is StoreFailure.UNREACHABLE
         sink.end(commit=False)  # the daemon's rollback after a failed batch
+        there = sink._db.target
+        nowhere = devpg.free_port()
+        sink._db.target = dataclasses.replace(there, port=nowhere)  # the server is down
         with pytest.raises(SinkError) as down:
             sink.begin()
         assert down.value.reason is StoreFailure.UNREACHABLE
         assert str(down.value) == (
             "the store cannot be opened (unreachable): no PostgreSQL at "
-            f"127.0.0.1:{fresh_postgres.port} (connection refused)"
+            f"127.0.0.1:{nowhere} (connection refused)"
         )
-        fresh_postgres.restart()
+        sink._db.target = there  # up again
         with sink.batch():
             assert sink.apply(p, view(p), Position(TOPIC, 0, 1)) is Applied.DELIVERED
         assert [e.seq for e in sink.audit_entries()] == [1]
