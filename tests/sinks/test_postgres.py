@@ -22,6 +22,7 @@ from broker.sinks.postgres import (
     HEAD_REVISION,
     LOCK_AUDIT,
     LOCK_MESSAGE,
+    PERSONAL_TABLES,
     PostgresSink,
     parse_url,
     pg_reason,
@@ -464,3 +465,36 @@ def test_a_quarantined_position_is_recorded_once_by_two_replicas(
     a.record_quarantine("bad-signature", at)
     entries = b.audit_entries()
     assert [(e.seq, e.action, e.reason) for e in entries] == [(1, "quarantine", "bad-signature")]
+
+
+def vacuums(sink: PostgresSink, table: str) -> int:
+    """How many times ``table`` was vacuumed (the server's statistics: VACUUM reports itself
+    when it ends)."""
+    with sink.connection() as db:
+        row = db.execute(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = %s", (table,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_purge_is_followed_by_a_vacuum(pg_store_url: str) -> None:
+    """A batch that purged commits, then every table that held personal data is vacuumed (the
+    purged row versions freed: docs/storage.md "Erasure"); a batch that purged nothing is
+    not followed by one."""
+    sink = PostgresSink(pg_store_url, password_env=PG_PASSWORD_ENV)
+    try:
+        p = package()
+        with sink.batch():
+            sink.apply(p, view(p), Position(TOPIC, 0, 1))
+        runs = {t: vacuums(sink, t) for t in PERSONAL_TABLES}
+        cancel = package("cancel")
+        with sink.batch():
+            assert sink.apply(cancel, {}, Position(TOPIC, 0, 2)) is Applied.PURGED
+        assert {t: vacuums(sink, t) for t in PERSONAL_TABLES} == {t: n + 1 for t, n in runs.items()}
+        again = package(notice_id="IT-2")
+        with sink.batch():
+            sink.apply(again, view(again), Position(TOPIC, 0, 3))
+        assert vacuums(sink, "notices") == runs["notices"] + 1
+    finally:
+        sink.close()
