@@ -375,7 +375,8 @@ def test_a_lost_connection_is_unreachable_until_the_server_answers_again(
     pg_store_url: str, postgres_server: devpg.DevPostgres
 ) -> None:
     """The server ends the store's session mid-batch (what a restart does to it: PostgreSQL's
-    ``AdminShutdown``): the commit fails ``unreachable``, rolling back raises nothing else;
+    ``AdminShutdown``): every later statement of the batch fails ``unreachable`` (none runs on a
+    new connection outside the transaction), so does the commit; rolling back raises nothing else;
     ``begin`` says ``unreachable`` while no server answers and reconnects once one does; the
     message, never committed, is delivered again. (The daemons against a real restart:
     tests/replicas, tests/verify/test_postgres_faults.py.)"""
@@ -388,6 +389,10 @@ def test_a_lost_connection_is_unreachable_until_the_server_answers_again(
             pid = db.info.backend_pid
         with postgres_server.connect() as admin:  # type: ignore[attr-defined]
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(2):  # the loss, then no quiet reconnection in the middle of the batch
+            with pytest.raises(SinkError) as lost:
+                sink.seen(p.sender, p.msg_id)
+            assert lost.value.reason is StoreFailure.UNREACHABLE
         with pytest.raises(SinkError) as lost:
             sink.end(commit=True)
         assert lost.value.reason is StoreFailure.UNREACHABLE
