@@ -325,6 +325,7 @@ def upgrade(target: Target, revision: str = "head") -> tuple[str | None, str | N
     starting together: the second waits and finds the work done). Returns the revision before
     and after. Imports Alembic and SQLAlchemy: never on the daemon's hot path."""
     import sqlalchemy
+    import sqlalchemy.exc
     from alembic import command
     from alembic.config import Config
     from sqlalchemy.pool import NullPool
@@ -349,6 +350,15 @@ def upgrade(target: Target, revision: str = "head") -> tuple[str | None, str | N
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
             after = _sa_revision(conn)
+    except sqlalchemy.exc.DBAPIError as exc:  # e.g. no CREATE privilege: one line, nothing done
+        cause = exc.orig if isinstance(exc.orig, Exception) else exc
+        reason = pg_reason(cause)
+        first = str(cause).split("\n", 1)[0]
+        msg = (
+            f"the store cannot be opened ({reason}): creating or upgrading the schema of "
+            f"database {target.database} failed: {first}"
+        )
+        raise SinkError(msg, reason=reason) from None
     finally:
         engine.dispose()
     return before, after

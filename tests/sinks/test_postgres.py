@@ -503,3 +503,32 @@ def test_a_purge_is_followed_by_a_vacuum(pg_store_url: str) -> None:
         assert vacuums(sink, "notices") == runs["notices"] + 1
     finally:
         sink.close()
+
+
+def test_a_role_that_may_not_create_the_schema_is_one_line(
+    pg_url: str, postgres_server: devpg.DevPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty database opened by a role without CREATE on its schema: one line
+    (``access-denied``), nothing created."""
+    database = pg_url.rsplit("/", 1)[1]
+    role = "nbx_reader_" + database[-8:]
+    with postgres_server.connect() as admin:  # type: ignore[attr-defined]
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'reader-pw-1'")
+    try:
+        with postgres_server.connect(database) as db:  # type: ignore[attr-defined]
+            db.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        monkeypatch.setenv("NBX_READER_PG_PASSWORD", "reader-pw-1")
+        url = pg_url.replace("postgresql://nbx@", f"postgresql://{role}@")
+        with pytest.raises(SinkError) as refused:
+            PostgresSink(url, password_env="NBX_READER_PG_PASSWORD")
+        assert refused.value.reason is StoreFailure.ACCESS_DENIED
+        assert str(refused.value) == (
+            "the store cannot be opened (access-denied): creating or upgrading the schema of "
+            f"database {database} failed: permission denied for schema public"
+        )
+        with postgres_server.connect(database) as db:  # type: ignore[attr-defined]
+            assert db.execute("SELECT to_regclass('alembic_version')").fetchone() == (None,)
+    finally:
+        postgres_server.drop_database(database)
+        with postgres_server.connect() as admin:  # type: ignore[attr-defined]
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
