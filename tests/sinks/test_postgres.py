@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -532,3 +534,23 @@ def test_a_role_that_may_not_create_the_schema_is_one_line(
         postgres_server.drop_database(database)
         with postgres_server.connect() as admin:  # type: ignore[attr-defined]
             admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_opening_a_current_database_imports_neither_alembic_nor_sqlalchemy(
+    pg_store_url: str,
+) -> None:
+    """The daemon's open reads the revision with psycopg; Alembic and SQLAlchemy are imported
+    only to create or upgrade a schema (a new interpreter, so nothing imported them before)."""
+    code = (
+        "import sys\n"
+        "from broker.sinks import open_sink\n"
+        f"sink = open_sink({pg_store_url!r}, password_env={PG_PASSWORD_ENV!r})\n"
+        "sink.notices()\n"
+        "sink.close()\n"
+        "print(sorted(m for m in ('alembic', 'sqlalchemy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
