@@ -4,7 +4,10 @@ failures mapped to store reasons, and a server that goes away and comes back."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +24,7 @@ from broker.sinks.postgres import (
     HEAD_REVISION,
     LOCK_AUDIT,
     LOCK_MESSAGE,
+    PERSONAL_TABLES,
     PostgresSink,
     parse_url,
     pg_reason,
@@ -369,31 +373,43 @@ def test_a_real_deadlock_between_two_replicas_is_a_conflict(
         sink.end(commit=False)
 
 
-def test_the_server_going_away_is_unreachable_until_it_is_back(
-    fresh_postgres: devpg.DevPostgres,
+def test_a_lost_connection_is_unreachable_until_the_server_answers_again(
+    pg_store_url: str, postgres_server: devpg.DevPostgres
 ) -> None:
-    """The database restarted mid-batch: the commit fails ``unreachable``, rolling back raises
-    nothing else, ``begin`` says ``unreachable`` while the server is down and reconnects once
-    it is back; the message, never committed, is delivered again."""
-    url = fresh_postgres.create_database("nbx_fr")
-    sink = PostgresSink(url, password_env=PG_PASSWORD_ENV)
+    """The server ends the store's session mid-batch (what a restart does to it: PostgreSQL's
+    ``AdminShutdown``): every later statement of the batch fails ``unreachable`` (none runs on a
+    new connection outside the transaction), so does the commit; rolling back raises nothing else;
+    ``begin`` says ``unreachable`` while no server answers and reconnects once one does; the
+    message, never committed, is delivered again. (The daemons against a real restart:
+    tests/replicas, tests/verify/test_postgres_faults.py.)"""
+    sink = PostgresSink(pg_store_url, password_env=PG_PASSWORD_ENV)
     try:
         p = package()
         sink.begin()
         sink.apply(p, view(p), Position(TOPIC, 0, 1))
-        fresh_postgres.stop(clean=False)  # keep the data: restarted below
+        with sink.connection() as db:
+            pid = db.info.backend_pid
+        with postgres_server.connect() as admin:  # type: ignore[attr-defined]
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(2):  # the loss, then no quiet reconnection in the middle of the batch
+            with pytest.raises(SinkError) as lost:
+                sink.seen(p.sender, p.msg_id)
+            assert lost.value.reason is StoreFailure.UNREACHABLE
         with pytest.raises(SinkError) as lost:
             sink.end(commit=True)
         assert lost.value.reason is StoreFailure.UNREACHABLE
         sink.end(commit=False)  # the daemon's rollback after a failed batch
+        there = sink._db.target
+        nowhere = devpg.free_port()
+        sink._db.target = dataclasses.replace(there, port=nowhere)  # the server is down
         with pytest.raises(SinkError) as down:
             sink.begin()
         assert down.value.reason is StoreFailure.UNREACHABLE
         assert str(down.value) == (
             "the store cannot be opened (unreachable): no PostgreSQL at "
-            f"127.0.0.1:{fresh_postgres.port} (connection refused)"
+            f"127.0.0.1:{nowhere} (connection refused)"
         )
-        fresh_postgres.restart()
+        sink._db.target = there  # up again
         with sink.batch():
             assert sink.apply(p, view(p), Position(TOPIC, 0, 1)) is Applied.DELIVERED
         assert [e.seq for e in sink.audit_entries()] == [1]
@@ -456,3 +472,85 @@ def test_a_quarantined_position_is_recorded_once_by_two_replicas(
     a.record_quarantine("bad-signature", at)
     entries = b.audit_entries()
     assert [(e.seq, e.action, e.reason) for e in entries] == [(1, "quarantine", "bad-signature")]
+
+
+def vacuums(sink: PostgresSink, table: str) -> int:
+    """How many times ``table`` was vacuumed (the server's statistics: VACUUM reports itself
+    when it ends)."""
+    with sink.connection() as db:
+        row = db.execute(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = %s", (table,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_purge_is_followed_by_a_vacuum(pg_store_url: str) -> None:
+    """A batch that purged commits, then every table that held personal data is vacuumed (the
+    purged row versions freed: docs/storage.md "Erasure"); a batch that purged nothing is
+    not followed by one."""
+    sink = PostgresSink(pg_store_url, password_env=PG_PASSWORD_ENV)
+    try:
+        p = package()
+        with sink.batch():
+            sink.apply(p, view(p), Position(TOPIC, 0, 1))
+        runs = {t: vacuums(sink, t) for t in PERSONAL_TABLES}
+        cancel = package("cancel")
+        with sink.batch():
+            assert sink.apply(cancel, {}, Position(TOPIC, 0, 2)) is Applied.PURGED
+        assert {t: vacuums(sink, t) for t in PERSONAL_TABLES} == {t: n + 1 for t, n in runs.items()}
+        again = package(notice_id="IT-2")
+        with sink.batch():
+            sink.apply(again, view(again), Position(TOPIC, 0, 3))
+        assert vacuums(sink, "notices") == runs["notices"] + 1
+    finally:
+        sink.close()
+
+
+def test_a_role_that_may_not_create_the_schema_is_one_line(
+    pg_url: str, postgres_server: devpg.DevPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty database opened by a role without CREATE on its schema: one line
+    (``access-denied``), nothing created."""
+    database = pg_url.rsplit("/", 1)[1]
+    role = "nbx_reader_" + database[-8:]
+    with postgres_server.connect() as admin:  # type: ignore[attr-defined]
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'reader-pw-1'")
+    try:
+        with postgres_server.connect(database) as db:  # type: ignore[attr-defined]
+            db.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        monkeypatch.setenv("NBX_READER_PG_PASSWORD", "reader-pw-1")
+        url = pg_url.replace("postgresql://nbx@", f"postgresql://{role}@")
+        with pytest.raises(SinkError) as refused:
+            PostgresSink(url, password_env="NBX_READER_PG_PASSWORD")
+        assert refused.value.reason is StoreFailure.ACCESS_DENIED
+        assert str(refused.value) == (
+            "the store cannot be opened (access-denied): creating or upgrading the schema of "
+            f"database {database} failed: permission denied for schema public"
+        )
+        with postgres_server.connect(database) as db:  # type: ignore[attr-defined]
+            assert db.execute("SELECT to_regclass('alembic_version')").fetchone() == (None,)
+    finally:
+        postgres_server.drop_database(database)
+        with postgres_server.connect() as admin:  # type: ignore[attr-defined]
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_opening_a_current_database_imports_neither_alembic_nor_sqlalchemy(
+    pg_store_url: str,
+) -> None:
+    """The daemon's open reads the revision with psycopg; Alembic and SQLAlchemy are imported
+    only to create or upgrade a schema (a new interpreter, so nothing imported them before)."""
+    code = (
+        "import sys\n"
+        "from broker.sinks import open_sink\n"
+        f"sink = open_sink({pg_store_url!r}, password_env={PG_PASSWORD_ENV!r})\n"
+        "sink.notices()\n"
+        "sink.close()\n"
+        "print(sorted(m for m in ('alembic', 'sqlalchemy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
