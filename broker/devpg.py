@@ -25,6 +25,7 @@ import contextlib
 import importlib.util
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -230,7 +231,10 @@ class DevPostgres:
         while True:
             if self.process is None or self.process.poll() is not None:
                 tail = self.log_text()[-2000:]
-                msg = f"PostgreSQL exited at start (log {self.log_path}):\n{tail}"
+                msg = (
+                    f"PostgreSQL exited at start: {_last_problem(tail)} (log {self.log_path}):\n"
+                    f"{tail}"
+                )
                 raise DevBrokerError(msg)
             try:
                 with psycopg.connect(
@@ -296,6 +300,15 @@ class DevPostgres:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def _last_problem(log: str) -> str:
+    """The last FATAL/PANIC/ERROR message of a server log (what the one-line error says)."""
+    for line in reversed(log.splitlines()):
+        found = re.search(r"\b(?:FATAL|PANIC|ERROR):\s+(.*)", line)
+        if found:
+            return found[1].strip()
+    return "see its log"
 
 
 def free_port() -> int:
@@ -381,5 +394,12 @@ def start(
         log_path=log_path,
         owns_data=owns,
     )
-    server._launch(timeout_s)
+    try:
+        server._launch(timeout_s)
+    except BaseException:
+        if owns:  # a temporary cluster that did not start is removed (its log is kept: named)
+            if server.process is not None:
+                server.stop(clean=False)
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
     return server

@@ -19,7 +19,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from broker import devpg
 from broker.cli.brokers import password_file_of
+from broker.errors import DevBrokerError
 from broker.node.network import PG_PASSWORD_ENV
 from tests.node.test_cli_node import nbx_in_process
 
@@ -198,3 +200,20 @@ def test_a_port_in_use_is_refused_before_a_server_starts() -> None:
     assert out.stderr == (
         f"nbx: error: --port: 127.0.0.1:{port} is in use (see 'nbx dev-postgres --help')\n"
     )
+
+
+def test_a_server_that_cannot_start_says_why_on_its_first_line() -> None:
+    """devpg on a port something else holds: the error's first line (the one `nbx: error:`
+    prints) carries PostgreSQL's own reason, and the temporary cluster is removed."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(DevBrokerError) as failed:
+            devpg.start(port=port, timeout_s=60)
+    first = str(failed.value).splitlines()[0]
+    found = re.fullmatch(r"PostgreSQL exited at start: (.+) \(log (\S+)\.log\):", first)
+    assert found is not None, str(failed.value)
+    assert "could not" in found[1] or "Address already in use" in found[1], first
+    assert not Path(found[2]).exists()  # the data folder beside the log
+    Path(found[2] + ".log").unlink(missing_ok=True)
