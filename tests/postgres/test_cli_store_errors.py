@@ -152,7 +152,6 @@ async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     return {tp.partition: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
-@pytest.mark.e2e
 def test_consume_with_a_refused_store_commits_nothing(
     tmp_path: Path,
     pg_url: str,

@@ -1,7 +1,8 @@
 """`nbx demo --store postgresql --json`: the whole demo with every bureau's store in a database
 of its own on a PostgreSQL server the demo starts and stops. The stories are read back from those
 stores, so the demo passing on them shows the PostgreSQL store keeps the SQLite store's contract
-end to end (tests/foundation/test_demo.py checks each story in detail on SQLite)."""
+end to end (tests/foundation/test_demo.py checks each story in detail on SQLite). Not marked
+`e2e`: what it adds is the store, not the broker, so the tansu lane does not run it again."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tests.conftest import broker_impl
 from tests.postgres.test_dev_postgres import _wait_gone
 
 STORE_JSON = ("--store", "postgresql", "--json")
-pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.postgres, pytest.mark.process]
+pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.process]
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,9 @@ def test_init_refuses_a_postgres_address_it_cannot_run(
     assert not (tmp_path / "net").exists()
 
 
-@pytest.mark.e2e
+@pytest.mark.broker
+@pytest.mark.postgres
+@pytest.mark.process
 def test_up_runs_postgresql_and_a_notice_is_stored_there(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
