@@ -70,6 +70,18 @@ def test_wrong_password(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyP
     assert wrong not in err
 
 
+def test_password_variable_not_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[sink] password_env names a variable that is not set: said before any connection; exit 3."""
+    monkeypatch.delenv(WRONG_ENV, raising=False)
+    config = _node(tmp_path, "postgresql://nbx@127.0.0.1:5432/nbx_fr", WRONG_ENV)
+    code, out, err = _status(config)
+    assert (code, out) == (3, "")
+    assert err == (
+        "nbx: error: the store cannot be opened (access-denied): the environment variable "
+        f"${WRONG_ENV} ([sink] password_env) is not set\n"
+    )
+
+
 def test_missing_database(tmp_path: Path, postgres_server: devpg.DevPostgres) -> None:
     """A database that does not exist: named, with what to do; exit 3."""
     url = postgres_server.url(f"nbx_missing_{secrets.token_hex(4)}")
