@@ -12,7 +12,7 @@ The SQL logic is the SQLite store's (:class:`~broker.sinks.sql.SqlSink`); what i
   :data:`LOCK_SCHEMA`; part R's replica lock is :data:`LOCK_REPLICA`;
 * the schema, versioned by Alembic (:mod:`broker.sinks.migrations`): an empty database gets the
   whole schema at its first open, an older one is refused until ``nbx store migrate``;
-* after a purge, ``VACUUM`` of the tables that held personal data and a ``CHECKPOINT``;
+* after a purge, ``VACUUM`` of the tables that held personal data;
 * failures as :class:`~broker.errors.SinkError` reasons (:func:`pg_reason`), and one line per
   failure to open (:func:`open_error`).
 """
@@ -477,14 +477,12 @@ class PostgresSink(SqlSink):
 
     def _after_purge(self) -> None:
         """VACUUM the tables that held the purged data (their dead row versions are freed and
-        their index entries removed) and CHECKPOINT; see docs/storage.md "Erasure" for what
-        this does not reach. Either failing leaves the commit as it is."""
-        with self._lock:
-            try:
-                self._db.execute("VACUUM " + ", ".join(PERSONAL_TABLES))
-                self._db.execute("CHECKPOINT")
-            except (pg_errors.InsufficientPrivilege, pg_errors.ObjectInUse):
-                pass  # CHECKPOINT needs pg_checkpoint: the next automatic one does it
+        their index entries removed); see docs/storage.md "Erasure" for what this does not
+        reach. No CHECKPOINT here: it would only flush pages whose freed space still holds the
+        old bytes (only ``compact`` rewrites them) and cost about a second per purging batch.
+        A failure leaves the commit as it is."""
+        with self._lock, contextlib.suppress(pg_errors.ObjectInUse):
+            self._db.execute("VACUUM " + ", ".join(PERSONAL_TABLES))
 
     def compact(self) -> None:
         """Rewrite the tables that hold personal data (``VACUUM FULL``) and CHECKPOINT: the
