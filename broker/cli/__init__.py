@@ -53,6 +53,7 @@ COMMAND_MODULES: dict[str, str] = {
     "schema": "schema_cmds",
     "screening": "screening_cmds",
     "status": "node_cmds",
+    "store": "store_cmds",
     "subject": "subject_cmds",
     "suspend": "node_cmds",
     "validate": "schema_cmds",

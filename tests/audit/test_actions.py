@@ -26,14 +26,19 @@ from tests.node.states_kit import (
     review,
 )
 from tests.node.test_states import fact_sealed_lifecycle
+from tests.sinks.conftest import (  # the PostgreSQL case's fixtures too
+    ALL_STORES,
+    open_store,
+    pg_store_url,  # noqa: F401
+    pg_template,  # noqa: F401
+)
 
 Row = tuple[str, str | None, str | None, str | None, str | None, tuple[str, ...]]
 
 
-@pytest.fixture(params=["sqlite", "jsonl"])
+@pytest.fixture(params=ALL_STORES)
 def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sink]:
-    path = tmp_path / f"FR.{request.param}"
-    s: Sink = SqliteSink(path) if request.param == "sqlite" else JsonlSink(path)
+    s = open_store(request.param, tmp_path / f"FR.{request.param}", request)
     yield s
     s.close()
 

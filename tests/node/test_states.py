@@ -18,7 +18,6 @@ from broker.envelope import Grant, Sealed, seal
 from broker.errors import EnvelopeRejected
 from broker.node.pipeline import Outcome
 from broker.sinks.base import Applied, Sink
-from broker.sinks.jsonl import JsonlSink
 from broker.sinks.sqlite import SCHEMA_VERSION, SqliteSink
 from broker.vocab import MessageKind, NoticeState, Reason, ReceiptStatus, SendStatus
 from tests.audit_access import READ
@@ -39,14 +38,19 @@ from tests.node.states_kit import (
     pipeline,
     review,
 )
+from tests.sinks.conftest import (  # the PostgreSQL case's fixtures too
+    ALL_STORES,
+    open_store,
+    pg_store_url,  # noqa: F401
+    pg_template,  # noqa: F401
+)
 
 BLOCK, UNBLOCK, DELETE = MessageKind.BLOCK, MessageKind.UNBLOCK, MessageKind.DELETE
 
 
-@pytest.fixture(params=["sqlite", "jsonl"])
+@pytest.fixture(params=ALL_STORES)
 def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sink]:
-    path = tmp_path / f"FR.{request.param}"
-    s: Sink = SqliteSink(path) if request.param == "sqlite" else JsonlSink(path)
+    s = open_store(request.param, tmp_path / f"FR.{request.param}", request)
     yield s
     s.close()
 

@@ -35,7 +35,7 @@ def _faulty_apply(self: SqliteSink, *args: Any, **kwargs: Any) -> Any:
     return _apply(self, *args, **kwargs)
 
 
-SqliteSink.apply = storage_errors(_faulty_apply)  # type: ignore[method-assign]  # as the sink's own
+SqliteSink.apply = storage_errors(_faulty_apply)  # type: ignore[method-assign,arg-type]  # as the sink's own
 
 if __name__ == "__main__":
     from broker.cli import main
