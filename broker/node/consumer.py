@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 
 from broker.envelope import VerifiedPackage
 from broker.envelope.open import MAX_FRAME_BYTES
@@ -98,6 +98,13 @@ if TYPE_CHECKING:
     from broker.node.metrics import MetricsServer, NodeMetrics
     from broker.policy import PolicySet
     from broker.screening import Screener
+
+
+#: how long a rewind waits for the committed offsets of a partition (a rebalance in progress
+#: holds the answer back; the new assignment starts from the committed offsets anyway)
+REWIND_TIMEOUT_S = 5.0
+#: how long a stopping daemon waits for its consumer and producer to close (s)
+CLOSE_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -384,10 +391,12 @@ class ConsumerDaemon:
             raise
         finally:
             self._started = self._joined = False
-            with contextlib.suppress(KafkaError):
-                await consumer.stop()
-            with contextlib.suppress(KafkaError):
-                await producer.stop()
+            # bounded: a group coordinator that never completes a rebalance must not keep a
+            # stopped daemon alive (every batch's offsets are committed already)
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(consumer.stop(), CLOSE_TIMEOUT_S)
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(producer.stop(), CLOSE_TIMEOUT_S)
             with contextlib.suppress(KafkaError, TransportError):
                 await self._topics.close()
             self._log.info(
@@ -573,7 +582,11 @@ class ConsumerDaemon:
                 )
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 10.0)
-                await self._rewind(consumer, list(batches))
+                if not isinstance(failure, CommitFailedError):
+                    # a failed commit means the group rebalanced: the new assignment starts
+                    # from the committed offsets anyway (and reading them now would wait for
+                    # the rebalance)
+                    await self._rewind(consumer, list(batches))
 
     async def _store_retry(
         self,
@@ -861,13 +874,13 @@ class ConsumerDaemon:
     async def _rewind(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             try:
-                committed = await consumer.committed(tp)
+                committed = await asyncio.wait_for(consumer.committed(tp), REWIND_TIMEOUT_S)
                 if tp in consumer.assignment():
                     if committed is None:
                         await consumer.seek_to_beginning(tp)
                     else:
                         consumer.seek(tp, committed)
-            except KafkaError as exc:  # still down: the next round tries again
+            except (KafkaError, TimeoutError) as exc:  # still down: the next round tries again
                 self._log.warning(
                     "transport.rewind-failed", bureau=self.bureau, error_type=type(exc).__name__
                 )

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from broker.errors import NbxError, SinkError
 from broker.logging import get_logger
-from broker.vocab import TRANSIENT_STORE_FAILURES, StoreFailure
+from broker.vocab import TRANSIENT_STORE_FAILURES
 
 if TYPE_CHECKING:
     from broker.node.config import NodeConfig
@@ -50,8 +50,6 @@ DEFAULT_REPLICA = "default"
 #: what a replica id may be: a short code (it becomes part of the static membership id, of a lock
 #: file's name and of log lines)
 REPLICA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-#: the advisory lock class of a replica claim (``broker.sinks.postgres.LOCK_REPLICA``)
-LOCK_REPLICA = 3
 #: the exit code of ``nbx consume`` when its replica id is held by a running daemon
 EXIT_REPLICA_IN_USE = 4
 #: the first and the longest wait between two attempts to reach the store (s)
@@ -134,6 +132,8 @@ class PostgresClaim:
         :class:`ReplicaInUseError` (the connection is closed then)."""
         self.replica = replica
         self._conn: Any = conn
+        from broker.sinks.postgres import LOCK_REPLICA
+
         row = conn.execute(
             "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_REPLICA, f"{bureau}/{replica}")
         ).fetchone()
@@ -152,28 +152,18 @@ class PostgresClaim:
 
 def claim(config: NodeConfig) -> ReplicaClaim:
     """Claim ``config``'s replica id for this process (see the module docstring); raises
-    :class:`ReplicaInUseError`, or :class:`~broker.errors.SinkError` with reason
-    ``unreachable`` when the database cannot be reached for the claim."""
+    :class:`ReplicaInUseError`, or the :class:`~broker.errors.SinkError` of a database that
+    cannot be reached for the claim (reason ``unreachable``: :func:`open_store` waits)."""
     replica = replica_of(config)
     if config.sink.is_file():
         store = config.sink_path()
         lock = store.with_name(f"{store.name}.replica-{replica}.lock")
         return FileClaim(lock, config.bureau, replica)
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
+    from broker.sinks.postgres import connect, parse_url
 
-    url = config.sink.url.replace("postgres://", "postgresql://", 1)
-    env = config.sink.password_env
-    extra: dict[str, Any] = {"autocommit": True, "connect_timeout": 10}
-    if env and os.environ.get(env):
-        extra["password"] = os.environ[env]
-    info = conninfo_to_dict(url)
-    where = f"database {info.get('dbname', '?')} at {info.get('host', '?')}:{info.get('port', '?')}"
-    try:
-        conn = psycopg.connect(url, **extra)
-    except psycopg.OperationalError:
-        msg = f"the replica lock cannot be taken (unreachable): no answer from {where}"
-        raise SinkError(msg, reason=StoreFailure.UNREACHABLE) from None
+    target = parse_url(config.sink.url, config.sink.password_env)
+    conn = connect(target)  # a failure: SinkError with the store's reason (unreachable ...)
+    where = f"database {target.database} at {target.where}"
     return PostgresClaim(conn, config.bureau, replica, where)
 
 

@@ -24,6 +24,7 @@ from broker.node.replicas import (
 from broker.sinks import SqliteSink
 from broker.vocab import StoreFailure
 from tests.node.test_cli_node import nbx_in_process
+from tests.replicas.support import use_store
 
 
 @pytest.fixture
@@ -138,3 +139,24 @@ async def test_store_unreachable_at_start_is_waited_for(fr: Path) -> None:
     await asyncio.sleep(0)
     stopping.set()
     assert await waiter is None
+
+
+def test_a_held_replica_id_is_refused_on_postgresql(fr: Path, pg_url: str) -> None:
+    """With a PostgreSQL store the claim is a session advisory lock: a second claim of replica 1
+    fails with the exact line naming the database; the lock ends with the session (release)."""
+    use_store(fr, pg_url)
+    config = NodeConfig.load(fr).model_copy(update={"replica": "1"})
+    where = pg_url.rsplit("@", 1)[1]  # 127.0.0.1:PORT/DB
+    host, database = where.split("/")
+    first = claim(config)
+    try:
+        with pytest.raises(ReplicaInUseError) as refused:
+            claim(config)
+        assert str(refused.value) == (
+            f"replica 1 of bureau FR is already running (it holds its lock in database "
+            f"{database} at {host}); give this daemon another replica id: nbx consume --replica N"
+        )
+        claim(config.model_copy(update={"replica": "2"})).release()
+    finally:
+        first.release()
+    claim(config).release()
