@@ -34,6 +34,8 @@ from tests.replicas.support import (
 PER_SENDER = 5_000 if SLOW else 1_000
 #: partitions of FR's inbox and receipts topics (each replica reads one of each)
 PARTITIONS = 2
+#: the group's session timeout for FR's replicas (ms)
+SESSION_TIMEOUT_MS = 15_000
 
 
 async def quarantined(bootstrap: str, topic: str) -> int:
@@ -109,4 +111,7 @@ async def test_sigkill_one_of_two_replicas_mid_stream_on_postgresql(
     """The failover scenario with FR's store in a PostgreSQL database both replicas share (the
     production set-up: the store's advisory locks serialise them per message)."""
     partitioned(monkeypatch, PARTITIONS)
+    # A session long enough that a replica busy with a batch on this loaded machine is not taken
+    # for dead (each false expiry is a rebalance); the killed one's partitions move after it.
+    monkeypatch.setenv("NBX_KAFKA__SESSION_TIMEOUT_MS", str(SESSION_TIMEOUT_MS))
     await failover_run(failover_broker.bootstrap, False, tmp_path, pg_url)
