@@ -3,13 +3,12 @@ schema (docs/storage.md)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from broker.cli.node_cmds import CONFIG, JSON_OUT, _config
+from broker.cli.node_cmds import CONFIG, _config
 
 
 @click.group()
@@ -72,13 +71,10 @@ def _state(kind: str, revision: str | None, release: str | None) -> str:
 
 @store.command("status")
 @CONFIG
-@JSON_OUT
-def status_cmd(config_path: Path, as_json: bool) -> None:
-    """Show the store's kind, its schema revision and the one this release needs."""
+def status_cmd(config_path: Path) -> None:
+    """Show the store's kind, its schema revision and the one this release needs (``empty``,
+    ``current``, ``older``: run ``nbx store migrate``, ``newer``: upgrade nbx)."""
     out = _status(_config(config_path))
-    if as_json:
-        click.echo(json.dumps(out, sort_keys=True))
-        return
     revision = out["revision"] or "-"
     release = out["release"] or "-"
     click.echo(

@@ -225,8 +225,11 @@ def connect(target: Target, *, durable: bool = True) -> psycopg.Connection[Any]:
 
 class _Connection:
     """The psycopg connection as :class:`~broker.sinks.sql.SqlSink` uses it (``execute`` with
-    ``?`` placeholders, ``executemany``, ``in_transaction``); a broken connection is replaced
-    by a new one at the next statement outside a transaction."""
+    ``?`` placeholders, ``executemany``, ``in_transaction``). A connection that broke outside
+    a transaction is replaced at its next statement; one that broke inside a transaction is not
+    (the server rolled the transaction back: going on with a new connection, outside any
+    transaction, would commit the rest of the batch alone): every statement fails
+    ``unreachable`` until the transaction is given up and the next one begins."""
 
     def __init__(self, target: Target, *, durable: bool) -> None:
         self.target = target
@@ -234,6 +237,8 @@ class _Connection:
         self._conn = connect(target, durable=durable)
         self._texts: dict[str, str] = {}
         self._guard = threading.Lock()
+        #: a transaction was begun and not yet committed or given up
+        self._open = False
 
     def _sql(self, text: str) -> str:
         sql = self._texts.get(text)
@@ -246,7 +251,10 @@ class _Connection:
     def connection(self) -> psycopg.Connection[Any]:
         """The live connection, reconnected if it broke while no transaction was open."""
         conn = self._conn
-        if (conn.closed or conn.broken) and not self.in_transaction:
+        if conn.closed or conn.broken:
+            if self._open:
+                msg = "the connection to PostgreSQL was lost in the middle of a transaction"
+                raise psycopg.OperationalError(msg)
             with self._guard:
                 if self._conn.closed or self._conn.broken:
                     self._conn.close()
@@ -255,10 +263,11 @@ class _Connection:
 
     @property
     def in_transaction(self) -> bool:
-        """Whether a transaction is open (never on a broken connection: the server rolled it
-        back when the connection went)."""
+        """Whether a transaction is open to roll back (never on a broken connection: the server
+        rolled it back when the connection went; asking gives the transaction up)."""
         conn = self._conn
         if conn.closed or conn.broken:
+            self._open = False
             return False
         return conn.info.transaction_status in (
             TransactionStatus.INTRANS,
@@ -268,8 +277,13 @@ class _Connection:
 
     def execute(self, text: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         """Run one statement (``?`` placeholders)."""
-        if text in ("ROLLBACK", "COMMIT") or text.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
-            return self._conn.execute(text)
+        if text in ("ROLLBACK", "COMMIT"):
+            try:
+                return self.connection.execute(text)
+            finally:
+                self._open = False
+        if text.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            return self.connection.execute(text)
         return self.connection.execute(self._sql(text), params or None)
 
     def executemany(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -279,7 +293,9 @@ class _Connection:
 
     def begin(self) -> None:
         """Open a transaction, on a new connection if the last one broke."""
+        self._open = False  # a transaction lost with its connection is given up now
         self.connection.execute("BEGIN")
+        self._open = True
 
     def close(self) -> None:
         """Close the connection."""
@@ -309,6 +325,7 @@ def upgrade(target: Target, revision: str = "head") -> tuple[str | None, str | N
     starting together: the second waits and finds the work done). Returns the revision before
     and after. Imports Alembic and SQLAlchemy: never on the daemon's hot path."""
     import sqlalchemy
+    import sqlalchemy.exc
     from alembic import command
     from alembic.config import Config
     from sqlalchemy.pool import NullPool
@@ -333,6 +350,15 @@ def upgrade(target: Target, revision: str = "head") -> tuple[str | None, str | N
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
             after = _sa_revision(conn)
+    except sqlalchemy.exc.DBAPIError as exc:  # e.g. no CREATE privilege: one line, nothing done
+        cause = exc.orig if isinstance(exc.orig, Exception) else exc
+        reason = pg_reason(cause)
+        first = str(cause).split("\n", 1)[0]
+        msg = (
+            f"the store cannot be opened ({reason}): creating or upgrading the schema of "
+            f"database {target.database} failed: {first}"
+        )
+        raise SinkError(msg, reason=reason) from None
     finally:
         engine.dispose()
     return before, after

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -375,7 +377,8 @@ def test_a_lost_connection_is_unreachable_until_the_server_answers_again(
     pg_store_url: str, postgres_server: devpg.DevPostgres
 ) -> None:
     """The server ends the store's session mid-batch (what a restart does to it: PostgreSQL's
-    ``AdminShutdown``): the commit fails ``unreachable``, rolling back raises nothing else;
+    ``AdminShutdown``): every later statement of the batch fails ``unreachable`` (none runs on a
+    new connection outside the transaction), so does the commit; rolling back raises nothing else;
     ``begin`` says ``unreachable`` while no server answers and reconnects once one does; the
     message, never committed, is delivered again. (The daemons against a real restart:
     tests/replicas, tests/verify/test_postgres_faults.py.)"""
@@ -388,6 +391,10 @@ def test_a_lost_connection_is_unreachable_until_the_server_answers_again(
             pid = db.info.backend_pid
         with postgres_server.connect() as admin:  # type: ignore[attr-defined]
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(2):  # the loss, then no quiet reconnection in the middle of the batch
+            with pytest.raises(SinkError) as lost:
+                sink.seen(p.sender, p.msg_id)
+            assert lost.value.reason is StoreFailure.UNREACHABLE
         with pytest.raises(SinkError) as lost:
             sink.end(commit=True)
         assert lost.value.reason is StoreFailure.UNREACHABLE
@@ -498,3 +505,52 @@ def test_a_purge_is_followed_by_a_vacuum(pg_store_url: str) -> None:
         assert vacuums(sink, "notices") == runs["notices"] + 1
     finally:
         sink.close()
+
+
+def test_a_role_that_may_not_create_the_schema_is_one_line(
+    pg_url: str, postgres_server: devpg.DevPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty database opened by a role without CREATE on its schema: one line
+    (``access-denied``), nothing created."""
+    database = pg_url.rsplit("/", 1)[1]
+    role = "nbx_reader_" + database[-8:]
+    with postgres_server.connect() as admin:  # type: ignore[attr-defined]
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'reader-pw-1'")
+    try:
+        with postgres_server.connect(database) as db:  # type: ignore[attr-defined]
+            db.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        monkeypatch.setenv("NBX_READER_PG_PASSWORD", "reader-pw-1")
+        url = pg_url.replace("postgresql://nbx@", f"postgresql://{role}@")
+        with pytest.raises(SinkError) as refused:
+            PostgresSink(url, password_env="NBX_READER_PG_PASSWORD")
+        assert refused.value.reason is StoreFailure.ACCESS_DENIED
+        assert str(refused.value) == (
+            "the store cannot be opened (access-denied): creating or upgrading the schema of "
+            f"database {database} failed: permission denied for schema public"
+        )
+        with postgres_server.connect(database) as db:  # type: ignore[attr-defined]
+            assert db.execute("SELECT to_regclass('alembic_version')").fetchone() == (None,)
+    finally:
+        postgres_server.drop_database(database)
+        with postgres_server.connect() as admin:  # type: ignore[attr-defined]
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_opening_a_current_database_imports_neither_alembic_nor_sqlalchemy(
+    pg_store_url: str,
+) -> None:
+    """The daemon's open reads the revision with psycopg; Alembic and SQLAlchemy are imported
+    only to create or upgrade a schema (a new interpreter, so nothing imported them before)."""
+    code = (
+        "import sys\n"
+        "from broker.sinks import open_sink\n"
+        f"sink = open_sink({pg_store_url!r}, password_env={PG_PASSWORD_ENV!r})\n"
+        "sink.notices()\n"
+        "sink.close()\n"
+        "print(sorted(m for m in ('alembic', 'sqlalchemy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"

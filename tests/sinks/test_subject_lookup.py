@@ -13,11 +13,11 @@ from broker.cli import main
 from broker.node.config import NodeConfig
 from broker.node.provision import provision
 from broker.sinks.audit import Access
-from broker.sinks.jsonl import JsonlSink
 from broker.sinks.sqlite import SqliteSink
 from broker.sinks.subject import SUBJECT_LOOKUP
 from broker.vocab import AuditAction, MessageKind
 from tests.node.states_kit import NOTICE_ID, Inbox, notice, oversight, pipeline
+from tests.sinks.conftest import POSTGRESQL, open_store
 
 
 def _lookup(config: Path, *args: str) -> tuple[int, str]:
@@ -119,8 +119,11 @@ def test_bad_input_is_one_error_line(
     assert out.strip().splitlines()[-1] == line
 
 
-def test_the_json_lines_store_answers_the_same(tmp_path: Path) -> None:
-    sink = JsonlSink(tmp_path / "fr.jsonl")
+@pytest.mark.parametrize("kind", ["jsonl", POSTGRESQL])
+def test_the_other_stores_answer_the_same(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    sink = open_store(kind, tmp_path / "fr.jsonl", request)
     try:
         Inbox(pipeline(sink)).deliver(notice())
         access = Access("dpo-7", "SAR-5")
@@ -131,7 +134,7 @@ def test_the_json_lines_store_answers_the_same(tmp_path: Path) -> None:
         assert [e.notice_id for e in lookups] == [NOTICE_ID, None]
     finally:
         sink.close()
-    reopened = JsonlSink(tmp_path / "fr.jsonl")  # the entries are in the file, not only in memory
+    reopened = open_store(kind, tmp_path / "fr.jsonl", request)  # kept, not only in memory
     try:
         assert [e.reason for e in reopened.audit_entries()].count(SUBJECT_LOOKUP) == 2
     finally:
