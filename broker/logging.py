@@ -85,6 +85,8 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "previous_anchor_kid",
         # signing-key rotation (broker.node.keycare): the key id signed with before
         "old_key_id",
+        # daemon replicas (broker.node.replicas): a configured short code, never personal data
+        "replica",
     }
 )
 

@@ -5,7 +5,8 @@ line ``nbx: error: WHERE: problem`` on stderr, never as a traceback. WHERE is th
 record) the problem is in when there is one, else the option or the command. Exit codes
 (:data:`EXIT_CODES`): 1 an error (:class:`broker.errors.NbxError`, a file that cannot be read,
 a broker that cannot be reached), 2 bad arguments (a missing or malformed option, a file or
-folder argument that does not exist), 3 the store cannot be written.
+folder argument that does not exist), 3 the store cannot be written, 4 (``consume``) another
+running daemon holds this replica id.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ EXIT_CODES: dict[int, str] = {
     1: "an error (one line `nbx: error: ...` on stderr)",
     2: "bad arguments, or `publish` reached only some recipients (listed)",
     3: "the store cannot be written",
+    4: "`consume`: another running daemon holds this replica id",
 }
 
 #: how click words a path parameter that failed its check: ``Directory 'x' does not exist.``

@@ -278,28 +278,61 @@ erasure = _lifecycle_command("erasure", "Order recipients to erase NOTICE_ID and
     default=None,
     help="Give up if the broker cannot be reached for this many seconds (default: retry forever).",
 )
-def consume(config_path: Path, until_idle: float | None, connect_timeout: float | None) -> None:
+@click.option(
+    "--replica",
+    default=None,
+    metavar="N",
+    help="This daemon's replica id when a bureau runs several daemons (overrides `replica` in "
+    "the config and NBX_REPLICA); two running daemons of a bureau never share one.",
+)
+def consume(
+    config_path: Path, until_idle: float | None, connect_timeout: float | None, replica: str | None
+) -> None:
     """Run the consumer daemon: receive, verify, deliver or quarantine, send receipts.
 
     SIGTERM or SIGINT finishes the batch in hand, commits and exits 0. An unreachable broker is
-    retried with backoff (logged as transport.retry). A store that cannot be written stops the
-    daemon with exit code 3 before anything is committed.
+    retried with backoff (logged as transport.retry), so is an unreachable database (at start
+    store.waiting, later store.retry). A store that cannot be written stops the daemon with exit
+    code 3 before anything is committed; a replica id another running daemon holds, exit code 4.
     """
     from broker.logging import configure
     from broker.node import ConsumerDaemon
+    from broker.node.replicas import REPLICA_ID, open_store
+    from broker.node.runtime import load_node
 
     configure(level=os.environ.get("NBX_LOG_LEVEL", "INFO"))
     config = _config(config_path)
-    daemon = ConsumerDaemon.from_config(config)
+    if replica is not None:
+        if not REPLICA_ID.match(replica):
+            msg = f"--replica: expected letters, digits, - or _ (at most 32), got {replica!r}"
+            raise click.BadParameter(msg)
+        config = config.model_copy(update={"replica": replica})
+    node = load_node(config)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        daemon: ConsumerDaemon | None = None
+
+        def stop() -> None:
+            stopping.set()
+            if daemon is not None:
+                daemon.stop()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, daemon.stop)
+            loop.add_signal_handler(sig, stop)
+        opened = await open_store(config, stopping, opener=node.open_store)
+        if opened is None:  # stopped while waiting for the store
+            return
+        held, sink = opened
         try:
+            daemon = ConsumerDaemon.from_config(config, sink=sink)
+            if stopping.is_set():
+                return
             await daemon.run(until_idle_s=until_idle, connect_timeout_s=connect_timeout)
         finally:
-            daemon.sink.close()
+            sink.close()
+            held.release()
 
     asyncio.run(run())
 

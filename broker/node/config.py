@@ -144,8 +144,8 @@ class KafkaConfig(BaseModel):
     #: (the development broker tansu); revocation is then checked at local time as well.
     require_log_append_time: bool = True
     #: Static group membership (KIP-345): a restarted daemon takes its partitions back at once
-    #: instead of waiting for a rebalance. Give each daemon of a bureau its own id when running
-    #: several; the default is ``nbx.<CC>.<hostname>``.
+    #: instead of waiting for a rebalance. The default is ``nbx.<CC>.<hostname>``; a daemon with a
+    #: ``replica`` id uses ``nbx.<CC>.<replica>`` instead (how to run several daemons of a bureau).
     group_instance_id: str | None = None
     #: how long the broker waits for a silent daemon before it gives its
     #: partitions to another member of the group
@@ -354,6 +354,11 @@ class NodeConfig(BaseSettings):
     shredding: ShreddingConfig = ShreddingConfig()
     retention: RetentionConfig = RetentionConfig()
     metrics: MetricsConfig = MetricsConfig()
+    #: this daemon's replica id when a bureau runs several daemons sharing its group and store
+    #: (``nbx consume --replica N`` or ``NBX_REPLICA`` override it): a short code, unique among
+    #: the bureau's running daemons; its static group membership id is ``nbx.<CC>.<replica>``.
+    #: Unset: the replica ``default`` (docs/operations.md, "Replicas")
+    replica: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
     source: Path | None = Field(default=None, exclude=True)
 
     @classmethod
@@ -459,10 +464,17 @@ class NodeConfig(BaseSettings):
             max_partition_fetch_bytes=self.limits.max_frame_bytes + 4096,
             topic_partitions=k.topic_partitions,
             topic_replication=k.topic_replication,
-            group_instance_id=k.group_instance_id or f"nbx.{self.bureau}.{socket.gethostname()}",
+            group_instance_id=self.group_instance_id(),
             pace_empty_fetches=k.pace_empty_fetches,
             topic_retention_ms=round(self.shredding.topic_retention_days * 86_400_000),
         )
+
+    def group_instance_id(self) -> str:
+        """The static group membership id: ``nbx.<CC>.<replica>`` for a daemon with a replica
+        id, else ``[kafka] group_instance_id`` or ``nbx.<CC>.<hostname>``."""
+        if self.replica is not None:
+            return f"nbx.{self.bureau}.{self.replica}"
+        return self.kafka.group_instance_id or f"nbx.{self.bureau}.{socket.gethostname()}"
 
     def sink_path(self) -> Path:
         """The filesystem path of the sink (a file store only: see :meth:`SinkConfig.is_file`)."""

@@ -16,7 +16,15 @@ any point re-reads the records and the sink recognises each redelivery (same msg
 position) and answers it again without storing a second copy. Nothing is lost, nothing is stored
 twice, the daemon keeps running. While the directory cannot be confirmed (stale, too old) the
 consumer is paused and nothing is delivered. A store that fails (the sink raises
-:class:`~broker.errors.SinkError` with a reason) stops the daemon before any commit.
+:class:`~broker.errors.SinkError` with a reason) stops the daemon before any commit, unless the
+failure is transient (the database unreachable, a conflict between replicas:
+:data:`~broker.vocab.TRANSIENT_STORE_FAILURES`): then the batch is rolled back, the consumer
+rewinds to its committed offsets and tries again after a capped exponential backoff
+(``store.retry``).
+
+Several daemons of one bureau (replicas, :mod:`broker.node.replicas`) share the group: when a
+partition is taken away from a daemon, the revocation waits until the batch in flight is stored,
+answered and committed (:meth:`ConsumerDaemon._on_revoked`), so the next owner starts after it.
 """
 
 from __future__ import annotations
@@ -30,8 +38,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
 
 from broker.envelope import VerifiedPackage
 from broker.envelope.open import MAX_FRAME_BYTES
@@ -44,6 +52,7 @@ from broker.node.keycare import KeyCare
 from broker.node.pipeline import NOTICE_KINDS, Outcome, ReceivePipeline
 from broker.node.quarantine import DROPPED_HEADER, REASON_HEADER, SOURCE_HEADER, TRUNCATED_HEADER
 from broker.node.receipts import RECEIPTS_NOTICE_ID, Action, Answer, ReceiptWriter, answer_to
+from broker.node.replicas import DEFAULT_REPLICA, backoff
 from broker.node.stats import DaemonStats
 from broker.sinks.audit import sign_checkpoint
 from broker.sinks.base import Applied, Checkpoint, Position, Sink
@@ -61,7 +70,14 @@ from broker.transport import (
     track_topics,
 )
 from broker.transport.factory import Consumer, Producer, settings_of
-from broker.vocab import NOT_KEPT, MessageKind, PurgeReason, Reason, ReceiptStatus
+from broker.vocab import (
+    NOT_KEPT,
+    TRANSIENT_STORE_FAILURES,
+    MessageKind,
+    PurgeReason,
+    Reason,
+    ReceiptStatus,
+)
 from broker.wire.suites import SUITE_X25519, RecipientPrivateKey
 
 __all__ = [  # the pipeline's and the receipt writer's names, as before the split
@@ -82,6 +98,13 @@ if TYPE_CHECKING:
     from broker.node.metrics import MetricsServer, NodeMetrics
     from broker.policy import PolicySet
     from broker.screening import Screener
+
+
+#: how long a rewind waits for the committed offsets of a partition (a rebalance in progress
+#: holds the answer back; the new assignment starts from the committed offsets anyway)
+REWIND_TIMEOUT_S = 5.0
+#: how long a stopping daemon waits for its consumer and producer to close (s)
+CLOSE_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -119,6 +142,7 @@ class ConsumerDaemon:
         clock: Callable[[], datetime] | None = None,
         housekeeping_interval_s: float = 300.0,
         key_care: KeyCare | None = None,
+        replica: str | None = None,
         metrics: NodeMetrics | None = None,
         metrics_address: tuple[str, int] | None = None,
     ) -> None:
@@ -200,6 +224,15 @@ class ConsumerDaemon:
         #: the HTTP endpoint while :meth:`run` runs with a ``metrics_address``
         self.metrics_server: MetricsServer | None = None
         self._lag_at = 0.0  # time.monotonic() of the last lag reading
+        #: this daemon's replica id (:mod:`broker.node.replicas`), for its log lines
+        self.replica = replica or DEFAULT_REPLICA
+        #: set while no batch is in flight (between a poll that returned records and the commit
+        #: of their offsets): a revocation waits for it (:meth:`_on_revoked`)
+        self._batch_idle = asyncio.Event()
+        self._batch_idle.set()
+        #: the first and the longest wait before a batch is tried again after the store failed
+        #: transiently (:data:`~broker.vocab.TRANSIENT_STORE_FAILURES`)
+        self.store_backoff_s = (0.2, 5.0)
         if metrics is not None:
             metrics.stats = self.stats
             metrics.directory = directory
@@ -212,8 +245,10 @@ class ConsumerDaemon:
         *,
         transport: Transport | None = None,
         on_delivered: Callable[[VerifiedPackage, Applied], None] | None = None,
+        sink: Sink | None = None,
     ) -> ConsumerDaemon:
-        """Build a daemon from a node configuration. The store is opened here and belongs to the
+        """Build a daemon from a node configuration. The store is opened here (unless ``sink``
+        gives it already open, :func:`broker.node.replicas.open_store`) and belongs to the
         daemon: leaving ``async with`` closes it (after :meth:`run`, close ``daemon.sink``)."""
         from broker.node.runtime import load_node
 
@@ -228,7 +263,7 @@ class ConsumerDaemon:
             node.keys,
             node.directory,
             config.kafka_settings(),
-            node.open_store(),
+            sink if sink is not None else node.open_store(),
             policies=node.policies,
             decryption_keys=node.decryption_keys,
             on_delivered=on_delivered,
@@ -240,6 +275,7 @@ class ConsumerDaemon:
             key_care=KeyCare.from_config(config),
             metrics=metrics,
             metrics_address=address,
+            replica=config.replica,
         )
         daemon._owns_store = True
         daemon.retention_warning = timedelta(days=config.retention.warn_days)
@@ -355,10 +391,12 @@ class ConsumerDaemon:
             raise
         finally:
             self._started = self._joined = False
-            with contextlib.suppress(KafkaError):
-                await consumer.stop()
-            with contextlib.suppress(KafkaError):
-                await producer.stop()
+            # bounded: a group coordinator that never completes a rebalance must not keep a
+            # stopped daemon alive (every batch's offsets are committed already)
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(consumer.stop(), CLOSE_TIMEOUT_S)
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(producer.stop(), CLOSE_TIMEOUT_S)
             with contextlib.suppress(KafkaError, TransportError):
                 await self._topics.close()
             self._log.info(
@@ -379,6 +417,9 @@ class ConsumerDaemon:
         while not self._stop.is_set():
             attempt += 1
             consumer = self.transport.consumer(*self._reads(), group_id=f"nbx.{self.bureau}")
+            subscribe = getattr(consumer, "subscribe", None)  # a group consumer of aiokafka
+            if subscribe is not None:
+                subscribe(topics=self._reads(), listener=_Handover(self))
             producer = self.transport.producer()
             try:
                 await self._topics.ensure([*self._reads(), quarantine(self.bureau)])
@@ -473,13 +514,21 @@ class ConsumerDaemon:
 
         last = time.monotonic()
         backoff_s = 0.5
+        store_wait = backoff(*self.store_backoff_s)
         housekept: float | None = None
         while not self._stop.is_set():
             self.refresh_keys()  # a rotation's key files and a new directory, without a restart
             self._joined = bool(consumer.assignment())
             if housekept is None or time.monotonic() - housekept >= self.housekeeping_interval_s:
                 housekept = time.monotonic()
-                await self.housekeep(producer)
+                try:
+                    await self.housekeep(producer)
+                except SinkError as exc:
+                    if exc.reason not in TRANSIENT_STORE_FAILURES:
+                        raise
+                    housekept = None  # the store is back: housekeep then
+                    await self._store_retry(exc, store_wait(), consumer, [])
+                    continue
             if self.directory.refusal() is not None:  # directory stale or too old: deliver nothing
                 consumer.pause(*consumer.assignment())
             elif consumer.paused():
@@ -492,26 +541,95 @@ class ConsumerDaemon:
                     consumer.seek(tp, records[0].offset)
                 self.stats.paused += 1
                 continue
+            owned = consumer.assignment()
+            batches = {tp: records for tp, records in batches.items() if tp in owned}
             if not batches:
                 if until_idle_s is not None and time.monotonic() - last >= until_idle_s:
                     return
                 continue
             last = time.monotonic()
+            self._batch_idle.clear()  # a revocation waits until these offsets are committed
+            failure: SinkError | KafkaError | TransportError | None = None
             try:
                 await self._batch(consumer, producer, batches)
-                backoff_s = 0.5
+            except SinkError as exc:
+                if exc.reason not in TRANSIENT_STORE_FAILURES:
+                    raise
+                failure = exc
             except (KafkaError, TransportError) as exc:
-                # The broker went away mid-batch: nothing was committed, so rewind to the last
-                # committed offsets and read the batch again; the sink answers redeliveries.
+                failure = exc
+            finally:
+                # before any rewind: reading committed offsets waits for a rebalance to end,
+                # and the rebalance waits for this flag (_on_revoked)
+                self._batch_idle.set()
+            if failure is None:
+                backoff_s = 0.5
+                if self.store_failure is not None:  # the store is back
+                    self.store_failure = None
+                    store_wait = backoff(*self.store_backoff_s)
+            elif isinstance(failure, SinkError):
+                # rolled back, nothing committed: read the batch again once the store answers
+                await self._store_retry(failure, store_wait(), consumer, list(batches))
+            else:
+                # The broker went away mid-batch (or the group moved the partitions): nothing
+                # was committed, so rewind to the last committed offsets and read the batch
+                # again; the sink answers redeliveries.
                 self._log.warning(
                     "transport.retry",
                     bureau=self.bureau,
-                    error_type=type(exc).__name__,
+                    error_type=type(failure).__name__,
                     retry_in_s=backoff_s,
                 )
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 10.0)
-                await self._rewind(consumer, list(batches))
+                if not isinstance(failure, CommitFailedError):
+                    # a failed commit means the group rebalanced: the new assignment starts
+                    # from the committed offsets anyway (and reading them now would wait for
+                    # the rebalance)
+                    await self._rewind(consumer, list(batches))
+
+    async def _store_retry(
+        self,
+        exc: SinkError,
+        wait_s: float,
+        consumer: Consumer,
+        partitions: list[TopicPartition],
+    ) -> None:
+        """The store failed transiently (unreachable, a conflict between replicas): nothing of
+        the batch was committed to the store or to Kafka; log ``store.retry``, wait ``wait_s``
+        (unless stopped) and rewind ``partitions`` to their committed offsets."""
+        self.store_failure = exc.reason
+        self._log.warning(
+            "store.retry",
+            bureau=self.bureau,
+            replica=self.replica,
+            reason=exc.reason,
+            retry_in_s=wait_s,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), wait_s)
+        await self._rewind(consumer, partitions)
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Partitions are taken away (a replica joins or leaves the group): finish the batch in
+        flight first (stored, receipts acknowledged, offsets committed), so that the next owner
+        starts after it and no receipt is sent twice."""
+        self._log.info(
+            "replica.partitions-revoked",
+            bureau=self.bureau,
+            replica=self.replica,
+            count=len(revoked),
+        )
+        await self._batch_idle.wait()
+
+    def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Partitions were given to this daemon: it reads them from their committed offsets."""
+        self._log.info(
+            "replica.partitions-assigned",
+            bureau=self.bureau,
+            replica=self.replica,
+            count=len(assigned),
+        )
 
     async def _measure_lag(self, consumer: Consumer) -> None:
         """Set the lag of every assigned partition: its high watermark (as of the last fetch)
@@ -756,13 +874,13 @@ class ConsumerDaemon:
     async def _rewind(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             try:
-                committed = await consumer.committed(tp)
+                committed = await asyncio.wait_for(consumer.committed(tp), REWIND_TIMEOUT_S)
                 if tp in consumer.assignment():
                     if committed is None:
                         await consumer.seek_to_beginning(tp)
                     else:
                         consumer.seek(tp, committed)
-            except KafkaError as exc:  # still down: the next round tries again
+            except (KafkaError, TimeoutError) as exc:  # still down: the next round tries again
                 self._log.warning(
                     "transport.rewind-failed", bureau=self.bureau, error_type=type(exc).__name__
                 )
@@ -837,8 +955,12 @@ class ConsumerDaemon:
             return Outcome(quarantine=Reason.INTERNAL)
 
     def _sink_failure(self, exc: SinkError) -> SinkError:
-        """The store failed (the sink says why): log it and stop before any commit."""
+        """The store failed (the sink says why): log it and stop before any commit. A transient
+        failure (:data:`~broker.vocab.TRANSIENT_STORE_FAILURES`) is returned as it is: the loop
+        retries it (:meth:`_store_retry`)."""
         self.store_failure = exc.reason
+        if exc.reason in TRANSIENT_STORE_FAILURES:
+            return exc
         self._log.error("sink.failed", bureau=self.bureau, reason=exc.reason)
         return SinkError(
             f"the store cannot be written ({exc.reason}): stopped consuming without committing; "
@@ -880,6 +1002,21 @@ class ConsumerDaemon:
             return ack
 
         return send
+
+
+class _Handover(ConsumerRebalanceListener):  # type: ignore[misc]
+    """The daemon's rebalance listener: a revocation waits for the batch in flight."""
+
+    def __init__(self, daemon: ConsumerDaemon) -> None:
+        self.daemon = daemon
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Wait until the batch in flight is committed (:meth:`ConsumerDaemon._on_revoked`)."""
+        await self.daemon._on_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Log the new assignment."""
+        self.daemon._on_assigned(set(assigned))
 
 
 def _screener(config: NodeConfig) -> Screener:
