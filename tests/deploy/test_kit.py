@@ -647,7 +647,7 @@ def test_systemd_unit_is_hardened() -> None:
         "RestrictSUIDSGID": "true",
         "CapabilityBoundingSet": "",
         "UMask": "0077",
-        "RestartPreventExitStatus": "3",
+        "RestartPreventExitStatus": "3 4",
     }
     assert {k: service.get(k) for k in expected} == expected
     assert set(service["ReadWritePaths"].split()) == {"/var/lib/nbx/%i", "/etc/nbx/%i/keys"}
