@@ -10,6 +10,7 @@ receipts they answered with. ``nbx network up`` itself is tested in test_network
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import pytest
 
 from broker import devbroker
 from tests.conftest import broker_impl
+from tests.node.test_cli_node import nbx_in_process
 
 pytestmark = pytest.mark.process
 
@@ -49,6 +51,20 @@ def nbx(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         env=env,
     )
+
+
+#: commands run in this process (:func:`nbx_in_process`: the same command, output and exit
+#: code, without the second or two of imports a new process costs); the others (``network
+#: init``, ``publish`` and the daemons) run as a user runs them, ``python -m broker``
+IN_PROCESS = frozenset({"inbox", "status", "cancel"})
+
+
+def run_nbx(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A README command, from ``cwd`` (its paths are relative to it)."""
+    if args[0] not in IN_PROCESS:
+        return nbx(cwd, *args)
+    with contextlib.chdir(cwd):
+        return nbx_in_process(*args)
 
 
 def run_daemons(cwd: Path, bureaus: tuple[str, ...]) -> None:
@@ -94,7 +110,7 @@ def test_the_readme_network_section_runs_as_written(
             continue  # replaced by run_daemons after each command that sends
         if args[:2] == ["network", "init"]:
             args += ["--bootstrap", fresh_broker.bootstrap, "--impl", broker_impl()]
-        done = nbx(tmp_path, *args)
+        done = run_nbx(tmp_path, *args)
         assert done.returncode == 0, (args, done.stdout, done.stderr)
         seen.append((" ".join(args[:2]), done.stdout))
         if args[0] in ("publish", "cancel"):
@@ -123,7 +139,7 @@ def test_the_readme_network_section_runs_as_written(
         assert len(held) == want, (cc, text)
         assert {line.rsplit("(", 1)[1].rstrip(")") for line in held} == rules[cc]
     for cc in RECIPIENTS:
-        got = nbx(tmp_path, "inbox", "show", "IT-2025-0001", "--purpose", "check",
+        got = run_nbx(tmp_path, "inbox", "show", "IT-2025-0001", "--purpose", "check",
                   "--config", f"net/{cc}/node.toml", "--json")  # fmt: skip
         shown = json.loads(got.stdout)
         assert shown["sender"] == SENDER

@@ -3,6 +3,7 @@ clear error line for bad input."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -36,13 +37,37 @@ def nbx_in_process(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def consume_together(*configs: Path, until_idle_s: float = 2.0) -> None:
+    """What ``nbx consume --config C --until-idle 2`` does for each node file of ``configs``,
+    the daemons side by side in this process: the bureaus' daemons are independent, and run one
+    after another each would add its group join and idle wait. A daemon that fails raises."""
+    from broker.node import ConsumerDaemon
+    from broker.node.config import NodeConfig
+
+    async def one(path: Path) -> None:
+        daemon = ConsumerDaemon.from_config(NodeConfig.load(path))
+        try:
+            await daemon.run(until_idle_s=until_idle_s)
+        finally:
+            daemon.sink.close()
+
+    async def every() -> None:
+        await asyncio.gather(*(one(path) for path in configs))
+
+    asyncio.run(every())
+
+
 @pytest.mark.e2e
 def test_publish_consume_inbox_status_cancel(
     fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
 ) -> None:
     """IT publishes the example red notice to FR and DE with `nbx publish`; their daemons
     (`nbx consume --until-idle`) store it; `nbx inbox list/show` read it; IT's daemon records
-    the receipts and `nbx status --json` shows delivered; `nbx cancel` purges it at both."""
+    the receipts and `nbx status --json` shows delivered; `nbx cancel` purges it at both.
+
+    `nbx publish`, FR's first `nbx consume`, `nbx status` and `nbx cancel` run as a user runs
+    them (a new Python process); the other commands in this process (:func:`nbx_in_process`:
+    the same commands, output and exit codes, without a second or two of imports each)."""
     configs = provision(
         tmp_path,
         ["IT", "FR", "DE"],
@@ -59,21 +84,22 @@ def test_publish_consume_inbox_status_cancel(
         "DE",
         "FR",
     ]
-    for cc in ("FR", "DE"):
-        run = nbx("consume", "--config", str(configs[cc]), "--until-idle", "2")
+    for cc, run_nbx in (("FR", nbx), ("DE", nbx_in_process)):
+        run = run_nbx("consume", "--config", str(configs[cc]), "--until-idle", "2")
         assert run.returncode == 0, run.stderr
         assert '"event": "package.delivered"' in run.stdout
-    listed = nbx("inbox", "list", "--config", str(configs["FR"]), "--json")
+    listed = nbx_in_process("inbox", "list", "--config", str(configs["FR"]), "--json")
     assert [r["notice_id"] for r in json.loads(listed.stdout)] == ["IT-2025-0001"]
-    shown = json.loads(nbx("inbox", "show", "--config", str(configs["DE"]), "IT-2025-0001",
-                           "--purpose", "test", "--json").stdout)  # fmt: skip
+    show = ("inbox", "show", "IT-2025-0001", "--purpose", "test", "--json", "--config")
+    shown = json.loads(nbx_in_process(*show, str(configs["DE"])).stdout)
     assert shown["sender"] == "IT"
     assert shown["view"]["person"]["family_name"] == "ROSSETTI"
     assert shown["withheld"] == [  # the shape of every withheld field (schemas/cli/defs.json)
         {"path": "person.biometrics.fingerprints", "rule": "de-no-biometrics"},
         {"path": "person.biometrics.photos", "rule": "de-no-biometrics"},
     ]
-    assert nbx("consume", "--config", str(configs["IT"]), "--until-idle", "2").returncode == 0
+    it_run = nbx_in_process("consume", "--config", str(configs["IT"]), "--until-idle", "2")
+    assert it_run.returncode == 0, it_run.stderr
     status = json.loads(nbx("status", "--config", str(configs["IT"]), "IT-2025-0001",
                             "--json").stdout)  # fmt: skip
     got = {
@@ -84,10 +110,9 @@ def test_publish_consume_inbox_status_cancel(
 
     cancel = nbx("cancel", "--config", str(configs["IT"]), "IT-2025-0001", "--reason", "arrested")
     assert cancel.returncode == 0, cancel.stderr
+    consume_together(configs["FR"], configs["DE"])
     for cc in ("FR", "DE"):
-        assert nbx("consume", "--config", str(configs[cc]), "--until-idle", "2").returncode == 0
-        after = json.loads(nbx("inbox", "show", "--config", str(configs[cc]), "IT-2025-0001",
-                               "--purpose", "test", "--json").stdout)  # fmt: skip
+        after = json.loads(nbx_in_process(*show, str(configs[cc])).stdout)
         assert after["status"] == "cancelled"
         assert after["view"] is None
 
