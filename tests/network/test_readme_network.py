@@ -5,7 +5,9 @@ substitutions keep the run deterministic: ``nbx network init`` is pointed at the
 (``--bootstrap``, ``--impl``), and ``nbx network up`` (daemons running in the background) is
 replaced by each daemon run with ``nbx consume --until-idle`` right after the commands that send
 something (``publish``, ``cancel``): the recipients first, then the sender, which stores the
-receipts they answered with. ``nbx network up`` itself is tested in test_network_cli.py.
+receipts they answered with (after ``publish`` as ``nbx consume`` processes, after ``cancel`` the
+same daemons side by side in the test's process). ``nbx network up`` itself is tested in
+test_network_cli.py.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pytest
 
 from broker import devbroker
 from tests.conftest import broker_impl
-from tests.node.test_cli_node import nbx_in_process
+from tests.node.test_cli_node import consume_together, nbx_in_process
 
 pytestmark = pytest.mark.process
 
@@ -113,9 +115,12 @@ def test_the_readme_network_section_runs_as_written(
         done = run_nbx(tmp_path, *args)
         assert done.returncode == 0, (args, done.stdout, done.stderr)
         seen.append((" ".join(args[:2]), done.stdout))
-        if args[0] in ("publish", "cancel"):
+        if args[0] == "publish":  # the daemons as processes, as `nbx network up` runs them
             run_daemons(tmp_path, RECIPIENTS)
             run_daemons(tmp_path, (SENDER,))
+        elif args[0] == "cancel":  # the same daemons, side by side in this process
+            consume_together(*(tmp_path / "net" / cc / "node.toml" for cc in RECIPIENTS))
+            consume_together(tmp_path / "net" / SENDER / "node.toml")
 
     init = seen[0][1].splitlines()
     assert init[:4] == [f"wrote net/{cc}/node.toml" for cc in (SENDER, *RECIPIENTS)]
