@@ -82,6 +82,59 @@ def _finish(proc: subprocess.Popen[bytes], timeout_s: float = 120) -> tuple[str,
     return out.decode(errors="replace"), err.decode(errors="replace")
 
 
+async def _handled_everything(bootstrap: str, group: str, topics: tuple[str, ...]) -> bool:
+    """Whether ``group`` has committed the end of every partition of those of ``topics`` that
+    exist (a daemon commits a record only once it was delivered or quarantined and its receipt
+    and quarantine record were acknowledged)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await reader.start()
+    try:
+        existing = await reader.topics()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            if topic in existing
+            for p in sorted(reader.partitions_for_topic(topic) or {0})
+        ]
+        ends = await reader.end_offsets(partitions)
+        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        return all(
+            tp in offsets and offsets[tp].offset >= ends[tp] for tp in partitions if ends[tp] > 0
+        )
+    finally:
+        await reader.stop()
+        await admin.close()
+
+
+async def _drain(
+    config: Path, bootstrap: str, timeout_s: float = 300
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Run FR's daemon (``nbx consume``) until its group has committed the end of its inbox and
+    receipts topics (everything written to them was handled), then SIGTERM it: it finishes the
+    batch in hand, commits and exits 0. A condition, where ``--until-idle 5`` waited five
+    seconds after the last record. Nothing may be written to FR's topics meanwhile."""
+    proc = _spawn(config)
+    out_path = _OUTPUT[proc.pid][0]
+    topics = ("nbx.inbox.FR", "nbx.receipts.FR")
+    deadline = time.monotonic() + timeout_s
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            started = b"daemon.started" in out_path.read_bytes()  # its SIGTERM handler is set
+            if started and await _handled_everything(bootstrap, "nbx.FR", topics):
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.to_thread(_finish, proc, 60)
+    return proc, out, err
+
+
 def _events(text: str) -> list[dict[str, object]]:
     out = []
     for line in text.splitlines():
@@ -197,8 +250,11 @@ async def _sigkill_run(
             kills += 1
         await asyncio.to_thread(_finish, proc)
     sent = await publishing
-    drain = _spawn(config, "--until-idle", "5")
-    _out, err = await asyncio.to_thread(_finish, drain, 300)
+    if tls is None:
+        drain, _out, err = await _drain(config, bootstrap)
+    else:  # tansu answers ListOffsets with 0: no committed-offsets condition, an idle wait
+        drain = _spawn(config, "--until-idle", "5")
+        _out, err = await asyncio.to_thread(_finish, drain, 300)
     TALLY.fault("daemon SIGKILL" if tls is None else "daemon SIGKILL over TLS", kills)
     if drain.returncode != 0:
         TALLY.count("crashes")
@@ -366,8 +422,7 @@ async def test_sigkill_with_reviews_blocks_unblocks_and_deletes_in_the_stream(
                 kills += 1
             await asyncio.to_thread(_finish, proc)
         await sending
-        drain = _spawn(config, "--until-idle", "5")
-        _out, err = await asyncio.to_thread(_finish, drain, 300)
+        drain, _out, err = await _drain(config, bootstrap)
         de_done = await wait_for(
             lambda: _final(net.paths["DE"])[1] >= sent or net.tasks["DE"].done(), timeout_s=120
         )
@@ -537,8 +592,7 @@ async def _sink_failure_run(
     out, err = await asyncio.to_thread(_finish, proc, 120)
     TALLY.fault(f"sink failure ({kind})")
     at_failure, _ = _store(net.paths["FR"])
-    drain = _spawn(net.paths["FR"], "--until-idle", "5")
-    _, drain_err = await asyncio.to_thread(_finish, drain, 120)
+    drain, _, drain_err = await _drain(net.paths["FR"], fresh_broker.bootstrap, 120)
     assert drain.returncode == 0, drain_err
     stored, delivered = _store(net.paths["FR"])
     sent = [n.notice_id for n in notices]
@@ -588,21 +642,23 @@ async def test_slow_sink_keeps_memory_bounded(
     """A backlog of notices waits while the sink takes 20 ms per notice: the daemon's resident
     memory stays within a fixed bound (it does not read the backlog ahead into memory), and
     every notice is delivered exactly once in the end."""
-    net = Net(tmp_path, ("IT", "FR"), fresh_broker.bootstrap, idempotence=idempotence_supported)
+    bootstrap = fresh_broker.bootstrap
+    net = Net(tmp_path, ("IT", "FR"), bootstrap, idempotence=idempotence_supported)
     count = COUNTS.slow_sink_notices
     notices = [canary_notice(f"IT-2026-W{i:05d}") for i in range(count)]
     async with net.publisher("IT") as pub:
         for i in range(0, count, 50):
             await asyncio.gather(*(pub.publish(n, ["FR"]) for n in notices[i : i + 50]))
     env = {"NBX_INJECT_SINK_DELAY_S": "0.02"}
-    proc = _spawn(net.paths["FR"], "--until-idle", "5", env=env, inject=True)
+    proc = _spawn(net.paths["FR"], env=env, inject=True)
     TALLY.fault("slow sink")
     samples: list[tuple[int, int]] = []
     baseline = 0
     config = net.paths["FR"]
     out_path = _OUTPUT[proc.pid][0]
+    stopping = False
     try:
-        while proc.poll() is None:
+        while proc.poll() is None and not stopping:
             await asyncio.sleep(0.5)
             try:
                 rss = _rss_kib(proc.pid)
@@ -614,8 +670,12 @@ async def test_slow_sink_keeps_memory_bounded(
                 baseline = rss
             elif started:
                 samples.append((done, rss))
+            topics = ("nbx.inbox.FR", "nbx.receipts.FR")
+            if done >= count and await _handled_everything(bootstrap, "nbx.FR", topics):
+                proc.send_signal(signal.SIGTERM)  # all handled: it commits and exits 0
+                stopping = True
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None and not stopping:
             proc.kill()
         _out, err = await asyncio.to_thread(_finish, proc, 600)
     stored, delivered = _store(config)
