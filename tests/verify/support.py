@@ -351,6 +351,36 @@ async def produce_raw(
         await producer.stop()
 
 
+async def handled_everything(bootstrap: str, group: str, topics: tuple[str, ...]) -> bool:
+    """Whether ``group`` has committed the end of every partition of those of ``topics`` that
+    exist (a daemon commits a record only once it was delivered or quarantined and its receipt
+    and quarantine record were acknowledged)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    # (noida-db and Kafka; tansu answers ListOffsets with 0)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await reader.start()
+    try:
+        existing = await reader.topics()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            if topic in existing
+            for p in sorted(reader.partitions_for_topic(topic) or {0})
+        ]
+        ends = await reader.end_offsets(partitions)
+        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        return all(
+            tp in offsets and offsets[tp].offset >= ends[tp] for tp in partitions if ends[tp] > 0
+        )
+    finally:
+        await reader.stop()
+        await admin.close()
+
+
 # --- the wire scan: what the broker operator sees besides ciphertext ------------------------
 
 #: headers NBX writes on an inbox or receipts record (the format, the recipient key id)

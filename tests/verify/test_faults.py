@@ -34,6 +34,7 @@ from tests.verify.support import (
     SLOW,
     TALLY,
     canary_notice,
+    handled_everything,
     produce_raw,
     read_all,
     settle,
@@ -82,35 +83,6 @@ def _finish(proc: subprocess.Popen[bytes], timeout_s: float = 120) -> tuple[str,
     return out.decode(errors="replace"), err.decode(errors="replace")
 
 
-async def _handled_everything(bootstrap: str, group: str, topics: tuple[str, ...]) -> bool:
-    """Whether ``group`` has committed the end of every partition of those of ``topics`` that
-    exist (a daemon commits a record only once it was delivered or quarantined and its receipt
-    and quarantine record were acknowledged)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await admin.start()
-    await reader.start()
-    try:
-        existing = await reader.topics()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            if topic in existing
-            for p in sorted(reader.partitions_for_topic(topic) or {0})
-        ]
-        ends = await reader.end_offsets(partitions)
-        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
-        return all(
-            tp in offsets and offsets[tp].offset >= ends[tp] for tp in partitions if ends[tp] > 0
-        )
-    finally:
-        await reader.stop()
-        await admin.close()
-
-
 async def _drain(
     config: Path, bootstrap: str, timeout_s: float = 300
 ) -> tuple[subprocess.Popen[bytes], str, str]:
@@ -125,7 +97,7 @@ async def _drain(
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             started = b"daemon.started" in out_path.read_bytes()  # its SIGTERM handler is set
-            if started and await _handled_everything(bootstrap, "nbx.FR", topics):
+            if started and await handled_everything(bootstrap, "nbx.FR", topics):
                 break
             await asyncio.sleep(0.5)
     finally:
@@ -671,7 +643,7 @@ async def test_slow_sink_keeps_memory_bounded(
             elif started:
                 samples.append((done, rss))
             topics = ("nbx.inbox.FR", "nbx.receipts.FR")
-            if done >= count and await _handled_everything(bootstrap, "nbx.FR", topics):
+            if done >= count and await handled_everything(bootstrap, "nbx.FR", topics):
                 proc.send_signal(signal.SIGTERM)  # all handled: it commits and exits 0
                 stopping = True
     finally:
