@@ -143,14 +143,14 @@ def test_node_init_writes_a_network_of_several_bureaus(tmp_path: Path) -> None:
     from broker.node.runtime import load_node
 
     folder = tmp_path / "net"
-    twice = nbx("node", "init", "IT", "FR", "it", "--dir", str(folder))
+    twice = nbx_in_process("node", "init", "IT", "FR", "it", "--dir", str(folder))
     assert twice.returncode == 1
     assert twice.stderr.strip() == "nbx: error: bureau IT given twice"
     assert not folder.exists()
-    unknown = nbx("node", "init", "IT", "QQ", "--dir", str(folder))
+    unknown = nbx_in_process("node", "init", "IT", "QQ", "--dir", str(folder))
     assert unknown.stderr.strip() == "nbx: error: unknown ISO 3166-1 alpha-2 country code 'QQ'"
     assert not folder.exists()
-    out = nbx("node", "init", "it", "FR", "--dir", str(folder))
+    out = nbx_in_process("node", "init", "it", "FR", "--dir", str(folder))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[:2] == [
         f"wrote {folder / 'IT' / 'node.toml'}",
@@ -168,7 +168,8 @@ def test_node_init_writes_a_network_of_several_bureaus(tmp_path: Path) -> None:
     assert "enable_idempotence = true\n" in toml
     for impl, stamped, paced in (("noida", "true", "true"), ("tansu", "false", "false")):
         dev = tmp_path / impl
-        assert nbx("node", "init", "IT", "--dir", str(dev), "--dev-broker", impl).returncode == 0
+        init = nbx_in_process("node", "init", "IT", "--dir", str(dev), "--dev-broker", impl)
+        assert init.returncode == 0, init.stderr
         toml = (dev / "IT" / "node.toml").read_text()
         assert f"require_log_append_time = {stamped}\n" in toml
         assert f"pace_empty_fetches = {paced}  #" in toml
@@ -196,21 +197,23 @@ def test_invalid_notice_is_one_line(node_config: Path, tmp_path: Path) -> None:
     """A notice that fails validation is refused before anything is sent."""
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"notice_type": "red", "notice_id": "X"}))
-    line = _one_line(nbx("publish", "--config", str(node_config), str(bad)))
+    line = _one_line(nbx_in_process("publish", "--config", str(node_config), str(bad)))
     assert line.startswith(f"nbx: error: {bad}: invalid notice (")
     assert "`nbx validate` lists them all" in line
 
 
 def test_missing_notice_file_is_one_line(node_config: Path, tmp_path: Path) -> None:
     """A notice file that does not exist is named."""
-    line = _one_line(nbx("publish", "--config", str(node_config), str(tmp_path / "no.json")))
+    line = _one_line(
+        nbx_in_process("publish", "--config", str(node_config), str(tmp_path / "no.json"))
+    )
     assert line == f"nbx: error: {tmp_path / 'no.json'}: notice file not found"
 
 
 def test_unknown_country_is_one_line(node_config: Path) -> None:
     """--to with something that is not a country code is refused by the argument parser."""
     red = notices_dir() / "red.json"
-    out = nbx("publish", "--config", str(node_config), str(red), "--to", "FRA")
+    out = nbx_in_process("publish", "--config", str(node_config), str(red), "--to", "FRA")
     assert out.returncode == 2
     assert "expected 'all' or country codes" in out.stderr
     assert "Traceback" not in out.stderr
@@ -220,7 +223,9 @@ def test_unreadable_key_is_one_line(node_config: Path) -> None:
     """A private key readable by others is refused with the file named."""
     key = node_config.parent / "keys" / "IT.signing.key"
     key.chmod(0o644)
-    line = _one_line(nbx("publish", "--config", str(node_config), str(notices_dir() / "red.json")))
+    line = _one_line(
+        nbx_in_process("publish", "--config", str(node_config), str(notices_dir() / "red.json"))
+    )
     assert str(key) in line
 
 
