@@ -161,6 +161,10 @@ async def test_sigkill_at_random_points_with_poison_in_the_stream(
     await _sigkill_run(run, fresh_broker.bootstrap, idempotence_supported, tmp_path)
 
 
+@pytest.mark.skipif(
+    not SLOW,
+    reason="slow profile only (make verify): the default run's TLS coverage is tests/tls",
+)
 async def test_sigkill_at_random_points_over_tls(
     tls_broker: tuple[TlsFront, Pki], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
