@@ -17,7 +17,7 @@ from broker import devbroker
 from broker.sinks import SqliteSink
 from broker.sinks.audit import verify
 from tests.node.helpers import Net, example
-from tests.node.test_crash import _daemon
+from tests.node.test_crash import _daemon, drain
 
 pytestmark = pytest.mark.e2e
 
@@ -88,14 +88,8 @@ async def test_sigkill_never_separates_an_action_from_its_entry(
             assert problem is None, f"seed {seed}: {problem}"
     sent = await publishing
     assert sent == COUNT + COUNT // 20, f"seed {seed}: publisher could not send every message"
-    drain = _daemon(config, "--until-idle", "5")
-    try:
-        _, err = drain.communicate(timeout=300)
-    finally:
-        if drain.poll() is None:
-            drain.kill()
-            drain.wait()
-    assert drain.returncode == 0, err.decode()[-2000:]
+    code, err = await drain(config, fresh_broker.bootstrap, "FR")
+    assert code == 0, err.decode()[-2000:]
     handled, problem = _compare(store)
     assert kills >= 1, f"seed {seed}"
     assert handled == sent, f"seed {seed}"

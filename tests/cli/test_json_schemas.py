@@ -20,6 +20,7 @@ from broker.cli import main
 from broker.examples import notices_dir, policies_dir
 from broker.node.provision import provision
 from tests.cli.test_errors import LEAVES, _command
+from tests.node.test_cli_node import consume_together
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas" / "cli"
@@ -138,8 +139,7 @@ def test_every_json_output_validates_on_a_real_network(
 
     sent = run("publish", "publish", "--config", it, str(red), "--to", "FR,DE,XR")
     assert {r["status"] for r in sent["recipients"]} == {"sent"}
-    for config in (fr, de, xr):
-        _consume(Path(config))
+    consume_together(Path(fr), Path(de), Path(xr))
     notice = "IT-2025-0001"
     assert [r["notice_id"] for r in run("inbox-list", "inbox", "list", "--config", fr)] == [notice]
     shown = run("inbox-show", "inbox", "show", "--config", de, notice, "--purpose", "t")

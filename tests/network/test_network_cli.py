@@ -19,6 +19,7 @@ from broker import devbroker
 from broker.node.config import NodeConfig
 from broker.node.runtime import load_node
 from tests.conftest import broker_impl
+from tests.node.test_cli_node import nbx_in_process
 
 pytestmark = pytest.mark.process
 
@@ -26,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def nbx(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``nbx`` as a new process (the refusals and the init before `up` run in this process:
+    :func:`nbx_in_process`, the same command, output and exit code)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "broker", *args],
@@ -127,7 +130,7 @@ def test_init_refuses_bad_input_with_one_line_and_writes_nothing(
     tmp_path: Path, args: tuple[str, ...], error: str
 ) -> None:
     net = tmp_path / "net"
-    out = nbx("network", "init", str(net), *(a.format(tmp=tmp_path) for a in args))
+    out = nbx_in_process("network", "init", str(net), *(a.format(tmp=tmp_path) for a in args))
     assert out.returncode == 1
     assert out.stderr == f"nbx: error: {error.format(tmp=tmp_path)}\n"
     assert not net.exists()
@@ -135,14 +138,14 @@ def test_init_refuses_bad_input_with_one_line_and_writes_nothing(
 
 def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine")
-    out = nbx("network", "init", str(tmp_path), "--bureaus", "IT,FR")
+    out = nbx_in_process("network", "init", str(tmp_path), "--bureaus", "IT,FR")
     assert out.returncode == 1
     assert out.stderr == f"nbx: error: {tmp_path}: already exists and is not empty\n"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
 def test_up_refuses_a_folder_without_a_network(tmp_path: Path) -> None:
-    out = nbx("network", "up", str(tmp_path))
+    out = nbx_in_process("network", "up", str(tmp_path))
     assert out.returncode == 1
     assert out.stderr == (
         f"nbx: error: {tmp_path / 'network.toml'}: not found "
@@ -236,8 +239,8 @@ def test_up_starts_the_broker_and_every_daemon_and_sigint_stops_them_all(tmp_pat
 def _init_for_up(tmp_path: Path) -> tuple[Path, str]:
     net = tmp_path / "net"
     bootstrap = f"127.0.0.1:{devbroker.free_port()}"
-    init = nbx("network", "init", str(net), "--bureaus", "IT,FR", "--bootstrap", bootstrap,
-               "--impl", broker_impl())  # fmt: skip
+    args = ("--bureaus", "IT,FR", "--bootstrap", bootstrap, "--impl", broker_impl())
+    init = nbx_in_process("network", "init", str(net), *args)
     assert init.returncode == 0, init.stderr
     return net, bootstrap
 

@@ -30,8 +30,9 @@ import pytest
 from broker import devbroker
 from broker.node.network import DEFAULT_BOOTSTRAP, Network, publish_network_directory
 from tests.conftest import broker_impl
-from tests.network.test_readme_network import nbx
+from tests.network.test_readme_network import run_nbx
 from tests.node.helpers import read_topic
+from tests.node.test_cli_node import consume_together
 
 pytestmark = [pytest.mark.process, pytest.mark.e2e]
 
@@ -140,7 +141,8 @@ def test_the_readme_join_section_runs_as_written(
                 continue
             if what == "network init":
                 args += ["--bootstrap", bootstrap, "--impl", broker_impl()]
-            done = nbx(tmp_path, *args)
+            # inbox show and status in this process (run_nbx), the others as processes
+            done = run_nbx(tmp_path, *args)
             assert done.returncode == 0, (args, done.stdout, done.stderr)
             outputs[what] = done.stdout
             if what == "directory publish":
@@ -152,8 +154,7 @@ def test_the_readme_join_section_runs_as_written(
                 pt.wait_for('"event": "package.delivered"')
                 # PT's receipt is on IT's receipts topic: IT's daemon (up's) stores it
                 asyncio.run(read_topic(bootstrap, "nbx.receipts.IT", expect=1))
-                it = nbx(tmp_path, "consume", "--until-idle", "2", "--config", "six/IT/node.toml")
-                assert it.returncode == 0, it.stderr
+                consume_together(tmp_path / "six" / "IT" / "node.toml")  # in this process
     finally:
         code = pt.stop() if pt is not None else 0
     assert code == 0, pt.lines if pt is not None else None

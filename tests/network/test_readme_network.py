@@ -5,11 +5,14 @@ substitutions keep the run deterministic: ``nbx network init`` is pointed at the
 (``--bootstrap``, ``--impl``), and ``nbx network up`` (daemons running in the background) is
 replaced by each daemon run with ``nbx consume --until-idle`` right after the commands that send
 something (``publish``, ``cancel``): the recipients first, then the sender, which stores the
-receipts they answered with. ``nbx network up`` itself is tested in test_network_cli.py.
+receipts they answered with (after ``publish`` as ``nbx consume`` processes, after ``cancel`` the
+same daemons side by side in the test's process). ``nbx network up`` itself is tested in
+test_network_cli.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,6 +25,7 @@ import pytest
 
 from broker import devbroker
 from tests.conftest import broker_impl
+from tests.node.test_cli_node import consume_together, nbx_in_process
 
 pytestmark = pytest.mark.process
 
@@ -49,6 +53,20 @@ def nbx(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         env=env,
     )
+
+
+#: commands run in this process (:func:`nbx_in_process`: the same command, output and exit
+#: code, without the second or two of imports a new process costs); the others (``network
+#: init``, ``publish`` and the daemons) run as a user runs them, ``python -m broker``
+IN_PROCESS = frozenset({"inbox", "status", "cancel"})
+
+
+def run_nbx(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A README command, from ``cwd`` (its paths are relative to it)."""
+    if args[0] not in IN_PROCESS:
+        return nbx(cwd, *args)
+    with contextlib.chdir(cwd):
+        return nbx_in_process(*args)
 
 
 def run_daemons(cwd: Path, bureaus: tuple[str, ...]) -> None:
@@ -94,12 +112,15 @@ def test_the_readme_network_section_runs_as_written(
             continue  # replaced by run_daemons after each command that sends
         if args[:2] == ["network", "init"]:
             args += ["--bootstrap", fresh_broker.bootstrap, "--impl", broker_impl()]
-        done = nbx(tmp_path, *args)
+        done = run_nbx(tmp_path, *args)
         assert done.returncode == 0, (args, done.stdout, done.stderr)
         seen.append((" ".join(args[:2]), done.stdout))
-        if args[0] in ("publish", "cancel"):
+        if args[0] == "publish":  # the daemons as processes, as `nbx network up` runs them
             run_daemons(tmp_path, RECIPIENTS)
             run_daemons(tmp_path, (SENDER,))
+        elif args[0] == "cancel":  # the same daemons, side by side in this process
+            consume_together(*(tmp_path / "net" / cc / "node.toml" for cc in RECIPIENTS))
+            consume_together(tmp_path / "net" / SENDER / "node.toml")
 
     init = seen[0][1].splitlines()
     assert init[:4] == [f"wrote net/{cc}/node.toml" for cc in (SENDER, *RECIPIENTS)]
@@ -123,7 +144,7 @@ def test_the_readme_network_section_runs_as_written(
         assert len(held) == want, (cc, text)
         assert {line.rsplit("(", 1)[1].rstrip(")") for line in held} == rules[cc]
     for cc in RECIPIENTS:
-        got = nbx(tmp_path, "inbox", "show", "IT-2025-0001", "--purpose", "check",
+        got = run_nbx(tmp_path, "inbox", "show", "IT-2025-0001", "--purpose", "check",
                   "--config", f"net/{cc}/node.toml", "--json")  # fmt: skip
         shown = json.loads(got.stdout)
         assert shown["sender"] == SENDER

@@ -3,6 +3,7 @@ clear error line for bad input."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -36,13 +37,37 @@ def nbx_in_process(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def consume_together(*configs: Path, until_idle_s: float = 2.0) -> None:
+    """What ``nbx consume --config C --until-idle 2`` does for each node file of ``configs``,
+    the daemons side by side in this process: the bureaus' daemons are independent, and run one
+    after another each would add its group join and idle wait. A daemon that fails raises."""
+    from broker.node import ConsumerDaemon
+    from broker.node.config import NodeConfig
+
+    async def one(path: Path) -> None:
+        daemon = ConsumerDaemon.from_config(NodeConfig.load(path))
+        try:
+            await daemon.run(until_idle_s=until_idle_s)
+        finally:
+            daemon.sink.close()
+
+    async def every() -> None:
+        await asyncio.gather(*(one(path) for path in configs))
+
+    asyncio.run(every())
+
+
 @pytest.mark.e2e
 def test_publish_consume_inbox_status_cancel(
     fresh_broker: devbroker.DevBroker, idempotence_supported: bool, tmp_path: Path
 ) -> None:
     """IT publishes the example red notice to FR and DE with `nbx publish`; their daemons
     (`nbx consume --until-idle`) store it; `nbx inbox list/show` read it; IT's daemon records
-    the receipts and `nbx status --json` shows delivered; `nbx cancel` purges it at both."""
+    the receipts and `nbx status --json` shows delivered; `nbx cancel` purges it at both.
+
+    `nbx publish`, FR's first `nbx consume`, `nbx status` and `nbx cancel` run as a user runs
+    them (a new Python process); the other commands in this process (:func:`nbx_in_process`:
+    the same commands, output and exit codes, without a second or two of imports each)."""
     configs = provision(
         tmp_path,
         ["IT", "FR", "DE"],
@@ -59,21 +84,22 @@ def test_publish_consume_inbox_status_cancel(
         "DE",
         "FR",
     ]
-    for cc in ("FR", "DE"):
-        run = nbx("consume", "--config", str(configs[cc]), "--until-idle", "2")
+    for cc, run_nbx in (("FR", nbx), ("DE", nbx_in_process)):
+        run = run_nbx("consume", "--config", str(configs[cc]), "--until-idle", "2")
         assert run.returncode == 0, run.stderr
         assert '"event": "package.delivered"' in run.stdout
-    listed = nbx("inbox", "list", "--config", str(configs["FR"]), "--json")
+    listed = nbx_in_process("inbox", "list", "--config", str(configs["FR"]), "--json")
     assert [r["notice_id"] for r in json.loads(listed.stdout)] == ["IT-2025-0001"]
-    shown = json.loads(nbx("inbox", "show", "--config", str(configs["DE"]), "IT-2025-0001",
-                           "--purpose", "test", "--json").stdout)  # fmt: skip
+    show = ("inbox", "show", "IT-2025-0001", "--purpose", "test", "--json", "--config")
+    shown = json.loads(nbx_in_process(*show, str(configs["DE"])).stdout)
     assert shown["sender"] == "IT"
     assert shown["view"]["person"]["family_name"] == "ROSSETTI"
     assert shown["withheld"] == [  # the shape of every withheld field (schemas/cli/defs.json)
         {"path": "person.biometrics.fingerprints", "rule": "de-no-biometrics"},
         {"path": "person.biometrics.photos", "rule": "de-no-biometrics"},
     ]
-    assert nbx("consume", "--config", str(configs["IT"]), "--until-idle", "2").returncode == 0
+    it_run = nbx_in_process("consume", "--config", str(configs["IT"]), "--until-idle", "2")
+    assert it_run.returncode == 0, it_run.stderr
     status = json.loads(nbx("status", "--config", str(configs["IT"]), "IT-2025-0001",
                             "--json").stdout)  # fmt: skip
     got = {
@@ -84,10 +110,9 @@ def test_publish_consume_inbox_status_cancel(
 
     cancel = nbx("cancel", "--config", str(configs["IT"]), "IT-2025-0001", "--reason", "arrested")
     assert cancel.returncode == 0, cancel.stderr
+    consume_together(configs["FR"], configs["DE"])
     for cc in ("FR", "DE"):
-        assert nbx("consume", "--config", str(configs[cc]), "--until-idle", "2").returncode == 0
-        after = json.loads(nbx("inbox", "show", "--config", str(configs[cc]), "IT-2025-0001",
-                               "--purpose", "test", "--json").stdout)  # fmt: skip
+        after = json.loads(nbx_in_process(*show, str(configs[cc])).stdout)
         assert after["status"] == "cancelled"
         assert after["view"] is None
 
@@ -118,14 +143,14 @@ def test_node_init_writes_a_network_of_several_bureaus(tmp_path: Path) -> None:
     from broker.node.runtime import load_node
 
     folder = tmp_path / "net"
-    twice = nbx("node", "init", "IT", "FR", "it", "--dir", str(folder))
+    twice = nbx_in_process("node", "init", "IT", "FR", "it", "--dir", str(folder))
     assert twice.returncode == 1
     assert twice.stderr.strip() == "nbx: error: bureau IT given twice"
     assert not folder.exists()
-    unknown = nbx("node", "init", "IT", "QQ", "--dir", str(folder))
+    unknown = nbx_in_process("node", "init", "IT", "QQ", "--dir", str(folder))
     assert unknown.stderr.strip() == "nbx: error: unknown ISO 3166-1 alpha-2 country code 'QQ'"
     assert not folder.exists()
-    out = nbx("node", "init", "it", "FR", "--dir", str(folder))
+    out = nbx_in_process("node", "init", "it", "FR", "--dir", str(folder))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[:2] == [
         f"wrote {folder / 'IT' / 'node.toml'}",
@@ -143,7 +168,8 @@ def test_node_init_writes_a_network_of_several_bureaus(tmp_path: Path) -> None:
     assert "enable_idempotence = true\n" in toml
     for impl, stamped, paced in (("noida", "true", "true"), ("tansu", "false", "false")):
         dev = tmp_path / impl
-        assert nbx("node", "init", "IT", "--dir", str(dev), "--dev-broker", impl).returncode == 0
+        init = nbx_in_process("node", "init", "IT", "--dir", str(dev), "--dev-broker", impl)
+        assert init.returncode == 0, init.stderr
         toml = (dev / "IT" / "node.toml").read_text()
         assert f"require_log_append_time = {stamped}\n" in toml
         assert f"pace_empty_fetches = {paced}  #" in toml
@@ -171,21 +197,23 @@ def test_invalid_notice_is_one_line(node_config: Path, tmp_path: Path) -> None:
     """A notice that fails validation is refused before anything is sent."""
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"notice_type": "red", "notice_id": "X"}))
-    line = _one_line(nbx("publish", "--config", str(node_config), str(bad)))
+    line = _one_line(nbx_in_process("publish", "--config", str(node_config), str(bad)))
     assert line.startswith(f"nbx: error: {bad}: invalid notice (")
     assert "`nbx validate` lists them all" in line
 
 
 def test_missing_notice_file_is_one_line(node_config: Path, tmp_path: Path) -> None:
     """A notice file that does not exist is named."""
-    line = _one_line(nbx("publish", "--config", str(node_config), str(tmp_path / "no.json")))
+    line = _one_line(
+        nbx_in_process("publish", "--config", str(node_config), str(tmp_path / "no.json"))
+    )
     assert line == f"nbx: error: {tmp_path / 'no.json'}: notice file not found"
 
 
 def test_unknown_country_is_one_line(node_config: Path) -> None:
     """--to with something that is not a country code is refused by the argument parser."""
     red = notices_dir() / "red.json"
-    out = nbx("publish", "--config", str(node_config), str(red), "--to", "FRA")
+    out = nbx_in_process("publish", "--config", str(node_config), str(red), "--to", "FRA")
     assert out.returncode == 2
     assert "expected 'all' or country codes" in out.stderr
     assert "Traceback" not in out.stderr
@@ -195,7 +223,9 @@ def test_unreadable_key_is_one_line(node_config: Path) -> None:
     """A private key readable by others is refused with the file named."""
     key = node_config.parent / "keys" / "IT.signing.key"
     key.chmod(0o644)
-    line = _one_line(nbx("publish", "--config", str(node_config), str(notices_dir() / "red.json")))
+    line = _one_line(
+        nbx_in_process("publish", "--config", str(node_config), str(notices_dir() / "red.json"))
+    )
     assert str(key) in line
 
 

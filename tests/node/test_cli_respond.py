@@ -12,6 +12,7 @@ from pathlib import Path
 from broker import devbroker
 from broker.examples import notices_dir, policies_dir
 from broker.node.provision import provision
+from tests.node.test_cli_node import consume_together
 from tests.node.test_cli_node import nbx_in_process as nbx
 from tests.node.test_cli_review import _consume, _one_line
 
@@ -37,8 +38,7 @@ def test_respond_and_see_the_answers(
     red.write_text(json.dumps(data))
     out = nbx("publish", "--config", str(configs["IT"]), str(red), "--to", "FR,DE")
     assert out.returncode == 0, out.stderr
-    for cc in ("FR", "DE"):
-        _consume(configs[cc])
+    consume_together(configs["FR"], configs["DE"])
 
     fr = str(configs["FR"])
     located = nbx("respond", "--config", fr, NOTICE, "--kind", "located",
@@ -56,8 +56,7 @@ def test_respond_and_see_the_answers(
     assert (sent["kind"], sent["response"]) == ("response", "arrested")
     assert [r["recipient"] for r in sent["recipients"]] == ["IT"]  # --no-share
 
-    _consume(configs["IT"])
-    _consume(configs["DE"])
+    consume_together(configs["IT"], configs["DE"])
     status = nbx("status", "--config", str(configs["IT"]), NOTICE, "--json")
     assert status.returncode == 0, status.stderr
     answers = json.loads(status.stdout)["responses"]

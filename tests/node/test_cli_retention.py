@@ -11,6 +11,7 @@ from pathlib import Path
 from broker import devbroker
 from broker.examples import notices_dir, policies_dir
 from broker.node.provision import provision
+from tests.node.test_cli_node import consume_together
 from tests.node.test_cli_node import nbx_in_process as nbx
 from tests.node.test_cli_review import _consume, _one_line
 
@@ -50,8 +51,7 @@ def test_expiring_overdue_and_resend_commands(
     red = notices_dir() / "red.json"
     out = nbx("publish", "--config", str(configs["IT"]), str(red), "--to", "FR,DE")
     assert out.returncode == 0, out.stderr
-    for cc in ("FR", "DE"):
-        _consume(configs[cc])
+    consume_together(configs["FR"], configs["DE"])
     soon = nbx("inbox", "list", "--config", str(configs["FR"]), "--expiring", "30d")
     assert (soon.returncode, soon.stdout) == (0, "")
     later = nbx("inbox", "list", "--config", str(configs["FR"]), "--expiring", "300w", "--json")

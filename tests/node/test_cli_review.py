@@ -10,6 +10,7 @@ from pathlib import Path
 from broker import devbroker
 from broker.examples import notices_dir, policies_dir
 from broker.node.provision import provision
+from tests.node.test_cli_node import consume_together
 from tests.node.test_cli_node import nbx_in_process as nbx
 
 ROLES = {"XR": ["reviewer"], "XO": ["oversight"]}
@@ -52,8 +53,8 @@ def test_review_and_oversight_commands(
     red = notices_dir() / "red.json"
     out = nbx("publish", "--config", str(configs["IT"]), str(red), "--to", "FR,XR", "--json")
     assert out.returncode == 0, out.stderr
+    consume_together(configs["FR"], configs["XR"])
     for cc in ("FR", "XR"):
-        _consume(configs[cc])
         assert _states(configs[cc]) == {"IT-2025-0001": "pending-review"}
 
     listed = nbx("review", "list", "--config", str(configs["XR"]))
@@ -99,8 +100,8 @@ def test_review_and_oversight_commands(
     assert approved.returncode == 0, approved.stderr
     sent = {r["recipient"]: r["status"] for r in json.loads(approved.stdout)["recipients"]}
     assert sent == {"FR": "sent", "IT": "sent", "XR": "sent"}  # XR's own copy too
+    consume_together(configs["FR"], configs["XR"])
     for cc in ("FR", "XR"):
-        _consume(configs[cc])
         assert _states(configs[cc]) == {"IT-2025-0001": "actionable"}
 
     not_here = nbx("oversight", "block", "--config", str(configs["XO"]), "IT-2025-0001",

@@ -14,7 +14,7 @@ from broker import devbroker
 from broker.examples import notices_dir, policies_dir
 from broker.node.provision import provision
 from broker.vocab import REASON_HELP, Reason
-from tests.node.test_cli_node import nbx_in_process
+from tests.node.test_cli_node import consume_together, nbx_in_process
 
 NOTICE = "XI-2025-UN-0042"
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "cli"
@@ -73,8 +73,7 @@ def test_quarantine_list_show_and_pending_receipts(
         "--until-idle 5) and ask again; a receipt still missing then means the recipient's "
         "daemon has not read the message yet."
     ) in pending
-    consume(configs["CH"])
-    consume(configs["FR"])
+    consume_together(configs["CH"], configs["FR"])
 
     listed = nbx("quarantine", "list", "--config", str(configs["CH"]))
     assert listed.returncode == 0, listed.stderr
@@ -130,8 +129,7 @@ def test_quarantine_list_show_and_pending_receipts(
     cancel = nbx("cancel", "--config", str(configs["XI"]), NOTICE, "--notice-type", "un",
                  "--reason", "delisted")  # fmt: skip
     assert cancel.returncode == 0, cancel.stderr
-    consume(configs["CH"])
-    consume(configs["FR"])
+    consume_together(configs["CH"], configs["FR"])
     consume(configs["XI"])
     status = json.loads(nbx("status", "--config", str(configs["XI"]), NOTICE, "--json").stdout)
     cancels = {

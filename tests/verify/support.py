@@ -259,16 +259,18 @@ def read_all(
     topic: str,
     *,
     expect: int = 0,
-    idle_s: float = 3.0,
     timeout_s: float = 60.0,
     tls_cafile: Path | None = None,
 ) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
-    """Every record of ``topic`` from the beginning, read with confluent-kafka in a fresh group
-    (over TLS trusting ``tls_cafile`` when given).
+    """Every record of ``topic`` from the beginning, read with confluent-kafka (over TLS trusting
+    ``tls_cafile`` when given).
 
-    Reads until ``expect`` records arrived and nothing more came for ``idle_s`` seconds.
+    The reader is assigned every partition of the topic (no group to join) and reads until at
+    least ``expect`` records arrived and every partition reported its end (librdkafka's
+    partition EOF: its position reached the partition's high watermark, after the last record).
+    A record appended later makes that partition's end pending again.
     """
-    from confluent_kafka import Consumer
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
     tls: dict[str, str] = (
         {}
@@ -278,31 +280,39 @@ def read_all(
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": f"verify-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
+            "group.id": f"verify-{uuid.uuid4()}",  # never joined: the partitions are assigned
             "enable.auto.commit": False,
-            "session.timeout.ms": 6000,
+            "enable.partition.eof": True,
             "log_level": 3,
             **tls,
         }
     )
-    consumer.subscribe([topic])
     out: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
     deadline = time.monotonic() + timeout_s
-    last = time.monotonic()
     try:
+        partitions: list[int] = []
+        while not partitions and time.monotonic() < deadline:
+            meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+            if meta is not None and meta.error is None:
+                partitions = sorted(meta.partitions)
+            else:
+                time.sleep(0.1)  # the topic is being created
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        at_end: set[int] = set()
         while time.monotonic() < deadline:
-            msgs = consumer.consume(num_messages=1000, timeout=0.5)
-            got = [m for m in msgs if m.error() is None]
-            for m in got:
+            if partitions and at_end == set(partitions) and len(out) >= expect:
+                break
+            for m in consumer.consume(num_messages=1000, timeout=0.5):
+                error = m.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        at_end.add(cast("int", m.partition()))
+                    continue
+                at_end.discard(cast("int", m.partition()))
                 # a consumed record's headers are (str, bytes) pairs; the stubs' type is the
                 # wider one produce accepts (a dict, str values)
                 headers = cast("list[tuple[str, bytes]]", m.headers() or [])
                 out.append((m.key() or b"", m.value() or b"", list(headers)))
-            if got:
-                last = time.monotonic()
-            elif len(out) >= expect and time.monotonic() - last >= idle_s:
-                break
     finally:
         consumer.close()
     return out
@@ -339,6 +349,36 @@ async def produce_raw(
             await asyncio.gather(*futures)
     finally:
         await producer.stop()
+
+
+async def handled_everything(bootstrap: str, group: str, topics: tuple[str, ...]) -> bool:
+    """Whether ``group`` has committed the end of every partition of those of ``topics`` that
+    exist (a daemon commits a record only once it was delivered or quarantined and its receipt
+    and quarantine record were acknowledged)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    # (noida-db and Kafka; tansu answers ListOffsets with 0)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await reader.start()
+    try:
+        existing = await reader.topics()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            if topic in existing
+            for p in sorted(reader.partitions_for_topic(topic) or {0})
+        ]
+        ends = await reader.end_offsets(partitions)
+        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        return all(
+            tp in offsets and offsets[tp].offset >= ends[tp] for tp in partitions if ends[tp] > 0
+        )
+    finally:
+        await reader.stop()
+        await admin.close()
 
 
 # --- the wire scan: what the broker operator sees besides ciphertext ------------------------

@@ -188,7 +188,7 @@ async def test_the_broker_operator_sees_only_the_minimal_header(
     for topic in [t for t in await asyncio.to_thread(topics, bootstrap) if t.startswith("nbx.")]:
         if topic.startswith("nbx.quarantine."):
             continue
-        for key, value, headers in await asyncio.to_thread(read_all, bootstrap, topic, idle_s=2):
+        for key, value, headers in await asyncio.to_thread(read_all, bootstrap, topic):
             if topic == "nbx.directory":
                 continue
             seen += 1

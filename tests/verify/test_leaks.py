@@ -106,7 +106,16 @@ async def test_no_canary_on_any_topic_in_any_log_or_quarantine_record(
             shown = sink.notice(notices[1].notice_id, Access("officer-1", "case check 2026/7"))
             assert shown is not None
             assert canary_hits(json.dumps(shown))  # the view itself holds the canaries
-        await asyncio.sleep(2)  # receipts reach the senders
+        # every receipt answered reaches its sender (the wire scan below includes them)
+        daemons = [net.daemon(cc) for cc in ("IT", "FR", "DE")]
+        assert await wait_for(
+            lambda: (
+                de.stats.purged >= 1
+                and sum(d.stats.receipts_received for d in daemons)
+                == sum(d.stats.receipts_sent for d in daemons)
+            ),
+            timeout_s=60,
+        ), [d.stats for d in daemons]
     finally:
         await net.stop()
     # every node's audit log (entries and signed checkpoints): ids and codes, no canary
@@ -128,7 +137,7 @@ async def test_no_canary_on_any_topic_in_any_log_or_quarantine_record(
     injected = {b"x", b"y"}
     written: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
     for topic in nbx_topics:
-        got = await asyncio.to_thread(read_all, bootstrap, topic, idle_s=2.0)
+        got = await asyncio.to_thread(read_all, bootstrap, topic)
         for k, v, headers in got:
             records += 1
             hits += canary_hits(k) + canary_hits(v)
