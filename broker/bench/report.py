@@ -39,6 +39,9 @@ class ThroughputResult:
     db_cpu_ms_per_delivery: float | None = None
     #: secure: deliveries each daemon replica logged over the whole run (warm-up included)
     replica_deliveries: list[int] = field(default_factory=list)
+    #: secure: notices published over the run, and deliveries in the store at its end
+    sent: int | None = None
+    stored: int | None = None
 
     @property
     def label(self) -> str:
@@ -180,6 +183,7 @@ class Report:
                     lines.append(
                         f"{r.label}: deliveries per replica over the run (warm-up included): "
                         + ", ".join(str(n) for n in r.replica_deliveries)
+                        + f"; published {r.sent}, stored {r.stored}"
                     )
             if self.secure is not None and self.secure.messages_per_signature is not None:
                 lines.append(

@@ -29,6 +29,7 @@ import os
 import sqlite3
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,11 +42,12 @@ from broker.bench.common import (
     python_argv,
     red_notice_data,
     running,
+    wait_until,
 )
 from broker.bench.pgstore import PgTarget
 from broker.bench.rawstore import PASSWORD_ENV
 from broker.bench.report import ThroughputResult
-from broker.bench.throughput import measure, result
+from broker.bench.throughput import at_least, measure, produce, result
 from broker.examples import policies_dir
 from broker.node import Publisher
 from broker.node.config import NodeConfig
@@ -145,6 +147,30 @@ def delivered_lines(log: Path) -> int:
         return 0
 
 
+#: notices per round, and rounds at most, sent until every replica has stored one (its partitions)
+JOIN_ROUND = 10
+JOIN_ROUNDS = 30
+
+
+async def until_each_replica_delivers(
+    send: Callable[[int], Awaitable[None]], counter: Callable[[], int], logs: list[Path]
+) -> int:
+    """Send rounds of :data:`JOIN_ROUND` notices (``send(1)``, ``send(2)``, ...) until every
+    replica logged a delivery, so no rebalance falls into a measured window; returns how many
+    were sent."""
+    sent = 0
+    for _ in range(JOIN_ROUNDS):
+        await produce(lambda i: send(1 + i), range(sent, sent + JOIN_ROUND), JOIN_ROUND)
+        sent += JOIN_ROUND
+        await wait_until(
+            at_least(counter, 1 + sent), timeout_s=120, what="the replicas' first deliveries"
+        )
+        if all(delivered_lines(log) > 0 for log in logs):
+            return sent
+    msg = f"a replica stored nothing of {sent} notices: {[delivered_lines(p) for p in logs]}"
+    raise RuntimeError(msg)
+
+
 def notices(run_id: str, count: int) -> list[NoticeBase]:
     """``count`` copies of the red notice with unique ids (parsed before any timing)."""
     base = parse_notice(red_notice_data())
@@ -170,7 +196,9 @@ async def run(
         raise ValueError(msg)
     partitions = partitions or replicas
     run_id = uuid.uuid4().hex[:8]
-    batch = notices(run_id, 1 + warmup + messages * repeats)
+    spare = JOIN_ROUNDS * JOIN_ROUND if replicas > 1 else 0
+    batch = notices(run_id, 1 + spare + warmup + messages * repeats)
+    sent = 0
     database = f"nbx_bench_{run_id}_{RECIPIENT.lower()}"
     with (
         tempfile.TemporaryDirectory(prefix="nbx-bench-secure-") as tmp,
@@ -205,6 +233,8 @@ async def run(
         async with Publisher.from_config(sender) as pub, contextlib.AsyncExitStack() as stack:
 
             async def send(i: int) -> None:
+                nonlocal sent
+                sent += 1
                 res = await pub.publish(batch[i], [RECIPIENT])
                 if res.failed:
                     msg = f"publish failed: {res.failed[0].reason}"
@@ -236,11 +266,16 @@ async def run(
             try:
                 procs = [await daemon(n) for n in range(1, replicas + 1)]
                 proc = procs[0]
+                first = 1
+                if replicas > 1:  # every replica has its partitions before anything is measured
+                    first += await until_each_replica_delivers(
+                        send, counter, [folder / _log_name(n) for n in range(1, replicas + 1)]
+                    )
                 if profiler is not None:
                     profiler.enable()
                 windows = await measure(
-                    send=lambda i: send(i + 1),
-                    delivered=lambda: counter() - 1,
+                    send=lambda i: send(i + first),
+                    delivered=lambda: counter() - first,
                     warmup=warmup,
                     messages=messages,
                     repeats=repeats,
@@ -255,6 +290,7 @@ async def run(
                     profiler.disable()
                 peaks = [proc_peak_rss_mb(p.pid) for p in procs]
                 shares = [delivered_lines(folder / _log_name(n)) for n in range(1, replicas + 1)]
+                stored = counter()
                 rss = max((v for v in peaks if v is not None), default=None)
                 signer = pub.signer
                 per_signature = round(signer.statements / max(1, signer.signatures), 1)
@@ -275,4 +311,6 @@ async def run(
         replicas=replicas,
         partitions=partitions,
         replica_deliveries=shares,
+        sent=sent,
+        stored=stored,
     )

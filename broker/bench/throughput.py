@@ -128,6 +128,8 @@ def result(
     replicas: int = 1,
     partitions: int = 1,
     replica_deliveries: list[int] | None = None,
+    sent: int | None = None,
+    stored: int | None = None,
 ) -> ThroughputResult:
     """Medians of the windows as a :class:`ThroughputResult`."""
     producer = median(w.producer_cpu_s) * 1000 / messages
@@ -151,5 +153,7 @@ def result(
         replicas=replicas,
         partitions=partitions,
         replica_deliveries=replica_deliveries or [],
+        sent=sent,
+        stored=stored,
         db_cpu_ms_per_delivery=_per_delivery_ms(w.db_cpu_s, messages) if w.db_cpu_s else None,
     )
