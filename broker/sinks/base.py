@@ -75,9 +75,25 @@ def storage_reason(exc: sqlite3.Error | OSError) -> StoreFailure:
     return StoreFailure.STORAGE_ERROR
 
 
+#: the errors of other database drivers and the function that reads their reason, registered by
+#: the store that uses them (:mod:`broker.sinks.postgres`: psycopg's), so that this module does
+#: not import a driver the node does not use
+_DRIVER_ERRORS: list[tuple[type[Exception], Callable[[Exception], StoreFailure]]] = []
+
+
+def register_driver_errors(
+    kind: type[Exception], reason_of: Callable[[Exception], StoreFailure]
+) -> None:
+    """Map every ``kind`` error a sink method raises to a :class:`~broker.errors.SinkError`
+    whose reason is ``reason_of(error)`` (see :func:`storage_errors`)."""
+    if all(k is not kind for k, _ in _DRIVER_ERRORS):
+        _DRIVER_ERRORS.append((kind, reason_of))
+
+
 def storage_errors(method: Callable[P, R]) -> Callable[P, R]:
     """Make a sink method raise :class:`~broker.errors.SinkError` (with its ``reason``) for
-    every SQLite or OS error, so the daemon never needs to know what a store is made of."""
+    every SQLite or OS error, or a registered driver's (:func:`register_driver_errors`), so the
+    daemon never needs to know what a store is made of."""
 
     @functools.wraps(method)
     def mapped(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -87,6 +103,13 @@ def storage_errors(method: Callable[P, R]) -> Callable[P, R]:
             reason = storage_reason(exc)
             msg = f"the store cannot be written ({reason})"
             raise SinkError(msg, reason=reason) from exc
+        except Exception as exc:
+            for kind, reason_of in _DRIVER_ERRORS:
+                if isinstance(exc, kind):
+                    reason = reason_of(exc)
+                    msg = f"the store cannot be written ({reason})"
+                    raise SinkError(msg, reason=reason) from exc
+            raise
 
     return mapped
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from broker.sinks.base import SENT_RESPONSE, ResponseRecord, Sink
-from broker.sinks.jsonl import JsonlSink
 from broker.sinks.sqlite import SCHEMA_VERSION, SqliteSink
+from tests.sinks.conftest import ALL_STORES, open_store
 
 LOCATED = ResponseRecord(
     direction=SENT_RESPONSE,
@@ -58,17 +58,15 @@ def test_a_schema_5_store_gains_the_responses_table(tmp_path: Path) -> None:
         sink.close()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "jsonl"])
+@pytest.mark.parametrize("kind", ALL_STORES)
 def test_responses_are_kept_once_oldest_first_and_survive_a_reopen(
-    tmp_path: Path, kind: str
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
     """Recorded twice (a retry), a response is kept once; the list is ordered by the
     responder's time, whatever the order of recording; another handle reads the same."""
 
     def open_sink() -> Sink:
-        if kind == "sqlite":
-            return SqliteSink(tmp_path / "store.db")
-        return JsonlSink(tmp_path / "store.jsonl")
+        return open_store(kind, tmp_path / f"store.{kind}", request)  # the same database again
 
     sink = open_sink()
     try:

@@ -14,18 +14,18 @@ from typing import Any
 import pytest
 
 from broker.policy import PolicyInvalid, parse_policy
-from broker.sinks import JsonlSink, Position, ReceiptRecord, Sink, SqliteSink
+from broker.sinks import Position, ReceiptRecord, Sink, SqliteSink
 from broker.sinks.retention import (
     DEFAULT_CONFIRM_WITHIN,
     DEFAULT_MAX_RETENTION,
-    RetentionLimit,
     notice_expiry,
     parse_duration,
     retain_until,
 )
 from broker.vocab import MessageKind, NoticeState, PurgeReason, ReceiptStatus, SendStatus
 from tests.audit_access import READ
-from tests.sinks.test_sinks import CANARY, TOPIC, on_disk, package
+from tests.sinks.conftest import ALL_STORES, on_disk, open_store, purged_from_disk
+from tests.sinks.test_sinks import CANARY, TOPIC, package
 
 CREATED = datetime(2030, 1, 1, tzinfo=UTC)
 EXPIRY = datetime(2030, 1, 10, tzinfo=UTC)  # the start of retention_until's day
@@ -44,21 +44,15 @@ def dated_view(p: Any, *, retention_until: str = "2030-01-10") -> dict[str, Any]
     }
 
 
-def open_store(kind: str, path: Path, limit: RetentionLimit | None = None) -> Sink:
-    if kind == "sqlite":
-        return SqliteSink(path, retention=limit)
-    return JsonlSink(path, retention=limit)
-
-
-@pytest.fixture(params=["sqlite", "jsonl"])
+@pytest.fixture(params=ALL_STORES)
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def store(kind: str, tmp_path: Path) -> Iterator[tuple[Sink, Path]]:
+def store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Sink, Path]]:
     path = tmp_path / f"FR.{kind}"
-    s = open_store(kind, path)
+    s = open_store(kind, path, request)
     yield s, path
     s.close()
 
@@ -155,7 +149,7 @@ def test_an_unknown_notice_type_is_named() -> None:
 def test_a_notice_expires_at_its_retain_until_and_not_a_moment_before(
     store: tuple[Sink, Path],
 ) -> None:
-    sink, path = store
+    sink, _ = store
     p = package()
     sink.apply(p, dated_view(p), Position(TOPIC, 0, 1))
     assert [
@@ -166,7 +160,7 @@ def test_a_notice_expires_at_its_retain_until_and_not_a_moment_before(
     ] == ["IT-1"]
     assert sink.sweep(EXPIRY - MS) == []
     assert sink.state("IT", "IT-1").state == NoticeState.ACTIONABLE  # type: ignore[union-attr]
-    assert CANARY.encode() in on_disk(path)
+    assert CANARY.encode() in on_disk(sink)
     expired = sink.sweep(EXPIRY)
     assert [(e.sender, e.notice_id, e.msg_id) for e in expired] == [("IT", "IT-1", p.msg_id)]
     state = sink.state("IT", "IT-1")
@@ -175,7 +169,7 @@ def test_a_notice_expires_at_its_retain_until_and_not_a_moment_before(
     record = sink.notice("IT-1", READ)
     assert record is not None
     assert (record["status"], record["view"], record["withheld"]) == ("expired", None, None)
-    assert CANARY.encode() not in on_disk(path)  # gone from the file, not only the view
+    assert purged_from_disk(sink, CANARY)  # gone from the file, not only the view
     # owed until its receipt is acknowledged (a crash in between: answered after the restart)
     assert sink.sweep(EXPIRY + timedelta(days=1)) == expired
     sink.answered(expired, EXPIRY)
@@ -185,11 +179,15 @@ def test_a_notice_expires_at_its_retain_until_and_not_a_moment_before(
     update = package("update", 2)
     sink.apply(update, dated_view(update, retention_until="2031-01-01"), Position(TOPIC, 0, 2))
     assert sink.state("IT", "IT-1").state == NoticeState.PURGED  # type: ignore[union-attr]
-    assert CANARY.encode() not in on_disk(path)
+    assert purged_from_disk(sink, CANARY)
 
 
-def test_the_policy_limit_sets_an_earlier_retain_until(kind: str, tmp_path: Path) -> None:
-    sink = open_store(kind, tmp_path / f"FR.{kind}", lambda t, s: timedelta(days=3))
+def test_the_policy_limit_sets_an_earlier_retain_until(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    sink = open_store(
+        kind, tmp_path / f"FR.{kind}", request, retention=lambda t, s: timedelta(days=3)
+    )
     try:
         p = package()
         sink.apply(p, dated_view(p), Position(TOPIC, 0, 1))

@@ -10,9 +10,10 @@ import pytest
 
 from broker.envelope import Grant, VerifiedPackage, open_package, seal
 from broker.keys import BureauKeys, StaticDirectory
-from broker.sinks import Applied, JsonlSink, Position, ReceiptRecord, Sink, SqliteSink
+from broker.sinks import Applied, JsonlSink, Position, ReceiptRecord, Sink
 from broker.vocab import MessageKind, Reason, ReceiptStatus, SendStatus
 from tests.audit_access import READ
+from tests.sinks.conftest import ALL_STORES, on_disk, open_store, purged_from_disk
 
 IT, FR, ES = (BureauKeys.generate(cc) for cc in ("IT", "FR", "ES"))
 DIRECTORY = StaticDirectory([IT.public(), FR.public(), ES.public()])
@@ -59,17 +60,11 @@ def view(p: VerifiedPackage) -> dict[str, Any]:
         {"person": {"family_name": CANARY}} if p.disclosed else {})}  # fmt: skip
 
 
-@pytest.fixture(params=["sqlite", "jsonl"])
+@pytest.fixture(params=ALL_STORES)
 def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sink]:
-    path = tmp_path / f"FR.{request.param}"
-    s: Sink = SqliteSink(path) if request.param == "sqlite" else JsonlSink(path)
+    s = open_store(request.param, tmp_path / f"FR.{request.param}", request)
     yield s
     s.close()
-
-
-def on_disk(path: Path) -> bytes:
-    files = [path, Path(f"{path}-wal"), Path(f"{path}-journal")]
-    return b"".join(f.read_bytes() for f in files if f.exists())
 
 
 def test_redelivery_and_replay(sink: Sink) -> None:
@@ -101,15 +96,14 @@ def test_cancel_purges_the_values_from_the_file(sink: Sink) -> None:
     surname no longer occurs anywhere in the store's files."""
     p = package()
     sink.apply(p, view(p), Position(TOPIC, 0, 1))
-    path: Path = sink.path  # type: ignore[attr-defined]
-    assert CANARY.encode() in on_disk(path)
+    assert CANARY.encode() in on_disk(sink)
     c = package("cancel")
     assert sink.apply(c, {}, Position(TOPIC, 0, 2)) is Applied.PURGED
     stored = sink.notice("IT-1", READ)
     assert stored is not None
     assert stored["status"] == "cancelled"
     assert stored["view"] is None
-    assert CANARY.encode() not in on_disk(path)
+    assert purged_from_disk(sink, CANARY)
     later = package("update", 3)
     assert sink.apply(later, view(later), Position(TOPIC, 0, 3)) is Applied.STALE
 

@@ -16,6 +16,7 @@ from broker.errors import ConfigError
 from broker.ids import uuid7
 from broker.sinks import Applied, JsonlSink, Position, SqliteSink, open_sink
 from broker.sinks.sqlite import SCHEMA_VERSION
+from tests.sinks.conftest import ALL_STORES, open_store
 
 from .test_sinks import ES, IT, package
 
@@ -95,12 +96,14 @@ def test_a_wal_readable_by_others_is_refused(tmp_path: Path) -> None:
         SqliteSink(path)
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "jsonl"])
-def test_the_replay_guard_is_per_sender(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind", ALL_STORES)
+def test_the_replay_guard_is_per_sender(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     """Two senders' messages with the same msg id are two messages: the second is delivered,
     not taken for a replay (a co-recipient cannot spend another sender's msg id); the same
     sender's id at another position is still a replay."""
-    sink = SqliteSink(tmp_path / "s.sqlite") if kind == "sqlite" else JsonlSink(tmp_path / "s.j")
+    sink = open_store(kind, tmp_path / f"s.{kind}", request)
     try:
         es = verified(sender="ES", notice_id="ES-1")
         it = verified(sender="IT", notice_id="IT-1", msg_id=es.msg_id)
