@@ -141,8 +141,8 @@ async def test_secure_two_replicas_on_postgresql_store_each_message_once(
     )
     assert _databases(pg) == before
     assert (r.replicas, r.partitions, r.label) == (2, 2, "secure postgresql x2")
-    assert r.db_cpu_ms_per_delivery is not None
-    assert r.db_cpu_ms_per_delivery > 0
+    assert r.db_cpu_ms_per_delivery is not None  # read (a small run may cost less than a tick)
+    assert r.db_cpu_ms_per_delivery >= 0
     assert len(r.replica_deliveries) == 2
     # every replica stored some (the benchmark waits for that before measuring), and together
     # exactly what was published: nothing lost, nothing stored twice
@@ -174,8 +174,8 @@ async def test_broadcast_on_postgresql_stores_at_every_recipient(
     )
     assert _databases(pg) == before
     assert (r.sink, r.recipients, r.notices, r.excluded_or_failed) == ("postgresql", 3, 1, 0)
-    assert r.db_cpu_ms_per_delivery is not None
-    assert r.db_cpu_ms_per_delivery > 0
+    assert r.db_cpu_ms_per_delivery is not None  # read (a small run may cost less than a tick)
+    assert r.db_cpu_ms_per_delivery >= 0
     assert "stores: postgresql" in Report(broker="test", cores=2, broadcast=r).table()
 
 
