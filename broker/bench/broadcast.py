@@ -1,28 +1,38 @@
 """One red notice to 195 bureaus: latency from the publish call to stored at every recipient.
 
-``recipients`` bureaus (ISO 3166 countries in alphabetical order, the sender ``IT`` left out) are
-provisioned with the example policies. Their receive path runs in ``hosts`` processes of
-:mod:`broker.bench.host` (one shared consumer per process; see there why), split evenly. The
+``recipients`` bureaus (ISO 3166 countries in alphabetical order, the sender ``IT`` and the secure
+mode's recipient ``DE`` left out) are provisioned with the example policies. Their receive path
+runs in ``hosts`` processes of :mod:`broker.bench.host` (one shared consumer per process; see
+there why), split evenly. The
 publisher runs here and publishes one notice at a time to ``all``; a notice's latency runs from the
 ``publish`` call to the last recipient's store commit (each host prints a line per delivery with a
 ``time.monotonic`` stamp, the same clock as ours). The next notice is published once the previous
 one is stored everywhere, so each latency is one broadcast on its own. The first ``warmup``
 notices (consumer group joins, connection set-up, caches) are not counted.
+
+``sink="postgresql"``: every hosted bureau's store is a database of its own on ``pg`` (one server,
+as a test network would have; copies of one template database that already has the schema, so
+setting up 195 is quick), each daemon holding its connection (``max_connections`` is raised on the
+embedded server to fit). The reviewer and the sender keep SQLite. The server's CPU (postmaster and
+backends) is reported per delivery apart from the hosts'.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import pycountry
 
 from broker.bench.common import (
+    RECIPIENT,
     SENDER,
     Target,
     median,
@@ -34,17 +44,19 @@ from broker.bench.common import (
     self_cpu_s,
     wait_until,
 )
+from broker.bench.pgstore import PgTarget
+from broker.bench.rawstore import PASSWORD_ENV
 from broker.bench.report import BroadcastResult
-from broker.bench.secure import notices
+from broker.bench.secure import notices, set_postgres_sink
 from broker.examples import policies_dir
 from broker.node import Publisher, PublishResult
 from broker.node.config import NodeConfig
 from broker.node.provision import provision
 
 
-def bureau_ids(count: int) -> list[str]:
-    """``count`` country codes in alphabetical order, without the sender."""
-    codes = sorted(c.alpha_2 for c in pycountry.countries if c.alpha_2 != SENDER)
+def bureau_ids(count: int, *, skip: tuple[str, ...] = ()) -> list[str]:
+    """``count`` country codes in alphabetical order, without the sender and ``skip``."""
+    codes = sorted(c.alpha_2 for c in pycountry.countries if c.alpha_2 not in (SENDER, *skip))
     if count > len(codes):
         msg = f"at most {len(codes)} recipients"
         raise ValueError(msg)
@@ -53,6 +65,42 @@ def bureau_ids(count: int) -> list[str]:
 
 #: the network's reviewer in a broadcast with review
 REVIEWER = "XR"
+
+
+@contextlib.contextmanager
+def _password_in_env(pg: PgTarget) -> Iterator[None]:
+    """:data:`PASSWORD_ENV` set in this process for as long as the template is opened."""
+    before = os.environ.get(PASSWORD_ENV)
+    if pg.password is not None:
+        os.environ[PASSWORD_ENV] = pg.password
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PASSWORD_ENV, None)
+        else:
+            os.environ[PASSWORD_ENV] = before
+
+
+def postgres_stores(
+    pg: PgTarget, run_id: str, configs: dict[str, Path], stack: contextlib.ExitStack
+) -> None:
+    """Give each bureau of ``configs`` a database of its own on ``pg`` (dropped when ``stack``
+    closes, unless the server is the run's own): a template opened once by the sink (the
+    schema), then one copy per bureau."""
+    from broker.sinks import open_sink
+
+    template = f"nbx_bench_{run_id}_template"
+    names = {cc: f"nbx_bench_{run_id}_{cc.lower()}" for cc in configs}
+    if pg.server is None:  # an embedded server's data goes with it (196 drops take minutes)
+        stack.callback(pg.drop_databases, [template, *names.values()])
+    pg.ensure_connections(len(configs) + 10)
+    pg.create_databases([template])
+    with _password_in_env(pg):
+        open_sink(pg.url(template), password_env=PASSWORD_ENV).close()
+    pg.create_databases(list(names.values()), template=template)
+    for cc, path in configs.items():
+        set_postgres_sink(path, pg.url(names[cc]))
 
 
 class Deliveries:
@@ -88,16 +136,23 @@ async def run(
     profile: Path | None = None,
     review: bool = True,
     on_notice: Callable[[int, int], None] | None = None,
+    sink: Literal["sqlite", "postgresql"] = "sqlite",
+    pg: PgTarget | None = None,
 ) -> BroadcastResult:
     """Measure broadcasts on ``target``; with ``review``, the network has a reviewer (its rules
     are in force: every recipient stores the red notice pending-review), which approves each
     notice as soon as it is stored everywhere; the time until the approval is stored everywhere
     (the notice actionable) is measured too. ``on_notice(done, total)`` is called after each
-    notice (warm-up and measured), for a progress display."""
+    notice (warm-up and measured), for a progress display. ``sink``/``pg``: see the module."""
+    if sink == "postgresql" and pg is None:
+        msg = "broadcast with postgresql needs a PostgreSQL server"
+        raise ValueError(msg)
     started = time.monotonic()
     run_id = uuid.uuid4().hex[:8]
     batch = notices(run_id, warmup + notices_count)
-    bureaus = bureau_ids(recipients)
+    # not the secure mode's recipient: in `nbx bench all` its inbox still holds that run's
+    # thousands of packages (sealed to other keys), which a host would first drain
+    bureaus = bureau_ids(recipients, skip=(RECIPIENT,))
     hosts = max(1, min(hosts, len(bureaus)))
     deliveries = Deliveries()
     latencies: list[float] = []
@@ -106,7 +161,12 @@ async def run(
     calls: list[float] = []
     cpus: list[float] = []
     excluded = 0
-    with tempfile.TemporaryDirectory(prefix="nbx-bench-broadcast-") as tmp:
+    db_cpu0: float | None = None
+    db_cpu: float | None = None
+    with (
+        tempfile.TemporaryDirectory(prefix="nbx-bench-broadcast-") as tmp,
+        contextlib.ExitStack() as databases,
+    ):
         folder = Path(tmp)
         reviewers = [REVIEWER] if review else []
         paths = provision(
@@ -118,8 +178,14 @@ async def run(
             enable_idempotence=target.idempotence,
             require_log_append_time=target.stamps_log_append_time,
             pace_empty_fetches=target.paces_empty_fetches,
-            session_timeout_ms=6_000,
+            # a host's poll covers ~98 bureaus; on PostgreSQL beside other work one took longer
+            # than 6 s, its session expired and its commit failed (the run aborted)
+            session_timeout_ms=6_000 if sink == "sqlite" else 30_000,
         )
+        env = None
+        if pg is not None and sink == "postgresql":
+            postgres_stores(pg, run_id, {cc: paths[cc] for cc in bureaus}, databases)
+            env = pg.env()
         reviewer_config = NodeConfig.load(paths[REVIEWER]) if review else None
         async with contextlib.AsyncExitStack() as stack:
             pub = await stack.enter_async_context(
@@ -142,7 +208,7 @@ async def run(
                         ",".join(share),
                         profile=None if profile is None else profile / f"host{h}.prof",
                     )
-                    ctx = running(argv, log=folder / f"host{h}.log", stdout_pipe=True)
+                    ctx = running(argv, log=folder / f"host{h}.log", stdout_pipe=True, env=env)
                     proc = await ctx.__aenter__()
                     procs.append((ctx, proc))
                     if proc.stdout is None:  # pragma: no cover - piped above
@@ -189,6 +255,7 @@ async def run(
                 pids = [p.pid for _, p in procs]
                 host_cpu0 = [proc_cpu_s(pid) for pid in pids]
                 broker_cpu0 = proc_cpu_s(target.broker_pid)
+                db_cpu0 = pg.cpu_s() if pg is not None and env is not None else None
                 for i, notice in enumerate(batch[1:], start=1):
                     cpu0 = self_cpu_s()
                     t0 = time.monotonic()
@@ -213,6 +280,7 @@ async def run(
                         on_notice(i, len(batch) - 1)
                 host_cpu = [proc_cpu_s(pid) for pid in pids]
                 broker_cpu = proc_cpu_s(target.broker_pid)
+                db_cpu = pg.cpu_s() if pg is not None and env is not None else None
                 rss = [proc_peak_rss_mb(pid) for pid in pids]
             finally:
                 for ctx, _ in reversed(procs):
@@ -228,6 +296,9 @@ async def run(
     broker_ms = None
     if broker_cpu is not None and broker_cpu0 is not None:
         broker_ms = (broker_cpu - broker_cpu0) * 1000 / measured
+    db_ms = None
+    if db_cpu is not None and db_cpu0 is not None and deliveries_total:
+        db_ms = round((db_cpu - db_cpu0) * 1000 / deliveries_total, 3)
     return BroadcastResult(
         recipients=len(bureaus),
         notices=len(latencies),
@@ -247,4 +318,6 @@ async def run(
         approval_p99_ms=round(percentile(approvals, 99), 1) if approvals else None,
         setup_s=round(setup_s, 1),
         latencies_ms=[round(v, 1) for v in latencies],
+        sink=sink,
+        db_cpu_ms_per_delivery=db_ms,
     )

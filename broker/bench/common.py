@@ -14,7 +14,7 @@ import json
 import os
 import statistics
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,12 +135,18 @@ async def stop_process(proc: asyncio.subprocess.Process, timeout_s: float = 30.0
 
 @contextlib.asynccontextmanager
 async def running(
-    argv: Sequence[str], *, log: Path, stdout_pipe: bool = False
+    argv: Sequence[str],
+    *,
+    log: Path,
+    stdout_pipe: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run ``argv`` with stderr (and stdout unless piped) to ``log``; stopped on exit."""
+    """Run ``argv`` with stderr (and stdout unless piped) to ``log``, in ``env`` (default: ours);
+    stopped on exit."""
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
             *argv,
+            env=None if env is None else dict(env),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE if stdout_pipe else out,
             stderr=out,

@@ -10,11 +10,11 @@ window from this process (the producer side), the consumer process and the broke
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from broker.bench.common import delta, median, proc_cpu_s, self_cpu_s, wait_until
+from broker.bench.common import delta, maybe_sum, median, proc_cpu_s, self_cpu_s, wait_until
 from broker.bench.report import ThroughputResult
 
 
@@ -26,6 +26,7 @@ class Windows:
     producer_cpu_s: list[float] = field(default_factory=list)
     consumer_cpu_s: list[float | None] = field(default_factory=list)
     broker_cpu_s: list[float | None] = field(default_factory=list)
+    db_cpu_s: list[float | None] = field(default_factory=list)
 
 
 def at_least(count: Callable[[], int], n: int) -> Callable[[], bool]:
@@ -56,8 +57,22 @@ async def measure(
     consumer_log: Path,
     broker_pid: int | None,
     timeout_s: float = 300.0,
+    more_consumers: Sequence[asyncio.subprocess.Process] = (),
+    db_cpu: Callable[[], float | None] | None = None,
 ) -> Windows:
-    """Warm up with ``warmup`` messages, then measure ``repeats`` windows of ``messages`` each."""
+    """Warm up with ``warmup`` messages, then measure ``repeats`` windows of ``messages`` each.
+
+    The consumer CPU of a window is the sum over ``consumer`` and ``more_consumers`` (the other
+    replicas); ``db_cpu`` reads the database server's CPU seconds (PostgreSQL), if any.
+    """
+    consumers = [consumer, *more_consumers]
+
+    def consumers_cpu() -> float | None:
+        return maybe_sum(*(proc_cpu_s(p.pid) for p in consumers))
+
+    def read_db() -> float | None:
+        return None if db_cpu is None else db_cpu()
+
     await produce(send, range(warmup), concurrency)
     await wait_until(
         at_least(delivered, warmup),
@@ -71,7 +86,7 @@ async def measure(
     loop = asyncio.get_running_loop()
     for _ in range(repeats):
         base = delivered()
-        cpu0 = (self_cpu_s(), proc_cpu_s(consumer.pid), proc_cpu_s(broker_pid))
+        cpu0 = (self_cpu_s(), consumers_cpu(), proc_cpu_s(broker_pid), read_db())
         t0 = loop.time()
         await produce(send, range(start, start + messages), concurrency)
         t1 = await wait_until(
@@ -85,8 +100,9 @@ async def measure(
         start += messages
         out.rates.append(messages / (t1 - t0))
         out.producer_cpu_s.append(self_cpu_s() - cpu0[0])
-        out.consumer_cpu_s.append(delta(proc_cpu_s(consumer.pid), cpu0[1]))
+        out.consumer_cpu_s.append(delta(consumers_cpu(), cpu0[1]))
         out.broker_cpu_s.append(delta(proc_cpu_s(broker_pid), cpu0[2]))
+        out.db_cpu_s.append(delta(read_db(), cpu0[3]))
     return out
 
 
@@ -108,6 +124,12 @@ def result(
     consumer_peak_rss_mb: float | None,
     frame_bytes: int | None = None,
     messages_per_signature: float | None = None,
+    sink: str | None = None,
+    replicas: int = 1,
+    partitions: int = 1,
+    replica_deliveries: list[int] | None = None,
+    sent: int | None = None,
+    stored: int | None = None,
 ) -> ThroughputResult:
     """Medians of the windows as a :class:`ThroughputResult`."""
     producer = median(w.producer_cpu_s) * 1000 / messages
@@ -127,4 +149,11 @@ def result(
         consumer_peak_rss_mb=consumer_peak_rss_mb,
         frame_bytes=frame_bytes,
         messages_per_signature=messages_per_signature,
+        sink=sink,
+        replicas=replicas,
+        partitions=partitions,
+        replica_deliveries=replica_deliveries or [],
+        sent=sent,
+        stored=stored,
+        db_cpu_ms_per_delivery=_per_delivery_ms(w.db_cpu_s, messages) if w.db_cpu_s else None,
     )

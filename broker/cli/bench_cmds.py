@@ -1,8 +1,11 @@
-"""``nbx bench envelope|raw|secure|broadcast|ops|all``: the benchmarks (docs/performance.md).
+"""``nbx bench envelope|raw|raw+store|secure|broadcast|ops|all``: the benchmarks
+(docs/performance.md).
 
 ``bench envelope`` times sealing and opening alone (:mod:`broker.bench.envelope`). Every other
 mode starts the embedded broker unless ``--bootstrap`` names one, and prints a table, or JSON with
-``--json``. See ``docs/performance.md`` for the method and the figures.
+``--json``. ``--sink postgresql`` puts the stores of raw+store, secure and broadcast in PostgreSQL
+(an embedded server started for the run unless ``--pg-url`` names one). See
+``docs/performance.md`` for the method and the figures.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import click
 
 from broker.cli.progress import Progress
 
-_MODES = ("raw", "secure", "broadcast", "ops")
+_MODES = ("raw", "raw+store", "secure", "broadcast", "ops")
 
 
 @click.group("bench")
@@ -83,6 +86,19 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      default=None, help="Write cProfile files of every NBX process here."),
         click.option("--idempotence/--no-idempotence", default=None,
                      help="Producer idempotence (default: on, off on tansu)."),
+        click.option("--sink", type=click.Choice(["sqlite", "postgresql"]), default="sqlite",
+                     show_default=True,
+                     help="raw+store/secure/broadcast: the receiving side's store."),
+        click.option("--pg-url", default=None, metavar="postgresql://USER@HOST:PORT/DB",
+                     help="--sink postgresql: this server (USER needs CREATEDB; a database per "
+                     "run is created and dropped); default: start an embedded one."),
+        click.option("--pg-password-env", default="NBX_PG_PASSWORD", show_default=True,
+                     metavar="NAME", help="The variable holding --pg-url's password "
+                     "(unset: libpq's PGPASSWORD or ~/.pgpass)."),
+        click.option("--replicas", type=click.IntRange(1, 8), default=1, show_default=True,
+                     help="secure: daemon replicas of the receiving bureau (one group, store)."),
+        click.option("--partitions", type=click.IntRange(1), default=None,
+                     help="secure: partitions of the inbox (default: one per replica)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
     ]  # fmt: skip
     for decorator in reversed(decorators):
@@ -93,6 +109,7 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _run(modes: tuple[str, ...], **kw: Any) -> None:
     from broker.bench import broadcast, ops, raw, secure
     from broker.bench.common import broker_target
+    from broker.bench.pgstore import PgTarget, pg_target
     from broker.bench.report import Report
     from broker.logging import Discard, configure
 
@@ -109,14 +126,34 @@ def _run(modes: tuple[str, ...], **kw: Any) -> None:
             progress.phase(f"starting the embedded {kw['impl']} broker")
         target = stack.enter_context(broker_target(kw["bootstrap"], kw["impl"], kw["idempotence"]))
         report = Report(broker=target.impl, cores=os.cpu_count() or 1)
+        sink = kw["sink"]
+        stored = {"raw+store", "secure", "broadcast"} & set(modes)
+        pg: PgTarget | None = None
+        if sink == "postgresql" and stored:
+            if kw["pg_url"] is None:
+                progress.phase("starting the embedded PostgreSQL server")
+            pg = stack.enter_context(pg_target(kw["pg_url"], kw["pg_password_env"]))
+        replicas = kw["replicas"]
+        scale = "" if replicas == 1 else f", {replicas} replicas"
 
         async def main() -> None:
             if "raw" in modes:
                 progress.phase(f"raw ({windows})")
                 report.raw = await raw.run(target, **flow)
+            if "raw+store" in modes:
+                progress.phase(f"raw+store {sink} ({windows})")
+                report.raw_store = await raw.run(target, store=sink, pg=pg, **flow)
             if "secure" in modes:
-                progress.phase(f"secure ({windows})")
-                report.secure = await secure.run(target, profile=profile, **flow)
+                progress.phase(f"secure {sink} ({windows}{scale})")
+                report.secure = await secure.run(
+                    target,
+                    profile=profile,
+                    sink=sink,
+                    replicas=replicas,
+                    partitions=kw["partitions"],
+                    pg=pg,
+                    **flow,
+                )
             if "broadcast" in modes:
                 progress.phase(
                     f"broadcast ({kw['notices']} notices to {kw['recipients']} bureaus, "
@@ -131,6 +168,8 @@ def _run(modes: tuple[str, ...], **kw: Any) -> None:
                     profile=profile,
                     review=kw["review"],
                     on_notice=progress.count,
+                    sink=sink,
+                    pg=pg,
                 )
 
         asyncio.run(main())
@@ -153,15 +192,24 @@ def _command(name: str, modes: tuple[str, ...], help_text: str) -> click.Command
 
 
 raw_cmd = _command("raw", ("raw",), "Plain aiokafka producer -> consumer of the notice JSON.")
+raw_store_cmd = _command(
+    "raw+store",
+    ("raw+store",),
+    "raw, the consumer also writing each record into the store (one transaction per batch).",
+)
 secure_cmd = _command(
-    "secure", ("secure",), "Publisher -> consumer daemon (a process) -> SQLite, with receipts."
+    "secure",
+    ("secure",),
+    "Publisher -> consumer daemon(s) (processes) -> SQLite or PostgreSQL, with receipts.",
 )
 broadcast_cmd = _command(
     "broadcast", ("broadcast",), "One red notice to 195 bureaus: publish -> stored at all."
 )
 ops_cmd = _command("ops", ("ops",), "The cost of each step of the secure path on its own.")
 all_cmd = _command(
-    "all", _MODES, "raw, secure (and their ratio), broadcast and ops in one run, same broker."
+    "all",
+    _MODES,
+    "raw, raw+store, secure (and their ratios), broadcast and ops in one run, same broker.",
 )
 
 

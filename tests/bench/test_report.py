@@ -63,3 +63,36 @@ def test_bound_needs_raw_and_required_rows() -> None:
     no_raw = _report([500.0])
     no_raw.raw = None
     assert no_raw.ratio_bound is None
+
+
+def test_secure_against_raw_store_shows_the_cost_of_security_alone() -> None:
+    """With raw+store in the report, the table and JSON give secure / raw+store beside
+    secure / raw, and label the rows by store and replicas."""
+    report = _report([500.0])
+    report.raw_store = _throughput("raw+store", 1000.0, 0.3, 0.05)
+    report.raw_store.sink = "postgresql"
+    report.raw_store.db_cpu_ms_per_delivery = 0.1
+    report.secure = _throughput("secure", 500.0, 2.8, 0.4)
+    report.secure.sink = "postgresql"
+    report.secure.replicas = 2
+    report.secure.partitions = 2
+    report.secure.replica_deliveries = [510, 490]
+    assert report.ratio_store == pytest.approx(0.5)
+    assert report.to_json()["secure_over_raw_store"] == 0.5
+    table = report.table()
+    assert (
+        "secure / raw+store deliveries per second: 0.500 (the cost of security alone; "
+        "both on postgresql)" in table
+    )
+    assert "secure / raw deliveries per second: 0.125 (target >= 0.5)" in table
+    assert "raw+store postgresql" in table
+    assert "secure postgresql x2" in table
+    assert "deliveries per replica over the run (warm-up included): 510, 490" in table
+
+
+def test_no_raw_store_no_store_ratio() -> None:
+    """Without raw+store there is no secure / raw+store figure."""
+    report = _report([500.0])
+    assert report.ratio_store is None
+    assert report.to_json()["secure_over_raw_store"] is None
+    assert "raw+store" not in report.table()

@@ -185,5 +185,5 @@ def test_every_json_output_validates_on_a_real_network(
     report = run("bench-all", "bench", "all", *bench, "--recipients", "2", "--notices", "1",
                  "--hosts", "1", "--no-review")  # fmt: skip
     assert all(report[part] is not None for part in ("raw", "secure", "broadcast", "ops"))
-    ran |= {"bench-raw", "bench-secure", "bench-broadcast", "bench-ops"}  # the same report
+    ran |= {"bench-raw", "bench-raw+store", "bench-secure", "bench-broadcast", "bench-ops"}
     assert sorted(JSON_COMMANDS - ran - ELSEWHERE) == []
