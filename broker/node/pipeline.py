@@ -118,17 +118,10 @@ class NoticeHandler:
         """Replay guard, checks (:meth:`check`), then the sink applies it."""
         package, position = received.package, received.position
         sink, stats = pipe.sink, pipe.stats
-        seen = sink.seen(package.sender, package.msg_id)
-        if seen is not None and seen.position != position:
-            return Outcome(quarantine=Reason.REPLAY, about=package)
-        if seen is not None:  # redelivery after a crash: answer again, store nothing
-            stats.redelivered += 1
-            status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
-            extra: tuple[Answer, ...] = ()
-            if seen.outcome is Applied.PURGED and self.carries_view:
-                state = sink.state(package.sender, package.notice_id)
-                extra = _deleted_answers(pipe, state, package.notice_id)
-            return Outcome(answer=pipe.answer(package, status, seen.reason), extra=extra)
+        purged = self.purged_answers(pipe) if self.carries_view else None
+        handled = _handled(pipe, package, position, purged)
+        if handled is not None:  # a redelivery after a crash (answered again) or a replay
+            return handled
         reason: Reason | None
         try:  # a signed package whose paths do not fit the schema is rejected, not fatal
             view = self.view(package)
@@ -137,18 +130,13 @@ class NoticeHandler:
         else:
             reason = self.check(pipe, package, view)
         if reason is not None:
-            sink.reject(package, position, reason)
-            return Outcome(
-                quarantine=reason,
-                answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
-                recorded=True,
-            )
+            return _rejected(pipe, received, reason, purged)
         review = self.carries_view and pipe.needs_review(
             package.kind, package.notice_type, package.sender
         )
         outcome = sink.apply(package, view, position, review=review)
-        if outcome is Applied.REPLAY:  # raced with another position; treat as replay
-            return Outcome(quarantine=Reason.REPLAY, about=package)
+        if outcome in _GUARDED:  # another replica handled it meanwhile (see _after_guard)
+            return _after_guard(pipe, received, purged)
         purge_reason: str | None = None
         if outcome is Applied.PURGED and self.carries_view:
             # refused or deleted before it arrived: the sender hears why, the oversight body
@@ -184,6 +172,17 @@ class NoticeHandler:
             delivered=(package, outcome),
             extra=extra,
         )
+
+    @staticmethod
+    def purged_answers(pipe: ReceivePipeline) -> Callable[[VerifiedPackage], tuple[Answer, ...]]:
+        """The further answers owed for a notice stored purged (refused or deleted before it
+        arrived): ``purged`` to the oversight body whose delete purged it."""
+
+        def answers(package: VerifiedPackage) -> tuple[Answer, ...]:
+            state = pipe.sink.state(package.sender, package.notice_id)
+            return _deleted_answers(pipe, state, package.notice_id)
+
+        return answers
 
     def screen(self, pipe: ReceivePipeline, package: VerifiedPackage, view: dict[str, Any]) -> None:
         """Store the screening flags of a person-targeting version (in the same transaction)."""
@@ -340,6 +339,68 @@ def _purged_answers(pipe: ReceivePipeline, subject: str, notice_id: str) -> tupl
     )
 
 
+#: what the sink's replay guard answers for a message it already holds (``apply``, ``reject``)
+_GUARDED = frozenset({Applied.REDELIVERY, Applied.REPLAY})
+
+
+def _handled(
+    pipe: ReceivePipeline,
+    package: VerifiedPackage,
+    position: Position,
+    purged: Callable[[VerifiedPackage], tuple[Answer, ...]] | None,
+) -> Outcome | None:
+    """The replay guard before the checks: ``None`` for a message the store does not hold yet;
+    a replay (held from another position) is quarantined; a redelivery (the same position, read
+    again after a crash or handled by another replica) is answered again as it was handled the
+    first time, nothing stored (``purged``: the further answers owed for a stored purge; the
+    message was stored, so its body was valid)."""
+    seen = pipe.sink.seen(package.sender, package.msg_id)
+    if seen is None:
+        return None
+    if seen.position != position:
+        return Outcome(quarantine=Reason.REPLAY, about=package)
+    pipe.stats.redelivered += 1
+    status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
+    extra: tuple[Answer, ...] = ()
+    if seen.outcome is Applied.PURGED and purged is not None:
+        extra = purged(package)
+    return Outcome(answer=pipe.answer(package, status, seen.reason), extra=extra)
+
+
+def _after_guard(
+    pipe: ReceivePipeline,
+    received: Received,
+    purged: Callable[[VerifiedPackage], tuple[Answer, ...]] | None,
+) -> Outcome:
+    """The sink's replay guard found the message held (``redelivery`` or ``replay``) although
+    :func:`_handled` did not a moment before: another replica sharing the store handled it
+    meanwhile (a PostgreSQL store: the guard waited for that replica's transaction under
+    ``LOCK_MESSAGE`` and then saw its row; e.g. both read the record around a rebalance). Answered
+    exactly as a redelivery or quarantined as a replay, never as an ``internal`` error."""
+    handled = _handled(pipe, received.package, received.position, purged)
+    if handled is None:  # the guard saw it inside its transaction: it is held
+        return Outcome(quarantine=Reason.REPLAY, about=received.package)
+    return handled
+
+
+def _rejected(
+    pipe: ReceivePipeline,
+    received: Received,
+    reason: Reason,
+    purged: Callable[[VerifiedPackage], tuple[Answer, ...]] | None,
+) -> Outcome:
+    """Record the rejection (and its audit entry) and quarantine the record, answering its
+    sender ``rejected``; a message another replica handled meanwhile as :func:`_after_guard`."""
+    package, position = received.package, received.position
+    if pipe.sink.reject(package, position, reason) in _GUARDED:
+        return _after_guard(pipe, received, purged)
+    return Outcome(
+        quarantine=reason,
+        answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
+        recorded=True,
+    )
+
+
 #: A handler's checks: the reason to reject the package, or ``None`` and the body to store.
 Check = Callable[["ReceivePipeline", VerifiedPackage], tuple[Reason | None, dict[str, Any]]]
 
@@ -356,27 +417,15 @@ def _store_checked(
     owed when the message purged the notice (a refusal, a delete)."""
     package, position = received.package, received.position
     sink = pipe.sink
-    seen = sink.seen(package.sender, package.msg_id)
-    if seen is not None and seen.position != position:
-        return Outcome(quarantine=Reason.REPLAY, about=package)
-    if seen is not None:
-        pipe.stats.redelivered += 1
-        status = RECEIPT_STATUS.get(seen.outcome, ReceiptStatus.DELIVERED)
-        extra: tuple[Answer, ...] = ()
-        if seen.outcome is Applied.PURGED and purged is not None:  # stored, so its body was valid
-            extra = purged(package)
-        return Outcome(answer=pipe.answer(package, status, seen.reason), extra=extra)
+    handled = _handled(pipe, package, position, purged)
+    if handled is not None:
+        return handled
     reason, body = check(pipe, package)
     if reason is not None:
-        sink.reject(package, position, reason)
-        return Outcome(
-            quarantine=reason,
-            answer=pipe.answer(package, ReceiptStatus.REJECTED, reason),
-            recorded=True,
-        )
+        return _rejected(pipe, received, reason, purged)
     outcome = sink.apply(package, body, position)
-    if outcome is Applied.REPLAY:
-        return Outcome(quarantine=Reason.REPLAY, about=package)
+    if outcome in _GUARDED:  # another replica handled it meanwhile (see _after_guard)
+        return _after_guard(pipe, received, purged)
     if outcome is Applied.PURGED and purged is not None:  # tell the notice's sender
         pipe.stats.purged += 1
         extra = purged(package)

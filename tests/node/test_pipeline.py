@@ -4,10 +4,13 @@ each message kind is dispatched through the handler table."""
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from broker import devpg
 from broker.bench import inproc
+from broker.errors import SchemaError
 from broker.examples import policies_dir
 from broker.keys.bureau import StaticDirectory
 from broker.node.pipeline import (
@@ -21,20 +24,24 @@ from broker.node.stats import DaemonStats
 from broker.policy import load_policies
 from broker.schemas import validate_view
 from broker.sinks import Applied
+from broker.sinks.base import Seen, Sink
+from broker.sinks.postgres import LOCK_MESSAGE, PostgresSink
 from broker.sinks.sqlite import SqliteSink
 from broker.testing import MemoryBroker
 from broker.vocab import Reason
+from tests.conftest import PG_PASSWORD_ENV
+from tests.sinks.test_postgres import wait_until, waiting_for
 
 
-def _pipeline(frames: inproc.Frames, sink: SqliteSink, **kw: Any) -> ReceivePipeline:
+def _pipeline(frames: inproc.Frames, sink: Sink, **kw: Any) -> ReceivePipeline:
     recipient = frames.recipient
+    kw.setdefault("validate", functools.partial(validate_view, copy=False))
     return ReceivePipeline(
         bureau=recipient.bureau,
         directory=StaticDirectory([frames.sender.public(), recipient.public()]),
         sink=sink,
         stats=DaemonStats(),
         decryption_keys=recipient.decryption_keys(),
-        validate=functools.partial(validate_view, copy=False),
         policies=load_policies(policies_dir()),
         max_frame_bytes=1 << 20,
         min_suite=1,
@@ -131,3 +138,119 @@ def test_record_time_checks_come_first(tmp_path: Path) -> None:
         assert pipe.receive(out_of_range) == Outcome(quarantine=Reason.TIMESTAMP)
     finally:
         sink.close()
+
+
+class _SharedStore(SqliteSink):
+    """A store another replica shares: the pipeline's own replay guard (``seen`` before the
+    checks) answers once as it would have just before that replica committed the same record;
+    the sink's guard inside ``apply`` / ``reject`` then finds it held (on PostgreSQL it waits
+    for that replica's transaction under ``LOCK_MESSAGE`` and sees its row)."""
+
+    early = 1
+
+    def seen(self, sender: str, msg_id: str) -> Seen | None:
+        if self.early:
+            self.early -= 1
+            return None
+        return super().seen(sender, msg_id)
+
+
+def _raced(tmp_path: Path, **kw: Any) -> tuple[Outcome, Outcome, ReceivePipeline, SqliteSink]:
+    """The same record handled by two replicas sharing one store: the other one commits it
+    between this one's guard and its ``apply``."""
+    frames = inproc.seal_frames(1)
+    kafka = MemoryBroker()
+    inbox = f"nbx.inbox.{frames.recipient.bureau}"
+    kafka.append(inbox, frames.frames[0])
+    (record,) = kafka.log(inbox)
+    other = SqliteSink(tmp_path / "s.sqlite")
+    try:
+        first = _pipeline(frames, other, **kw).receive(record)
+    finally:
+        other.close()
+    sink = _SharedStore(tmp_path / "s.sqlite")
+    pipe = _pipeline(frames, sink, **kw)
+    return first, pipe.receive(record), pipe, sink
+
+
+def test_a_record_another_replica_stored_meanwhile_is_answered_as_a_redelivery(
+    tmp_path: Path,
+) -> None:
+    """The sink's guard answers ``redelivery`` (another replica stored this very record after
+    the pipeline's own guard looked): answered again as delivered, nothing stored, nothing
+    quarantined (it was a KeyError, quarantined as ``internal``)."""
+    first, second, pipe, sink = _raced(tmp_path)
+    try:
+        assert first.delivered is not None
+        assert first.delivered[1] is Applied.DELIVERED
+        assert (second.quarantine, second.delivered, second.extra) == (None, None, ())
+        assert second.answer is not None
+        assert second.answer.receipt["status"] == "delivered"
+        assert (pipe.stats.delivered, pipe.stats.redelivered) == (0, 1)
+        assert [r["outcome"] for r in sink.delivery_log()] == ["delivered"]
+    finally:
+        sink.close()
+
+
+def test_a_record_another_replica_rejected_meanwhile_is_not_quarantined_twice(
+    tmp_path: Path,
+) -> None:
+    """The sink's guard in ``reject`` finds the rejection another replica recorded meanwhile:
+    answered again (``rejected``, the same reason), but not quarantined a second time (the
+    other replica sent the quarantine record and wrote its audit entry)."""
+
+    def invalid(view: dict[str, Any]) -> None:
+        raise SchemaError("not this view")
+
+    first, second, pipe, sink = _raced(tmp_path, validate=invalid)
+    try:
+        assert first.quarantine is Reason.SCHEMA
+        assert (second.quarantine, second.delivered) == (None, None)
+        assert second.answer is not None
+        assert (second.answer.receipt["status"], second.answer.receipt["reason"]) == (
+            "rejected",
+            "schema",
+        )
+        assert pipe.stats.redelivered == 1
+        assert [r["outcome"] for r in sink.delivery_log()] == ["rejected"]
+    finally:
+        sink.close()
+
+
+def test_two_replicas_receiving_one_record_on_postgresql(
+    pg_url: str, postgres_server: devpg.DevPostgres
+) -> None:
+    """Two replicas sharing a PostgreSQL store receive the same record (a partition moved while
+    one was in its batch): the second one's guard finds nothing committed yet, its ``apply``
+    waits for the first one's transaction (``LOCK_MESSAGE``) and finds the record stored at the
+    same position: the second answers it again as delivered, quarantines nothing (it was
+    quarantined ``internal``: a KeyError), and the store holds it once."""
+    frames = inproc.seal_frames(1)
+    kafka = MemoryBroker()
+    inbox = f"nbx.inbox.{frames.recipient.bureau}"
+    kafka.append(inbox, frames.frames[0])
+    (record,) = kafka.log(inbox)
+    first = PostgresSink(pg_url, password_env=PG_PASSWORD_ENV)
+    second = PostgresSink(pg_url, password_env=PG_PASSWORD_ENV)
+    try:
+        first.begin()
+        stored = _pipeline(frames, first).receive(record)
+        assert stored.delivered is not None
+        assert stored.delivered[1] is Applied.DELIVERED
+        pipe = _pipeline(frames, second)
+        with ThreadPoolExecutor(1) as pool:
+            receiving = pool.submit(pipe.receive, record)
+            wait_until(
+                lambda: waiting_for(postgres_server, LOCK_MESSAGE) == 1,
+                "the second replica to wait for the first one's transaction",
+            )
+            first.end(commit=True)
+            again = receiving.result(30)
+        assert (again.quarantine, again.delivered) == (None, None)
+        assert again.answer is not None
+        assert again.answer.receipt["status"] == "delivered"
+        assert (pipe.stats.delivered, pipe.stats.redelivered) == (0, 1)
+        assert [d["outcome"] for d in second.delivery_log()] == ["delivered"]
+    finally:
+        first.close()
+        second.close()
