@@ -27,6 +27,7 @@ from broker.node import Publisher, PublishResult
 from broker.sinks import Applied
 from tests.conftest import broker_impl
 from tests.node.helpers import Net, wait_for
+from tests.replicas.support import Store, use_store
 from tests.tls.conftest import Pki, TlsFront, make_pki, start_front
 from tests.verify.support import (
     COUNTS,
@@ -187,16 +188,27 @@ async def test_sigkill_at_random_points_over_tls(
 
 
 async def _sigkill_run(
-    run: int, bootstrap: str, idempotence: bool, tmp_path: Path, *, tls: Path | None = None
+    run: int,
+    bootstrap: str,
+    idempotence: bool,
+    tmp_path: Path,
+    *,
+    tls: Path | None = None,
+    store_url: str | None = None,
 ) -> None:
     """One seed of the SIGKILL scenario (see the tests above); ``tls``: the CA file when the
-    broker is reached over TLS."""
-    seed = BASE_SEED + run
+    broker is reached over TLS; ``store_url``: FR's store in that PostgreSQL database instead of
+    its SQLite file (tests/verify/test_postgres_faults.py)."""
+    seed = BASE_SEED + run + (0 if store_url is None else 2000)
     rng = random.Random(seed)
     net = Net(tmp_path, ("IT", "FR"), bootstrap, idempotence=idempotence)
     config = net.paths["FR"]
+    if store_url is not None:
+        use_store(config, store_url)
+        await net.ensure_topics("IT", "FR")
     count = COUNTS.kill_notices
-    notices = [canary_notice(f"IT-2026-K{run}{i:04d}") for i in range(count)]
+    prefix = "K" if store_url is None else "P"
+    notices = [canary_notice(f"IT-2026-{prefix}{run}{i:04d}") for i in range(count)]
     garbage = 0
 
     async def publish_all() -> list[str]:
@@ -231,10 +243,17 @@ async def _sigkill_run(
     else:  # tansu answers ListOffsets with 0: no committed-offsets condition, an idle wait
         drain = _spawn(config, "--until-idle", "5")
         _out, err = await asyncio.to_thread(_finish, drain, 300)
-    TALLY.fault("daemon SIGKILL" if tls is None else "daemon SIGKILL over TLS", kills)
+    if store_url is not None:
+        TALLY.fault("daemon SIGKILL (PostgreSQL store)", kills)
+    else:
+        TALLY.fault("daemon SIGKILL" if tls is None else "daemon SIGKILL over TLS", kills)
     if drain.returncode != 0:
         TALLY.count("crashes")
-    stored, delivered = _store(config)
+    if store_url is None:
+        stored, delivered = _store(config)
+    else:
+        store = Store(config)
+        stored, delivered = store.notice_ids(), store.delivered()
     quarantine = await asyncio.to_thread(
         lambda: read_all(bootstrap, "nbx.quarantine.FR", expect=garbage, tls_cafile=tls)
     )
